@@ -1,0 +1,260 @@
+"""``apply(state, event)``: the only code that writes the state.
+
+Money moves only through the event's transfers (``_move``); the per-event functions below
+change everything else (rows, indexes, clocks). Live and replay run this same code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine import events as ev
+from engine.commands import DURATION_NS
+from engine.state import LIVE, OPEN, RECENT_CLOSED_RFQS_MAX, State
+from engine.units import NS_PER_MS
+
+
+def apply(state: State, event: ev.Event) -> None:
+    """Apply one event. Events must come in seq order, with no gap."""
+    if event.seq != state.last_seq + 1:
+        raise AssertionError(f"event seq {event.seq} does not follow {state.last_seq}")
+    _APPLY[type(event)](state, event)
+    state.last_seq = event.seq
+
+
+def _move(state: State, transfers: list[ev.Transfer]) -> None:
+    for t in transfers:
+        _add(state, t.debit, t.debit_ref, -t.amount_e6)
+        _add(state, t.credit, t.credit_ref, t.amount_e6)
+
+
+def _add(state: State, account: int, ref, delta_e6: int) -> None:
+    if account == ev.FREE:
+        state.agents.free_e6[state.agent_index(ref)] += delta_e6
+    elif account == ev.HELD:
+        state.agents.held_e6[state.agent_index(ref)] += delta_e6
+    elif account == ev.MARGIN_LONG:
+        state.positions.margin_long_e6[state.position_row[ref]] += delta_e6
+    elif account == ev.MARGIN_SHORT:
+        state.positions.margin_short_e6[state.position_row[ref]] += delta_e6
+    elif account == ev.FEES:
+        state.fees_e6 += delta_e6
+    elif account == ev.INSURANCE:
+        state.insurance_e6 += delta_e6
+    elif account == ev.EXTERNAL:
+        state.external_e6 += delta_e6
+    else:
+        raise AssertionError(f"unknown account {account}")
+
+
+def _remember_client_id(state: State, agent: str, client_id: str, event) -> None:
+    """Record an agent's client_id; forget the ones older than the idempotency window.
+
+    The dict is in insertion (= time) order, so the oldest entries are at its front.
+    """
+    if not client_id:
+        return
+    window_ns = state.config.idempotency_window_ms * NS_PER_MS
+    ids = state.client_ids
+    while ids:
+        oldest = next(iter(ids))
+        if event.ts_ns - ids[oldest][1] <= window_ns:
+            break
+        del ids[oldest]
+    ids.pop((agent, client_id), None)
+    ids[(agent, client_id)] = (event.seq, event.ts_ns)
+
+
+def _deposited(state: State, e: ev.Deposited) -> None:
+    _move(state, e.transfers)
+    state.deposited_e6 += e.amount_e6
+    state.deposit_refs[e.ref] = e.seq
+
+
+def _withdrawn(state: State, e: ev.Withdrawn) -> None:
+    _move(state, e.transfers)
+    state.withdrawn_e6 += e.amount_e6
+    _remember_client_id(state, e.agent, e.client_id, e)
+
+
+def _rfq_opened(state: State, e: ev.RfqOpened) -> None:
+    _move(state, e.transfers)
+    t = state.rfqs
+    row = t.alloc()
+    t.status[row] = LIVE
+    t.rfq_id[row] = e.rfq_id
+    t.trader[row] = state.agent_index(e.trader)
+    t.market[row] = e.market
+    t.is_long[row] = e.side == "long"
+    t.size_e6[row] = e.size_e6
+    t.leverage[row] = e.leverage
+    t.max_rate_e9[row] = e.max_funding_rate_e9
+    t.duration_ns[row] = DURATION_NS[e.duration]
+    t.expires_ns[row] = e.expires_ns
+    t.margin_e6[row] = e.margin_e6
+    t.fee_e6[row] = e.fee_e6
+    t.auto_accept[row] = e.auto_accept
+    t.has_target[row] = e.target_rate_e9 is not None
+    t.target_rate_e9[row] = e.target_rate_e9 or 0
+    state.rfq_row[e.rfq_id] = row
+    state.rfq_quotes[e.rfq_id] = {}
+    state.next_rfq_id = e.rfq_id + 1
+    _remember_client_id(state, e.trader, e.client_id, e)
+
+
+def _quote_submitted(state: State, e: ev.QuoteSubmitted) -> None:
+    _move(state, e.transfers)
+    t = state.quotes
+    row = t.alloc()
+    maker = state.agent_index(e.maker)
+    t.status[row] = LIVE
+    t.quote_id[row] = e.quote_id
+    t.rfq_id[row] = e.rfq_id
+    t.maker[row] = maker
+    t.rate_e9[row] = e.funding_rate_e9
+    t.collateral_e6[row] = e.collateral_e6
+    t.fee_e6[row] = e.fee_e6
+    t.created_ns[row] = e.ts_ns
+    t.expires_ns[row] = e.expires_ns
+    state.quote_row[e.quote_id] = row
+    state.rfq_quotes[e.rfq_id][maker] = e.quote_id
+    state.next_quote_id = e.quote_id + 1
+    _remember_client_id(state, e.maker, e.client_id, e)
+
+
+def _drop_quote(state: State, quote_id: int) -> None:
+    row = state.quote_row.pop(quote_id)
+    quotes = state.rfq_quotes.get(int(state.quotes.rfq_id[row]))
+    if quotes is not None:
+        quotes.pop(int(state.quotes.maker[row]), None)
+    state.quotes.release(row)
+
+
+def _quote_released(state: State, e: ev.QuoteReleased) -> None:
+    _move(state, e.transfers)
+    _drop_quote(state, e.quote_id)
+    _remember_client_id(state, e.maker, e.client_id, e)
+
+
+def _close_rfq(state: State, rfq_id: int, reason: str) -> None:
+    state.rfqs.release(state.rfq_row.pop(rfq_id))
+    state.rfq_quotes.pop(rfq_id)
+    closed = state.closed_rfqs
+    closed[rfq_id] = reason
+    if len(closed) > RECENT_CLOSED_RFQS_MAX:
+        del closed[next(iter(closed))]
+
+
+def _rfq_closed(state: State, e: ev.RfqClosed) -> None:
+    _move(state, e.transfers)
+    _close_rfq(state, e.rfq_id, e.reason)
+    _remember_client_id(state, e.trader, e.client_id, e)
+
+
+def _position_opened(state: State, e: ev.PositionOpened) -> None:
+    t = state.positions
+    row = t.alloc()
+    t.status[row] = OPEN
+    t.position_id[row] = e.position_id
+    t.market[row] = e.market
+    t.taker_is_long[row] = e.taker_side == "long"
+    t.long_agent[row] = state.agent_index(e.long_agent)
+    t.short_agent[row] = state.agent_index(e.short_agent)
+    t.size_e6[row] = e.size_e6
+    t.size_open_e6[row] = e.size_e6
+    t.entry_price_e8[row] = e.entry_price_e8
+    t.rate_e9[row] = e.funding_rate_e9
+    t.margin_open_long_e6[row] = e.margin_long_e6
+    t.margin_open_short_e6[row] = e.margin_short_e6
+    t.opened_ns[row] = e.ts_ns
+    t.last_funding_ns[row] = e.ts_ns
+    t.expires_ns[row] = e.expires_ns
+    state.position_row[e.position_id] = row
+    state.next_position_id = e.position_id + 1
+    _move(state, e.transfers)  # the margins exist once the row does
+    _drop_quote(state, e.quote_id)
+    for quote_id in e.released_quote_ids:
+        _drop_quote(state, quote_id)
+    _close_rfq(state, e.rfq_id, "filled")
+    trader = e.long_agent if e.taker_side == "long" else e.short_agent
+    _remember_client_id(state, trader, e.client_id, e)
+
+
+def _funding_settled(state: State, e: ev.FundingSettled) -> None:
+    if e.position_ids:
+        rows = np.fromiter((state.position_row[p] for p in e.position_ids), np.int64, len(e.position_ids))
+        amounts = np.asarray(e.long_to_short_e6, np.int64)
+        t = state.positions
+        t.margin_long_e6[rows] -= amounts
+        t.margin_short_e6[rows] += amounts
+        t.last_funding_ns[rows] = e.boundary_ns
+    state.funding_boundary_ns = e.boundary_ns
+
+
+def _remove_position(state: State, position_id: int) -> None:
+    row = state.position_row.pop(position_id)
+    state.flagged.pop(position_id, None)
+    state.positions.release(row)
+
+
+def _position_closed(state: State, e: ev.PositionClosed) -> None:
+    _move(state, e.transfers)
+    row = state.position_row[e.position_id]
+    if e.remaining_size_e6 == 0:
+        _remove_position(state, e.position_id)
+    else:
+        state.positions.size_e6[row] = e.remaining_size_e6
+        state.positions.last_funding_ns[row] = e.ts_ns
+    _remember_client_id(state, e.agent, e.client_id, e)
+
+
+def _position_liquidated(state: State, e: ev.PositionLiquidated) -> None:
+    _move(state, e.transfers)
+    state.bad_debt_e6 += e.bad_debt_e6
+    _remove_position(state, e.position_id)
+    _remember_client_id(state, e.keeper, e.client_id, e)
+
+
+def _margin_changed(state: State, e: ev.MarginChanged) -> None:
+    _move(state, e.transfers)
+    _remember_client_id(state, e.agent, e.client_id, e)
+
+
+def _oracle_updated(state: State, e: ev.OracleUpdated) -> None:
+    o = state.oracle
+    o.price_e8[e.market] = e.price_e8
+    o.conf_e8[e.market] = e.conf_e8
+    o.publish_ns[e.market] = e.publish_ns
+    o.source[e.market] = e.source
+
+
+def _liquidation_watch(state: State, e: ev.LiquidationWatch) -> None:
+    t = state.positions
+    for position_id in e.flagged:
+        t.flagged_ns[state.position_row[position_id]] = e.ts_ns
+        state.flagged[position_id] = e.ts_ns
+    for position_id in e.cleared:
+        t.flagged_ns[state.position_row[position_id]] = 0
+        del state.flagged[position_id]
+
+
+def _checkpoint(state: State, e: ev.Checkpoint) -> None:
+    state.last_checkpoint_seq = e.seq
+
+
+_APPLY = {
+    ev.Deposited: _deposited,
+    ev.Withdrawn: _withdrawn,
+    ev.RfqOpened: _rfq_opened,
+    ev.QuoteSubmitted: _quote_submitted,
+    ev.QuoteReleased: _quote_released,
+    ev.RfqClosed: _rfq_closed,
+    ev.PositionOpened: _position_opened,
+    ev.FundingSettled: _funding_settled,
+    ev.PositionClosed: _position_closed,
+    ev.PositionLiquidated: _position_liquidated,
+    ev.MarginChanged: _margin_changed,
+    ev.OracleUpdated: _oracle_updated,
+    ev.LiquidationWatch: _liquidation_watch,
+    ev.Checkpoint: _checkpoint,
+}

@@ -1,0 +1,94 @@
+"""Pure-Python twins of the numba kernels, for differential tests and the benchmark's ratio.
+
+Same contracts as the ``*_nb`` kernels; they read the columns as Python lists and call the
+same formulas (``engine.risk.formulas``) as plain Python.
+"""
+
+from engine.kernels.rank_nb import LIVE
+from engine.kernels.sweep_nb import OPEN
+from engine.risk import formulas as _compiled
+from engine.risk.formulas import SIDE_NONE
+
+
+class _PlainFormulas:
+    """The formulas as plain Python (``py_func``; the functions themselves without JIT)."""
+
+    def __getattr__(self, name):
+        function = getattr(_compiled, name)
+        return getattr(function, "py_func", function)
+
+
+formulas = _PlainFormulas()
+
+
+def best_quote_row(status, rfq_id, rate_e9, created_ns, quote_id, expires_ns, n_rows, want_rfq_id, now_ns):
+    candidates = [
+        (rate_e9[row], created_ns[row], quote_id[row], row)
+        for row in range(n_rows)
+        if status[row] == LIVE and rfq_id[row] == want_rfq_id and expires_ns[row] > now_ns
+    ]
+    return min(candidates)[3] if candidates else -1
+
+
+def sweep_market(status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6, margin_short_e6,
+                 margin_open_long_e6, margin_open_short_e6, n_rows, want_market, price_e8, maintenance_bps,
+                 out_equity_long_e6, out_equity_short_e6, out_liq_price_long_e8, out_liq_price_short_e8,
+                 out_liq_side):
+    cols = [c.tolist() for c in (status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6,
+                                 margin_short_e6, margin_open_long_e6, margin_open_short_e6)]
+    status, market, size_e6, size_open_e6, entry, m_long, m_short, mo_long, mo_short = cols
+    liquidatable = 0
+    for row in range(n_rows):
+        if status[row] != OPEN or market[row] != want_market:
+            out_liq_side[row] = SIDE_NONE
+            continue
+        size = size_e6[row]
+        pnl = formulas.pnl_long_e6(size, entry[row], price_e8)
+        equity_long = m_long[row] + pnl
+        equity_short = m_short[row] - pnl
+        out_equity_long_e6[row] = equity_long
+        out_equity_short_e6[row] = equity_short
+        side = formulas.liquidatable_side(m_long[row], m_short[row], mo_long[row], mo_short[row],
+                                          size_open_e6[row], size, entry[row], price_e8, maintenance_bps)
+        if side != SIDE_NONE:
+            liquidatable += 1
+        out_liq_side[row] = side
+        out_liq_price_long_e8[row] = formulas.liquidation_price_long_e8(
+            m_long[row], mo_long[row], size_open_e6[row], size, entry[row], maintenance_bps)
+        out_liq_price_short_e8[row] = formulas.liquidation_price_short_e8(
+            m_short[row], mo_short[row], size_open_e6[row], size, entry[row], maintenance_bps)
+    return liquidatable
+
+
+def watch_changes(status, market, flagged_ns, liq_side, n_rows, want_market, out_flag_rows, out_clear_rows):
+    flag, clear = [], []
+    for row in range(n_rows):
+        if status[row] != OPEN or market[row] != want_market:
+            continue
+        if liq_side[row] != SIDE_NONE:
+            if flagged_ns[row] == 0:
+                flag.append(row)
+        elif flagged_ns[row] != 0:
+            clear.append(row)
+    out_flag_rows[:len(flag)] = flag
+    out_clear_rows[:len(clear)] = clear
+    return len(flag), len(clear)
+
+
+def settle_funding(status, size_e6, rate_e9, taker_is_long, margin_long_e6, margin_short_e6, last_funding_ns,
+                   n_rows, boundary_ns, out_rows, out_long_to_short_e6):
+    cols = [c.tolist() for c in (status, size_e6, rate_e9, taker_is_long, margin_long_e6, margin_short_e6,
+                                 last_funding_ns)]
+    status, size_e6, rate_e9, taker_is_long, m_long, m_short, last = cols
+    count = 0
+    shortfall_total = 0
+    for row in range(n_rows):
+        if status[row] != OPEN or last[row] >= boundary_ns:
+            continue
+        transfer, shortfall = formulas.funding_long_to_short_e6(
+            size_e6[row], rate_e9[row], taker_is_long[row] != 0, boundary_ns - last[row], m_long[row], m_short[row])
+        out_rows[count] = row
+        out_long_to_short_e6[count] = transfer
+        shortfall_total += shortfall
+        count += 1
+    return count, shortfall_total

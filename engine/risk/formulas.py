@@ -1,0 +1,101 @@
+"""The money formulas of DESIGN §4, each in one place.
+
+Compiled with numba: the kernels (``engine/kernels``) inline these very functions and the
+scalar paths of ``decide`` call them too, so a rule cannot differ between the sweep and
+the single-position path. The reference twins call their ``py_func`` (plain Python).
+
+A float64 intermediate is rounded once, half to even (``round`` does that in Python and in
+numba alike), and that integer is what moves between accounts. The operand order is fixed
+and there is no fused multiply-add, so compiled and interpreted results agree bit for bit.
+"""
+
+import numba as nb
+
+from engine.units import BPS_SCALE, FUNDING_INTERVAL_NS, RATE_SCALE_E9
+
+formula = nb.njit(cache=True, nogil=True)
+
+FUNDING_DENOMINATOR = float(RATE_SCALE_E9 * FUNDING_INTERVAL_NS)
+
+
+@formula
+def pnl_long_e6(size_e6, entry_price_e8, price_e8):
+    """PnL of the long side in micro-USDC: ``qty × (P − entry)`` with ``qty = size / entry``."""
+    return round(float(size_e6) * float(price_e8 - entry_price_e8) / float(entry_price_e8))
+
+
+@formula
+def notional_e6(size_e6, entry_price_e8, price_e8):
+    """Current value ``qty × P`` of the position in micro-USDC, as float64."""
+    return float(size_e6) * float(price_e8) / float(entry_price_e8)
+
+
+@formula
+def requirement_e6(margin_open_e6, size_open_e6, size_e6, entry_price_e8, price_e8, ratio_bps):
+    """Margin a side needs at ``price_e8``: ``ratio × im × qty × P``, as float64.
+
+    ``im = margin at open / size at open`` (taker: 1/leverage; maker: collateral/size).
+    ``ratio_bps`` is 10 000 for the initial requirement and the market's
+    ``maintenance_of_initial_bps`` (50%) for maintenance.
+    """
+    im = float(margin_open_e6) / float(size_open_e6)
+    return notional_e6(size_e6, entry_price_e8, price_e8) * im * float(ratio_bps) / float(BPS_SCALE)
+
+
+SIDE_NONE = 0
+SIDE_LONG = 1
+SIDE_SHORT = 2
+
+
+@formula
+def liquidatable_side(margin_long_e6, margin_short_e6, margin_open_long_e6, margin_open_short_e6,
+                      size_open_e6, size_e6, entry_price_e8, price_e8, maintenance_bps):
+    """The side whose equity ``margin + pnl`` is below maintenance at ``price_e8``.
+
+    SIDE_NONE if neither; if both are, the one further below (rare: only after funding
+    drained a side's margin).
+    """
+    pnl = pnl_long_e6(size_e6, entry_price_e8, price_e8)
+    deficit_long = requirement_e6(margin_open_long_e6, size_open_e6, size_e6, entry_price_e8, price_e8,
+                                  maintenance_bps) - float(margin_long_e6 + pnl)
+    deficit_short = requirement_e6(margin_open_short_e6, size_open_e6, size_e6, entry_price_e8, price_e8,
+                                   maintenance_bps) - float(margin_short_e6 - pnl)
+    if deficit_long <= 0.0 and deficit_short <= 0.0:
+        return SIDE_NONE
+    return SIDE_LONG if deficit_long >= deficit_short else SIDE_SHORT
+
+
+@formula
+def liquidation_price_long_e8(margin_e6, margin_open_e6, size_open_e6, size_e6, entry_price_e8, ratio_bps):
+    """Price at which the long side reaches maintenance; 0.0 if it never does."""
+    mmr = float(margin_open_e6) / float(size_open_e6) * float(ratio_bps) / float(BPS_SCALE)
+    if mmr >= 1.0 or margin_e6 >= size_e6:
+        return 0.0
+    return float(entry_price_e8) * float(size_e6 - margin_e6) / (float(size_e6) * (1.0 - mmr))
+
+
+@formula
+def liquidation_price_short_e8(margin_e6, margin_open_e6, size_open_e6, size_e6, entry_price_e8, ratio_bps):
+    """Price at which the short side reaches maintenance."""
+    mmr = float(margin_open_e6) / float(size_open_e6) * float(ratio_bps) / float(BPS_SCALE)
+    return float(entry_price_e8) * float(size_e6 + margin_e6) / (float(size_e6) * (1.0 + mmr))
+
+
+@formula
+def funding_due_e6(size_e6, rate_e9, elapsed_ns):
+    """Funding owed by the taker to the maker for ``elapsed_ns``: ``size × rate × dt / 8h``."""
+    return round(float(size_e6) * float(rate_e9) * float(elapsed_ns) / FUNDING_DENOMINATOR)
+
+
+@formula
+def funding_long_to_short_e6(size_e6, rate_e9, taker_is_long, elapsed_ns, margin_long_e6, margin_short_e6):
+    """Signed funding transfer between the margins (> 0: long pays short), capped by what
+    the payer has. Returns ``(transfer, shortfall)``: the shortfall is owed but unpaid."""
+    due = funding_due_e6(size_e6, rate_e9, elapsed_ns)
+    if not taker_is_long:
+        due = -due
+    if due > 0:
+        paid = min(due, margin_long_e6)
+        return paid, due - paid
+    paid = min(-due, margin_short_e6)
+    return -paid, -due - paid
