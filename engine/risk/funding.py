@@ -13,19 +13,25 @@ from engine import events as ev
 from engine.context import Ctx
 from engine.kernels.funding_nb import settle_funding_nb
 from engine.risk import liquidation
-from engine.state import State
+from engine.state import OPEN, State
 from engine.units import FUNDING_INTERVAL_NS
 
 
 def next_boundary(state: State, now_ns: int) -> int | None:
     """The next boundary to settle at or before ``now_ns``, if any.
 
-    Boundaries are multiples of 8h since the epoch (00:00, 08:00, 16:00 UTC). Before the
-    first settlement the clock starts at the boundary at or before ``now_ns``; positions
-    settle from their own open time, so nothing accrued is skipped.
+    Boundaries are multiples of 8h since the epoch (00:00, 08:00, 16:00 UTC). The clock
+    starts at the first boundary after the earliest open position opened; with no open
+    position there is nothing to settle and the clock waits.
     """
+    t = state.positions
+    if t.live == 0:
+        return None
     last_ns = state.funding_boundary_ns
-    boundary_ns = last_ns + FUNDING_INTERVAL_NS if last_ns else now_ns - now_ns % FUNDING_INTERVAL_NS
+    if last_ns == 0:
+        opened_ns = int(t.column("opened_ns")[t.column("status") == OPEN].min())
+        last_ns = opened_ns - opened_ns % FUNDING_INTERVAL_NS
+    boundary_ns = last_ns + FUNDING_INTERVAL_NS
     return boundary_ns if boundary_ns <= now_ns else None
 
 
