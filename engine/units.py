@@ -28,6 +28,9 @@ EXTERNAL_E6_MAX = 1_000_000_000_000 * USDC_E6  # all deposits ever: 1T USDC, far
 PRICE_E8_MAX = 10_000_000 * PRICE_SCALE_E8  # 10M USD per base unit
 RATE_E9_MAX = 100_000_000  # |rate| <= 10% per 8h interval
 LEVERAGE_MAX = 100
+# A position's PnL is clamped to this (a trillion USDC), so equity and margins + PnL stay
+# far inside int64 whatever the price ratio.
+PNL_E6_MAX = 1_000_000_000_000 * USDC_E6
 CLIENT_ID_LEN_MAX = 64
 REF_LEN_MAX = 128
 AGENT_LEN_MAX = 64

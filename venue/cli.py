@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from venue import numba_cache
+
+numba_cache.configure()  # before anything imports numba
+
 
 def _run(args: argparse.Namespace) -> int:
     print("agentperp: the running venue (gateway, sequencer, demo agents) is not built yet.")

@@ -11,17 +11,23 @@ and there is no fused multiply-add, so compiled and interpreted results agree bi
 
 import numba as nb
 
-from engine.units import BPS_SCALE, FUNDING_INTERVAL_NS, RATE_SCALE_E9
+from engine.units import BPS_SCALE, FUNDING_INTERVAL_NS, PNL_E6_MAX, RATE_SCALE_E9
 
 formula = nb.njit(cache=True, nogil=True)
 
 FUNDING_DENOMINATOR = float(RATE_SCALE_E9 * FUNDING_INTERVAL_NS)
+PNL_E6_MAX_F = float(PNL_E6_MAX)
 
 
 @formula
 def pnl_long_e6(size_e6, entry_price_e8, price_e8):
-    """PnL of the long side in micro-USDC: ``qty × (P − entry)`` with ``qty = size / entry``."""
-    return round(float(size_e6) * float(price_e8 - entry_price_e8) / float(entry_price_e8))
+    """PnL of the long side in micro-USDC: ``qty × (P − entry)`` with ``qty = size / entry``.
+
+    Clamped to ``±PNL_E6_MAX`` so a wild price ratio cannot leave int64 (no loser could
+    pay that much anyway: the excess is bad debt either way).
+    """
+    pnl = float(size_e6) * float(price_e8 - entry_price_e8) / float(entry_price_e8)
+    return round(max(-PNL_E6_MAX_F, min(PNL_E6_MAX_F, pnl)))
 
 
 @formula
