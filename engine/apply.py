@@ -169,6 +169,7 @@ def _position_opened(state: State, e: ev.PositionOpened) -> None:
     t.opened_ns[row] = e.ts_ns
     t.last_funding_ns[row] = e.ts_ns
     t.expires_ns[row] = e.expires_ns
+    t.flagged_ns[row] = 0
     state.position_row[e.position_id] = row
     state.next_position_id = e.position_id + 1
     _move(state, e.transfers)  # the margins exist once the row does

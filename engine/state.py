@@ -46,9 +46,9 @@ class Table:
         return row
 
     def release(self, row: int) -> None:
-        """Give a row back; its columns are zeroed so a freed row holds nothing."""
-        for name in self.dtypes:
-            getattr(self, name)[row] = 0
+        """Give a row back. Only its status is cleared: whoever takes the row next sets
+        every column, and money columns are already empty (the invariants check that)."""
+        self.status[row] = FREE_ROW
         self.free_rows.append(row)
         self.live -= 1
 
@@ -80,7 +80,7 @@ QUOTE_COLUMNS = {
 }
 
 POSITION_COLUMNS = {
-    "status": np.int8, "position_id": np.int64, "market": np.int64, "taker_is_long": np.int8,
+    "status": np.int8, "position_id": np.int64, "market": np.int16, "taker_is_long": np.int8,
     "long_agent": np.int64, "short_agent": np.int64, "size_e6": np.int64, "size_open_e6": np.int64,
     "entry_price_e8": np.int64, "rate_e9": np.int64, "margin_long_e6": np.int64, "margin_short_e6": np.int64,
     "margin_open_long_e6": np.int64, "margin_open_short_e6": np.int64, "opened_ns": np.int64,

@@ -43,13 +43,10 @@ def sweep_market(status, market, size_e6, size_open_e6, entry_price_e8, margin_l
             out_liq_side[row] = SIDE_NONE
             continue
         size = size_e6[row]
-        pnl = formulas.pnl_long_e6(size, entry[row], price_e8)
-        equity_long = m_long[row] + pnl
-        equity_short = m_short[row] - pnl
-        out_equity_long_e6[row] = equity_long
-        out_equity_short_e6[row] = equity_short
-        side = formulas.liquidatable_side(m_long[row], m_short[row], mo_long[row], mo_short[row],
-                                          size_open_e6[row], size, entry[row], price_e8, maintenance_bps)
+        side, pnl = formulas.liquidatable_side(m_long[row], m_short[row], mo_long[row], mo_short[row],
+                                               size_open_e6[row], size, entry[row], price_e8, maintenance_bps)
+        out_equity_long_e6[row] = m_long[row] + pnl
+        out_equity_short_e6[row] = m_short[row] - pnl
         if side != SIDE_NONE:
             liquidatable += 1
         out_liq_side[row] = side
@@ -60,12 +57,19 @@ def sweep_market(status, market, size_e6, size_open_e6, entry_price_e8, margin_l
     return liquidatable
 
 
-def watch_changes(status, market, flagged_ns, liq_side, n_rows, want_market, out_flag_rows, out_clear_rows):
+def watch_market(status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6, margin_short_e6,
+                 margin_open_long_e6, margin_open_short_e6, flagged_ns, n_rows, want_market, price_e8,
+                 maintenance_bps, out_flag_rows, out_clear_rows):
+    cols = [c.tolist() for c in (status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6,
+                                 margin_short_e6, margin_open_long_e6, margin_open_short_e6, flagged_ns)]
+    status, market, size_e6, size_open_e6, entry, m_long, m_short, mo_long, mo_short, flagged_ns = cols
     flag, clear = [], []
     for row in range(n_rows):
         if status[row] != OPEN or market[row] != want_market:
             continue
-        if liq_side[row] != SIDE_NONE:
+        side = formulas.liquidatable_side(m_long[row], m_short[row], mo_long[row], mo_short[row], size_open_e6[row],
+                                          size_e6[row], entry[row], price_e8, maintenance_bps)[0]
+        if side != SIDE_NONE:
             if flagged_ns[row] == 0:
                 flag.append(row)
         elif flagged_ns[row] != 0:

@@ -1,6 +1,6 @@
 """Sweep one market's positions at a price: equity, liquidatable side, liquidation prices.
 
-Numba; twin: ``reference.sweep_market`` and ``reference.watch_changes``.
+Numba; twins: ``reference.sweep_market`` and ``reference.watch_market``.
 """
 
 import numba as nb
@@ -12,13 +12,12 @@ from engine.risk.formulas import SIDE_NONE
 
 OPEN = 1  # position row status; must equal engine.state.OPEN
 
-_pnl_long_e6 = formulas.pnl_long_e6
 _liquidatable_side = formulas.liquidatable_side
 _liq_long = formulas.liquidation_price_long_e8
 _liq_short = formulas.liquidation_price_short_e8
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, parallel=True)
 def sweep_market_nb(status, market, size_e6, size_open_e6, entry_price_e8,
                     margin_long_e6, margin_short_e6, margin_open_long_e6, margin_open_short_e6,
                     n_rows, want_market, price_e8, maintenance_bps,
@@ -28,21 +27,21 @@ def sweep_market_nb(status, market, size_e6, size_open_e6, entry_price_e8,
 
     ``out_liq_side`` is SIDE_LONG/SIDE_SHORT for a side below maintenance (the one further
     below if both are), SIDE_NONE otherwise and for rows of other markets. Returns how many
-    positions are liquidatable.
+    positions are liquidatable. Runs on all cores: it is the bulk view for ops and risk
+    reports; the engine's per-update path is ``watch_market_nb`` (one core, no outputs).
     """
     liquidatable = 0
-    for row in range(n_rows):
+    for row in nb.prange(n_rows):  # rows are independent: the result does not depend on threads
         if status[row] != OPEN or market[row] != want_market:
             out_liq_side[row] = SIDE_NONE
             continue
         size = size_e6[row]
         entry = entry_price_e8[row]
-        pnl = _pnl_long_e6(size, entry, price_e8)
+        side, pnl = _liquidatable_side(margin_long_e6[row], margin_short_e6[row], margin_open_long_e6[row],
+                                       margin_open_short_e6[row], size_open_e6[row], size, entry, price_e8,
+                                       maintenance_bps)
         out_equity_long_e6[row] = margin_long_e6[row] + pnl
         out_equity_short_e6[row] = margin_short_e6[row] - pnl
-        side = _liquidatable_side(margin_long_e6[row], margin_short_e6[row], margin_open_long_e6[row],
-                                  margin_open_short_e6[row], size_open_e6[row], size, entry, price_e8,
-                                  maintenance_bps)
         if side != SIDE_NONE:
             liquidatable += 1
         out_liq_side[row] = side
@@ -52,17 +51,23 @@ def sweep_market_nb(status, market, size_e6, size_open_e6, entry_price_e8,
 
 
 @nb.njit(cache=True, nogil=True)
-def watch_changes_nb(status, market, flagged_ns, liq_side, n_rows, want_market, out_flag_rows, out_clear_rows):
-    """Rows of ``want_market`` newly liquidatable (not yet flagged) and rows no longer so.
+def watch_market_nb(status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6, margin_short_e6,
+                    margin_open_long_e6, margin_open_short_e6, flagged_ns, n_rows, want_market, price_e8,
+                    maintenance_bps, out_flag_rows, out_clear_rows):
+    """Rows of ``want_market`` liquidatable at ``price_e8`` and not yet flagged, and rows
+    flagged but no longer liquidatable (ascending). Returns ``(n_flag, n_clear)``.
 
-    Returns ``(n_flag, n_clear)``; the rows are in ascending order.
+    The engine's path for every oracle update: the sweep's verdict without its outputs.
     """
     n_flag = 0
     n_clear = 0
     for row in range(n_rows):
         if status[row] != OPEN or market[row] != want_market:
             continue
-        if liq_side[row] != SIDE_NONE:
+        side = _liquidatable_side(margin_long_e6[row], margin_short_e6[row], margin_open_long_e6[row],
+                                  margin_open_short_e6[row], size_open_e6[row], size_e6[row], entry_price_e8[row],
+                                  price_e8, maintenance_bps)[0]
+        if side != SIDE_NONE:
             if flagged_ns[row] == 0:
                 out_flag_rows[n_flag] = row
                 n_flag += 1

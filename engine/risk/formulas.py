@@ -17,6 +17,7 @@ formula = nb.njit(cache=True, nogil=True)
 
 FUNDING_DENOMINATOR = float(RATE_SCALE_E9 * FUNDING_INTERVAL_NS)
 PNL_E6_MAX_F = float(PNL_E6_MAX)
+BPS_SCALE_F = float(BPS_SCALE)
 
 
 @formula
@@ -31,21 +32,15 @@ def pnl_long_e6(size_e6, entry_price_e8, price_e8):
 
 
 @formula
-def notional_e6(size_e6, entry_price_e8, price_e8):
-    """Current value ``qty × P`` of the position in micro-USDC, as float64."""
-    return float(size_e6) * float(price_e8) / float(entry_price_e8)
-
-
-@formula
 def requirement_e6(margin_open_e6, size_open_e6, size_e6, entry_price_e8, price_e8, ratio_bps):
     """Margin a side needs at ``price_e8``: ``ratio × im × qty × P``, as float64.
 
-    ``im = margin at open / size at open`` (taker: 1/leverage; maker: collateral/size).
-    ``ratio_bps`` is 10 000 for the initial requirement and the market's
-    ``maintenance_of_initial_bps`` (50%) for maintenance.
+    ``im = margin at open / size at open`` (taker: 1/leverage; maker: collateral/size),
+    ``qty × P = size × P / entry``. ``ratio_bps`` is 10 000 for the initial requirement
+    and the market's ``maintenance_of_initial_bps`` (50%) for maintenance. One division.
     """
-    im = float(margin_open_e6) / float(size_open_e6)
-    return notional_e6(size_e6, entry_price_e8, price_e8) * im * float(ratio_bps) / float(BPS_SCALE)
+    numerator = float(size_e6) * float(price_e8) * float(margin_open_e6) * float(ratio_bps)
+    return numerator / (float(entry_price_e8) * float(size_open_e6) * BPS_SCALE_F)
 
 
 SIDE_NONE = 0
@@ -56,7 +51,8 @@ SIDE_SHORT = 2
 @formula
 def liquidatable_side(margin_long_e6, margin_short_e6, margin_open_long_e6, margin_open_short_e6,
                       size_open_e6, size_e6, entry_price_e8, price_e8, maintenance_bps):
-    """The side whose equity ``margin + pnl`` is below maintenance at ``price_e8``.
+    """``(side, pnl_long_e6)``: the side whose equity ``margin + pnl`` is below
+    maintenance at ``price_e8``, and the long's PnL there.
 
     SIDE_NONE if neither; if both are, the one further below (rare: only after funding
     drained a side's margin).
@@ -67,24 +63,30 @@ def liquidatable_side(margin_long_e6, margin_short_e6, margin_open_long_e6, marg
     deficit_short = requirement_e6(margin_open_short_e6, size_open_e6, size_e6, entry_price_e8, price_e8,
                                    maintenance_bps) - float(margin_short_e6 - pnl)
     if deficit_long <= 0.0 and deficit_short <= 0.0:
-        return SIDE_NONE
-    return SIDE_LONG if deficit_long >= deficit_short else SIDE_SHORT
+        return SIDE_NONE, pnl
+    return (SIDE_LONG if deficit_long >= deficit_short else SIDE_SHORT), pnl
 
 
 @formula
 def liquidation_price_long_e8(margin_e6, margin_open_e6, size_open_e6, size_e6, entry_price_e8, ratio_bps):
-    """Price at which the long side reaches maintenance; 0.0 if it never does."""
-    mmr = float(margin_open_e6) / float(size_open_e6) * float(ratio_bps) / float(BPS_SCALE)
-    if mmr >= 1.0 or margin_e6 >= size_e6:
+    """Price at which the long side reaches maintenance; 0.0 if it never does.
+
+    Solves ``margin + size (P - entry) / entry = mmr × size × P / entry`` for P, with
+    ``mmr = im × ratio``: ``P = entry (size - margin) / (size (1 - mmr))``.
+    """
+    scaled_open = float(size_open_e6) * BPS_SCALE_F
+    room = scaled_open - float(margin_open_e6) * float(ratio_bps)  # (1 - mmr) × size_open × 10 000
+    if room <= 0.0 or margin_e6 >= size_e6:
         return 0.0
-    return float(entry_price_e8) * float(size_e6 - margin_e6) / (float(size_e6) * (1.0 - mmr))
+    return float(entry_price_e8) * float(size_e6 - margin_e6) * scaled_open / (float(size_e6) * room)
 
 
 @formula
 def liquidation_price_short_e8(margin_e6, margin_open_e6, size_open_e6, size_e6, entry_price_e8, ratio_bps):
-    """Price at which the short side reaches maintenance."""
-    mmr = float(margin_open_e6) / float(size_open_e6) * float(ratio_bps) / float(BPS_SCALE)
-    return float(entry_price_e8) * float(size_e6 + margin_e6) / (float(size_e6) * (1.0 + mmr))
+    """Price at which the short side reaches maintenance: ``entry (size + margin) / (size (1 + mmr))``."""
+    scaled_open = float(size_open_e6) * BPS_SCALE_F
+    room = scaled_open + float(margin_open_e6) * float(ratio_bps)
+    return float(entry_price_e8) * float(size_e6 + margin_e6) * scaled_open / (float(size_e6) * room)
 
 
 @formula

@@ -10,7 +10,7 @@ from engine import events as ev
 from engine import oracle
 from engine import rejections as rj
 from engine.context import Ctx, transfer
-from engine.kernels.sweep_nb import sweep_market_nb, sweep_outputs, watch_changes_nb
+from engine.kernels.sweep_nb import watch_market_nb
 from engine.risk import formulas, settlement
 from engine.risk.formulas import SIDE_LONG, SIDE_NONE
 from engine.state import State
@@ -19,36 +19,25 @@ from engine.units import BPS_SCALE, NS_PER_MS, div_half_even
 SIDE_NAMES = {SIDE_LONG: "long", formulas.SIDE_SHORT: "short"}
 
 
-def sweep(state: State, market: int, price_e8: int, margin_long_e6=None, margin_short_e6=None):
-    """Run the sweep kernel over the market's positions; returns its output arrays.
+def watch(state: State, market: int, price_e8: int, ctx: Ctx, margin_long_e6=None,
+          margin_short_e6=None) -> ev.LiquidationWatch | None:
+    """The positions of ``market`` that become or stop being liquidatable at ``price_e8``.
 
-    ``margin_*_e6`` override the state's margin columns (to look at the margins an event
-    about to be applied will leave, e.g. after funding).
+    ``margin_*_e6`` override the state's margin columns, to judge the margins an event
+    about to be applied will leave (funding).
     """
     t = state.positions
     n_rows = t.high_water
-    outputs = sweep_outputs(n_rows)
-    maintenance_bps = state.config.markets[market].maintenance_of_initial_bps
-    sweep_market_nb(t.status, t.market, t.size_e6, t.size_open_e6, t.entry_price_e8,
-                    t.margin_long_e6 if margin_long_e6 is None else margin_long_e6,
-                    t.margin_short_e6 if margin_short_e6 is None else margin_short_e6,
-                    t.margin_open_long_e6, t.margin_open_short_e6, n_rows, market, price_e8,
-                    maintenance_bps, *outputs)
-    return outputs
-
-
-def watch(state: State, market: int, price_e8: int, ctx: Ctx, margin_long_e6=None,
-          margin_short_e6=None) -> ev.LiquidationWatch | None:
-    """The positions of ``market`` that become or stop being liquidatable at ``price_e8``."""
-    t = state.positions
-    n_rows = t.high_water
-    if n_rows == 0 or t.live == 0:
+    if t.live == 0:
         return None
-    liq_side = sweep(state, market, price_e8, margin_long_e6, margin_short_e6)[4]
     flag_rows = np.empty(n_rows, np.int64)
     clear_rows = np.empty(n_rows, np.int64)
-    n_flag, n_clear = watch_changes_nb(t.status, t.market, t.flagged_ns, liq_side, n_rows, market, flag_rows,
-                                       clear_rows)
+    n_flag, n_clear = watch_market_nb(
+        t.status, t.market, t.size_e6, t.size_open_e6, t.entry_price_e8,
+        t.margin_long_e6 if margin_long_e6 is None else margin_long_e6,
+        t.margin_short_e6 if margin_short_e6 is None else margin_short_e6,
+        t.margin_open_long_e6, t.margin_open_short_e6, t.flagged_ns, n_rows, market, price_e8,
+        state.config.markets[market].maintenance_of_initial_bps, flag_rows, clear_rows)
     if n_flag == 0 and n_clear == 0:
         return None
     ids = t.position_id
@@ -63,7 +52,7 @@ def side_at(state: State, row: int, price_e8: int) -> int:
     return formulas.liquidatable_side(int(t.margin_long_e6[row]), int(t.margin_short_e6[row]),
                                       int(t.margin_open_long_e6[row]), int(t.margin_open_short_e6[row]),
                                       int(t.size_open_e6[row]), int(t.size_e6[row]), int(t.entry_price_e8[row]),
-                                      price_e8, maintenance_bps)
+                                      price_e8, maintenance_bps)[0]
 
 
 def decide_liquidate(state: State, c: cmd.Liquidate, ctx: Ctx):

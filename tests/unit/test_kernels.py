@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 from engine.kernels import reference
 from engine.kernels.funding_nb import settle_funding_nb
 from engine.kernels.rank_nb import best_quote_row_nb
-from engine.kernels.sweep_nb import sweep_market_nb, sweep_outputs, watch_changes_nb
+from engine.kernels.sweep_nb import sweep_market_nb, sweep_outputs, watch_market_nb
 from engine.units import FUNDING_INTERVAL_NS, PRICE_E8_MAX, RATE_E9_MAX, SIZE_E6_MAX
 
 N_MAX = 40
@@ -59,12 +59,17 @@ def test_sweep_matches_twin(p, market, price_e8, maintenance_bps):
         assert a.tobytes() == b.tobytes()  # bit for bit, floats included
 
     flags = [np.zeros(p["n"], np.int64) for _ in range(4)]
-    got = watch_changes_nb(p["status"], p["market"], p["flagged_ns"], fast[4], p["n"], market, flags[0], flags[1])
-    want = reference.watch_changes(p["status"], p["market"], p["flagged_ns"], slow[4], p["n"], market, flags[2],
-                                   flags[3])
+    args = (*_sweep_args(p)[:-1], p["flagged_ns"], p["n"], market, price_e8, maintenance_bps)
+    got = watch_market_nb(*args, flags[0], flags[1])
+    want = reference.watch_market(*args, flags[2], flags[3])
     assert got == want
     assert flags[0][: got[0]].tolist() == flags[2][: want[0]].tolist()
     assert flags[1][: got[1]].tolist() == flags[3][: want[1]].tolist()
+    # The watch agrees with the sweep's verdict: flagged = liquidatable and not yet flagged.
+    in_market = (p["status"] == 1) & (p["market"] == market)
+    liquidatable = in_market & (fast[4] != 0)
+    assert flags[0][: got[0]].tolist() == np.flatnonzero(liquidatable & (p["flagged_ns"] == 0)).tolist()
+    assert flags[1][: got[1]].tolist() == np.flatnonzero(in_market & ~liquidatable & (p["flagged_ns"] != 0)).tolist()
 
 
 @settings(max_examples=120, deadline=None)

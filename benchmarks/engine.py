@@ -1,0 +1,241 @@
+"""`agentperp bench engine`: the engine core's throughput and its kernels' speed.
+
+- ``engine.commands_per_s``: a seeded, realistic mix through ``execute`` (decide + apply)
+  on one core with the kernels warm: RFQ + 3 quotes + accept, oracle updates, closes and
+  ticks that cross 8h funding boundaries. The command list is built by a dry run (so ids
+  are known) and then replayed into a fresh state under the clock, GC off.
+- ``kernels.sweep_1m_ms`` / ``kernels.funding_1m_ms``: one market sweep / one funding
+  settlement over 1 000 000 open positions; and the pure-Python twins' figures and ratios.
+- ``engine.commands_per_s_nojit``: the same mix in a subprocess with NUMBA_DISABLE_JIT=1.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engine import commands as cmd
+from engine.core import execute
+from engine.kernels import reference
+from engine.kernels.funding_nb import settle_funding_nb
+from engine.kernels.sweep_nb import sweep_market_nb, sweep_outputs
+from engine.markets import default_config
+from engine.rejections import Rejected
+from engine.state import State
+from engine.units import NS_PER_MS, NS_PER_S
+
+SEED = 20261121
+START_NS = 1_767_225_600 * NS_PER_S
+TARGETS = {"engine.commands_per_s": (">=", 200_000), "kernels.sweep_1m_ms": ("<=", 10.0),
+           "kernels.funding_1m_ms": ("<=", 50.0)}
+
+
+# -- the command mix ------------------------------------------------------------------------
+
+
+def build_mix(n_rounds: int, seed: int = SEED) -> list[tuple[object, int]]:
+    """``(command, ts_ns)`` pairs of a realistic session, ids resolved by a dry run."""
+    rng = np.random.default_rng(seed)
+    state = State(default_config())
+    traders = [f"trader{i:03d}" for i in range(200)]
+    makers = [f"maker{i:02d}" for i in range(20)]
+    prices_e8 = [100_000 * 10**8, 4_000 * 10**8, 200 * 10**8]
+    mix: list[tuple[object, int]] = []
+    now_ns = START_NS
+
+    def run(command):
+        mix.append((command, now_ns))
+        return execute(state, command, now_ns, len(mix))
+
+    for agent in traders + makers:
+        run(cmd.Deposit(agent, 10_000_000 * 1_000_000, f"seed-{agent}"))
+    open_positions: list[int] = []
+    for round_index in range(n_rounds):
+        market = int(rng.integers(0, 3))
+        prices_e8[market] = int(prices_e8[market] * (1 + rng.normal(0, 0.0005)))
+        run(cmd.OracleUpdate(market, prices_e8[market], prices_e8[market] // 10_000, now_ns, "bench"))
+        trader = traders[int(rng.integers(0, len(traders)))]
+        size_e6 = int(rng.integers(10, 5_000)) * 1_000_000
+        opened = run(cmd.RequestQuote(trader, market, "long" if rng.random() < 0.5 else "short", size_e6,
+                                      int(rng.integers(2, 21)), 10_000_000, "perpetual", 10_000))
+        if isinstance(opened, Rejected):
+            continue
+        rfq_id = opened[0].rfq_id
+        for maker_index in rng.choice(len(makers), 3, replace=False):
+            run(cmd.SubmitQuote(makers[int(maker_index)], rfq_id, int(rng.integers(-1_000_000, 5_000_000)),
+                                size_e6 // 5, 5_000))
+        filled = run(cmd.AcceptQuote(trader, rfq_id, cmd.BEST_QUOTE, "sig"))
+        if not isinstance(filled, Rejected):
+            open_positions.append(filled[0].position_id)
+        if len(open_positions) > 2_000 or (open_positions and rng.random() < 0.3):
+            position_id = open_positions.pop(int(rng.integers(0, len(open_positions))))
+            if position_id in state.position_row:
+                row = state.position_row[position_id]
+                run(cmd.ClosePosition(state.agent_keys[int(state.positions.long_agent[row])], position_id,
+                                      10_000 if rng.random() < 0.8 else 5_000))
+        if round_index % 4 == 3:
+            # Time runs fast in this session: each tick is a minute, so boundaries come by.
+            now_ns += 60 * NS_PER_S
+            run(cmd.Tick())
+    return mix
+
+
+def run_mix(mix: list[tuple[object, int]]) -> tuple[float, list[float], int]:
+    """Execute the mix into a fresh state: seconds, per-1000-command µs, events emitted."""
+    state = State(default_config())
+    batch_us: list[float] = []
+    events = 0
+    gc.collect()
+    gc.disable()
+    try:
+        started = time.perf_counter()
+        batch_started = started
+        for cmd_id, (command, ts_ns) in enumerate(mix, 1):
+            outcome = execute(state, command, ts_ns, cmd_id)
+            if type(outcome) is list:
+                events += len(outcome)
+            if cmd_id % 1_000 == 0:
+                now = time.perf_counter()
+                batch_us.append((now - batch_started) * 1e6 / 1_000)
+                batch_started = now
+        elapsed = time.perf_counter() - started
+    finally:
+        gc.enable()
+    return elapsed, batch_us, events
+
+
+# -- the kernels ----------------------------------------------------------------------------
+
+
+def random_positions(n: int, seed: int = SEED) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    size = rng.integers(10, 1_000_000, n) * 1_000_000
+    leverage = rng.integers(1, 21, n)
+    return {
+        "status": np.ones(n, np.int8), "market": np.zeros(n, np.int16), "size_e6": size, "size_open_e6": size.copy(),
+        "entry_price_e8": (rng.normal(100_000, 2_000, n) * 1e8).astype(np.int64),
+        "margin_long_e6": size // leverage, "margin_short_e6": size // 10,
+        "margin_open_long_e6": size // leverage, "margin_open_short_e6": size // 10,
+        "rate_e9": rng.integers(-5_000_000, 5_000_000, n), "taker_is_long": rng.integers(0, 2, n).astype(np.int8),
+        "last_funding_ns": START_NS + rng.integers(0, 8 * 3_600 * NS_PER_S, n),
+    }
+
+
+def time_sweep(kernel, p: dict, repeats: int) -> list[float]:
+    n = len(p["status"])
+    out = sweep_outputs(n)
+    timings = []
+    for i in range(repeats):
+        started = time.perf_counter()
+        kernel(p["status"], p["market"], p["size_e6"], p["size_open_e6"], p["entry_price_e8"], p["margin_long_e6"],
+               p["margin_short_e6"], p["margin_open_long_e6"], p["margin_open_short_e6"], n, 0,
+               (95_000 + i) * 10**8, 5_000, *out)
+        timings.append((time.perf_counter() - started) * 1e3)
+    return timings
+
+
+def time_funding(kernel, p: dict, repeats: int) -> list[float]:
+    n = len(p["status"])
+    rows, amounts = np.empty(n, np.int64), np.empty(n, np.int64)
+    boundary_ns = START_NS + 8 * 3_600 * NS_PER_S
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        kernel(p["status"], p["size_e6"], p["rate_e9"], p["taker_is_long"], p["margin_long_e6"], p["margin_short_e6"],
+               p["last_funding_ns"], n, boundary_ns, rows, amounts)
+        timings.append((time.perf_counter() - started) * 1e3)
+    return timings
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    a = np.asarray(values)
+    return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)), "max": float(a.max())}
+
+
+def nojit_commands_per_s(n_rounds: int) -> float | None:
+    """The mix in a subprocess with NUMBA_DISABLE_JIT=1 (the twins' semantics)."""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    code = ("import json, benchmarks.engine as b; mix = b.build_mix(%d); s, _, _ = b.run_mix(mix); "
+            "print(json.dumps(len(mix) / s))" % n_rounds)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
+    return float(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
+
+
+# -- the program ----------------------------------------------------------------------------
+
+
+def measure(quick: bool = False) -> dict:
+    n_rounds = 2_000 if quick else 30_000
+    n_positions = 100_000 if quick else 1_000_000
+    figures: dict = {"machine.cores": os.cpu_count(), "machine.python": platform.python_version(),
+                     "seed": SEED, "engine.mix_rounds": n_rounds, "kernels.positions": n_positions}
+
+    mix = build_mix(n_rounds)  # also the JIT warm-up: every kernel has run by now
+    run_mix(mix[: len(mix) // 10])
+    elapsed, batch_us, events = run_mix(mix)
+    figures["engine.commands"] = len(mix)
+    figures["engine.commands_per_s"] = len(mix) / elapsed
+    figures["engine.events_per_s"] = events / elapsed
+    figures["engine.command_us"] = percentiles(batch_us)
+
+    p = random_positions(n_positions)
+    time_sweep(sweep_market_nb, p, 2)
+    time_funding(settle_funding_nb, p, 2)
+    sweep_ms = time_sweep(sweep_market_nb, p, 30)
+    funding_ms = time_funding(settle_funding_nb, p, 30)
+    scale = 1_000_000 / n_positions
+    figures["kernels.sweep_1m_ms"] = float(np.median(sweep_ms)) * scale
+    figures["kernels.funding_1m_ms"] = float(np.median(funding_ms)) * scale
+    figures["kernels.sweep_ms"] = percentiles(sweep_ms)
+    figures["kernels.funding_ms"] = percentiles(funding_ms)
+
+    # The twins are pure Python: time them on a tenth of the rows and scale linearly.
+    twin_rows = max(n_positions // 10, 1_000)
+    q = {k: v[:twin_rows] for k, v in p.items()}
+    twin_scale = 1_000_000 / twin_rows
+    figures["reference.sweep_1m_ms"] = float(np.median(time_sweep(reference.sweep_market, q, 3))) * twin_scale
+    figures["reference.funding_1m_ms"] = float(np.median(time_funding(reference.settle_funding, q, 3))) * twin_scale
+    figures["ratio.sweep_twin_over_kernel"] = figures["reference.sweep_1m_ms"] / figures["kernels.sweep_1m_ms"]
+    figures["ratio.funding_twin_over_kernel"] = figures["reference.funding_1m_ms"] / figures["kernels.funding_1m_ms"]
+
+    nojit = nojit_commands_per_s(max(n_rounds // 10, 200))
+    figures["engine.commands_per_s_nojit"] = nojit
+    if nojit:
+        figures["ratio.commands_jit_over_nojit"] = figures["engine.commands_per_s"] / nojit
+    return figures
+
+
+def report(figures: dict) -> str:
+    lines = [f"{'figure':36} {'value':>14}  target"]
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            value = "  ".join(f"{k} {v:,.2f}" for k, v in value.items())
+            lines.append(f"{key:36} {value}")
+            continue
+        target = TARGETS.get(key)
+        mark = ""
+        if target and value is not None:
+            op, bound = target
+            met = value >= bound if op == ">=" else value <= bound
+            mark = f"{op} {bound:,}  {'met' if met else 'MISSED'}"
+        shown = f"{value:,.2f}" if isinstance(value, float) else str(value)
+        lines.append(f"{key:36} {shown:>14}  {mark}")
+    return "\n".join(lines)
+
+
+def main(json_path: str | None = None, quick: bool = False) -> int:
+    figures = measure(quick)
+    print(report(figures))
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"wrote {json_path}")
+    return 0
