@@ -191,3 +191,82 @@ def _hash_table(digest, table: Table, id_column: str) -> None:
     for name in table.dtypes:
         digest.update(name.encode())
         digest.update(np.ascontiguousarray(getattr(table, name)[rows]).tobytes())
+
+
+# -- snapshots: the state as plain data and back (the files are ledger/'s business) ----------
+
+SNAPSHOT_FORMAT = 1
+
+
+def _table_export(table: Table) -> dict:
+    n = table.high_water
+    return {"capacity": table.capacity, "high_water": n, "free_rows": list(table.free_rows), "live": table.live,
+            "columns": {name: getattr(table, name)[:n].tobytes() for name in table.dtypes}}
+
+
+def _table_import(table: Table, data: dict) -> None:
+    table.capacity = data["capacity"]
+    table.high_water = data["high_water"]
+    table.free_rows = list(data["free_rows"])
+    table.live = data["live"]
+    for name, dtype in table.dtypes.items():
+        column = np.zeros(table.capacity, dtype)
+        used = np.frombuffer(data["columns"][name], dtype)
+        column[: len(used)] = used
+        setattr(table, name, column)
+
+
+def export_state(state: State) -> dict:
+    """A deep, self-contained copy of the state as plain data (bytes for columns).
+
+    Cheap enough to take between two commands; encoding and writing it can then happen on
+    another thread while the engine goes on.
+    """
+    o = state.oracle
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "scalars": {name: getattr(state, name) for name in _SCALARS},
+        "oracle": [list(o.price_e8), list(o.conf_e8), list(o.publish_ns), list(o.source)],
+        "agent_keys": list(state.agent_keys),
+        "agents": _table_export(state.agents),
+        "rfqs": _table_export(state.rfqs),
+        "quotes": _table_export(state.quotes),
+        "positions": _table_export(state.positions),
+        "closed_rfqs": list(state.closed_rfqs.items()),
+        "flagged": list(state.flagged.items()),
+        "deposit_refs": list(state.deposit_refs.items()),
+        "client_ids": [[agent, client_id, seq, ts_ns] for (agent, client_id), (seq, ts_ns) in state.client_ids.items()],
+    }
+
+
+def import_state(config: EngineConfig, data: dict) -> State:
+    """Rebuild a ``State`` from ``export_state`` output (dict order is preserved)."""
+    if data.get("format") != SNAPSHOT_FORMAT:
+        raise ValueError(f"snapshot format {data.get('format')} is not {SNAPSHOT_FORMAT}")
+    state = State(config)
+    for name, value in data["scalars"].items():
+        setattr(state, name, value)
+    o = state.oracle
+    o.price_e8, o.conf_e8, o.publish_ns, o.source = (list(column) for column in data["oracle"])
+    state.agent_keys = list(data["agent_keys"])
+    state.agent_row = {key: row for row, key in enumerate(state.agent_keys)}
+    for name in ("agents", "rfqs", "quotes", "positions"):
+        _table_import(getattr(state, name), data[name])
+    r, q, p = state.rfqs, state.quotes, state.positions
+    state.rfq_row = {int(r.rfq_id[row]): row for row in np.flatnonzero(r.column("status") != FREE_ROW).tolist()}
+    state.quote_row = {int(q.quote_id[row]): row for row in np.flatnonzero(q.column("status") != FREE_ROW).tolist()}
+    state.position_row = {int(p.position_id[row]): row
+                          for row in np.flatnonzero(p.column("status") != FREE_ROW).tolist()}
+    state.rfq_quotes = {rfq_id: {} for rfq_id in state.rfq_row}
+    for quote_id, row in sorted(state.quote_row.items()):
+        state.rfq_quotes[int(q.rfq_id[row])][int(q.maker[row])] = quote_id
+    state.closed_rfqs = {int(k): v for k, v in data["closed_rfqs"]}
+    state.flagged = {int(k): int(v) for k, v in data["flagged"]}
+    state.deposit_refs = {k: int(v) for k, v in data["deposit_refs"]}
+    state.client_ids = {(agent, client_id): (seq, ts_ns) for agent, client_id, seq, ts_ns in data["client_ids"]}
+    return state
+
+
+_SCALARS = ("last_seq", "last_checkpoint_seq", "next_rfq_id", "next_quote_id", "next_position_id",
+            "funding_boundary_ns", "fees_e6", "insurance_e6", "external_e6", "bad_debt_e6", "deposited_e6",
+            "withdrawn_e6")

@@ -19,7 +19,9 @@ from engine.core import execute
 from engine.invariants import check
 from engine.markets import default_config
 from engine.rejections import Rejected
-from engine.state import State, state_hash
+import msgspec
+
+from engine.state import State, export_state, import_state, state_hash
 from engine.units import NS_PER_HOUR, NS_PER_MS, NS_PER_S
 
 AGENTS = ["alice", "bob", "carol", "dave", "erin", "keeper"]
@@ -190,6 +192,13 @@ class EngineMachine(RuleBasedStateMachine):
             return
         check(self.state)
         assert state_hash(self.shadow) == state_hash(self.state), "events do not reproduce the state"
+        if self.cmd_id % 7 == 0:
+            # Continue from a snapshot round trip: it must be the same state in every respect.
+            restored = import_state(self.state.config, msgspec.msgpack.decode(
+                msgspec.msgpack.encode(export_state(self.state))))
+            assert state_hash(restored) == state_hash(self.state), "a snapshot does not restore the state"
+            check(restored)
+            self.state = restored
 
 
 EngineMachine.TestCase.settings = settings(max_examples=EXAMPLES, stateful_step_count=60, deadline=None,
