@@ -20,6 +20,7 @@ run: $(STAMP)
 test: test-jit test-nojit
 
 test-jit: $(STAMP)
+	$(BIN)/agentperp escrow build
 	$(BIN)/pytest
 
 test-nojit: $(STAMP)

@@ -1,4 +1,5 @@
-"""The `agentperp` command line: ops' entry point to the venue and its benchmark suites."""
+"""The `agentperp` command line: ops' entry point to the venue, its journal, the escrow
+program and the benchmark suites."""
 
 from __future__ import annotations
 
@@ -9,19 +10,43 @@ from venue import numba_cache
 
 numba_cache.configure()  # before anything imports numba
 
+BENCH_SUITES = {
+    "engine": "benchmarks.engine",
+    "journal": "benchmarks.journal",
+    "escrow": "benchmarks.escrow_cu",
+}
+
 
 def _run(args: argparse.Namespace) -> int:
     print("agentperp: the running venue (gateway, sequencer, demo agents) is not built yet.")
-    print("What exists today is the engine core: try `agentperp bench engine`.")
+    print("Available now: `agentperp bench engine|journal|escrow`, `agentperp journal info|check DIR`,")
+    print("`agentperp escrow build`.")
     return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
-    if args.suite == "engine":
-        from benchmarks import engine as suite
-    else:  # argparse's choices keep us here only for known suites
-        raise AssertionError(args.suite)
+    import importlib
+
+    suite = importlib.import_module(BENCH_SUITES[args.suite])
     return suite.main(json_path=args.json, quick=args.quick)
+
+
+def _journal(args: argparse.Namespace) -> int:
+    from ledger import inspect
+    from ledger.records import decode_record
+
+    if args.action == "info":
+        print(inspect.format_info(inspect.info(args.dir)))
+        return 0
+    result = inspect.check(args.dir, decode=decode_record)
+    print(inspect.format_check(result))
+    return 0 if result.ok else 1
+
+
+def _escrow(args: argparse.Namespace) -> int:
+    from programs.escrow import build
+
+    return build.main(args.rest)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,10 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     bench = commands.add_parser("bench", help="run a benchmark suite")
-    bench.add_argument("suite", choices=["engine"])
+    bench.add_argument("suite", choices=sorted(BENCH_SUITES))
     bench.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     bench.set_defaults(func=_bench)
+
+    journal = commands.add_parser("journal", help="inspect a journal directory")
+    journal.add_argument("action", choices=["info", "check"], help="info: segments, ranges, sizes, snapshots; "
+                                                                   "check: full crc and decode pass")
+    journal.add_argument("dir", help="the journal directory (e.g. data/journal)")
+    journal.set_defaults(func=_journal)
+
+    escrow = commands.add_parser("escrow", help="the Solana escrow program")
+    escrow.add_argument("action", choices=["build"], help="compile and link the program (build/escrow/)")
+    escrow.add_argument("rest", nargs=argparse.REMAINDER, help="options of the action (--out DIR, --force)")
+    escrow.set_defaults(func=_escrow)
     return parser
 
 
