@@ -12,16 +12,15 @@
 from __future__ import annotations
 
 import gc
-import json
 import os
 import platform
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
+from benchmarks.report import emit, percentiles
 from engine import commands as cmd
 from engine.core import execute
 from engine.kernels import reference
@@ -155,11 +154,6 @@ def time_funding(kernel, p: dict, repeats: int) -> list[float]:
     return timings
 
 
-def percentiles(values: list[float]) -> dict[str, float]:
-    a = np.asarray(values)
-    return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)), "max": float(a.max())}
-
-
 def nojit_commands_per_s(n_rounds: int) -> float | None:
     """The mix in a subprocess with NUMBA_DISABLE_JIT=1 (the twins' semantics)."""
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
@@ -213,29 +207,5 @@ def measure(quick: bool = False) -> dict:
     return figures
 
 
-def report(figures: dict) -> str:
-    lines = [f"{'figure':36} {'value':>14}  target"]
-    for key, value in figures.items():
-        if isinstance(value, dict):
-            value = "  ".join(f"{k} {v:,.2f}" for k, v in value.items())
-            lines.append(f"{key:36} {value}")
-            continue
-        target = TARGETS.get(key)
-        mark = ""
-        if target and value is not None:
-            op, bound = target
-            met = value >= bound if op == ">=" else value <= bound
-            mark = f"{op} {bound:,}  {'met' if met else 'MISSED'}"
-        shown = f"{value:,.2f}" if isinstance(value, float) else str(value)
-        lines.append(f"{key:36} {shown:>14}  {mark}")
-    return "\n".join(lines)
-
-
 def main(json_path: str | None = None, quick: bool = False) -> int:
-    figures = measure(quick)
-    print(report(figures))
-    if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(figures, indent=2) + "\n")
-        print(f"wrote {json_path}")
-    return 0
+    return emit(measure(quick), TARGETS, json_path)
