@@ -1,0 +1,123 @@
+"""The numba frame walk agrees with the reference path (scan_frames + decode_header)."""
+
+from __future__ import annotations
+
+import msgspec
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from journal_testkit import Records, assert_intact
+
+from ledger import codec
+from ledger.journal import Journal, JournalCorrupt, JournalReader, list_segments
+
+
+def walker():
+    """The compiled kernel, or the plain-Python walk when the JIT is disabled."""
+    loaded = codec.frame_kernel()
+    return (loaded[0], loaded[2]) if loaded is not None else (codec.walk_frames,
+                                                               codec.crc32c_tables())
+
+
+def walk(buffer: bytes, next_cmd_id=1, next_seq=1, cmd_id_max=(1 << 63) - 1):
+    kernel, tables = walker()
+    out = np.empty((5, len(buffer) // 9 + 1), np.int64)
+    count = kernel(np.frombuffer(buffer, np.uint8), 0, len(buffer), tables, next_cmd_id,
+                   next_seq, cmd_id_max, out)
+    return [tuple(column) for column in out[:, :count].T.tolist()]
+
+
+def reference(buffer: bytes):
+    scan = codec.scan_frames(buffer)
+    rows = []
+    for offset, payload in zip(scan.offsets, scan.payloads):
+        h = codec.decode_header(payload)
+        rows.append((offset, offset + 8 + len(payload), h.cmd_id, h.first_seq, h.last_seq))
+    return rows
+
+
+def test_crc_tables_match_crc32c():
+    tables = codec.crc32c_tables()
+    assert int(tables[0, 1]) == 0xF26B8303  # the first entry of the standard crc32c table
+
+
+header_ints = st.one_of(st.integers(0, 127), st.integers(128, 2**16), st.integers(2**16, 2**40))
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.binary(max_size=300), st.booleans()),
+                min_size=1, max_size=20), header_ints)
+@settings(max_examples=60, deadline=None)
+def test_walk_agrees_with_the_reference_on_valid_records(specs, start):
+    payloads, cmd_id, seq = [], start + 1, start + 1
+    for events, blob, as_array16 in specs:
+        fields = [cmd_id, seq, seq + events - 1, blob] + ([0] * 16 if as_array16 else [])
+        payloads.append(msgspec.msgpack.encode(fields))
+        cmd_id, seq = cmd_id + 1, seq + events
+    buffer = codec.encode_frames(payloads)
+    assert walk(buffer, start + 1, start + 1) == reference(buffer)
+
+
+@given(st.data())
+@settings(max_examples=60, deadline=None)
+def test_walk_stops_no_later_than_the_reference_on_damage(data):
+    buffer = bytearray(codec.encode_frames(Records().batch(data.draw(st.integers(1, 12)))))
+    cut = data.draw(st.integers(0, len(buffer)))
+    buffer = buffer[:cut]
+    if buffer:
+        buffer[data.draw(st.integers(0, len(buffer) - 1))] ^= data.draw(st.integers(1, 255))
+    walked, expected = walk(bytes(buffer)), reference(bytes(buffer))
+    assert walked == expected[:len(walked)]
+
+
+def test_walk_hands_unusual_headers_to_the_reference():
+    odd = [msgspec.msgpack.encode([1, 1, 0, "x"]), msgspec.msgpack.encode([2, 1, -5])]
+    assert len(walk(codec.encode_frames(odd))) == 1  # negative last_seq: not walked
+    assert len(walk(codec.encode_frames(odd[:1]), cmd_id_max=0)) == 0
+
+
+def test_reader_with_the_kernel_reads_the_same_and_refuses_the_same(tmp_path):
+    journal = Journal.open(tmp_path / "j", segment_size_bytes_max=64 * 1024)
+    records = Records()
+    for size in (50, 120, 7, 200, 90):
+        journal.append_batch(records.batch(size))
+    journal.close()
+    fast = JournalReader(tmp_path / "j", kernel_scan_bytes_min=0, read_chunk_bytes=4096)
+    slow = JournalReader(tmp_path / "j", kernel_scan_bytes_min=1 << 40, read_chunk_bytes=4096)
+    assert_intact(list(fast.read(1)), journal.last_cmd_id)
+    for from_seq in (1, 2, 77, 300, journal.last_seq):
+        assert [h for h, _ in fast.read(from_seq)] == [h for h, _ in slow.read(from_seq)]
+    first = list_segments(tmp_path / "j")[0]
+    data = bytearray(first.path.read_bytes())
+    data[1000] ^= 0x10
+    first.path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorrupt) as fast_error:
+        list(JournalReader(tmp_path / "j", kernel_scan_bytes_min=0).read(1))
+    with pytest.raises(JournalCorrupt) as slow_error:
+        list(JournalReader(tmp_path / "j", kernel_scan_bytes_min=1 << 40).read(1))
+    assert (fast_error.value.path, fast_error.value.offset) == (
+        slow_error.value.path, slow_error.value.offset)
+
+
+def test_batch_framing_writes_the_same_bytes_on_both_paths(tmp_path):
+    payloads = Records().batch(300)
+    for name, sizes in (("framed", [300]), ("reference", [30] * 10)):
+        journal = Journal.open(tmp_path / name)
+        for start in range(0, 300, sizes[0]):
+            journal.append_batch(payloads[start:start + sizes[0]])
+        journal.close()
+    framed = [s.path.read_bytes() for s in list_segments(tmp_path / "framed")]
+    assert framed == [s.path.read_bytes() for s in list_segments(tmp_path / "reference")]
+    assert framed[0] == codec.encode_frames(payloads)
+
+
+def test_batch_framing_refuses_what_the_reference_refuses(tmp_path):
+    journal = Journal.open(tmp_path / "j")
+    payloads = Records().batch(100)
+    with pytest.raises(ValueError, match="does not follow"):
+        journal.append_batch(payloads[:99] + payloads[99:] * 2)
+    with pytest.raises(ValueError):
+        journal.append_batch(payloads[:99] + [b""])
+    journal.append_batch(payloads)
+    journal.close()
+    assert_intact(list(JournalReader(tmp_path / "j").read(1)), 100)
