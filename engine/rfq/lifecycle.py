@@ -239,7 +239,11 @@ def due_quote_expiries(state: State, ctx: Ctx) -> list:
 
 def due_rfq_expiries(state: State, ctx: Ctx) -> list:
     """RFQs at the end of their lifetime: auto-accept the best quote if asked (and the
-    oracle allows), else close them and release every hold. Runs after quote expiry."""
+    oracle allows), else close them and release every hold. Runs after quote expiry.
+
+    At most one fill per round: a fill takes the next position id, which only its
+    PositionOpened, once applied, advances.
+    """
     r = state.rfqs
     n = r.high_water
     rows = np.flatnonzero((r.status[:n] == LIVE) & (r.expires_ns[:n] <= ctx.ts_ns))
@@ -253,7 +257,7 @@ def due_rfq_expiries(state: State, ctx: Ctx) -> list:
                 quote = _quote_terms(state, quote_row)
                 others = [q for q in state.rfq_quotes[rfq_id].values() if q != quote.quote_id]
                 events.append(_open_position(state, row, quote, others, "", True, "", ctx))
-                continue
+                return events
         events.extend(_close_unfilled(state, row, "expired", "", ctx))
     return events
 
