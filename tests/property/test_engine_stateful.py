@@ -113,6 +113,19 @@ class EngineMachine(RuleBasedStateMachine):
                 quote_ids += [e.quote_id for e in quoted if hasattr(e, "funding_rate_e9")]
         self.run(cmd.AcceptQuote(trader, rfq_id, cmd.BEST_QUOTE if best or not quote_ids else quote_ids[-1], "sig"))
 
+    @rule(rfqs=st.lists(st.tuples(agents, agents, markets, st.booleans(), st.none() | st.integers(-10, 10)),
+                        min_size=1, max_size=3), wait_ms=st.sampled_from([999, 1_000, 1_500]))
+    def auto_trades(self, rfqs, wait_ms):
+        """Auto-accept RFQs that fill at a target on arrival or together at their expiry."""
+        for trader, maker, market, long, target_bps in rfqs:
+            self.oracle(market, 0, 0)
+            target = None if target_bps is None else target_bps * 100_000
+            opened = self.run(cmd.RequestQuote(trader, market, "long" if long else "short", 100 * 1_000_000, 5,
+                                               2_000_000, "perpetual", 1_000, "", True, target))
+            if not isinstance(opened, Rejected):
+                self.run(cmd.SubmitQuote(maker, opened[0].rfq_id, 0, 50 * 1_000_000, 5_000))
+        self.tick(wait_ms * NS_PER_MS)
+
     @rule(pick=st.integers(0, 50), best=st.booleans(), quote_pick=st.integers(0, 50), as_trader=st.booleans())
     def accept(self, pick, best, quote_pick, as_trader):
         rfq_id = self._pick(self.state.rfq_row, pick)
