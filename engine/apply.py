@@ -170,6 +170,7 @@ def _position_opened(state: State, e: ev.PositionOpened) -> None:
     t.last_funding_ns[row] = e.ts_ns
     t.expires_ns[row] = e.expires_ns
     t.flagged_ns[row] = 0
+    state.fixed_duration_open += e.expires_ns != 0
     state.position_row[e.position_id] = row
     state.next_position_id = e.position_id + 1
     _move(state, e.transfers)  # the margins exist once the row does
@@ -194,6 +195,7 @@ def _funding_settled(state: State, e: ev.FundingSettled) -> None:
 
 def _remove_position(state: State, position_id: int) -> None:
     row = state.position_row.pop(position_id)
+    state.fixed_duration_open -= int(state.positions.expires_ns[row] != 0)
     state.flagged.pop(position_id, None)
     state.positions.release(row)
 

@@ -108,6 +108,8 @@ def _structure(state: State) -> list[str]:
         row = state.position_row.get(position_id)
         if row is None or int(p.flagged_ns[row]) != since_ns:
             found.append(f"flagged position {position_id} is not open or its flag time differs")
+    if int(np.count_nonzero(p.column("expires_ns")[open_rows])) != state.fixed_duration_open:
+        found.append("the count of open fixed-duration positions is wrong")
     if int(np.count_nonzero(p.column("flagged_ns")[open_rows])) != len(state.flagged):
         found.append("flag times and the flagged index disagree")
     for ids, next_id, name in ((state.rfq_row, state.next_rfq_id, "rfq"), (state.quote_row, state.next_quote_id, "quote"),

@@ -80,6 +80,8 @@ def close_event(state: State, row: int, fraction_bps: int, reason: str, agent: s
 def due_expiry(state: State, until_ns: int, ctx: Ctx) -> list:
     """Tick phase: close the first fixed-duration position whose end is at or before
     ``until_ns`` (one per round: a close may draw on the insurance fund)."""
+    if state.fixed_duration_open == 0:
+        return []
     t = state.positions
     n = t.high_water
     expires = t.expires_ns[:n]

@@ -124,6 +124,7 @@ class State:
         self.positions = Table(POSITION_COLUMNS)
         self.position_row: dict[int, int] = {}
         self.flagged: dict[int, int] = {}  # position_id -> ns first found liquidatable
+        self.fixed_duration_open = 0  # open 1h/24h positions (derived: spares ticks a scan)
         self.next_position_id = 1
 
         self.oracle = Oracle(len(config.markets))
@@ -260,6 +261,7 @@ def import_state(config: EngineConfig, data: dict) -> State:
     state.rfq_quotes = {rfq_id: {} for rfq_id in state.rfq_row}
     for quote_id, row in sorted(state.quote_row.items()):
         state.rfq_quotes[int(q.rfq_id[row])][int(q.maker[row])] = quote_id
+    state.fixed_duration_open = int(np.count_nonzero(p.column("expires_ns")[p.column("status") == OPEN]))
     state.closed_rfqs = {int(k): v for k, v in data["closed_rfqs"]}
     state.flagged = {int(k): int(v) for k, v in data["flagged"]}
     state.deposit_refs = {k: int(v) for k, v in data["deposit_refs"]}

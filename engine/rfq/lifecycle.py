@@ -231,6 +231,8 @@ def decide_cancel_agent_quotes(state: State, c: cmd.CancelAgentQuotes, ctx: Ctx)
 
 def due_quote_expiries(state: State, ctx: Ctx) -> list:
     q = state.quotes
+    if q.live == 0:
+        return []
     n = q.high_water
     rows = np.flatnonzero((q.status[:n] == LIVE) & (q.expires_ns[:n] <= ctx.ts_ns))
     rows = rows[np.argsort(q.quote_id[rows])]
@@ -245,6 +247,8 @@ def due_rfq_expiries(state: State, ctx: Ctx) -> list:
     PositionOpened, once applied, advances.
     """
     r = state.rfqs
+    if r.live == 0:
+        return []
     n = r.high_water
     rows = np.flatnonzero((r.status[:n] == LIVE) & (r.expires_ns[:n] <= ctx.ts_ns))
     events: list = []
