@@ -2,8 +2,12 @@
 
 Runs the real built program in LiteSVM (``programs/escrow/localnet.py``) through one
 seeded lifecycle and records ``compute_units_consumed`` of each instruction. Compute units
-are deterministic, so one run is the figure; ``quick`` changes nothing but is accepted for
-the suite runner. Keys: ``escrow.cu_<instruction>``.
+are deterministic, so one run is the figure. Keys: ``escrow.cu_<instruction>``.
+
+``escrow.settlements_per_s``: journal events settled per second into LiteSVM by the
+settlement projection (``adapters/solana``), from a seeded engine journal (deposits, opens,
+funding boundaries, partial and full closes); the journal is produced first and only the
+projection's run is timed (GC off, after a warm-up run). ``quick`` uses a smaller journal.
 """
 
 from __future__ import annotations
@@ -59,11 +63,103 @@ def measure(program_path: Path | None = None) -> dict[str, int]:
     return cu
 
 
+def seeded_journal(journal_dir: Path, positions: int, seed: int = 7) -> int:
+    """An engine journal: agents deposit, ``positions`` positions open, two funding
+    boundaries pass, half the positions close (some partly). Returns its last seq."""
+    import random
+
+    from solders.keypair import Keypair
+
+    from engine import commands as cmd
+    from engine.core import execute
+    from engine.markets import default_config
+    from engine.rejections import Rejected
+    from engine.state import State
+    from ledger.journal import Journal
+    from ledger.records import encode_record
+
+    rng = random.Random(seed)
+    state = State(default_config())
+    journal = Journal.open(journal_dir, fsync_policy="none")
+    cmd_id = 0
+    base_ns = 1_767_225_600 * NS + 3_600 * NS
+    batch: list[bytes] = []
+
+    def run(ts_ns, command):
+        nonlocal cmd_id
+        cmd_id += 1
+        seq_before = state.last_seq
+        outcome = execute(state, command, ts_ns, cmd_id)
+        batch.append(encode_record(cmd_id, ts_ns, command, outcome, seq_before))
+        return outcome
+
+    agents = [str(Keypair.from_seed(rng.randbytes(32)).pubkey()) for _ in range(max(8, positions // 4))]
+    for i, agent in enumerate(agents):
+        run(base_ns, cmd.Deposit(agent, 100_000 * USDC, f"bench:{i}"))
+    run(base_ns, cmd.OracleUpdate(0, ENTRY_E8, 0, base_ns, "bench"))
+    opened = []
+    for _ in range(positions):
+        trader, maker = rng.sample(agents, 2)
+        rfq = run(base_ns, cmd.RequestQuote(trader, 0, rng.choice(("long", "short")), rng.randint(100, 2_000) * USDC,
+                                            rng.randint(2, 10), 10**8))
+        run(base_ns, cmd.SubmitQuote(maker, rfq[0].rfq_id, rng.randint(-2_000_000, 5_000_000), 2_000 * USDC))
+        events = run(base_ns, cmd.AcceptQuote(trader, rfq[0].rfq_id))
+        opened += [(trader, e.position_id) for e in events if type(e).__name__ == "PositionOpened"]
+    for hours in (8, 16):  # two funding boundaries after 00:00
+        run(1_767_225_600 * NS + hours * 3_600 * NS, cmd.Tick())
+    t = 1_767_225_600 * NS + 17 * 3_600 * NS
+    run(t, cmd.OracleUpdate(0, ENTRY_E8 + rng.randint(-500, 500) * 10**8, 0, t, "bench"))
+    for trader, pid in opened[: len(opened) // 2]:
+        outcome = run(t, cmd.ClosePosition(trader, pid, rng.choice((2_500, 5_000, 10_000))))
+        assert not isinstance(outcome, Rejected), outcome
+    journal.append_batch(batch)
+    journal.close()
+    return state.last_seq
+
+
+def settlements_per_s(quick: bool = False, program_path: Path | None = None) -> dict[str, float]:
+    """Events settled per second into LiteSVM by the projection, from a seeded journal."""
+    import asyncio
+    import gc
+    import tempfile
+    import time
+
+    from adapters.solana.backend_litesvm import LiteSvmBackend
+    from adapters.solana.checkpoint import CheckpointStore
+    from adapters.solana.projection import SettlementProjection
+    from programs.escrow.build import build
+
+    program_path = program_path or build()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_dir = Path(tmp)
+        seeded_journal(tmp_dir / "warm", 20)
+        asyncio.run(SettlementProjection(LiteSvmBackend.create(program_path), CheckpointStore(tmp_dir / "w.json"),
+                                         on_unmirrorable="halt").run(tmp_dir / "warm"))
+        seeded_journal(tmp_dir / "journal", 100 if quick else 600)
+        backend = LiteSvmBackend.create(program_path)
+        projection = SettlementProjection(backend, CheckpointStore(tmp_dir / "cp.json"), on_unmirrorable="halt")
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            stats = asyncio.run(projection.run(tmp_dir / "journal"))
+            elapsed = time.perf_counter() - start
+        finally:
+            gc.enable()
+    return {"escrow.settlements_per_s": round(stats.events_settled / elapsed, 1),
+            "escrow.settlement_txs_per_s": round(stats.transactions / elapsed, 1),
+            "escrow.settlement_events": stats.events_settled}
+
+
 def main(json_path: str | None = None, quick: bool = False) -> int:
-    """Print the compute units per instruction; write them as JSON to ``json_path`` if given."""
+    """Print the compute units per instruction and the settlement throughput; write them
+    as JSON to ``json_path`` if given."""
     figures = measure()
     for key, value in figures.items():
         print(f"{key:32s} {value:>8d} CU")
+    throughput = settlements_per_s(quick)
+    for key, value in throughput.items():
+        print(f"{key:32s} {value:>10}")
+    figures.update(throughput)
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")

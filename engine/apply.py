@@ -30,13 +30,15 @@ def _move(state: State, transfers: list[ev.Transfer]) -> None:
 
 def _add(state: State, account: int, ref, delta_e6: int) -> None:
     if account == ev.FREE:
-        state.agents.free_e6[state.agent_index(ref)] += delta_e6
+        row = state.agent_index(ref)  # may grow the table: take the view after
+        state.agents.v.free_e6[row] += delta_e6
     elif account == ev.HELD:
-        state.agents.held_e6[state.agent_index(ref)] += delta_e6
+        row = state.agent_index(ref)
+        state.agents.v.held_e6[row] += delta_e6
     elif account == ev.MARGIN_LONG:
-        state.positions.margin_long_e6[state.position_row[ref]] += delta_e6
+        state.positions.v.margin_long_e6[state.position_row[ref]] += delta_e6
     elif account == ev.MARGIN_SHORT:
-        state.positions.margin_short_e6[state.position_row[ref]] += delta_e6
+        state.positions.v.margin_short_e6[state.position_row[ref]] += delta_e6
     elif account == ev.FEES:
         state.fees_e6 += delta_e6
     elif account == ev.INSURANCE:
@@ -79,11 +81,12 @@ def _withdrawn(state: State, e: ev.Withdrawn) -> None:
 
 def _rfq_opened(state: State, e: ev.RfqOpened) -> None:
     _move(state, e.transfers)
-    t = state.rfqs
-    row = t.alloc()
+    trader = state.agent_index(e.trader)
+    row = state.rfqs.alloc()
+    t = state.rfqs.v
     t.status[row] = LIVE
     t.rfq_id[row] = e.rfq_id
-    t.trader[row] = state.agent_index(e.trader)
+    t.trader[row] = trader
     t.market[row] = e.market
     t.is_long[row] = e.side == "long"
     t.size_e6[row] = e.size_e6
@@ -104,9 +107,9 @@ def _rfq_opened(state: State, e: ev.RfqOpened) -> None:
 
 def _quote_submitted(state: State, e: ev.QuoteSubmitted) -> None:
     _move(state, e.transfers)
-    t = state.quotes
-    row = t.alloc()
     maker = state.agent_index(e.maker)
+    row = state.quotes.alloc()
+    t = state.quotes.v
     t.status[row] = LIVE
     t.quote_id[row] = e.quote_id
     t.rfq_id[row] = e.rfq_id
@@ -124,9 +127,9 @@ def _quote_submitted(state: State, e: ev.QuoteSubmitted) -> None:
 
 def _drop_quote(state: State, quote_id: int) -> None:
     row = state.quote_row.pop(quote_id)
-    quotes = state.rfq_quotes.get(int(state.quotes.rfq_id[row]))
+    quotes = state.rfq_quotes.get(state.quotes.v.rfq_id[row])
     if quotes is not None:
-        quotes.pop(int(state.quotes.maker[row]), None)
+        quotes.pop(state.quotes.v.maker[row], None)
     state.quotes.release(row)
 
 
@@ -152,14 +155,15 @@ def _rfq_closed(state: State, e: ev.RfqClosed) -> None:
 
 
 def _position_opened(state: State, e: ev.PositionOpened) -> None:
-    t = state.positions
-    row = t.alloc()
+    long_agent, short_agent = state.agent_index(e.long_agent), state.agent_index(e.short_agent)
+    row = state.positions.alloc()
+    t = state.positions.v
     t.status[row] = OPEN
     t.position_id[row] = e.position_id
     t.market[row] = e.market
     t.taker_is_long[row] = e.taker_side == "long"
-    t.long_agent[row] = state.agent_index(e.long_agent)
-    t.short_agent[row] = state.agent_index(e.short_agent)
+    t.long_agent[row] = long_agent
+    t.short_agent[row] = short_agent
     t.size_e6[row] = e.size_e6
     t.size_open_e6[row] = e.size_e6
     t.entry_price_e8[row] = e.entry_price_e8
@@ -195,7 +199,7 @@ def _funding_settled(state: State, e: ev.FundingSettled) -> None:
 
 def _remove_position(state: State, position_id: int) -> None:
     row = state.position_row.pop(position_id)
-    state.fixed_duration_open -= int(state.positions.expires_ns[row] != 0)
+    state.fixed_duration_open -= state.positions.v.expires_ns[row] != 0
     state.flagged.pop(position_id, None)
     state.positions.release(row)
 
@@ -206,8 +210,8 @@ def _position_closed(state: State, e: ev.PositionClosed) -> None:
     if e.remaining_size_e6 == 0:
         _remove_position(state, e.position_id)
     else:
-        state.positions.size_e6[row] = e.remaining_size_e6
-        state.positions.last_funding_ns[row] = e.ts_ns
+        state.positions.v.size_e6[row] = e.remaining_size_e6
+        state.positions.v.last_funding_ns[row] = e.ts_ns
     _remember_client_id(state, e.agent, e.client_id, e)
 
 

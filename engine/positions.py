@@ -36,11 +36,11 @@ def decide_close(state: State, c: cmd.ClosePosition, ctx: Ctx):
         return rj.rejected(rj.NOT_OWNER, "only a party to the position may close it", position_id=c.position_id)
     if not 1 <= c.fraction_bps <= BPS_SCALE:
         return rj.out_of_range("fraction_bps", c.fraction_bps, 1, BPS_SCALE)
-    market = int(state.positions.market[row])
+    market = state.positions.v.market[row]
     refused = oracle.guard(state, market, ctx.ts_ns)
     if refused is not None:
         return refused
-    size_e6 = int(state.positions.size_e6[row])
+    size_e6 = state.positions.v.size_e6[row]
     if c.fraction_bps < BPS_SCALE:
         remaining_e6 = size_e6 - div_half_even(size_e6 * c.fraction_bps, BPS_SCALE)
         size_e6_min = state.config.markets[market].size_e6_min
@@ -57,7 +57,7 @@ def close_event(state: State, row: int, fraction_bps: int, reason: str, agent: s
     ``accrue_until_ns`` (default: now), PnL, and the same fraction of each side's margin
     back to its owner."""
     t = state.positions
-    market = int(t.market[row])
+    market = t.v.market[row]
     o = state.oracle
     price_e8 = o.price_e8[market]
     transfers: list[ev.Transfer] = []
@@ -70,9 +70,9 @@ def close_event(state: State, row: int, fraction_bps: int, reason: str, agent: s
         back_short_e6 = div_half_even(done.margin_short_e6 * fraction_bps, BPS_SCALE)
     settlement.return_margins(state, row, back_long_e6, back_short_e6, transfers)
     return ev.PositionClosed(
-        ctx.seq(), ctx.ts_ns, ctx.cmd_id, position_id=int(t.position_id[row]), agent=agent, reason=reason,
+        ctx.seq(), ctx.ts_ns, ctx.cmd_id, position_id=t.v.position_id[row], agent=agent, reason=reason,
         fraction_bps=fraction_bps, price_e8=price_e8, conf_e8=o.conf_e8[market], publish_ns=o.publish_ns[market],
-        closed_size_e6=done.closed_size_e6, remaining_size_e6=int(t.size_e6[row]) - done.closed_size_e6,
+        closed_size_e6=done.closed_size_e6, remaining_size_e6=t.v.size_e6[row] - done.closed_size_e6,
         funding_long_to_short_e6=done.funding_long_to_short_e6, pnl_long_e6=done.pnl_long_e6,
         insurance_e6=done.insurance_e6, bad_debt_e6=done.bad_debt_e6, client_id=client_id, transfers=transfers)
 

@@ -47,7 +47,7 @@ def _rfq_row(state: State, rfq_id: int, now_ns: int):
         if reason == "expired":
             return rj.rejected(rj.RFQ_EXPIRED, f"RFQ {rfq_id} has expired", rfq_id=rfq_id)
         return rj.rejected(rj.RFQ_CLOSED, f"RFQ {rfq_id} is closed", rfq_id=rfq_id, reason=reason or "closed")
-    expires_ns = int(state.rfqs.expires_ns[row])
+    expires_ns = state.rfqs.v.expires_ns[row]
     if now_ns >= expires_ns:
         return rj.rejected(rj.RFQ_EXPIRED, f"RFQ {rfq_id} has expired", rfq_id=rfq_id, expires_ns=expires_ns)
     return row
@@ -55,8 +55,8 @@ def _rfq_row(state: State, rfq_id: int, now_ns: int):
 
 def _quote_terms(state: State, row: int) -> QuoteTerms:
     q = state.quotes
-    return QuoteTerms(int(q.quote_id[row]), state.agent_keys[int(q.maker[row])], int(q.rate_e9[row]),
-                      int(q.collateral_e6[row]), int(q.fee_e6[row]))
+    return QuoteTerms(q.v.quote_id[row], state.agent_keys[q.v.maker[row]], q.v.rate_e9[row],
+                      q.v.collateral_e6[row], q.v.fee_e6[row])
 
 
 def best_quote_row(state: State, rfq_id: int, now_ns: int) -> int:
@@ -119,20 +119,20 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
     if isinstance(row, rj.Rejected):
         return row
     r = state.rfqs
-    if state.agent_keys[int(r.trader[row])] == c.maker:
+    if state.agent_keys[r.v.trader[row]] == c.maker:
         return rj.rejected(rj.SELF_QUOTE, "a maker may not quote its own RFQ", rfq_id=c.rfq_id)
-    max_rate_e9 = int(r.max_rate_e9[row])
+    max_rate_e9 = r.v.max_rate_e9[row]
     if not -RATE_E9_MAX <= c.funding_rate_e9 <= RATE_E9_MAX:
         return rj.out_of_range("funding_rate_e9", c.funding_rate_e9, -RATE_E9_MAX, RATE_E9_MAX)
     if c.funding_rate_e9 > max_rate_e9:
         return rj.rejected(rj.RATE_ABOVE_MAX, "funding rate above the RFQ's maximum",
                            funding_rate_e9=c.funding_rate_e9, max_funding_rate_e9=max_rate_e9)
-    m = state.config.markets[int(r.market[row])]
+    m = state.config.markets[r.v.market[row]]
     lifetime_ms = _lifetime_ms(c.valid_for_ms, m.quote_lifetime_ms_default, m.quote_lifetime_ms_min,
                                m.quote_lifetime_ms_max, "valid_for_ms")
     if isinstance(lifetime_ms, rj.Rejected):
         return lifetime_ms
-    size_e6 = int(r.size_e6[row])
+    size_e6 = r.v.size_e6[row]
     collateral_e6_min = div_ceil(size_e6, m.leverage_max)
     if not collateral_e6_min <= c.collateral_e6 <= AMOUNT_E6_MAX:
         return rj.rejected(rj.INSUFFICIENT_COLLATERAL if c.collateral_e6 < collateral_e6_min else rj.OUT_OF_RANGE,
@@ -161,8 +161,8 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
 
     # Auto-accept at a target: the arriving quote is the best, or an earlier one would
     # already have triggered the fill.
-    if r.auto_accept[row] and r.has_target[row] and c.funding_rate_e9 <= int(r.target_rate_e9[row]) \
-            and oracle.guard(state, int(r.market[row]), ctx.ts_ns) is None:
+    if r.auto_accept[row] and r.has_target[row] and c.funding_rate_e9 <= r.v.target_rate_e9[row] \
+            and oracle.guard(state, r.v.market[row], ctx.ts_ns) is None:
         others = [q for q in state.rfq_quotes[c.rfq_id].values() if q != replaced_id]
         events.append(_open_position(state, row, quote, others, "", True, "", ctx))
     return events
@@ -172,9 +172,9 @@ def decide_accept(state: State, c: cmd.AcceptQuote, ctx: Ctx):
     row = _rfq_row(state, c.rfq_id, ctx.ts_ns)
     if isinstance(row, rj.Rejected):
         return row
-    if state.agent_keys[int(state.rfqs.trader[row])] != c.trader:
+    if state.agent_keys[state.rfqs.v.trader[row]] != c.trader:
         return rj.rejected(rj.NOT_OWNER, "only the RFQ's trader may accept", rfq_id=c.rfq_id)
-    refused = oracle.guard(state, int(state.rfqs.market[row]), ctx.ts_ns)
+    refused = oracle.guard(state, state.rfqs.v.market[row], ctx.ts_ns)
     if refused is not None:
         return refused
     if c.quote_id == cmd.BEST_QUOTE:
@@ -183,10 +183,10 @@ def decide_accept(state: State, c: cmd.AcceptQuote, ctx: Ctx):
             return rj.rejected(rj.NO_QUOTES, "the RFQ has no live quote", rfq_id=c.rfq_id)
     else:
         quote_row = state.quote_row.get(c.quote_id)
-        if quote_row is None or int(state.quotes.rfq_id[quote_row]) != c.rfq_id:
+        if quote_row is None or state.quotes.v.rfq_id[quote_row] != c.rfq_id:
             return rj.rejected(rj.UNKNOWN_QUOTE, f"no live quote {c.quote_id} on RFQ {c.rfq_id}",
                                quote_id=c.quote_id, live_quote_ids=sorted(state.rfq_quotes[c.rfq_id].values()))
-        expires_ns = int(state.quotes.expires_ns[quote_row])
+        expires_ns = state.quotes.v.expires_ns[quote_row]
         if ctx.ts_ns >= expires_ns:
             return rj.rejected(rj.QUOTE_EXPIRED, f"quote {c.quote_id} has expired", quote_id=c.quote_id,
                                expires_ns=expires_ns)
@@ -202,14 +202,14 @@ def decide_cancel_quote(state: State, c: cmd.CancelQuote, ctx: Ctx):
     quote = _quote_terms(state, row)
     if quote.maker != c.maker:
         return rj.rejected(rj.NOT_OWNER, "only the quote's maker may cancel it", quote_id=c.quote_id)
-    return [_release(state, quote, int(state.quotes.rfq_id[row]), "cancelled", c.client_id, ctx)]
+    return [_release(state, quote, state.quotes.v.rfq_id[row], "cancelled", c.client_id, ctx)]
 
 
 def decide_cancel_rfq(state: State, c: cmd.CancelRfq, ctx: Ctx):
     row = state.rfq_row.get(c.rfq_id)
     if row is None:
         return _rfq_row(state, c.rfq_id, ctx.ts_ns)  # the rejection saying why
-    if state.agent_keys[int(state.rfqs.trader[row])] != c.trader:
+    if state.agent_keys[state.rfqs.v.trader[row]] != c.trader:
         return rj.rejected(rj.NOT_OWNER, "only the RFQ's trader may cancel it", rfq_id=c.rfq_id)
     return _close_unfilled(state, row, "cancelled", c.client_id, ctx)
 
@@ -222,7 +222,7 @@ def decide_cancel_agent_quotes(state: State, c: cmd.CancelAgentQuotes, ctx: Ctx)
     n = q.high_water
     rows = np.flatnonzero((q.status[:n] == LIVE) & (q.maker[:n] == maker_row))
     rows = rows[np.argsort(q.quote_id[rows])]
-    return [_release(state, _quote_terms(state, int(row)), int(q.rfq_id[row]), "session_ended", "", ctx)
+    return [_release(state, _quote_terms(state, int(row)), q.v.rfq_id[row], "session_ended", "", ctx)
             for row in rows]
 
 
@@ -236,7 +236,7 @@ def due_quote_expiries(state: State, ctx: Ctx) -> list:
     n = q.high_water
     rows = np.flatnonzero((q.status[:n] == LIVE) & (q.expires_ns[:n] <= ctx.ts_ns))
     rows = rows[np.argsort(q.quote_id[rows])]
-    return [_release(state, _quote_terms(state, int(row)), int(q.rfq_id[row]), "expired", "", ctx) for row in rows]
+    return [_release(state, _quote_terms(state, int(row)), q.v.rfq_id[row], "expired", "", ctx) for row in rows]
 
 
 def due_rfq_expiries(state: State, ctx: Ctx) -> list:
@@ -254,8 +254,8 @@ def due_rfq_expiries(state: State, ctx: Ctx) -> list:
     events: list = []
     for row in rows[np.argsort(r.rfq_id[rows])]:
         row = int(row)
-        rfq_id = int(r.rfq_id[row])
-        if r.auto_accept[row] and oracle.guard(state, int(r.market[row]), ctx.ts_ns) is None:
+        rfq_id = r.v.rfq_id[row]
+        if r.auto_accept[row] and oracle.guard(state, r.v.market[row], ctx.ts_ns) is None:
             quote_row = best_quote_row(state, rfq_id, ctx.ts_ns)
             if quote_row >= 0:
                 quote = _quote_terms(state, quote_row)
@@ -278,12 +278,12 @@ def _release(state: State, quote: QuoteTerms, rfq_id: int, reason: str, client_i
 
 def _close_unfilled(state: State, row: int, reason: str, client_id: str, ctx: Ctx) -> list:
     r = state.rfqs
-    rfq_id = int(r.rfq_id[row])
+    rfq_id = r.v.rfq_id[row]
     events = [_release(state, _quote_terms(state, state.quote_row[q]), rfq_id, "rfq_closed", "", ctx)
               for q in sorted(state.rfq_quotes[rfq_id].values())]
-    trader = state.agent_keys[int(r.trader[row])]
+    trader = state.agent_keys[r.v.trader[row]]
     transfers: list[ev.Transfer] = []
-    transfer(transfers, ev.HELD, trader, ev.FREE, trader, int(r.margin_e6[row]) + int(r.fee_e6[row]), "release")
+    transfer(transfers, ev.HELD, trader, ev.FREE, trader, r.v.margin_e6[row] + r.v.fee_e6[row], "release")
     events.append(ev.RfqClosed(ctx.seq(), ctx.ts_ns, ctx.cmd_id, rfq_id=rfq_id, trader=trader, reason=reason,
                                client_id=client_id, transfers=transfers))
     return events
@@ -294,32 +294,32 @@ def _open_position(state: State, row: int, quote: QuoteTerms, other_quote_ids: l
     """Fill the RFQ with ``quote`` at the oracle price: holds to margins and fees, the
     other quotes released."""
     r = state.rfqs
-    market = int(r.market[row])
+    market = r.v.market[row]
     o = state.oracle
-    trader = state.agent_keys[int(r.trader[row])]
+    trader = state.agent_keys[r.v.trader[row]]
     taker_is_long = bool(r.is_long[row])
     position_id = state.next_position_id
-    margin_e6 = int(r.margin_e6[row])
+    margin_e6 = r.v.margin_e6[row]
     taker_margin = ev.MARGIN_LONG if taker_is_long else ev.MARGIN_SHORT
     maker_margin = ev.MARGIN_SHORT if taker_is_long else ev.MARGIN_LONG
     transfers: list[ev.Transfer] = []
     transfer(transfers, ev.HELD, trader, taker_margin, position_id, margin_e6, "margin")
-    transfer(transfers, ev.HELD, trader, ev.FEES, "", int(r.fee_e6[row]), "fee")
+    transfer(transfers, ev.HELD, trader, ev.FEES, "", r.v.fee_e6[row], "fee")
     transfer(transfers, ev.HELD, quote.maker, maker_margin, position_id, quote.collateral_e6, "margin")
     transfer(transfers, ev.HELD, quote.maker, ev.FEES, "", quote.fee_e6, "fee")
     released = sorted(other_quote_ids)
     for quote_id in released:
         other = _quote_terms(state, state.quote_row[quote_id])
         transfer(transfers, ev.HELD, other.maker, ev.FREE, other.maker, other.collateral_e6 + other.fee_e6, "release")
-    duration_ns = int(r.duration_ns[row])
+    duration_ns = r.v.duration_ns[row]
     return ev.PositionOpened(
-        ctx.seq(), ctx.ts_ns, ctx.cmd_id, position_id=position_id, rfq_id=int(r.rfq_id[row]),
+        ctx.seq(), ctx.ts_ns, ctx.cmd_id, position_id=position_id, rfq_id=r.v.rfq_id[row],
         quote_id=quote.quote_id, market=market, long_agent=trader if taker_is_long else quote.maker,
         short_agent=quote.maker if taker_is_long else trader, taker_side="long" if taker_is_long else "short",
-        size_e6=int(r.size_e6[row]), entry_price_e8=o.price_e8[market], oracle_conf_e8=o.conf_e8[market],
+        size_e6=r.v.size_e6[row], entry_price_e8=o.price_e8[market], oracle_conf_e8=o.conf_e8[market],
         oracle_publish_ns=o.publish_ns[market], funding_rate_e9=quote.rate_e9,
         margin_long_e6=margin_e6 if taker_is_long else quote.collateral_e6,
-        margin_short_e6=quote.collateral_e6 if taker_is_long else margin_e6, taker_fee_e6=int(r.fee_e6[row]),
+        margin_short_e6=quote.collateral_e6 if taker_is_long else margin_e6, taker_fee_e6=r.v.fee_e6[row],
         maker_fee_e6=quote.fee_e6, duration=_DURATION_NAMES[duration_ns],
         expires_ns=ctx.ts_ns + duration_ns if duration_ns else 0, signature=signature, auto_accepted=auto,
         released_quote_ids=released, client_id=client_id, transfers=transfers)

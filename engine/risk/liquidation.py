@@ -48,10 +48,10 @@ def watch(state: State, market: int, price_e8: int, ctx: Ctx, margin_long_e6=Non
 def side_at(state: State, row: int, price_e8: int) -> int:
     """Which side of one position is below maintenance at ``price_e8`` (scalar path)."""
     t = state.positions
-    maintenance_bps = state.config.markets[int(t.market[row])].maintenance_of_initial_bps
-    return formulas.liquidatable_side(int(t.margin_long_e6[row]), int(t.margin_short_e6[row]),
-                                      int(t.margin_open_long_e6[row]), int(t.margin_open_short_e6[row]),
-                                      int(t.size_open_e6[row]), int(t.size_e6[row]), int(t.entry_price_e8[row]),
+    maintenance_bps = state.config.markets[t.v.market[row]].maintenance_of_initial_bps
+    return formulas.liquidatable_side(t.v.margin_long_e6[row], t.v.margin_short_e6[row],
+                                      t.v.margin_open_long_e6[row], t.v.margin_open_short_e6[row],
+                                      t.v.size_open_e6[row], t.v.size_e6[row], t.v.entry_price_e8[row],
                                       price_e8, maintenance_bps)[0]
 
 
@@ -59,7 +59,7 @@ def decide_liquidate(state: State, c: cmd.Liquidate, ctx: Ctx):
     row = state.position_row.get(c.position_id)
     if row is None:
         return rj.rejected(rj.UNKNOWN_POSITION, f"no open position {c.position_id}", position_id=c.position_id)
-    market = int(state.positions.market[row])
+    market = state.positions.v.market[row]
     price_e8 = state.oracle.price_e8[market]
     side = side_at(state, row, price_e8)
     if side == SIDE_NONE:
@@ -69,14 +69,14 @@ def decide_liquidate(state: State, c: cmd.Liquidate, ctx: Ctx):
 
 def _not_liquidatable(state: State, row: int, price_e8: int) -> rj.Rejected:
     t = state.positions
-    market = state.config.markets[int(t.market[row])]
-    pnl = formulas.pnl_long_e6(int(t.size_e6[row]), int(t.entry_price_e8[row]), price_e8)
-    detail = {"position_id": int(t.position_id[row]), "price_e8": price_e8}
+    market = state.config.markets[t.v.market[row]]
+    pnl = formulas.pnl_long_e6(t.v.size_e6[row], t.v.entry_price_e8[row], price_e8)
+    detail = {"position_id": t.v.position_id[row], "price_e8": price_e8}
     for name, margin, margin_open, sign in (("long", t.margin_long_e6, t.margin_open_long_e6, 1),
                                             ("short", t.margin_short_e6, t.margin_open_short_e6, -1)):
         detail[f"equity_{name}_e6"] = int(margin[row]) + sign * pnl
         detail[f"maintenance_{name}_e6"] = round(formulas.requirement_e6(
-            int(margin_open[row]), int(t.size_open_e6[row]), int(t.size_e6[row]), int(t.entry_price_e8[row]),
+            int(margin_open[row]), t.v.size_open_e6[row], t.v.size_e6[row], t.v.entry_price_e8[row],
             price_e8, market.maintenance_of_initial_bps))
     return rj.Rejected(rj.NOT_LIQUIDATABLE, "neither side is below maintenance at the last price", detail)
 
@@ -88,9 +88,9 @@ def liquidation_event(state: State, row: int, side: int, keeper: str, client_id:
     market's ``liquidation_reward_bps`` of the liquidated side's remaining equity.
     """
     t = state.positions
-    market = int(t.market[row])
+    market = t.v.market[row]
     price_e8 = state.oracle.price_e8[market]
-    position_id = int(t.position_id[row])
+    position_id = t.v.position_id[row]
     transfers: list[ev.Transfer] = []
     done = settlement.close_out(state, row, price_e8, BPS_SCALE, ctx.ts_ns, transfers)
 
@@ -128,7 +128,7 @@ def due_auto_liquidations(state: State, ctx: Ctx) -> list:
     liquidation = None
     for position_id in due:
         row = state.position_row[position_id]
-        market = int(state.positions.market[row])
+        market = state.positions.v.market[row]
         side = side_at(state, row, state.oracle.price_e8[market])
         if side != SIDE_NONE:
             liquidation = (row, side)

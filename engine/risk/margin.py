@@ -30,7 +30,7 @@ def _checked(state: State, c, ctx: Ctx):
 
 
 def _event(state: State, row: int, side: str, c, delta_e6: int, ctx: Ctx) -> list:
-    position_id = int(state.positions.position_id[row])
+    position_id = state.positions.v.position_id[row]
     account = ev.MARGIN_LONG if side == "long" else ev.MARGIN_SHORT
     transfers: list[ev.Transfer] = []
     transfer(transfers, ev.FREE, c.agent, account, position_id, delta_e6, "margin")
@@ -56,18 +56,18 @@ def decide_remove(state: State, c: cmd.RemoveMargin, ctx: Ctx):
         return checked
     row, side = checked
     t = state.positions
-    market = int(t.market[row])
+    market = t.v.market[row]
     refused = oracle.guard(state, market, ctx.ts_ns)
     if refused is not None:
         return refused
     price_e8 = state.oracle.price_e8[market]
-    pnl = formulas.pnl_long_e6(int(t.size_e6[row]), int(t.entry_price_e8[row]), price_e8)
+    pnl = formulas.pnl_long_e6(t.v.size_e6[row], t.v.entry_price_e8[row], price_e8)
     if side == "long":
-        margin_e6, margin_open_e6, pnl_side = int(t.margin_long_e6[row]), int(t.margin_open_long_e6[row]), pnl
+        margin_e6, margin_open_e6, pnl_side = t.v.margin_long_e6[row], t.v.margin_open_long_e6[row], pnl
     else:
-        margin_e6, margin_open_e6, pnl_side = int(t.margin_short_e6[row]), int(t.margin_open_short_e6[row]), -pnl
-    initial_e6 = formulas.requirement_e6(margin_open_e6, int(t.size_open_e6[row]), int(t.size_e6[row]),
-                                         int(t.entry_price_e8[row]), price_e8, BPS_SCALE)
+        margin_e6, margin_open_e6, pnl_side = t.v.margin_short_e6[row], t.v.margin_open_short_e6[row], -pnl
+    initial_e6 = formulas.requirement_e6(margin_open_e6, t.v.size_open_e6[row], t.v.size_e6[row],
+                                         t.v.entry_price_e8[row], price_e8, BPS_SCALE)
     removable_e6 = max(0, min(margin_e6, math.floor(margin_e6 + pnl_side - initial_e6)))
     if c.amount_e6 > removable_e6:
         return rj.rejected(rj.INSUFFICIENT_MARGIN, "removal would leave equity below the initial requirement",
