@@ -21,9 +21,9 @@ def party_side(state: State, row: int, agent: str) -> str | None:
     t = state.positions
     if index is None:
         return None
-    if t.long_agent[row] == index:
+    if t.v.long_agent[row] == index:
         return "long"
-    if t.short_agent[row] == index:
+    if t.v.short_agent[row] == index:
         return "short"
     return None
 

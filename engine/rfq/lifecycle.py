@@ -161,7 +161,7 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
 
     # Auto-accept at a target: the arriving quote is the best, or an earlier one would
     # already have triggered the fill.
-    if r.auto_accept[row] and r.has_target[row] and c.funding_rate_e9 <= r.v.target_rate_e9[row] \
+    if r.v.auto_accept[row] and r.v.has_target[row] and c.funding_rate_e9 <= r.v.target_rate_e9[row] \
             and oracle.guard(state, r.v.market[row], ctx.ts_ns) is None:
         others = [q for q in state.rfq_quotes[c.rfq_id].values() if q != replaced_id]
         events.append(_open_position(state, row, quote, others, "", True, "", ctx))
@@ -255,7 +255,7 @@ def due_rfq_expiries(state: State, ctx: Ctx) -> list:
     for row in rows[np.argsort(r.rfq_id[rows])]:
         row = int(row)
         rfq_id = r.v.rfq_id[row]
-        if r.auto_accept[row] and oracle.guard(state, r.v.market[row], ctx.ts_ns) is None:
+        if r.v.auto_accept[row] and oracle.guard(state, r.v.market[row], ctx.ts_ns) is None:
             quote_row = best_quote_row(state, rfq_id, ctx.ts_ns)
             if quote_row >= 0:
                 quote = _quote_terms(state, quote_row)
@@ -297,7 +297,7 @@ def _open_position(state: State, row: int, quote: QuoteTerms, other_quote_ids: l
     market = r.v.market[row]
     o = state.oracle
     trader = state.agent_keys[r.v.trader[row]]
-    taker_is_long = bool(r.is_long[row])
+    taker_is_long = bool(r.v.is_long[row])
     position_id = state.next_position_id
     margin_e6 = r.v.margin_e6[row]
     taker_margin = ev.MARGIN_LONG if taker_is_long else ev.MARGIN_SHORT
