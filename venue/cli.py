@@ -44,6 +44,10 @@ def _journal(args: argparse.Namespace) -> int:
 
 
 def _escrow(args: argparse.Namespace) -> int:
+    if args.action == "reconcile":
+        from adapters.solana import reconcile
+
+        return reconcile.main(args.rest)
     from programs.escrow import build
 
     return build.main(args.rest)
@@ -69,8 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     journal.set_defaults(func=_journal)
 
     escrow = commands.add_parser("escrow", help="the Solana escrow program")
-    escrow.add_argument("action", choices=["build"], help="compile and link the program (build/escrow/)")
-    escrow.add_argument("rest", nargs=argparse.REMAINDER, help="options of the action (--out DIR, --force)")
+    escrow.add_argument("action", choices=["build", "reconcile"],
+                        help="build: compile and link the program (build/escrow/); reconcile: compare every "
+                             "on-chain agent and position balance with the engine's")
+    escrow.add_argument("rest", nargs=argparse.REMAINDER, help="the action's options (see ACTION --help)")
     escrow.set_defaults(func=_escrow)
     return parser
 

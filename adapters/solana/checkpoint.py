@@ -1,0 +1,75 @@
+"""The settlement projection's durable position: the last journal seq settled on chain,
+the chain it was settled on, the one transaction in flight that the chain cannot
+deduplicate by itself (a mirrored deposit), and the events that could not be mirrored.
+
+One small JSON file, replaced atomically: write a temp file, fsync it, rename it over
+the old one, fsync the directory. A crash leaves either the old or the new file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+FORMAT_VERSION = 1
+UNMIRRORED_KEPT_MAX = 10_000  # the file keeps the first this many; the count keeps going
+
+
+@dataclass
+class Pending:
+    """A transaction signed and about to be sent for the event at ``seq``."""
+
+    seq: int
+    index: int  # which of the event's actions
+    signature: str
+    last_valid_block_height: int | None = None
+
+
+@dataclass
+class Checkpoint:
+    chain_id: str = ""
+    seq: int = 0  # every event with seq <= this is settled (or recorded as unmirrored)
+    pending: Pending | None = None
+    unmirrored: list[dict] = field(default_factory=list)  # {seq, event, reason}
+    unmirrored_count: int = 0
+
+    def note_unmirrored(self, seq: int, event: str, reason: str) -> None:
+        self.unmirrored_count += 1
+        if len(self.unmirrored) < UNMIRRORED_KEPT_MAX:
+            self.unmirrored.append({"seq": seq, "event": event, "reason": reason})
+
+
+class CheckpointStore:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    def load(self) -> Checkpoint:
+        if not self.path.exists():
+            return Checkpoint()
+        data = json.loads(self.path.read_text())
+        if data.get("version") != FORMAT_VERSION:
+            raise ValueError(f"{self.path}: checkpoint format {data.get('version')}, expected {FORMAT_VERSION}")
+        pending = Pending(**data["pending"]) if data.get("pending") else None
+        return Checkpoint(data["chain_id"], data["seq"], pending, data.get("unmirrored", []),
+                          data.get("unmirrored_count", 0))
+
+    def save(self, cp: Checkpoint) -> None:
+        data = {"version": FORMAT_VERSION, "chain_id": cp.chain_id, "seq": cp.seq,
+                "pending": asdict(cp.pending) if cp.pending else None,
+                "unmirrored": cp.unmirrored, "unmirrored_count": cp.unmirrored_count}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, json.dumps(data, separators=(",", ":")).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -1,0 +1,85 @@
+"""The embedded deposit watcher end to end, what is not mirrored (and that reconcile shows
+it), and the reconcile command."""
+
+from __future__ import annotations
+
+import asyncio
+
+from solders.message import Message
+from solders.transaction import Transaction
+
+from adapters.solana.backend_litesvm import LiteSvmBackend
+from adapters.solana.checkpoint import CheckpointStore
+from adapters.solana.projection import SettlementProjection
+from adapters.solana.reconcile import main, reconcile
+from adapters.solana.watcher import LiteSvmDepositWatcher, to_command
+from engine import commands as cmd
+from tests.settlement.journal import BASE_NS, H, S, USDC, JournalBuilder, usd
+
+
+def test_on_chain_deposit_becomes_a_command_and_is_not_mirrored_twice(program_path, tmp_path):
+    backend = LiteSvmBackend.create(program_path, sigverify=True)
+    world = backend.world
+    agent = world.new_agent(300 * USDC)  # an agent with its own USDC on the embedded chain
+    backend.svm.expire_blockhash()
+    bh = backend.svm.latest_blockhash()
+    tx = Transaction([agent.keypair], Message.new_with_blockhash([world.deposit_ix(agent, 120 * USDC)], agent.key, bh),
+                     bh)
+    assert backend.send_external(tx).ok
+    watcher = LiteSvmDepositWatcher(backend)
+    seen = asyncio.run(watcher.poll())
+    assert [(s.owner, s.amount_e6, s.signature) for s in seen] == [(str(agent.key), 120 * USDC, str(tx.signatures[0]))]
+    assert asyncio.run(watcher.poll()) == []  # the cursor moved on
+
+    # the venue journals it (and a faucet credit); the projection mirrors only the faucet one
+    j = JournalBuilder(tmp_path / "journal")
+    j.must(BASE_NS, to_command(seen[0]))
+    again = j.run(BASE_NS, to_command(seen[0]))  # delivered twice: the engine credits a ref once
+    assert again.code == "DUPLICATE"
+    j.must(BASE_NS + S, cmd.Deposit(str(agent.key), 30 * USDC, "faucet:1"))
+    j.close()
+    backend.keyring[str(agent.key)] = agent.keypair
+    stats = asyncio.run(SettlementProjection(backend, CheckpointStore(tmp_path / "cp.json"), on_unmirrorable="halt")
+                        .run(tmp_path / "journal"))
+    assert stats.transactions == 1  # the faucet deposit only
+    assert asyncio.run(watcher.poll()) == []  # the projection's mirror is not an agent's deposit
+    report = reconcile(j.state, backend)
+    assert report.ok, report.differences
+    assert report.vault_balance_e6 == 150 * USDC
+
+
+def test_margin_change_is_not_mirrored_and_reconcile_shows_it(program_path, tmp_path):
+    j = JournalBuilder(tmp_path / "journal")
+    a, b = j.agent("a"), j.agent("b")
+    j.must(BASE_NS, cmd.Deposit(a, 500 * USDC, "f:a"))
+    j.must(BASE_NS, cmd.Deposit(b, 500 * USDC, "f:b"))
+    t = BASE_NS + H
+    j.oracle(t, usd(65_000))
+    pid = j.open(t, a, b)
+    j.must(t + S, cmd.AddMargin(a, pid, 20 * USDC))
+    j.close()
+    backend = LiteSvmBackend.create(program_path)
+    projection = SettlementProjection(backend, CheckpointStore(tmp_path / "cp.json"))
+    stats = asyncio.run(projection.run(tmp_path / "journal"))
+    assert stats.unmirrored == 1
+    assert projection.store.load().unmirrored[0]["event"] == "MarginChanged"
+    report = reconcile(j.state, backend)
+    found = {(d.kind, d.field, d.engine, d.chain) for d in report.differences}
+    assert ("position", "margin_long_e6", 120 * USDC, 100 * USDC) in found
+    assert ("agent", "locked_e6", 120 * USDC, 100 * USDC) in found
+
+
+def test_reconcile_command(lifecycle_journal, tmp_path, capsys):
+    journal_dir, _ = lifecycle_journal
+    assert main(["--journal", str(journal_dir)]) == 0
+    assert "ok: no difference" in capsys.readouterr().out
+    j = JournalBuilder(tmp_path / "data" / "journal")
+    a, b = j.agent("a"), j.agent("b")
+    j.must(BASE_NS, cmd.Deposit(a, 500 * USDC, "f:a"))
+    j.must(BASE_NS, cmd.Deposit(b, 500 * USDC, "f:b"))
+    j.oracle(BASE_NS + H, usd(65_000))
+    pid = j.open(BASE_NS + H, a, b)
+    j.must(BASE_NS + H + S, cmd.AddMargin(b, pid, 10 * USDC))
+    j.close()
+    assert main(["--data-dir", str(tmp_path / "data"), "--json"]) == 1
+    assert '"ok": false' in capsys.readouterr().out
