@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 ENGINE = Path(__file__).resolve().parent.parent / "engine"
-KERNEL_SOURCES = ("risk/formulas.py", "units.py", "kernels/*.py")
+KERNEL_SOURCES = ("risk/formulas.py", "units.py", "state.py", "kernels/*.py")  # what kernels compile in
 
 
 def sources_digest() -> str:

@@ -3,8 +3,7 @@
 import numba as nb
 
 from engine.risk import formulas
-
-OPEN = 1  # position row status; must equal engine.state.OPEN
+from engine.state import OPEN
 
 _funding_long_to_short_e6 = formulas.funding_long_to_short_e6
 

@@ -2,7 +2,7 @@
 
 import numba as nb
 
-LIVE = 1  # quote row status; must equal engine.state.LIVE
+from engine.state import LIVE
 
 
 @nb.njit(cache=True, nogil=True)

@@ -7,10 +7,8 @@ import numba as nb
 import numpy as np
 
 from engine.risk import formulas
-
 from engine.risk.formulas import SIDE_NONE
-
-OPEN = 1  # position row status; must equal engine.state.OPEN
+from engine.state import OPEN
 
 _liquidatable_side = formulas.liquidatable_side
 _liq_long = formulas.liquidation_price_long_e8
