@@ -4,10 +4,9 @@ Same contracts as the ``*_nb`` kernels; they read the columns as Python lists an
 same formulas (``engine.risk.formulas``) as plain Python.
 """
 
-from engine.kernels.rank_nb import LIVE
-from engine.kernels.sweep_nb import OPEN
 from engine.risk import formulas as _compiled
 from engine.risk.formulas import SIDE_NONE
+from engine.state import LIVE, OPEN
 
 
 class _PlainFormulas:
