@@ -24,29 +24,47 @@ def apply(state: State, event: ev.Event) -> None:
 
 def _move(state: State, transfers: list[ev.Transfer]) -> None:
     for t in transfers:
-        _add(state, t.debit, t.debit_ref, -t.amount_e6)
-        _add(state, t.credit, t.credit_ref, t.amount_e6)
+        _ADD[t.debit](state, t.debit_ref, -t.amount_e6)
+        _ADD[t.credit](state, t.credit_ref, t.amount_e6)
 
 
-def _add(state: State, account: int, ref, delta_e6: int) -> None:
-    if account == ev.FREE:
-        row = state.agent_index(ref)  # may grow the table: take the view after
-        state.agents.v.free_e6[row] += delta_e6
-    elif account == ev.HELD:
-        row = state.agent_index(ref)
-        state.agents.v.held_e6[row] += delta_e6
-    elif account == ev.MARGIN_LONG:
-        state.positions.v.margin_long_e6[state.position_row[ref]] += delta_e6
-    elif account == ev.MARGIN_SHORT:
-        state.positions.v.margin_short_e6[state.position_row[ref]] += delta_e6
-    elif account == ev.FEES:
-        state.fees_e6 += delta_e6
-    elif account == ev.INSURANCE:
-        state.insurance_e6 += delta_e6
-    elif account == ev.EXTERNAL:
-        state.external_e6 += delta_e6
-    else:
-        raise AssertionError(f"unknown account {account}")
+def _add_free(state: State, agent: str, delta_e6: int) -> None:
+    row = state.agent_row.get(agent)
+    if row is None:
+        row = state.agent_index(agent)  # a new account may grow the table: view after
+    state.agents.v.free_e6[row] += delta_e6
+
+
+def _add_held(state: State, agent: str, delta_e6: int) -> None:
+    row = state.agent_row.get(agent)
+    if row is None:
+        row = state.agent_index(agent)
+    state.agents.v.held_e6[row] += delta_e6
+
+
+def _add_margin_long(state: State, position_id: int, delta_e6: int) -> None:
+    state.positions.v.margin_long_e6[state.position_row[position_id]] += delta_e6
+
+
+def _add_margin_short(state: State, position_id: int, delta_e6: int) -> None:
+    state.positions.v.margin_short_e6[state.position_row[position_id]] += delta_e6
+
+
+def _add_fees(state: State, _ref, delta_e6: int) -> None:
+    state.fees_e6 += delta_e6
+
+
+def _add_insurance(state: State, _ref, delta_e6: int) -> None:
+    state.insurance_e6 += delta_e6
+
+
+def _add_external(state: State, _ref, delta_e6: int) -> None:
+    state.external_e6 += delta_e6
+
+
+# Indexed by account kind (engine.events.FREE ... EXTERNAL); an unknown kind is an IndexError.
+_ADD = (_add_free, _add_held, _add_margin_long, _add_margin_short, _add_fees, _add_insurance, _add_external)
+assert [ev.FREE, ev.HELD, ev.MARGIN_LONG, ev.MARGIN_SHORT, ev.FEES, ev.INSURANCE, ev.EXTERNAL] == list(range(7))
 
 
 def _remember_client_id(state: State, agent: str, client_id: str, event) -> None:
