@@ -30,7 +30,7 @@ ALREADY_APPLIED = ERRORS["AlreadyApplied"]
 POSITION_EXISTS = ERRORS["PositionExists"]
 POSITION_NOT_OPEN = ERRORS["PositionNotOpen"]
 
-SIDE_LONG = 1  # the program's `side` argument of liquidate
+SIDE_LONG = 1  # the program's `side` argument of liquidate and adjust_margin
 SIDE_SHORT = 2
 STATUS_OPEN = 1
 STATUS_CLOSED = 2
@@ -136,6 +136,12 @@ class EscrowProgram:
     def settle_funding(self, authority: Pubkey, position_id: int, long_owner: Pubkey, short_owner: Pubkey, *,
                        seq: int, long_to_short_e6: int, until_ns: int) -> Instruction:
         return self._ix["settle_funding"](seq, long_to_short_e6, until_ns, ctx=Context(
+            accounts=self._position_accounts(authority, position_id, long_owner, short_owner)))
+
+    def adjust_margin(self, authority: Pubkey, position_id: int, long_owner: Pubkey, short_owner: Pubkey, *,
+                      seq: int, side: int, delta_e6: int) -> Instruction:
+        """``side`` SIDE_LONG/SIDE_SHORT; ``delta_e6`` > 0 free -> margin, < 0 margin -> free."""
+        return self._ix["adjust_margin"](seq, side, delta_e6, ctx=Context(
             accounts=self._position_accounts(authority, position_id, long_owner, short_owner)))
 
     def close_position(self, authority: Pubkey, position_id: int, long_owner: Pubkey, short_owner: Pubkey, *,

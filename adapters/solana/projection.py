@@ -282,7 +282,11 @@ class SettlementProjection:
             return [Action(event.seq, 0, f"liquidate {event.position_id}", [ix], [auth], done_codes=guard,
                            position_id=event.position_id)]
         if t is ev.MarginChanged:
-            raise Unmirrorable("the escrow program has no instruction to add or remove margin")
+            long, short, _ = await self._parties_of(event.position_id)
+            ix = esc.adjust_margin(auth.pubkey(), event.position_id, long, short, seq=event.seq,
+                                   side=SIDE_LONG if event.side == "long" else SIDE_SHORT, delta_e6=event.delta_e6)
+            return [Action(event.seq, 0, f"adjust_margin {event.position_id} {event.side} {event.delta_e6:+d}", [ix],
+                           [auth], done_codes=guard, position_id=event.position_id)]
         return []
 
 

@@ -257,6 +257,11 @@ class World:
                                          ctx=Context(accounts=self._position_accounts(position_id, long, short,
                                                                                       authority)))
 
+    def adjust_margin_ix(self, position_id: int, long: Agent, short: Agent, seq: int, side: int, delta_e6: int,
+                         authority: Pubkey | None = None) -> Instruction:
+        return self.ix["adjust_margin"](seq, side, delta_e6, ctx=Context(accounts=self._position_accounts(
+            position_id, long, short, authority)))
+
     def close_ix(self, position_id: int, long: Agent, short: Agent, seq: int, fraction_bps: int, exit_price_e8: int,
                  pnl_long_e6: int, funding_long_to_short_e6: int = 0, until_ns: int | None = None,
                  authority: Pubkey | None = None) -> Instruction:

@@ -73,8 +73,9 @@ class JournalBuilder:
 
 
 def lifecycle(journal_dir: Path) -> JournalBuilder:
-    """Deposits, opens, two funding boundaries, a partial and a full close, a liquidation by
-    a keeper and one by the engine, a withdrawal; one position left open."""
+    """Deposits, opens, margin added (both sides) and removed, two funding boundaries, a
+    partial and a full close, a liquidation by a keeper and one by the engine, a withdrawal;
+    one position left open."""
     j = JournalBuilder(journal_dir)
     for name, amount in (("trader", 1_000), ("maker", 2_000), ("keeper", 10), ("c", 500), ("d", 500),
                          ("e", 500), ("f", 500)):
@@ -84,9 +85,12 @@ def lifecycle(journal_dir: Path) -> JournalBuilder:
     p1 = j.open(t, j.trader, j.maker)  # trader long 1000 @10x, maker short, 0.5%/8h
     p4 = j.open(t, j.maker, j.trader, side="short", size_e6=400 * USDC, leverage=5, rate_e9=-2_000_000,
                 collateral_e6=50 * USDC)  # stays open to the end
+    j.must(t + S, cmd.AddMargin(j.trader, p1, 30 * USDC))  # long side of p1: 100 -> 130
+    j.must(t + 2 * S, cmd.AddMargin(j.maker, p4, 15 * USDC))  # short side of p4: 80 -> 95
     j.must(BASE_NS + 8 * H, cmd.Tick())  # funding boundary
     t = BASE_NS + 9 * H
     j.oracle(t, usd(66_000))
+    j.must(t + S // 2, cmd.RemoveMargin(j.trader, p1, 10 * USDC))  # in profit: within the initial requirement
     j.must(t + S, cmd.ClosePosition(j.trader, p1, 4_000))  # partial close, 1h accrued funding first
     j.oracle(t + 2 * S, usd(64_000))
     j.must(t + 3 * S, cmd.ClosePosition(j.maker, p1))  # full close

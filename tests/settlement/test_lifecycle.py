@@ -1,5 +1,6 @@
-"""The whole lifecycle, produced by the engine and journaled, mirrored onto the real
-program in LiteSVM; afterwards the chain and the engine agree to the micro-USDC."""
+"""The whole lifecycle (margin added and removed included), produced by the engine and
+journaled, mirrored onto the real program in LiteSVM; afterwards the chain and the engine
+agree to the micro-USDC."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from adapters.solana.checkpoint import CheckpointStore
 from adapters.solana.escrow import STATUS_CLOSED, STATUS_LIQUIDATED, STATUS_OPEN
 from adapters.solana.projection import SettlementProjection
 from adapters.solana.reconcile import reconcile
+from engine import events as ev
 
 
 def settle(backend, store, journal_dir, **kw):
@@ -22,6 +24,8 @@ def settle(backend, store, journal_dir, **kw):
 
 def test_lifecycle_mirrored_with_agent_signatures(program_path, lifecycle_journal, tmp_path):
     journal_dir, j = lifecycle_journal
+    deltas = [e.delta_e6 for e in j.events if isinstance(e, ev.MarginChanged)]
+    assert any(d > 0 for d in deltas) and any(d < 0 for d in deltas)  # margin added and removed
     backend = LiteSvmBackend.create(program_path, keyring=j.keys, sigverify=True)
     projection, stats = settle(backend, CheckpointStore(tmp_path / "cp.json"), journal_dir)
     assert stats.last_seq == j.state.last_seq

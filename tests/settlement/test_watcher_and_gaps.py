@@ -1,5 +1,5 @@
-"""The embedded deposit watcher end to end, what is not mirrored (and that reconcile shows
-it), and the reconcile command."""
+"""The embedded deposit watcher end to end, margin changes mirrored, what is not mirrored
+(and that reconcile shows it), and the reconcile command."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 from solders.message import Message
 from solders.transaction import Transaction
 
+from adapters.solana.backend import read_positions
 from adapters.solana.backend_litesvm import LiteSvmBackend
 from adapters.solana.checkpoint import CheckpointStore
 from adapters.solana.projection import SettlementProjection
@@ -48,25 +49,35 @@ def test_on_chain_deposit_becomes_a_command_and_is_not_mirrored_twice(program_pa
     assert report.vault_balance_e6 == 150 * USDC
 
 
-def test_margin_change_is_not_mirrored_and_reconcile_shows_it(program_path, tmp_path):
+def test_margin_changes_are_mirrored_and_reconcile_agrees(program_path, tmp_path):
     j = JournalBuilder(tmp_path / "journal")
     a, b = j.agent("a"), j.agent("b")
     j.must(BASE_NS, cmd.Deposit(a, 500 * USDC, "f:a"))
     j.must(BASE_NS, cmd.Deposit(b, 500 * USDC, "f:b"))
     t = BASE_NS + H
     j.oracle(t, usd(65_000))
-    pid = j.open(t, a, b)
+    pid = j.open(t, a, b)  # a long 100 USDC, b short 100 USDC
     j.must(t + S, cmd.AddMargin(a, pid, 20 * USDC))
+    j.must(t + 2 * S, cmd.AddMargin(b, pid, 40 * USDC))
+    j.must(t + 3 * S, cmd.RemoveMargin(b, pid, 25 * USDC))
+    j.must(t + 4 * S, cmd.RemoveMargin(a, pid, 20 * USDC))
+    too_much = j.run(t + 5 * S, cmd.RemoveMargin(a, pid, 1))  # back at the initial requirement
+    assert too_much.code == "INSUFFICIENT_MARGIN"
     j.close()
-    backend = LiteSvmBackend.create(program_path)
-    projection = SettlementProjection(backend, CheckpointStore(tmp_path / "cp.json"))
+    backend = LiteSvmBackend.create(program_path, keyring=j.keys, sigverify=True)
+    projection = SettlementProjection(backend, CheckpointStore(tmp_path / "cp.json"), on_unmirrorable="halt")
     stats = asyncio.run(projection.run(tmp_path / "journal"))
-    assert stats.unmirrored == 1
-    assert projection.store.load().unmirrored[0]["event"] == "MarginChanged"
+    assert stats.unmirrored == 0 and stats.transactions == 7  # 2 deposits, 1 lock, 4 margin changes
     report = reconcile(j.state, backend)
-    found = {(d.kind, d.field, d.engine, d.chain) for d in report.differences}
-    assert ("position", "margin_long_e6", 120 * USDC, 100 * USDC) in found
-    assert ("agent", "locked_e6", 120 * USDC, 100 * USDC) in found
+    assert report.ok, "\n".join(map(str, report.differences))
+    chain = asyncio.run(read_positions(backend, [pid]))[0]
+    assert (chain.margin_long_e6, chain.margin_short_e6) == (100 * USDC, 115 * USDC)
+
+    # the whole journal again from seq 0 on the settled chain: every change is already applied
+    again = SettlementProjection(backend, CheckpointStore(tmp_path / "cp2.json"), on_unmirrorable="halt")
+    stats = asyncio.run(again.run(tmp_path / "journal"))
+    assert stats.unmirrored == 0 and stats.already_applied == 7
+    assert reconcile(j.state, backend).ok
 
 
 def test_reconcile_command(lifecycle_journal, tmp_path, capsys):
@@ -79,7 +90,8 @@ def test_reconcile_command(lifecycle_journal, tmp_path, capsys):
     j.must(BASE_NS, cmd.Deposit(b, 500 * USDC, "f:b"))
     j.oracle(BASE_NS + H, usd(65_000))
     pid = j.open(BASE_NS + H, a, b)
-    j.must(BASE_NS + H + S, cmd.AddMargin(b, pid, 10 * USDC))
+    j.must(BASE_NS + H + S, cmd.AddMargin(b, pid, 10 * USDC))  # mirrored
+    j.must(BASE_NS + H + 2 * S, cmd.Deposit("not-a-solana-key", 5 * USDC, "f:x"))  # cannot be
     j.close()
     assert main(["--data-dir", str(tmp_path / "data"), "--json"]) == 1
     assert '"ok": false' in capsys.readouterr().out

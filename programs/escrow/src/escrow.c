@@ -621,6 +621,50 @@ static uint64_t ix_settle_funding(const Input *in, const uint8_t *args, uint64_t
   return 0;
 }
 
+/* adjust_margin(seq: u64, side: u8 (1 long, 2 short), delta_e6: i64)
+ * accounts: authority (signer), config (writable), position (writable), long_agent
+ * (writable), short_agent (writable)
+ * delta > 0: the side owner's free -> the side's margin (and the owner's locked);
+ * delta < 0: back, never more than the side's margin. The initial-margin rule on removal
+ * (equity at the oracle price stays >= the initial requirement) is the venue's check:
+ * the program does not read the oracle here (see README, "trusted"). */
+static uint64_t ix_adjust_margin(const Input *in, const uint8_t *args, uint64_t n) {
+  TRY(need_accounts(in, 5));
+  if (n < 17) FAIL(ERR_INVALID_ARGUMENT, "adjust_margin: arguments too short");
+  uint64_t seq = load_u64(args);
+  uint8_t side = args[8];
+  int64_t delta = (int64_t)load_u64(args + 9);
+  Ctx c;
+  TRY(venue_position(in, seq, &c));
+  TRY(need_range(side, 1, 2));
+  uint64_t amount = abs_i64(delta);
+  TRY(need_range(amount, 1, AMOUNT_E6_MAX));
+  Agent *owner = side == 1 ? c.la : c.sa;
+  uint64_t *margin = side == 1 ? &c.p->margin_long_e6 : &c.p->margin_short_e6;
+  uint64_t before = owner->free_e6 + owner->locked_e6;
+  if (delta > 0) {
+    if (owner->free_e6 < amount) {
+      LOG("free balance below the margin to add");
+      sol_log_64_(owner->free_e6, amount, 0, 0, 0);
+      return ERR_INSUFFICIENT_FREE;
+    }
+    owner->free_e6 -= amount;
+    owner->locked_e6 += amount;
+    *margin += amount;
+  } else {
+    if (*margin < amount || owner->locked_e6 < amount) {
+      LOG("margin to remove exceeds the side's margin");
+      sol_log_64_(*margin, amount, 0, 0, 0);
+      return ERR_INSUFFICIENT_MARGIN;
+    }
+    *margin -= amount;
+    owner->locked_e6 -= amount;
+    owner->free_e6 += amount;
+  }
+  touched(&c, seq);
+  return check_conserved(before, owner->free_e6 + owner->locked_e6);
+}
+
 /* close_position(seq: u64, fraction_bps: u16, exit_price_e8: u64,
  *                funding_long_to_short_e6: i64, pnl_long_e6: i64, until_ns: i64)
  * accounts: authority (signer), config (writable), position (writable), long_agent
@@ -822,6 +866,7 @@ uint64_t entrypoint(const uint8_t *buf) {
     case IX_LIQUIDATE: return ix_liquidate(&in, args, n);
     case IX_EMERGENCY_CLOSE: return ix_emergency_close(&in);
     case IX_EMERGENCY_WITHDRAW: return ix_emergency_withdraw(&in, args, n);
+    case IX_ADJUST_MARGIN: return ix_adjust_margin(&in, args, n);
     default: FAIL(ERR_UNKNOWN_INSTRUCTION, "unknown instruction");
   }
 }

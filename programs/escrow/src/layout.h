@@ -19,6 +19,7 @@
 #define IX_LIQUIDATE 0x4a272e307de2b3dfULL
 #define IX_EMERGENCY_CLOSE 0xaf25c26c8a420548ULL
 #define IX_EMERGENCY_WITHDRAW 0x5cda499640cb2defULL
+#define IX_ADJUST_MARGIN 0xfd345aae5073370eULL
 
 /* Account discriminators: sha256("account:<Name>")[:8], read little-endian. */
 #define DISC_CONFIG 0x82ccfa1ee0aa0c9bULL
@@ -144,6 +145,7 @@ enum {
   ERR_UNKNOWN_MARKET,          /* 6030 */
   ERR_SAME_AGENT,
   ERR_ALREADY_APPLIED,
+  ERR_INSUFFICIENT_MARGIN,
 };
 
 #endif
