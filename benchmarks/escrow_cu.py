@@ -44,21 +44,23 @@ def measure(program_path: Path | None = None) -> dict[str, int]:
     cu["escrow.cu_lock_position"] = world.last_cu
     world.send([world.settle_ix(1, trader, maker, 2, 5 * USDC)], [world.authority])
     cu["escrow.cu_settle_funding"] = world.last_cu
+    world.send([world.adjust_margin_ix(1, trader, maker, 3, 1, 10 * USDC)], [world.authority])
+    cu["escrow.cu_adjust_margin"] = world.last_cu
     exit_e8 = 66_000 * 10**8
     closed = size // 2
     pnl = round(closed * (exit_e8 - ENTRY_E8) / ENTRY_E8)
-    world.send([world.close_ix(1, trader, maker, 3, 5_000, exit_e8, pnl)], [world.authority])
+    world.send([world.close_ix(1, trader, maker, 4, 5_000, exit_e8, pnl)], [world.authority])
     cu["escrow.cu_close_position"] = world.last_cu
 
-    world.lock(2, trader, maker, seq=4, size_e6=size, entry_price_e8=ENTRY_E8, margin_long_e6=50 * USDC,
+    world.lock(2, trader, maker, seq=5, size_e6=size, entry_price_e8=ENTRY_E8, margin_long_e6=50 * USDC,
                margin_short_e6=100 * USDC)
     price_e8 = 63_000 * 10**8
     oracle = world.set_price(Keypair().pubkey(), 0, price_e8)
     pnl = round(size * (price_e8 - ENTRY_E8) / ENTRY_E8)
-    world.send([world.liquidate_ix(2, trader, maker, 5, 1, price_e8, pnl, oracle, keeper.pda)], [world.authority])
+    world.send([world.liquidate_ix(2, trader, maker, 6, 1, price_e8, pnl, oracle, keeper.pda)], [world.authority])
     cu["escrow.cu_liquidate"] = world.last_cu
 
-    world.withdraw(trader, 6, 10 * USDC)
+    world.withdraw(trader, 7, 10 * USDC)
     cu["escrow.cu_withdraw"] = world.last_cu
     return cu
 
