@@ -6,23 +6,15 @@ from __future__ import annotations
 import pytest
 from solders.keypair import Keypair
 
-from tests.escrow.harness import ERRORS, World
+from tests.escrow.harness import ENTRY, ERRORS, SIZE, USDC, World, open_position
 
-USDC = 1_000_000
-ENTRY = 65_000 * 10**8
-SIZE = 1_000 * USDC
 LONG, SHORT = 1, 2
 
 
 @pytest.fixture
 def opened(world: World):
     """One open position (seq 1): long 50 USDC margin, short 100 USDC; 1 000 USDC deposited each."""
-    long, short = world.new_agent(10_000 * USDC), world.new_agent(10_000 * USDC)
-    for a in (long, short):
-        world.deposit(a, 1_000 * USDC)
-    world.lock(1, long, short, seq=1, size_e6=SIZE, entry_price_e8=ENTRY, margin_long_e6=50 * USDC,
-               margin_short_e6=100 * USDC, fee_e6=0)
-    return world, long, short
+    return open_position(world)
 
 
 def snapshot(world: World, long, short):

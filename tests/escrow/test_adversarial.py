@@ -8,23 +8,15 @@ from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 
 from tests.escrow.harness import (ERRORS, ESCAPE_DELAY_S, FEEDS, ORACLE_MAX_AGE_S, PROGRAM_ID, World,
-                                  agent_pda, position_pda)
+                                  ENTRY, SIZE, USDC, agent_pda, open_position, position_pda)
 from tests.escrow.reference import PositionModel, pnl_exact, pnl_long_e6
 
-USDC = 1_000_000
-ENTRY = 65_000 * 10**8
-SIZE = 1_000 * USDC
 
 
 @pytest.fixture
 def opened(world: World):
     """A world with one open position: long (20x, 50 USDC) vs short (100 USDC)."""
-    long, short = world.new_agent(10_000 * USDC), world.new_agent(10_000 * USDC)
-    for a in (long, short):
-        world.deposit(a, 1_000 * USDC)
-    world.lock(1, long, short, seq=1, size_e6=SIZE, entry_price_e8=ENTRY, margin_long_e6=50 * USDC,
-               margin_short_e6=100 * USDC, fee_e6=500_000, funding_rate_e9=5_000_000)
-    return world, long, short
+    return open_position(world, fee_e6=500_000, funding_rate_e9=5_000_000)
 
 
 def code(name: str) -> int:
