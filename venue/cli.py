@@ -14,6 +14,7 @@ BENCH_SUITES = {
     "engine": "benchmarks.engine",
     "journal": "benchmarks.journal",
     "escrow": "benchmarks.escrow_cu",
+    "replay": "benchmarks.replay",
 }
 
 
@@ -35,12 +36,22 @@ def _journal(args: argparse.Namespace) -> int:
     from ledger import inspect
     from ledger.records import decode_record
 
+    if args.action == "generate":
+        from replay import generate
+
+        return generate.main(args.rest)
     if args.action == "info":
         print(inspect.format_info(inspect.info(args.dir)))
         return 0
     result = inspect.check(args.dir, decode=decode_record)
     print(inspect.format_check(result))
     return 0 if result.ok else 1
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from replay import cli
+
+    return cli.main(args.rest)
 
 
 def _escrow(args: argparse.Namespace) -> int:
@@ -67,9 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_bench)
 
     journal = commands.add_parser("journal", help="inspect a journal directory")
-    journal.add_argument("action", choices=["info", "check"], help="info: segments, ranges, sizes, snapshots; "
-                                                                   "check: full crc and decode pass")
+    journal.add_argument("action", choices=["info", "check", "generate"],
+                         help="info: segments, ranges, sizes, snapshots; check: full crc and decode pass; "
+                              "generate: write a seeded synthetic journal (see generate --help)")
     journal.add_argument("dir", help="the journal directory (e.g. data/journal)")
+    journal.add_argument("rest", nargs=argparse.REMAINDER, help="generate's options")
     journal.set_defaults(func=_journal)
 
     escrow = commands.add_parser("escrow", help="the Solana escrow program")
@@ -78,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "on-chain agent and position balance with the engine's")
     escrow.add_argument("rest", nargs=argparse.REMAINDER, help="the action's options (see ACTION --help)")
     escrow.set_defaults(func=_escrow)
+
+    replay = commands.add_parser("replay", help="quants' toolkit: verify, state, export, whatif, backtest",
+                                 add_help=False)
+    replay.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp replay --help`")
+    replay.set_defaults(func=_replay)
     return parser
 
 
