@@ -39,11 +39,15 @@ def _journal(args: argparse.Namespace) -> int:
     if args.action == "generate":
         from replay import generate
 
-        return generate.main(args.rest)
+        return generate.main(args.rest)  # "generate --events N DIR": everything after the action
+    if len(args.rest) != 1:
+        print(f"usage: agentperp journal {args.action} DIR", file=sys.stderr)
+        return 2
+    directory = args.rest[0]
     if args.action == "info":
-        print(inspect.format_info(inspect.info(args.dir)))
+        print(inspect.format_info(inspect.info(directory)))
         return 0
-    result = inspect.check(args.dir, decode=decode_record)
+    result = inspect.check(directory, decode=decode_record)
     print(inspect.format_check(result))
     return 0 if result.ok else 1
 
@@ -81,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     journal.add_argument("action", choices=["info", "check", "generate"],
                          help="info: segments, ranges, sizes, snapshots; check: full crc and decode pass; "
                               "generate: write a seeded synthetic journal (see generate --help)")
-    journal.add_argument("dir", help="the journal directory (e.g. data/journal)")
-    journal.add_argument("rest", nargs=argparse.REMAINDER, help="generate's options")
+    journal.add_argument("rest", nargs=argparse.REMAINDER, metavar="DIR ...",
+                         help="the journal directory (e.g. data/journal); generate: its options too")
     journal.set_defaults(func=_journal)
 
     escrow = commands.add_parser("escrow", help="the Solana escrow program")
