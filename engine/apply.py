@@ -10,7 +10,9 @@ import numpy as np
 
 from engine import events as ev
 from engine.commands import DURATION_NS
-from engine.state import LIVE, OPEN, RECENT_CLOSED_RFQS_MAX, State
+from engine.events import EXTERNAL, FEES, FREE, HELD, INSURANCE, MARGIN_LONG, MARGIN_SHORT
+from engine.risk import bands
+from engine.state import OPEN, RECENT_CLOSED_RFQS_MAX, Quote, Rfq, State
 from engine.units import NS_PER_MS
 
 
@@ -24,47 +26,32 @@ def apply(state: State, event: ev.Event) -> None:
 
 def _move(state: State, transfers: list[ev.Transfer]) -> None:
     for t in transfers:
-        _ADD[t.debit](state, t.debit_ref, -t.amount_e6)
-        _ADD[t.credit](state, t.credit_ref, t.amount_e6)
+        _add(state, t.debit, t.debit_ref, -t.amount_e6)
+        _add(state, t.credit, t.credit_ref, t.amount_e6)
 
 
-def _add_free(state: State, agent: str, delta_e6: int) -> None:
-    row = state.agent_row.get(agent)
-    if row is None:
-        row = state.agent_index(agent)  # a new account may grow the table: view after
-    state.agents.v.free_e6[row] += delta_e6
-
-
-def _add_held(state: State, agent: str, delta_e6: int) -> None:
-    row = state.agent_row.get(agent)
-    if row is None:
-        row = state.agent_index(agent)
-    state.agents.v.held_e6[row] += delta_e6
-
-
-def _add_margin_long(state: State, position_id: int, delta_e6: int) -> None:
-    state.positions.v.margin_long_e6[state.position_row[position_id]] += delta_e6
-
-
-def _add_margin_short(state: State, position_id: int, delta_e6: int) -> None:
-    state.positions.v.margin_short_e6[state.position_row[position_id]] += delta_e6
-
-
-def _add_fees(state: State, _ref, delta_e6: int) -> None:
-    state.fees_e6 += delta_e6
-
-
-def _add_insurance(state: State, _ref, delta_e6: int) -> None:
-    state.insurance_e6 += delta_e6
-
-
-def _add_external(state: State, _ref, delta_e6: int) -> None:
-    state.external_e6 += delta_e6
-
-
-# Indexed by account kind (engine.events.FREE ... EXTERNAL); an unknown kind is an IndexError.
-_ADD = (_add_free, _add_held, _add_margin_long, _add_margin_short, _add_fees, _add_insurance, _add_external)
-assert [ev.FREE, ev.HELD, ev.MARGIN_LONG, ev.MARGIN_SHORT, ev.FEES, ev.INSURANCE, ev.EXTERNAL] == list(range(7))
+def _add(state: State, account: int, ref, delta_e6: int) -> None:
+    """Add ``delta_e6`` to one account of the books (engine.events.FREE ... EXTERNAL)."""
+    if account <= HELD:
+        row = state.agent_row.get(ref)
+        if row is None:
+            row = state.agent_index(ref)  # a new account may grow the table: views after
+        if account == FREE:
+            state.agents.v.free_e6[row] += delta_e6
+        else:
+            state.agents.v.held_e6[row] += delta_e6
+    elif account == MARGIN_LONG:
+        state.positions.v.margin_long_e6[state.position_row[ref]] += delta_e6
+    elif account == MARGIN_SHORT:
+        state.positions.v.margin_short_e6[state.position_row[ref]] += delta_e6
+    elif account == FEES:
+        state.fees_e6 += delta_e6
+    elif account == INSURANCE:
+        state.insurance_e6 += delta_e6
+    elif account == EXTERNAL:
+        state.external_e6 += delta_e6
+    else:
+        raise AssertionError(f"unknown account kind {account}")
 
 
 def _remember_client_id(state: State, agent: str, client_id: str, event) -> None:
@@ -99,56 +86,25 @@ def _withdrawn(state: State, e: ev.Withdrawn) -> None:
 
 def _rfq_opened(state: State, e: ev.RfqOpened) -> None:
     _move(state, e.transfers)
-    trader = state.agent_index(e.trader)
-    row = state.rfqs.alloc()
-    t = state.rfqs.v
-    t.status[row] = LIVE
-    t.rfq_id[row] = e.rfq_id
-    t.trader[row] = trader
-    t.market[row] = e.market
-    t.is_long[row] = e.side == "long"
-    t.size_e6[row] = e.size_e6
-    t.leverage[row] = e.leverage
-    t.max_rate_e9[row] = e.max_funding_rate_e9
-    t.duration_ns[row] = DURATION_NS[e.duration]
-    t.expires_ns[row] = e.expires_ns
-    t.margin_e6[row] = e.margin_e6
-    t.fee_e6[row] = e.fee_e6
-    t.auto_accept[row] = e.auto_accept
-    t.has_target[row] = e.target_rate_e9 is not None
-    t.target_rate_e9[row] = e.target_rate_e9 or 0
-    state.rfq_row[e.rfq_id] = row
-    state.rfq_quotes[e.rfq_id] = {}
+    state.rfqs[e.rfq_id] = Rfq(e.rfq_id, e.trader, e.market, e.side == "long", e.size_e6, e.leverage,
+                               e.max_funding_rate_e9, DURATION_NS[e.duration], e.expires_ns, e.margin_e6, e.fee_e6,
+                               e.auto_accept, e.target_rate_e9, {})
     state.next_rfq_id = e.rfq_id + 1
     _remember_client_id(state, e.trader, e.client_id, e)
 
 
 def _quote_submitted(state: State, e: ev.QuoteSubmitted) -> None:
     _move(state, e.transfers)
-    maker = state.agent_index(e.maker)
-    row = state.quotes.alloc()
-    t = state.quotes.v
-    t.status[row] = LIVE
-    t.quote_id[row] = e.quote_id
-    t.rfq_id[row] = e.rfq_id
-    t.maker[row] = maker
-    t.rate_e9[row] = e.funding_rate_e9
-    t.collateral_e6[row] = e.collateral_e6
-    t.fee_e6[row] = e.fee_e6
-    t.created_ns[row] = e.ts_ns
-    t.expires_ns[row] = e.expires_ns
-    state.quote_row[e.quote_id] = row
-    state.rfq_quotes[e.rfq_id][maker] = e.quote_id
+    quote = Quote(e.quote_id, e.rfq_id, e.maker, e.funding_rate_e9, e.collateral_e6, e.fee_e6, e.ts_ns, e.expires_ns)
+    state.quotes[e.quote_id] = quote
+    state.rfqs[e.rfq_id].quotes[e.maker] = quote  # a replaced quote was released just before
     state.next_quote_id = e.quote_id + 1
     _remember_client_id(state, e.maker, e.client_id, e)
 
 
 def _drop_quote(state: State, quote_id: int) -> None:
-    row = state.quote_row.pop(quote_id)
-    quotes = state.rfq_quotes.get(state.quotes.v.rfq_id[row])
-    if quotes is not None:
-        quotes.pop(state.quotes.v.maker[row], None)
-    state.quotes.release(row)
+    quote = state.quotes.pop(quote_id)
+    del state.rfqs[quote.rfq_id].quotes[quote.maker]
 
 
 def _quote_released(state: State, e: ev.QuoteReleased) -> None:
@@ -158,8 +114,8 @@ def _quote_released(state: State, e: ev.QuoteReleased) -> None:
 
 
 def _close_rfq(state: State, rfq_id: int, reason: str) -> None:
-    state.rfqs.release(state.rfq_row.pop(rfq_id))
-    state.rfq_quotes.pop(rfq_id)
+    rfq = state.rfqs.pop(rfq_id)
+    assert not rfq.quotes, f"RFQ {rfq_id} closes with live quotes {sorted(q.quote_id for q in rfq.quotes.values())}"
     closed = state.closed_rfqs
     closed[rfq_id] = reason
     if len(closed) > RECENT_CLOSED_RFQS_MAX:
@@ -196,6 +152,7 @@ def _position_opened(state: State, e: ev.PositionOpened) -> None:
     state.position_row[e.position_id] = row
     state.next_position_id = e.position_id + 1
     _move(state, e.transfers)  # the margins exist once the row does
+    bands.narrow(state, row)
     _drop_quote(state, e.quote_id)
     for quote_id in e.released_quote_ids:
         _drop_quote(state, quote_id)
@@ -212,6 +169,8 @@ def _funding_settled(state: State, e: ev.FundingSettled) -> None:
         t.margin_long_e6[rows] -= amounts
         t.margin_short_e6[rows] += amounts
         t.last_funding_ns[rows] = e.boundary_ns
+        for market in range(len(state.config.markets)):
+            bands.recompute(state, market)
     state.funding_boundary_ns = e.boundary_ns
 
 
@@ -230,6 +189,7 @@ def _position_closed(state: State, e: ev.PositionClosed) -> None:
     else:
         state.positions.v.size_e6[row] = e.remaining_size_e6
         state.positions.v.last_funding_ns[row] = e.ts_ns
+        bands.narrow(state, row)
     _remember_client_id(state, e.agent, e.client_id, e)
 
 
@@ -242,6 +202,7 @@ def _position_liquidated(state: State, e: ev.PositionLiquidated) -> None:
 
 def _margin_changed(state: State, e: ev.MarginChanged) -> None:
     _move(state, e.transfers)
+    bands.narrow(state, state.position_row[e.position_id])
     _remember_client_id(state, e.agent, e.client_id, e)
 
 
@@ -251,6 +212,8 @@ def _oracle_updated(state: State, e: ev.OracleUpdated) -> None:
     o.conf_e8[e.market] = e.conf_e8
     o.publish_ns[e.market] = e.publish_ns
     o.source[e.market] = e.source
+    if not state.safe_low_e8[e.market] < e.price_e8 < state.safe_high_e8[e.market]:
+        bands.recompute(state, e.market)
 
 
 def _liquidation_watch(state: State, e: ev.LiquidationWatch) -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.state import FREE_ROW, LIVE, OPEN, State
+from engine.kernels.sweep_nb import market_band_nb
+from engine.state import FREE_ROW, OPEN, State
 
 
 class InvariantViolation(AssertionError):
@@ -56,17 +57,16 @@ def _money(state: State) -> list[str]:
 
 def _holds(state: State) -> list[str]:
     """Each agent's ``held`` equals what its open RFQs and live quotes require."""
-    a, r, q = state.agents, state.rfqs, state.quotes
-    required = np.zeros(a.high_water, np.int64)
-    live_rfqs = r.column("status") == LIVE
-    np.add.at(required, r.column("trader")[live_rfqs],
-              r.column("margin_e6")[live_rfqs] + r.column("fee_e6")[live_rfqs])
-    live_quotes = q.column("status") == LIVE
-    np.add.at(required, q.column("maker")[live_quotes],
-              q.column("collateral_e6")[live_quotes] + q.column("fee_e6")[live_quotes])
-    wrong = np.flatnonzero(required != a.column("held_e6"))
-    return [f"agent {state.agent_keys[i]} holds {int(a.held_e6[i])} but its RFQs and quotes need "
-            f"{int(required[i])}" for i in wrong[:5]]
+    a = state.agents
+    required = [0] * a.high_water
+    for rfq in state.rfqs.values():
+        required[state.agent_row[rfq.trader]] += rfq.margin_e6 + rfq.fee_e6
+    for quote in state.quotes.values():
+        required[state.agent_row[quote.maker]] += quote.collateral_e6 + quote.fee_e6
+    held = a.column("held_e6").tolist()
+    wrong = [i for i in range(a.high_water) if required[i] != held[i]]
+    return [f"agent {state.agent_keys[i]} holds {held[i]} but its RFQs and quotes need {required[i]}"
+            for i in wrong[:5]]
 
 
 def _index_matches(name: str, index: dict[int, int], table, id_column: str) -> list[str]:
@@ -82,23 +82,48 @@ def _index_matches(name: str, index: dict[int, int], table, id_column: str) -> l
     return []
 
 
+def _rfqs_and_quotes(state: State) -> list[str]:
+    """Each live quote is its RFQ's quote from its maker, and both dicts are in id order
+    (ids only grow; the tick phases rely on the order)."""
+    found = []
+    if any(rfq.rfq_id != rfq_id for rfq_id, rfq in state.rfqs.items()):
+        found.append("an RFQ is filed under another id")
+    for quote_id, quote in state.quotes.items():
+        rfq = state.rfqs.get(quote.rfq_id)
+        if quote.quote_id != quote_id or rfq is None or rfq.quotes.get(quote.maker) is not quote:
+            found.append(f"live quote {quote_id} is not its RFQ's quote from its maker")
+    if sum(len(rfq.quotes) for rfq in state.rfqs.values()) != len(state.quotes):
+        found.append("an RFQ lists a quote that is not live")
+    for name, ids in (("rfq", list(state.rfqs)), ("quote", list(state.quotes))):
+        if ids != sorted(ids):
+            found.append(f"the {name}s are not in id order")
+    return found
+
+
+def _safe_bands(state: State) -> list[str]:
+    """Each market's safe band lies within the safe band of each of its open positions."""
+    t = state.positions
+    found = []
+    for market, m in enumerate(state.config.markets):
+        low, high = state.safe_low_e8[market], state.safe_high_e8[market]
+        if not low < high:
+            continue  # empty: every price sweeps
+        exact_low, exact_high = market_band_nb(
+            t.status, t.market, t.size_e6, t.size_open_e6, t.entry_price_e8, t.margin_long_e6, t.margin_short_e6,
+            t.margin_open_long_e6, t.margin_open_short_e6, t.high_water, market, m.maintenance_of_initial_bps)
+        if low < exact_low or high > exact_high:
+            found.append(f"the safe band of market {market} ({low}, {high}) reaches beyond its positions' "
+                         f"({exact_low}, {exact_high})")
+    return found
+
+
 def _structure(state: State) -> list[str]:
     found = []
-    found += _index_matches("rfq", state.rfq_row, state.rfqs, "rfq_id")
-    found += _index_matches("quote", state.quote_row, state.quotes, "quote_id")
     found += _index_matches("position", state.position_row, state.positions, "position_id")
     if any(state.agent_row[key] != row for row, key in enumerate(state.agent_keys)):
         found.append("agent keys and rows disagree")
-    if set(state.rfq_quotes) != set(state.rfq_row):
-        found.append("rfq_quotes does not cover exactly the open RFQs")
-    q = state.quotes
-    for rfq_id, makers in state.rfq_quotes.items():
-        for maker, quote_id in makers.items():
-            row = state.quote_row.get(quote_id)
-            if row is None or int(q.rfq_id[row]) != rfq_id or int(q.maker[row]) != maker:
-                found.append(f"rfq_quotes[{rfq_id}] lists quote {quote_id} wrongly")
-    if sum(len(m) for m in state.rfq_quotes.values()) != len(state.quote_row):
-        found.append("a live quote belongs to no open RFQ")
+    found += _rfqs_and_quotes(state)
+    found += _safe_bands(state)
     p = state.positions
     open_rows = p.column("status") == OPEN
     size, size_open = p.column("size_e6")[open_rows], p.column("size_open_e6")[open_rows]
@@ -112,7 +137,7 @@ def _structure(state: State) -> list[str]:
         found.append("the count of open fixed-duration positions is wrong")
     if int(np.count_nonzero(p.column("flagged_ns")[open_rows])) != len(state.flagged):
         found.append("flag times and the flagged index disagree")
-    for ids, next_id, name in ((state.rfq_row, state.next_rfq_id, "rfq"), (state.quote_row, state.next_quote_id, "quote"),
+    for ids, next_id, name in ((state.rfqs, state.next_rfq_id, "rfq"), (state.quotes, state.next_quote_id, "quote"),
                                (state.position_row, state.next_position_id, "position")):
         if ids and max(ids) >= next_id:
             found.append(f"a {name} id is not below the next {name} id")

@@ -6,7 +6,7 @@ from engine import commands as cmd
 from engine import events as ev
 from engine import rejections as rj
 from engine.context import Ctx
-from engine.risk import liquidation
+from engine.risk import bands, liquidation
 from engine.state import State
 from engine.units import BPS_SCALE, NS_PER_MS, PRICE_E8_MAX
 
@@ -47,6 +47,8 @@ def decide_update(state: State, c: cmd.OracleUpdate, ctx: Ctx):
                            publish_ns=c.publish_ns, publish_ns_min=last_publish_ns + 1)
     events = [ev.OracleUpdated(ctx.seq(), ctx.ts_ns, ctx.cmd_id, market=c.market, price_e8=c.price_e8,
                                conf_e8=c.conf_e8, publish_ns=c.publish_ns, source=c.source)]
+    if bands.skips_sweep(state, c.market, c.price_e8):
+        return events
     watch = liquidation.watch(state, c.market, c.price_e8, ctx)
     if watch is not None:
         events.append(watch)

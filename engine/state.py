@@ -1,13 +1,18 @@
-"""The venue's state: struct-of-arrays numpy columns, and dicts only for id -> row.
+"""The venue's state. Only ``engine.apply`` writes it.
 
-Only ``engine.apply`` writes it. Rows of RFQs, quotes and positions are recycled through a
-free list, so capacities track what is live; capacities grow by doubling (control-plane
-steps, never inside a kernel).
+Accounts and positions are struct-of-arrays numpy columns (positions are what the kernels
+sweep), with dicts for key/id -> row. Rows are recycled through a free list, so capacities
+track what is live; capacities grow by doubling (control-plane steps, never inside a kernel).
+
+Open RFQs and live quotes are small records in id-keyed dicts: no kernel sweeps them, they
+live seconds, and every command touches one or a few of them, where a Python attribute is
+far cheaper than a numpy row (docs/engine.md, "State representation").
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 
 import msgspec
 import numpy as np
@@ -15,7 +20,7 @@ import numpy as np
 from engine.markets import EngineConfig
 
 FREE_ROW = 0
-LIVE = 1  # an RFQ or quote row in use
+LIVE = 1  # an RFQ or quote in the canonical column form (state_hash, snapshots)
 OPEN = 1  # a position row in use
 
 CAPACITY_INITIAL = 1024
@@ -85,6 +90,8 @@ class Table:
 
 AGENT_COLUMNS = {"free_e6": np.int64, "held_e6": np.int64}
 
+# The canonical column form of RFQs and quotes, for state_hash and snapshots: it is the layout
+# they had as numpy tables, kept so that hashes and snapshot files stay what they were.
 RFQ_COLUMNS = {
     "status": np.int8, "rfq_id": np.int64, "trader": np.int64, "market": np.int64, "is_long": np.int8,
     "size_e6": np.int64, "leverage": np.int64, "max_rate_e9": np.int64, "duration_ns": np.int64,
@@ -104,6 +111,38 @@ POSITION_COLUMNS = {
     "margin_open_long_e6": np.int64, "margin_open_short_e6": np.int64, "opened_ns": np.int64,
     "last_funding_ns": np.int64, "expires_ns": np.int64, "flagged_ns": np.int64,
 }
+
+
+class Quote(msgspec.Struct):
+    """A live, firm quote; ``collateral_e6 + fee_e6`` is the maker's hold."""
+
+    quote_id: int
+    rfq_id: int
+    maker: str
+    rate_e9: int
+    collateral_e6: int
+    fee_e6: int
+    created_ns: int
+    expires_ns: int
+
+
+class Rfq(msgspec.Struct):
+    """An open RFQ; ``quotes`` maps each maker to its live quote on it (at most one each)."""
+
+    rfq_id: int
+    trader: str
+    market: int
+    is_long: bool
+    size_e6: int
+    leverage: int
+    max_rate_e9: int
+    duration_ns: int  # 0: perpetual
+    expires_ns: int
+    margin_e6: int  # what the trader's side will post at open
+    fee_e6: int  # taker fee; margin + fee is the trader's hold
+    auto_accept: bool
+    target_rate_e9: int | None
+    quotes: dict[str, Quote]
 
 
 class Oracle:
@@ -129,14 +168,12 @@ class State:
         self.agent_row: dict[str, int] = {}
         self.agent_keys: list[str] = []
 
-        self.rfqs = Table(RFQ_COLUMNS)
-        self.rfq_row: dict[int, int] = {}
-        self.rfq_quotes: dict[int, dict[int, int]] = {}  # rfq_id -> {maker row: quote_id}
+        # Ids are handed out in increasing order, so both dicts iterate in id order.
+        self.rfqs: dict[int, Rfq] = {}  # open RFQs
         self.closed_rfqs: dict[int, str] = {}  # recent rfq_id -> why it closed (bounded)
         self.next_rfq_id = 1
 
-        self.quotes = Table(QUOTE_COLUMNS)
-        self.quote_row: dict[int, int] = {}
+        self.quotes: dict[int, Quote] = {}  # live quotes (each also in its RFQ's ``quotes``)
         self.next_quote_id = 1
 
         self.positions = Table(POSITION_COLUMNS)
@@ -147,6 +184,11 @@ class State:
 
         self.oracle = Oracle(len(config.markets))
         self.funding_boundary_ns = 0  # the last 8h boundary whose funding was settled
+        # Derived, per market: prices strictly between these leave every open position of
+        # the market safe, so an oracle update there needs no sweep (engine/oracle.py).
+        # Conservative: only ever narrowed, and recomputed exactly when a price leaves it.
+        self.safe_low_e8 = [-math.inf] * len(config.markets)
+        self.safe_high_e8 = [math.inf] * len(config.markets)
 
         # System accounts of the double-entry books, and running totals for the invariants.
         self.fees_e6 = 0
@@ -178,8 +220,10 @@ class State:
 def state_hash(state: State) -> str:
     """Hex BLAKE2b-256 of the full state in canonical form.
 
-    Tables are hashed row by row in id order over their live rows, agents in key order;
-    dicts in key order. Two states built from the same events always hash equal.
+    Tables are hashed column by column over their live rows in id order (RFQs and quotes in
+    their canonical column form), agents in key order; dicts in key order. Two states built
+    from the same events always hash equal. Derived data (indexes, counts, safe bands) is
+    left out: it follows from the rest.
     """
     digest = hashlib.blake2b(digest_size=32)
     encode = msgspec.msgpack.encode
@@ -194,8 +238,10 @@ def state_hash(state: State) -> str:
     for key in sorted(state.agent_row):
         row = state.agent_row[key]
         digest.update(encode([key, row, int(agents.free_e6[row]), int(agents.held_e6[row])]))
-    for table, id_column in ((state.rfqs, "rfq_id"), (state.quotes, "quote_id"), (state.positions, "position_id")):
-        _hash_table(digest, table, id_column)
+    for columns in (rfq_columns(state), quote_columns(state), _live_columns(state.positions, "position_id")):
+        for name, column in columns.items():
+            digest.update(name.encode())
+            digest.update(column.tobytes())
     digest.update(encode(sorted(state.flagged.items())))
     digest.update(encode(sorted(state.closed_rfqs.items())))
     digest.update(encode(sorted(state.deposit_refs.items())))
@@ -203,13 +249,41 @@ def state_hash(state: State) -> str:
     return digest.hexdigest()
 
 
-def _hash_table(digest, table: Table, id_column: str) -> None:
-    status = table.column("status")
-    rows = np.flatnonzero(status != FREE_ROW)
+def _live_columns(table: Table, id_column: str) -> dict[str, np.ndarray]:
+    rows = np.flatnonzero(table.column("status") != FREE_ROW)
     rows = rows[np.argsort(table.column(id_column)[rows], kind="stable")]
-    for name in table.dtypes:
-        digest.update(name.encode())
-        digest.update(np.ascontiguousarray(getattr(table, name)[rows]).tobytes())
+    return {name: np.ascontiguousarray(getattr(table, name)[rows]) for name in table.dtypes}
+
+
+def rfq_columns(state: State) -> dict[str, np.ndarray]:
+    """The open RFQs in canonical column form (``RFQ_COLUMNS``), in id order."""
+    rfqs = sorted(state.rfqs.values(), key=lambda r: r.rfq_id)
+    agent_row = state.agent_row
+    values = {
+        "status": [LIVE] * len(rfqs), "rfq_id": [r.rfq_id for r in rfqs],
+        "trader": [agent_row[r.trader] for r in rfqs], "market": [r.market for r in rfqs],
+        "is_long": [r.is_long for r in rfqs], "size_e6": [r.size_e6 for r in rfqs],
+        "leverage": [r.leverage for r in rfqs], "max_rate_e9": [r.max_rate_e9 for r in rfqs],
+        "duration_ns": [r.duration_ns for r in rfqs], "expires_ns": [r.expires_ns for r in rfqs],
+        "margin_e6": [r.margin_e6 for r in rfqs], "fee_e6": [r.fee_e6 for r in rfqs],
+        "auto_accept": [r.auto_accept for r in rfqs], "has_target": [r.target_rate_e9 is not None for r in rfqs],
+        "target_rate_e9": [r.target_rate_e9 or 0 for r in rfqs],
+    }
+    return {name: np.array(values[name], dtype) for name, dtype in RFQ_COLUMNS.items()}
+
+
+def quote_columns(state: State) -> dict[str, np.ndarray]:
+    """The live quotes in canonical column form (``QUOTE_COLUMNS``), in id order."""
+    quotes = sorted(state.quotes.values(), key=lambda q: q.quote_id)
+    agent_row = state.agent_row
+    values = {
+        "status": [LIVE] * len(quotes), "quote_id": [q.quote_id for q in quotes],
+        "rfq_id": [q.rfq_id for q in quotes], "maker": [agent_row[q.maker] for q in quotes],
+        "rate_e9": [q.rate_e9 for q in quotes], "collateral_e6": [q.collateral_e6 for q in quotes],
+        "fee_e6": [q.fee_e6 for q in quotes], "created_ns": [q.created_ns for q in quotes],
+        "expires_ns": [q.expires_ns for q in quotes],
+    }
+    return {name: np.array(values[name], dtype) for name, dtype in QUOTE_COLUMNS.items()}
 
 
 # -- snapshots: the state as plain data and back (the files are ledger/'s business) ----------
@@ -236,6 +310,21 @@ def _table_import(table: Table, data: dict) -> None:
     table._make_views()
 
 
+def _records_export(columns: dict[str, np.ndarray]) -> dict:
+    """Records in the table form of snapshot format 1 (rows packed, none free)."""
+    n = len(columns["status"])
+    return {"capacity": n, "high_water": n, "free_rows": [], "live": n,
+            "columns": {name: column.tobytes() for name, column in columns.items()}}
+
+
+def _records_import(data: dict, dtypes: dict[str, type], id_column: str) -> list[dict]:
+    """The live rows of a table-form export, as dicts in id order."""
+    columns = {name: np.frombuffer(data["columns"][name], dtype) for name, dtype in dtypes.items()}
+    rows = np.flatnonzero(columns["status"] != FREE_ROW)
+    rows = rows[np.argsort(columns[id_column][rows], kind="stable")]
+    return [{name: column[row].item() for name, column in columns.items()} for row in rows.tolist()]
+
+
 def export_state(state: State) -> dict:
     """A deep, self-contained copy of the state as plain data (bytes for columns).
 
@@ -249,8 +338,8 @@ def export_state(state: State) -> dict:
         "oracle": [list(o.price_e8), list(o.conf_e8), list(o.publish_ns), list(o.source)],
         "agent_keys": list(state.agent_keys),
         "agents": _table_export(state.agents),
-        "rfqs": _table_export(state.rfqs),
-        "quotes": _table_export(state.quotes),
+        "rfqs": _records_export(rfq_columns(state)),
+        "quotes": _records_export(quote_columns(state)),
         "positions": _table_export(state.positions),
         "closed_rfqs": list(state.closed_rfqs.items()),
         "flagged": list(state.flagged.items()),
@@ -268,18 +357,26 @@ def import_state(config: EngineConfig, data: dict) -> State:
         setattr(state, name, value)
     o = state.oracle
     o.price_e8, o.conf_e8, o.publish_ns, o.source = (list(column) for column in data["oracle"])
-    state.agent_keys = list(data["agent_keys"])
-    state.agent_row = {key: row for row, key in enumerate(state.agent_keys)}
-    for name in ("agents", "rfqs", "quotes", "positions"):
+    state.agent_keys = keys = list(data["agent_keys"])
+    state.agent_row = {key: row for row, key in enumerate(keys)}
+    for name in ("agents", "positions"):
         _table_import(getattr(state, name), data[name])
-    r, q, p = state.rfqs, state.quotes, state.positions
-    state.rfq_row = {int(r.rfq_id[row]): row for row in np.flatnonzero(r.column("status") != FREE_ROW).tolist()}
-    state.quote_row = {int(q.quote_id[row]): row for row in np.flatnonzero(q.column("status") != FREE_ROW).tolist()}
+    for r in _records_import(data["rfqs"], RFQ_COLUMNS, "rfq_id"):
+        state.rfqs[r["rfq_id"]] = Rfq(
+            r["rfq_id"], keys[r["trader"]], r["market"], bool(r["is_long"]), r["size_e6"], r["leverage"],
+            r["max_rate_e9"], r["duration_ns"], r["expires_ns"], r["margin_e6"], r["fee_e6"], bool(r["auto_accept"]),
+            r["target_rate_e9"] if r["has_target"] else None, {})
+    for q in _records_import(data["quotes"], QUOTE_COLUMNS, "quote_id"):
+        quote = Quote(q["quote_id"], q["rfq_id"], keys[q["maker"]], q["rate_e9"], q["collateral_e6"], q["fee_e6"],
+                      q["created_ns"], q["expires_ns"])
+        state.quotes[quote.quote_id] = quote
+        state.rfqs[quote.rfq_id].quotes[quote.maker] = quote
+    # The safe bands are unknown: empty, so each market's first price sweeps and sets them.
+    state.safe_low_e8 = [math.inf] * len(config.markets)
+    state.safe_high_e8 = [-math.inf] * len(config.markets)
+    p = state.positions
     state.position_row = {int(p.position_id[row]): row
                           for row in np.flatnonzero(p.column("status") != FREE_ROW).tolist()}
-    state.rfq_quotes = {rfq_id: {} for rfq_id in state.rfq_row}
-    for quote_id, row in sorted(state.quote_row.items()):
-        state.rfq_quotes[int(q.rfq_id[row])][int(q.maker[row])] = quote_id
     state.fixed_duration_open = int(np.count_nonzero(p.column("expires_ns")[p.column("status") == OPEN]))
     state.closed_rfqs = {int(k): v for k, v in data["closed_rfqs"]}
     state.flagged = {int(k): int(v) for k, v in data["flagged"]}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import msgspec
 
 from engine.risk import formulas
-from engine.state import LIVE, OPEN, State
+from engine.state import OPEN, State
 
 
 class RfqView(msgspec.Struct, frozen=True):
@@ -77,28 +77,24 @@ class BooksView(msgspec.Struct, frozen=True):
 
 
 def rfqs(state: State, market: int | None = None) -> list[RfqView]:
-    t, keys = state.rfqs.v, state.agent_keys
     out = []
-    for rfq_id in sorted(state.rfq_row):
-        r = state.rfq_row[rfq_id]
-        if t.status[r] != LIVE or (market is not None and t.market[r] != market):
+    for rfq_id in sorted(state.rfqs):
+        r = state.rfqs[rfq_id]
+        if market is not None and r.market != market:
             continue
-        out.append(RfqView(rfq_id, keys[t.trader[r]], t.market[r], "long" if t.is_long[r] else "short",
-                           t.size_e6[r], t.leverage[r], t.max_rate_e9[r], t.duration_ns[r], t.expires_ns[r],
-                           t.margin_e6[r] + t.fee_e6[r], bool(t.auto_accept[r]),
-                           t.target_rate_e9[r] if t.has_target[r] else None))
+        out.append(RfqView(rfq_id, r.trader, r.market, "long" if r.is_long else "short", r.size_e6, r.leverage,
+                           r.max_rate_e9, r.duration_ns, r.expires_ns, r.margin_e6 + r.fee_e6, r.auto_accept,
+                           r.target_rate_e9))
     return out
 
 
 def quotes(state: State, rfq_id: int | None = None) -> list[QuoteView]:
-    t, keys = state.quotes.v, state.agent_keys
     out = []
-    for quote_id in sorted(state.quote_row):
-        r = state.quote_row[quote_id]
-        if t.status[r] != LIVE or (rfq_id is not None and t.rfq_id[r] != rfq_id):
+    for quote_id in sorted(state.quotes):
+        q = state.quotes[quote_id]
+        if rfq_id is not None and q.rfq_id != rfq_id:
             continue
-        out.append(QuoteView(quote_id, t.rfq_id[r], keys[t.maker[r]], t.rate_e9[r], t.collateral_e6[r],
-                             t.created_ns[r], t.expires_ns[r]))
+        out.append(QuoteView(quote_id, q.rfq_id, q.maker, q.rate_e9, q.collateral_e6, q.created_ns, q.expires_ns))
     return out
 
 
@@ -148,5 +144,5 @@ def books(state: State) -> BooksView:
     p = state.positions
     open_rows = p.column("status") == OPEN
     return BooksView(state.last_seq, state.fees_e6, state.insurance_e6, state.bad_debt_e6, state.deposited_e6,
-                     state.withdrawn_e6, len(rfqs(state)), state.quotes.live, p.live,
+                     state.withdrawn_e6, len(state.rfqs), len(state.quotes), p.live,
                      int(p.column("size_e6")[open_rows].sum()))

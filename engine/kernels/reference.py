@@ -4,9 +4,11 @@ Same contracts as the ``*_nb`` kernels; they read the columns as Python lists an
 same formulas (``engine.risk.formulas``) as plain Python.
 """
 
+import math
+
 from engine.risk import formulas as _compiled
 from engine.risk.formulas import SIDE_NONE
-from engine.state import LIVE, OPEN
+from engine.state import OPEN
 
 
 class _PlainFormulas:
@@ -18,15 +20,6 @@ class _PlainFormulas:
 
 
 formulas = _PlainFormulas()
-
-
-def best_quote_row(status, rfq_id, rate_e9, created_ns, quote_id, expires_ns, n_rows, want_rfq_id, now_ns):
-    candidates = [
-        (rate_e9[row], created_ns[row], quote_id[row], row)
-        for row in range(n_rows)
-        if status[row] == LIVE and rfq_id[row] == want_rfq_id and expires_ns[row] > now_ns
-    ]
-    return min(candidates)[3] if candidates else -1
 
 
 def sweep_market(status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6, margin_short_e6,
@@ -95,3 +88,18 @@ def settle_funding(status, size_e6, rate_e9, taker_is_long, margin_long_e6, marg
         shortfall_total += shortfall
         count += 1
     return count, shortfall_total
+
+
+def market_band(status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6, margin_short_e6,
+                margin_open_long_e6, margin_open_short_e6, n_rows, want_market, maintenance_bps):
+    cols = [c.tolist() for c in (status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6,
+                                 margin_short_e6, margin_open_long_e6, margin_open_short_e6)]
+    status, market, size_e6, size_open_e6, entry, m_long, m_short, mo_long, mo_short = cols
+    low, high = -math.inf, math.inf
+    for row in range(n_rows):
+        if status[row] != OPEN or market[row] != want_market:
+            continue
+        row_low, row_high = formulas.safe_band_e8(m_long[row], m_short[row], mo_long[row], mo_short[row],
+                                                  size_open_e6[row], size_e6[row], entry[row], maintenance_bps)
+        low, high = max(low, row_low), min(high, row_high)
+    return low, high

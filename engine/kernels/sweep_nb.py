@@ -1,7 +1,11 @@
-"""Sweep one market's positions at a price: equity, liquidatable side, liquidation prices.
+"""Sweep one market's positions at a price: equity, liquidatable side, liquidation prices;
+and the band of prices at which a sweep would find nothing.
 
-Numba; twins: ``reference.sweep_market`` and ``reference.watch_market``.
+Numba; twins: ``reference.sweep_market``, ``reference.watch_market`` and
+``reference.market_band``.
 """
+
+import math
 
 import numba as nb
 import numpy as np
@@ -13,6 +17,7 @@ from engine.state import OPEN
 _liquidatable_side = formulas.liquidatable_side
 _liq_long = formulas.liquidation_price_long_e8
 _liq_short = formulas.liquidation_price_short_e8
+_safe_band = formulas.safe_band_e8
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
@@ -73,6 +78,24 @@ def watch_market_nb(status, market, size_e6, size_open_e6, entry_price_e8, margi
             out_clear_rows[n_clear] = row
             n_clear += 1
     return n_flag, n_clear
+
+
+@nb.njit(cache=True, nogil=True)
+def market_band_nb(status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6, margin_short_e6,
+                   margin_open_long_e6, margin_open_short_e6, n_rows, want_market, maintenance_bps):
+    """``(low, high)``: the intersection of the safe bands (``formulas.safe_band_e8``) of the
+    open positions of ``want_market``; ``(-inf, inf)`` when it has none."""
+    low = -math.inf
+    high = math.inf
+    for row in range(n_rows):
+        if status[row] != OPEN or market[row] != want_market:
+            continue
+        row_low, row_high = _safe_band(margin_long_e6[row], margin_short_e6[row], margin_open_long_e6[row],
+                                       margin_open_short_e6[row], size_open_e6[row], size_e6[row],
+                                       entry_price_e8[row], maintenance_bps)
+        low = max(low, row_low)
+        high = min(high, row_high)
+    return low, high
 
 
 def sweep_outputs(n_rows):

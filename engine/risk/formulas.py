@@ -9,6 +9,8 @@ numba alike), and that integer is what moves between accounts. The operand order
 and there is no fused multiply-add, so compiled and interpreted results agree bit for bit.
 """
 
+import math
+
 import numba as nb
 
 from engine.units import BPS_SCALE, FUNDING_INTERVAL_NS, PNL_E6_MAX, RATE_SCALE_E9
@@ -87,6 +89,53 @@ def liquidation_price_short_e8(margin_e6, margin_open_e6, size_open_e6, size_e6,
     scaled_open = float(size_open_e6) * BPS_SCALE_F
     room = scaled_open + float(margin_open_e6) * float(ratio_bps)
     return float(entry_price_e8) * float(size_e6 + margin_e6) * scaled_open / (float(size_e6) * room)
+
+
+# Error allowance of ``safe_band_e8``, relative to the magnitudes involved. The deficits of
+# ``liquidatable_side`` take a dozen float64 operations (relative error below 2e-15) after a
+# PnL rounded to the integer (±0.5); 1e-12 leaves a margin of 500×.
+BAND_SLACK = 1e-12
+
+
+@formula
+def safe_band_e8(margin_long_e6, margin_short_e6, margin_open_long_e6, margin_open_short_e6, size_open_e6,
+                 size_e6, entry_price_e8, maintenance_bps):
+    """``(low, high)``: at every price strictly between them, ``liquidatable_side`` returns
+    SIDE_NONE for this position; ``low >= high`` when no price is certain. Conservative by
+    construction (it only lets a sweep be skipped, never decides a liquidation).
+
+    Exactly, each side's deficit ``requirement - (margin + pnl)`` is a line in P:
+    long ``(size - margin) + (k - 1) × size × P / entry``, short ``-(size + margin) +
+    (k + 1) × size × P / entry``, with ``k = margin_open × maintenance / (size_open × 10 000)``.
+    The computed deficit is within ``1 + BAND_SLACK × ((k + 1) × size × P / entry + 2 size +
+    margin)`` of it, so the band is where the line plus that bound stays below zero — and
+    where the PnL stays within half its clamp, so the line is the whole story.
+    """
+    entry = float(entry_price_e8)
+    s = float(size_e6)
+    slope = s / entry
+    g = BAND_SLACK
+    scaled_open = float(size_open_e6) * BPS_SCALE_F
+    k_long = float(margin_open_long_e6) * float(maintenance_bps) / scaled_open
+    k_short = float(margin_open_short_e6) * float(maintenance_bps) / scaled_open
+    reach = entry * (0.5 * PNL_E6_MAX_F / s)
+    low = entry - reach
+    high = entry + reach
+    m = float(margin_long_e6)  # long: safe where c + a × P < 0
+    c = (s - m) + 1.0 + g * (2.0 * s + m)
+    a = slope * ((k_long - 1.0) + g * (k_long + 1.0))
+    if a < 0.0:
+        low = max(low, c / -a)
+    elif a > 0.0:
+        high = min(high, -c / a)
+    elif c >= 0.0:
+        return math.inf, -math.inf
+    m = float(margin_short_e6)  # short: the same, with a > 0 always
+    c = -(s + m) + 1.0 + g * (2.0 * s + m)
+    a = slope * (k_short + 1.0) * (1.0 + g)
+    high = min(high, -c / a)
+    # Narrow by the error of the divisions above as well.
+    return low + abs(low) * g, high - abs(high) * g
 
 
 @formula

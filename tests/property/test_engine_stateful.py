@@ -90,7 +90,7 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(maker=agents, pick=st.integers(0, 50), rate_e9=rates_e9, collateral_usdc=st.integers(0, 20_000),
           valid_ms=st.sampled_from([0, 1_000, 3_000, 60_000]))
     def quote(self, maker, pick, rate_e9, collateral_usdc, valid_ms):
-        rfq_id = self._pick(self.state.rfq_row, pick)
+        rfq_id = self._pick(self.state.rfqs, pick)
         self.run(cmd.SubmitQuote(maker, rfq_id, rate_e9, collateral_usdc * 1_000_000, valid_ms))
 
     @rule(trader=agents, makers=st.lists(agents, min_size=1, max_size=3, unique=True), market=markets,
@@ -128,19 +128,19 @@ class EngineMachine(RuleBasedStateMachine):
 
     @rule(pick=st.integers(0, 50), best=st.booleans(), quote_pick=st.integers(0, 50), as_trader=st.booleans())
     def accept(self, pick, best, quote_pick, as_trader):
-        rfq_id = self._pick(self.state.rfq_row, pick)
-        row = self.state.rfq_row.get(rfq_id)
-        trader = self.state.agent_keys[int(self.state.rfqs.trader[row])] if row is not None and as_trader else "bob"
-        quote_id = cmd.BEST_QUOTE if best else self._pick(self.state.quote_row, quote_pick)
+        rfq_id = self._pick(self.state.rfqs, pick)
+        rfq = self.state.rfqs.get(rfq_id)
+        trader = rfq.trader if rfq is not None and as_trader else "bob"
+        quote_id = cmd.BEST_QUOTE if best else self._pick(self.state.quotes, quote_pick)
         self.run(cmd.AcceptQuote(trader, rfq_id, quote_id, "sig"))
 
     @rule(pick=st.integers(0, 50), agent=agents)
     def cancel_quote(self, pick, agent):
-        self.run(cmd.CancelQuote(agent, self._pick(self.state.quote_row, pick)))
+        self.run(cmd.CancelQuote(agent, self._pick(self.state.quotes, pick)))
 
     @rule(pick=st.integers(0, 50), agent=agents)
     def cancel_rfq(self, pick, agent):
-        self.run(cmd.CancelRfq(agent, self._pick(self.state.rfq_row, pick)))
+        self.run(cmd.CancelRfq(agent, self._pick(self.state.rfqs, pick)))
 
     @rule(maker=agents)
     def end_session(self, maker):

@@ -182,7 +182,7 @@ def balance_of(state: State, key: str):
         return getattr(state, f"{key}_e6")
     if key == "flagged":
         return sorted(state.flagged)
-    for prefix, index in (("pos", state.position_row), ("rfq", state.rfq_row), ("quote", state.quote_row)):
+    for prefix, index in (("pos", state.position_row), ("rfq", state.rfqs), ("quote", state.quotes)):
         match = re.fullmatch(prefix + r"(\d+)(?:\.(\w+))?", key)
         if match:
             row = index.get(int(match.group(1)))

@@ -3,6 +3,8 @@ including edge values (min/max sizes and prices, zero and drained margins)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,8 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 from engine.kernels import reference
 from engine.kernels.funding_nb import settle_funding_nb
-from engine.kernels.rank_nb import best_quote_row_nb
-from engine.kernels.sweep_nb import sweep_market_nb, sweep_outputs, watch_market_nb
+from engine.kernels.sweep_nb import market_band_nb, sweep_market_nb, sweep_outputs, watch_market_nb
 from engine.units import FUNDING_INTERVAL_NS, PRICE_E8_MAX, RATE_E9_MAX, SIZE_E6_MAX
 
 N_MAX = 40
@@ -89,19 +90,28 @@ def test_funding_matches_twin(p, boundary_ns):
 
 
 @settings(max_examples=120, deadline=None)
-@given(n=st.integers(0, N_MAX), data=st.data())
-def test_best_quote_matches_twin(n, data):
-    def column(values):
-        return np.array(data.draw(st.lists(values, min_size=n, max_size=n)), np.int64)
-    status = column(st.sampled_from([0, 1, 1]))
-    rfq_id = column(st.integers(1, 3))
-    rate = column(st.sampled_from([-5, 0, 0, 3, RATE_E9_MAX]))
-    created = column(st.sampled_from([10, 10, 20]))
-    quote_id = np.array(data.draw(st.permutations(list(range(1, n + 1)))), np.int64)
-    expires = column(st.sampled_from([15, 100]))
-    want_rfq, now = data.draw(st.integers(1, 3)), data.draw(st.sampled_from([0, 15, 50]))
-    got = best_quote_row_nb(status, rfq_id, rate, created, quote_id, expires, n, want_rfq, now)
-    assert got == reference.best_quote_row(status, rfq_id, rate, created, quote_id, expires, n, want_rfq, now)
+@given(p=positions(), market=st.integers(0, 2), maintenance_bps=st.integers(1, 10_000))
+def test_market_band_matches_twin(p, market, maintenance_bps):
+    args = (*_sweep_args(p), market, maintenance_bps)
+    got = market_band_nb(*args)
+    want = reference.market_band(*args)
+    assert np.float64(got[0]).tobytes() == np.float64(want[0]).tobytes()
+    assert np.float64(got[1]).tobytes() == np.float64(want[1]).tobytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(p=positions(), market=st.integers(0, 2), maintenance_bps=st.integers(1, 10_000), data=st.data())
+def test_no_position_is_liquidatable_inside_the_market_band(p, market, maintenance_bps, data):
+    """What lets an oracle update skip its sweep: inside the band, the sweep flags nothing —
+    at its very edges too."""
+    low, high = market_band_nb(*_sweep_args(p), market, maintenance_bps)
+    first = 1 if low < 1 else math.floor(low) + 1
+    last = PRICE_E8_MAX if high > PRICE_E8_MAX else math.ceil(high) - 1
+    if first > last:
+        return
+    price_e8 = data.draw(st.sampled_from([first, last]) | st.integers(first, last))
+    out = sweep_outputs(p["n"])
+    assert sweep_market_nb(*_sweep_args(p), market, price_e8, maintenance_bps, *out) == 0
 
 
 def test_sweep_of_the_worked_example():

@@ -1,0 +1,46 @@
+"""Safe bands: which oracle updates can skip the liquidation sweep (DESIGN §4 Mark to market).
+
+Every oracle update must flag the positions of its market that became liquidatable and
+clear those that recovered. Most updates find nothing, and a sweep over every position is
+the costliest step of the engine. So the state keeps, per market, a band of prices at which
+no open position of the market can be liquidatable (``formulas.safe_band_e8`` of each,
+intersected). When no position is flagged anywhere and the new price is strictly inside
+its market's band, the sweep would find nothing, and is skipped.
+
+The band is derived data, kept conservative: ``apply`` narrows it with every position whose
+size or margins change (closing one never widens it), and recomputes it exactly after
+funding and whenever a price lands outside it. It never changes what ``decide`` returns.
+"""
+
+from __future__ import annotations
+
+from engine.kernels.sweep_nb import market_band_nb
+from engine.risk import formulas
+from engine.state import State
+
+
+def skips_sweep(state: State, market: int, price_e8: int) -> bool:
+    """True when a sweep of ``market`` at ``price_e8`` is certain to flag and clear nothing."""
+    return not state.flagged and state.safe_low_e8[market] < price_e8 < state.safe_high_e8[market]
+
+
+def narrow(state: State, row: int) -> None:
+    """Narrow the band of the position's market to the position's own (apply only)."""
+    t = state.positions.v
+    market = t.market[row]
+    low, high = formulas.safe_band_e8(t.margin_long_e6[row], t.margin_short_e6[row], t.margin_open_long_e6[row],
+                                      t.margin_open_short_e6[row], t.size_open_e6[row], t.size_e6[row],
+                                      t.entry_price_e8[row], state.config.markets[market].maintenance_of_initial_bps)
+    if low > state.safe_low_e8[market]:
+        state.safe_low_e8[market] = low
+    if high < state.safe_high_e8[market]:
+        state.safe_high_e8[market] = high
+
+
+def recompute(state: State, market: int) -> None:
+    """Set the band of ``market`` exactly from its open positions (apply only)."""
+    t = state.positions
+    state.safe_low_e8[market], state.safe_high_e8[market] = market_band_nb(
+        t.status, t.market, t.size_e6, t.size_open_e6, t.entry_price_e8, t.margin_long_e6, t.margin_short_e6,
+        t.margin_open_long_e6, t.margin_open_short_e6, t.high_water, market,
+        state.config.markets[market].maintenance_of_initial_bps)
