@@ -25,22 +25,34 @@ def apply(state: State, event: ev.Event) -> None:
 
 
 def _move(state: State, transfers: list[ev.Transfer]) -> None:
+    """Apply each transfer: ``amount_e6`` out of the debit account, into the credit account.
+
+    Agents' accounts are the hot case and are handled inline; the rest go through ``_add``.
+    """
+    agent_row = state.agent_row
     for t in transfers:
-        _add(state, t.debit, t.debit_ref, -t.amount_e6)
-        _add(state, t.credit, t.credit_ref, t.amount_e6)
+        amount_e6 = t.amount_e6
+        account = t.debit
+        if account <= HELD:
+            row = agent_row.get(t.debit_ref)
+            if row is None:
+                row = state.agent_index(t.debit_ref)  # a new account may grow the table: views after
+            (state.agents.v.free_e6 if account == FREE else state.agents.v.held_e6)[row] -= amount_e6
+        else:
+            _add(state, account, t.debit_ref, -amount_e6)
+        account = t.credit
+        if account <= HELD:
+            row = agent_row.get(t.credit_ref)
+            if row is None:
+                row = state.agent_index(t.credit_ref)
+            (state.agents.v.free_e6 if account == FREE else state.agents.v.held_e6)[row] += amount_e6
+        else:
+            _add(state, account, t.credit_ref, amount_e6)
 
 
 def _add(state: State, account: int, ref, delta_e6: int) -> None:
-    """Add ``delta_e6`` to one account of the books (engine.events.FREE ... EXTERNAL)."""
-    if account <= HELD:
-        row = state.agent_row.get(ref)
-        if row is None:
-            row = state.agent_index(ref)  # a new account may grow the table: views after
-        if account == FREE:
-            state.agents.v.free_e6[row] += delta_e6
-        else:
-            state.agents.v.held_e6[row] += delta_e6
-    elif account == MARGIN_LONG:
+    """Add ``delta_e6`` to a position margin or a system account."""
+    if account == MARGIN_LONG:
         state.positions.v.margin_long_e6[state.position_row[ref]] += delta_e6
     elif account == MARGIN_SHORT:
         state.positions.v.margin_short_e6[state.position_row[ref]] += delta_e6
@@ -129,7 +141,7 @@ def _rfq_closed(state: State, e: ev.RfqClosed) -> None:
 
 
 def _position_opened(state: State, e: ev.PositionOpened) -> None:
-    long_agent, short_agent = state.agent_index(e.long_agent), state.agent_index(e.short_agent)
+    long_agent, short_agent = state.agent_row[e.long_agent], state.agent_row[e.short_agent]  # both hold funds
     row = state.positions.alloc()
     t = state.positions.v
     t.status[row] = OPEN
@@ -149,6 +161,7 @@ def _position_opened(state: State, e: ev.PositionOpened) -> None:
     t.expires_ns[row] = e.expires_ns
     t.flagged_ns[row] = 0
     state.fixed_duration_open += e.expires_ns != 0
+    state.opened_ns_low = min(state.opened_ns_low, e.ts_ns)
     state.position_row[e.position_id] = row
     state.next_position_id = e.position_id + 1
     _move(state, e.transfers)  # the margins exist once the row does

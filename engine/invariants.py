@@ -135,6 +135,8 @@ def _structure(state: State) -> list[str]:
             found.append(f"flagged position {position_id} is not open or its flag time differs")
     if int(np.count_nonzero(p.column("expires_ns")[open_rows])) != state.fixed_duration_open:
         found.append("the count of open fixed-duration positions is wrong")
+    if np.any(p.column("opened_ns")[open_rows] < state.opened_ns_low):
+        found.append("a position opened before opened_ns_low")
     if int(np.count_nonzero(p.column("flagged_ns")[open_rows])) != len(state.flagged):
         found.append("flag times and the flagged index disagree")
     for ids, next_id, name in ((state.rfqs, state.next_rfq_id, "rfq"), (state.quotes, state.next_quote_id, "quote"),

@@ -18,12 +18,12 @@ from engine.units import BPS_SCALE, div_half_even
 def party_side(state: State, row: int, agent: str) -> str | None:
     """``"long"``/``"short"`` if ``agent`` holds that side of the position, else None."""
     index = state.agent_row.get(agent)
-    t = state.positions
     if index is None:
         return None
-    if t.v.long_agent[row] == index:
+    v = state.positions.v
+    if v.long_agent[row] == index:
         return "long"
-    if t.v.short_agent[row] == index:
+    if v.short_agent[row] == index:
         return "short"
     return None
 
@@ -36,11 +36,12 @@ def decide_close(state: State, c: cmd.ClosePosition, ctx: Ctx):
         return rj.rejected(rj.NOT_OWNER, "only a party to the position may close it", position_id=c.position_id)
     if not 1 <= c.fraction_bps <= BPS_SCALE:
         return rj.out_of_range("fraction_bps", c.fraction_bps, 1, BPS_SCALE)
-    market = state.positions.v.market[row]
+    v = state.positions.v
+    market = v.market[row]
     refused = oracle.guard(state, market, ctx.ts_ns)
     if refused is not None:
         return refused
-    size_e6 = state.positions.v.size_e6[row]
+    size_e6 = v.size_e6[row]
     if c.fraction_bps < BPS_SCALE:
         remaining_e6 = size_e6 - div_half_even(size_e6 * c.fraction_bps, BPS_SCALE)
         size_e6_min = state.config.markets[market].size_e6_min
@@ -56,8 +57,8 @@ def close_event(state: State, row: int, fraction_bps: int, reason: str, agent: s
     """Close ``fraction_bps`` of the position at the last price: funding accrued until
     ``accrue_until_ns`` (default: now), PnL, and the same fraction of each side's margin
     back to its owner."""
-    t = state.positions
-    market = t.v.market[row]
+    v = state.positions.v
+    market = v.market[row]
     o = state.oracle
     price_e8 = o.price_e8[market]
     transfers: list[ev.Transfer] = []
@@ -70,9 +71,9 @@ def close_event(state: State, row: int, fraction_bps: int, reason: str, agent: s
         back_short_e6 = div_half_even(done.margin_short_e6 * fraction_bps, BPS_SCALE)
     settlement.return_margins(state, row, back_long_e6, back_short_e6, transfers)
     return ev.PositionClosed(
-        ctx.seq(), ctx.ts_ns, ctx.cmd_id, position_id=t.v.position_id[row], agent=agent, reason=reason,
+        ctx.seq(), ctx.ts_ns, ctx.cmd_id, position_id=v.position_id[row], agent=agent, reason=reason,
         fraction_bps=fraction_bps, price_e8=price_e8, conf_e8=o.conf_e8[market], publish_ns=o.publish_ns[market],
-        closed_size_e6=done.closed_size_e6, remaining_size_e6=t.v.size_e6[row] - done.closed_size_e6,
+        closed_size_e6=done.closed_size_e6, remaining_size_e6=v.size_e6[row] - done.closed_size_e6,
         funding_long_to_short_e6=done.funding_long_to_short_e6, pnl_long_e6=done.pnl_long_e6,
         insurance_e6=done.insurance_e6, bad_debt_e6=done.bad_debt_e6, client_id=client_id, transfers=transfers)
 

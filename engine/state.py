@@ -24,6 +24,7 @@ LIVE = 1  # an RFQ or quote in the canonical column form (state_hash, snapshots)
 OPEN = 1  # a position row in use
 
 CAPACITY_INITIAL = 1024
+OPENED_NS_NONE = 2**63 - 1  # State.opened_ns_low before any position opened
 RECENT_CLOSED_RFQS_MAX = 65_536  # closed RFQ ids remembered for precise rejection codes
 
 
@@ -180,6 +181,9 @@ class State:
         self.position_row: dict[int, int] = {}
         self.flagged: dict[int, int] = {}  # position_id -> ns first found liquidatable
         self.fixed_duration_open = 0  # open 1h/24h positions (derived: spares ticks a scan)
+        # Derived: no open position opened before this (closing one never raises it); lets a
+        # Tick see without a scan that the funding clock has not started (risk/funding.py).
+        self.opened_ns_low = OPENED_NS_NONE
         self.next_position_id = 1
 
         self.oracle = Oracle(len(config.markets))
@@ -377,7 +381,9 @@ def import_state(config: EngineConfig, data: dict) -> State:
     p = state.positions
     state.position_row = {int(p.position_id[row]): row
                           for row in np.flatnonzero(p.column("status") != FREE_ROW).tolist()}
-    state.fixed_duration_open = int(np.count_nonzero(p.column("expires_ns")[p.column("status") == OPEN]))
+    open_rows = p.column("status") == OPEN
+    state.fixed_duration_open = int(np.count_nonzero(p.column("expires_ns")[open_rows]))
+    state.opened_ns_low = int(p.column("opened_ns")[open_rows].min()) if p.live else OPENED_NS_NONE
     state.closed_rfqs = {int(k): v for k, v in data["closed_rfqs"]}
     state.flagged = {int(k): int(v) for k, v in data["flagged"]}
     state.deposit_refs = {k: int(v) for k, v in data["deposit_refs"]}

@@ -40,17 +40,20 @@ def _open_rfq(state: State, rfq_id: int, now_ns: int) -> Rfq | rj.Rejected:
     return rfq
 
 
-# The matcher's order: lowest funding rate first (the taker pays it), then earliest, then id.
-_RANK = attrgetter("rate_e9", "created_ns", "quote_id")
-
-
 def best_quote(rfq: Rfq, now_ns: int) -> Quote | None:
-    """The best live, unexpired quote of the RFQ, or None.
+    """The best live, unexpired quote of the RFQ, or None: lowest funding rate first (the
+    taker pays it), then earliest, then lowest id.
 
     An RFQ has at most one quote per maker, so this is a short loop: cheaper than any
     array a kernel could take (docs/engine.md, "State representation").
     """
-    return min((q for q in rfq.quotes.values() if q.expires_ns > now_ns), key=_RANK, default=None)
+    best, best_rank = None, None
+    for quote in rfq.quotes.values():
+        if quote.expires_ns > now_ns:
+            rank = (quote.rate_e9, quote.created_ns, quote.quote_id)
+            if best is None or rank < best_rank:
+                best, best_rank = quote, rank
+    return best
 
 
 def _lifetime_ms(requested_ms: int, default_ms: int, low_ms: int, high_ms: int, field: str):
@@ -133,19 +136,20 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
     if available_e6 < c.collateral_e6 + fee_e6:
         return rj.rejected(rj.INSUFFICIENT_FUNDS, "free balance below collateral + maker fee",
                            required_e6=c.collateral_e6 + fee_e6, available_e6=available_e6)
-    quote = Quote(state.next_quote_id, c.rfq_id, c.maker, c.funding_rate_e9, c.collateral_e6, fee_e6, ctx.ts_ns,
-                  ctx.ts_ns + lifetime_ms * NS_PER_MS)
     transfers: list[ev.Transfer] = []
     transfer(transfers, ev.FREE, c.maker, ev.HELD, c.maker, c.collateral_e6 + fee_e6, "hold")
-    events.append(ev.QuoteSubmitted(
-        ctx.seq(), ctx.ts_ns, ctx.cmd_id, quote_id=quote.quote_id, rfq_id=c.rfq_id, maker=c.maker,
+    submitted = ev.QuoteSubmitted(
+        ctx.seq(), ctx.ts_ns, ctx.cmd_id, quote_id=state.next_quote_id, rfq_id=c.rfq_id, maker=c.maker,
         funding_rate_e9=c.funding_rate_e9, collateral_e6=c.collateral_e6, fee_e6=fee_e6,
-        expires_ns=quote.expires_ns, client_id=c.client_id, transfers=transfers))
+        expires_ns=ctx.ts_ns + lifetime_ms * NS_PER_MS, client_id=c.client_id, transfers=transfers)
+    events.append(submitted)
 
     # Auto-accept at a target: the arriving quote is the best, or an earlier one would
     # already have triggered the fill.
     if rfq.auto_accept and rfq.target_rate_e9 is not None and c.funding_rate_e9 <= rfq.target_rate_e9 \
             and oracle.guard(state, rfq.market, ctx.ts_ns) is None:
+        quote = Quote(submitted.quote_id, c.rfq_id, c.maker, c.funding_rate_e9, c.collateral_e6, fee_e6, ctx.ts_ns,
+                      submitted.expires_ns)
         others = [q.quote_id for q in rfq.quotes.values() if q is not replaced]
         events.append(_open_position(state, rfq, quote, others, "", True, "", ctx))
     return events

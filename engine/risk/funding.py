@@ -29,6 +29,10 @@ def next_boundary(state: State, now_ns: int) -> int | None:
         return None
     last_ns = state.funding_boundary_ns
     if last_ns == 0:
+        # No position opened before ``opened_ns_low``: while its interval runs, the clock
+        # cannot start yet, and the scan for the earliest open position is not needed.
+        if state.opened_ns_low - state.opened_ns_low % FUNDING_INTERVAL_NS + FUNDING_INTERVAL_NS > now_ns:
+            return None
         opened_ns = int(t.column("opened_ns")[t.column("status") == OPEN].min())
         last_ns = opened_ns - opened_ns % FUNDING_INTERVAL_NS
     boundary_ns = last_ns + FUNDING_INTERVAL_NS

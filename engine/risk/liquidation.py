@@ -122,6 +122,8 @@ def due_auto_liquidations(state: State, ctx: Ctx) -> list:
     may draw on the insurance fund); a flagged position no longer liquidatable at the last
     price is cleared instead.
     """
+    if not state.flagged:
+        return []
     grace_ns = state.config.auto_liquidate_after_ms * NS_PER_MS
     due = sorted(pid for pid, since_ns in state.flagged.items() if ctx.ts_ns - since_ns >= grace_ns)
     cleared: dict[int, list[int]] = {}

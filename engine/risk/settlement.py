@@ -28,17 +28,17 @@ def close_out(state: State, row: int, price_e8: int, fraction_bps: int, now_ns: 
     covers the shortfall as far as it goes and the rest is bad debt (the winner gets less).
     Appends the transfers to ``out``; returns the numbers.
     """
-    t = state.positions
-    position_id = t.v.position_id[row]
-    size_e6 = t.v.size_e6[row]
-    margin_long_e6 = t.v.margin_long_e6[row]
-    margin_short_e6 = t.v.margin_short_e6[row]
+    v = state.positions.v
+    position_id = v.position_id[row]
+    size_e6 = v.size_e6[row]
+    margin_long_e6 = v.margin_long_e6[row]
+    margin_short_e6 = v.margin_short_e6[row]
     result = CloseOut()
 
     funding = 0
-    elapsed_ns = now_ns - t.v.last_funding_ns[row]
+    elapsed_ns = now_ns - v.last_funding_ns[row]
     if elapsed_ns > 0:
-        funding, _unpaid = formulas.funding_long_to_short_e6(size_e6, t.v.rate_e9[row], bool(t.taker_is_long[row]),
+        funding, _unpaid = formulas.funding_long_to_short_e6(size_e6, v.rate_e9[row], bool(v.taker_is_long[row]),
                                                              elapsed_ns, margin_long_e6, margin_short_e6)
         transfer(out, ev.MARGIN_LONG, position_id, ev.MARGIN_SHORT, position_id, funding, "funding")
         margin_long_e6 -= funding
@@ -46,7 +46,7 @@ def close_out(state: State, row: int, price_e8: int, fraction_bps: int, now_ns: 
     result.funding_long_to_short_e6 = funding
 
     closed_size_e6 = size_e6 if fraction_bps == BPS_SCALE else div_half_even(size_e6 * fraction_bps, BPS_SCALE)
-    pnl = formulas.pnl_long_e6(closed_size_e6, t.v.entry_price_e8[row], price_e8)
+    pnl = formulas.pnl_long_e6(closed_size_e6, v.entry_price_e8[row], price_e8)
     if pnl >= 0:  # the short owes the long
         loser_margin, loser, winner = margin_short_e6, ev.MARGIN_SHORT, ev.MARGIN_LONG
     else:
@@ -75,8 +75,8 @@ def close_out(state: State, row: int, price_e8: int, fraction_bps: int, now_ns: 
 
 def return_margins(state: State, row: int, long_e6: int, short_e6: int, out: list[ev.Transfer]) -> None:
     """Return margin amounts to the two owners' free balances."""
-    t = state.positions
-    position_id = t.v.position_id[row]
+    v = state.positions.v
+    position_id = v.position_id[row]
     keys = state.agent_keys
-    transfer(out, ev.MARGIN_LONG, position_id, ev.FREE, keys[t.v.long_agent[row]], long_e6, "return")
-    transfer(out, ev.MARGIN_SHORT, position_id, ev.FREE, keys[t.v.short_agent[row]], short_e6, "return")
+    transfer(out, ev.MARGIN_LONG, position_id, ev.FREE, keys[v.long_agent[row]], long_e6, "return")
+    transfer(out, ev.MARGIN_SHORT, position_id, ev.FREE, keys[v.short_agent[row]], short_e6, "return")
