@@ -176,7 +176,7 @@ def _position_opened(state: State, e: ev.PositionOpened) -> None:
 
 def _funding_settled(state: State, e: ev.FundingSettled) -> None:
     if e.position_ids:
-        rows = np.fromiter((state.position_row[p] for p in e.position_ids), np.int64, len(e.position_ids))
+        rows = np.fromiter(map(state.position_row.__getitem__, e.position_ids), np.int64, len(e.position_ids))
         amounts = np.asarray(e.long_to_short_e6, np.int64)
         t = state.positions
         t.margin_long_e6[rows] -= amounts

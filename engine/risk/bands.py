@@ -4,8 +4,8 @@ Every oracle update must flag the positions of its market that became liquidatab
 clear those that recovered. Most updates find nothing, and a sweep over every position is
 the costliest step of the engine. So the state keeps, per market, a band of prices at which
 no open position of the market can be liquidatable (``formulas.safe_band_e8`` of each,
-intersected). When no position is flagged anywhere and the new price is strictly inside
-its market's band, the sweep would find nothing, and is skipped.
+intersected). When no position of the market is flagged and the new price is strictly
+inside its market's band, the sweep would find nothing, and is skipped.
 
 The band is derived data, kept conservative: ``apply`` narrows it with every position whose
 size or margins change (closing one never widens it), and recomputes it exactly after
@@ -20,8 +20,13 @@ from engine.state import State
 
 
 def skips_sweep(state: State, market: int, price_e8: int) -> bool:
-    """True when a sweep of ``market`` at ``price_e8`` is certain to flag and clear nothing."""
-    return not state.flagged and state.safe_low_e8[market] < price_e8 < state.safe_high_e8[market]
+    """True when a sweep of ``market`` at ``price_e8`` is certain to flag and clear nothing:
+    the price is inside the band and no position of the market is flagged (a flagged one
+    might recover, and only the sweep says so)."""
+    if not state.safe_low_e8[market] < price_e8 < state.safe_high_e8[market]:
+        return False
+    markets, rows = state.positions.v.market, state.position_row
+    return all(markets[rows[position_id]] != market for position_id in state.flagged)
 
 
 def narrow(state: State, row: int) -> None:
