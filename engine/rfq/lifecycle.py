@@ -7,6 +7,10 @@ unfilled; at a fill they move to the position's margins and the fee account.
 
 Transitions (an RFQ): open -> filled | cancelled | expired. (A quote): live -> accepted |
 released (cancelled, replaced, expired, rfq_closed, not_selected, session_ended).
+
+Every hold, release and margin is at least 1 micro-USDC (sizes and collateral have positive
+minimums), so those transfers are built directly; fees may be zero and go through
+``transfer``, which drops a zero.
 """
 
 from __future__ import annotations
@@ -95,8 +99,7 @@ def decide_request(state: State, c: cmd.RequestQuote, ctx: Ctx):
     if free_e6 < margin_e6 + fee_e6:
         return rj.rejected(rj.INSUFFICIENT_FUNDS, "free balance below margin + taker fee",
                            required_e6=margin_e6 + fee_e6, available_e6=free_e6, margin_e6=margin_e6, fee_e6=fee_e6)
-    transfers: list[ev.Transfer] = []
-    transfer(transfers, ev.FREE, c.trader, ev.HELD, c.trader, margin_e6 + fee_e6, "hold")
+    transfers = [ev.Transfer(ev.FREE, c.trader, ev.HELD, c.trader, margin_e6 + fee_e6, "hold")]
     return [ev.RfqOpened(
         ctx.seq(), ctx.ts_ns, ctx.cmd_id, rfq_id=state.next_rfq_id, trader=c.trader, market=c.market, side=c.side,
         size_e6=c.size_e6, leverage=c.leverage, max_funding_rate_e9=c.max_funding_rate_e9, duration=c.duration,
@@ -136,8 +139,7 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
     if available_e6 < c.collateral_e6 + fee_e6:
         return rj.rejected(rj.INSUFFICIENT_FUNDS, "free balance below collateral + maker fee",
                            required_e6=c.collateral_e6 + fee_e6, available_e6=available_e6)
-    transfers: list[ev.Transfer] = []
-    transfer(transfers, ev.FREE, c.maker, ev.HELD, c.maker, c.collateral_e6 + fee_e6, "hold")
+    transfers = [ev.Transfer(ev.FREE, c.maker, ev.HELD, c.maker, c.collateral_e6 + fee_e6, "hold")]
     submitted = ev.QuoteSubmitted(
         ctx.seq(), ctx.ts_ns, ctx.cmd_id, quote_id=state.next_quote_id, rfq_id=c.rfq_id, maker=c.maker,
         funding_rate_e9=c.funding_rate_e9, collateral_e6=c.collateral_e6, fee_e6=fee_e6,
@@ -234,16 +236,14 @@ def due_rfq_expiries(state: State, ctx: Ctx) -> list:
 
 
 def _release(quote: Quote, reason: str, client_id: str, ctx: Ctx) -> ev.QuoteReleased:
-    transfers: list[ev.Transfer] = []
-    transfer(transfers, ev.HELD, quote.maker, ev.FREE, quote.maker, quote.collateral_e6 + quote.fee_e6, "release")
+    transfers = [ev.Transfer(ev.HELD, quote.maker, ev.FREE, quote.maker, quote.collateral_e6 + quote.fee_e6, "release")]
     return ev.QuoteReleased(ctx.seq(), ctx.ts_ns, ctx.cmd_id, quote_id=quote.quote_id, rfq_id=quote.rfq_id,
                             maker=quote.maker, reason=reason, client_id=client_id, transfers=transfers)
 
 
 def _close_unfilled(rfq: Rfq, reason: str, client_id: str, ctx: Ctx) -> list:
     events = [_release(q, "rfq_closed", "", ctx) for q in sorted(rfq.quotes.values(), key=_QUOTE_ID)]
-    transfers: list[ev.Transfer] = []
-    transfer(transfers, ev.HELD, rfq.trader, ev.FREE, rfq.trader, rfq.margin_e6 + rfq.fee_e6, "release")
+    transfers = [ev.Transfer(ev.HELD, rfq.trader, ev.FREE, rfq.trader, rfq.margin_e6 + rfq.fee_e6, "release")]
     events.append(ev.RfqClosed(ctx.seq(), ctx.ts_ns, ctx.cmd_id, rfq_id=rfq.rfq_id, trader=rfq.trader, reason=reason,
                                client_id=client_id, transfers=transfers))
     return events
@@ -264,15 +264,15 @@ def _open_position(state: State, rfq: Rfq, quote: Quote, other_quote_ids: list[i
     margin_e6 = rfq.margin_e6
     taker_margin = ev.MARGIN_LONG if taker_is_long else ev.MARGIN_SHORT
     maker_margin = ev.MARGIN_SHORT if taker_is_long else ev.MARGIN_LONG
-    transfers: list[ev.Transfer] = []
-    transfer(transfers, ev.HELD, trader, taker_margin, position_id, margin_e6, "margin")
+    transfers = [ev.Transfer(ev.HELD, trader, taker_margin, position_id, margin_e6, "margin")]
     transfer(transfers, ev.HELD, trader, ev.FEES, "", rfq.fee_e6, "fee")
-    transfer(transfers, ev.HELD, quote.maker, maker_margin, position_id, quote.collateral_e6, "margin")
+    transfers.append(ev.Transfer(ev.HELD, quote.maker, maker_margin, position_id, quote.collateral_e6, "margin"))
     transfer(transfers, ev.HELD, quote.maker, ev.FEES, "", quote.fee_e6, "fee")
     released = sorted(other_quote_ids)
     for quote_id in released:
         other = state.quotes[quote_id]
-        transfer(transfers, ev.HELD, other.maker, ev.FREE, other.maker, other.collateral_e6 + other.fee_e6, "release")
+        transfers.append(ev.Transfer(ev.HELD, other.maker, ev.FREE, other.maker, other.collateral_e6 + other.fee_e6,
+                                     "release"))
     duration_ns = rfq.duration_ns
     return ev.PositionOpened(
         ctx.seq(), ctx.ts_ns, ctx.cmd_id, position_id=position_id, rfq_id=rfq.rfq_id,
