@@ -25,6 +25,8 @@ def skips_sweep(state: State, market: int, price_e8: int) -> bool:
     might recover, and only the sweep says so)."""
     if not state.safe_low_e8[market] < price_e8 < state.safe_high_e8[market]:
         return False
+    if not state.flagged:
+        return True
     markets, rows = state.positions.v.market, state.position_row
     return all(markets[rows[position_id]] != market for position_id in state.flagged)
 
