@@ -17,7 +17,7 @@ def execute(state: State, command, ts_ns: int, cmd_id: int) -> list[ev.Event] | 
     """Decide ``command`` against ``state`` and apply what it causes; return the events
     (possibly none) or the rejection, which changes nothing."""
     result = decide(state, command, ts_ns, cmd_id)
-    if isinstance(result, Rejected):
+    if type(result) is Rejected:
         return result
     events = result
     for event in events:

@@ -15,45 +15,38 @@ from engine.risk import liquidation, margin
 from engine.state import State
 from engine.units import AGENT_LEN_MAX, CLIENT_ID_LEN_MAX, NS_PER_MS, SIGNATURE_LEN_MAX
 
-# Which field names the agent acting in each command.
-ACTOR_FIELD = {
-    cmd.Deposit: "agent", cmd.Withdraw: "agent", cmd.RequestQuote: "trader", cmd.SubmitQuote: "maker",
-    cmd.CancelQuote: "maker", cmd.CancelRfq: "trader", cmd.AcceptQuote: "trader", cmd.ClosePosition: "agent",
-    cmd.Liquidate: "keeper", cmd.AddMargin: "agent", cmd.RemoveMargin: "agent", cmd.CancelAgentQuotes: "maker",
-}
-
 
 def _tick(state: State, c: cmd.Tick, ctx: Ctx) -> list:
     return tick.decide_round(state, ctx)
 
 
+# Each command's rule, and which field names the agent acting in it (None: no agent).
 _DECIDE = {
-    cmd.Deposit: accounts.decide_deposit,
-    cmd.Withdraw: accounts.decide_withdraw,
-    cmd.RequestQuote: lifecycle.decide_request,
-    cmd.SubmitQuote: lifecycle.decide_submit,
-    cmd.CancelQuote: lifecycle.decide_cancel_quote,
-    cmd.CancelRfq: lifecycle.decide_cancel_rfq,
-    cmd.AcceptQuote: lifecycle.decide_accept,
-    cmd.CancelAgentQuotes: lifecycle.decide_cancel_agent_quotes,
-    cmd.ClosePosition: positions.decide_close,
-    cmd.Liquidate: liquidation.decide_liquidate,
-    cmd.AddMargin: margin.decide_add,
-    cmd.RemoveMargin: margin.decide_remove,
-    cmd.OracleUpdate: oracle.decide_update,
-    cmd.Tick: _tick,
+    cmd.Deposit: (accounts.decide_deposit, "agent"),
+    cmd.Withdraw: (accounts.decide_withdraw, "agent"),
+    cmd.RequestQuote: (lifecycle.decide_request, "trader"),
+    cmd.SubmitQuote: (lifecycle.decide_submit, "maker"),
+    cmd.CancelQuote: (lifecycle.decide_cancel_quote, "maker"),
+    cmd.CancelRfq: (lifecycle.decide_cancel_rfq, "trader"),
+    cmd.AcceptQuote: (lifecycle.decide_accept, "trader"),
+    cmd.CancelAgentQuotes: (lifecycle.decide_cancel_agent_quotes, "maker"),
+    cmd.ClosePosition: (positions.decide_close, "agent"),
+    cmd.Liquidate: (liquidation.decide_liquidate, "keeper"),
+    cmd.AddMargin: (margin.decide_add, "agent"),
+    cmd.RemoveMargin: (margin.decide_remove, "agent"),
+    cmd.OracleUpdate: (oracle.decide_update, None),
+    cmd.Tick: (_tick, None),
 }
 
 
 def decide(state: State, command, ts_ns: int, cmd_id: int):
     """The events ``command`` causes at ``ts_ns``, or why it is rejected. Reads, never writes."""
-    ctx = Ctx(state.last_seq, ts_ns, cmd_id)
-    actor_field = ACTOR_FIELD.get(type(command))
+    rule, actor_field = _DECIDE[type(command)]
     if actor_field is not None:
         refused = _shared_checks(state, command, getattr(command, actor_field), ts_ns)
         if refused is not None:
             return refused
-    return _DECIDE[type(command)](state, command, ctx)
+    return rule(state, command, Ctx(state.last_seq, ts_ns, cmd_id))
 
 
 def _shared_checks(state: State, command, actor: str, ts_ns: int) -> rj.Rejected | None:
