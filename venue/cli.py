@@ -15,6 +15,7 @@ BENCH_SUITES = {
     "journal": "benchmarks.journal",
     "escrow": "benchmarks.escrow_cu",
     "replay": "benchmarks.replay",
+    "gateway": "benchmarks.gateway",
 }
 
 
