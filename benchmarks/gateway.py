@@ -37,6 +37,9 @@ AGENT_SEED_BASE = 0xBE7C4  # benchmark agents' keypairs derive from this
 FUNDS_USDC = 1_000_000
 SIZE_E6 = 10_000_000  # the smallest RFQ (10 USDC): holds 1 USDC + fee at 10x
 RFQ_LIFETIME_MS = 1_000  # RFQs that are not cancelled expire within the second
+# Requests each agent keeps in flight in the throughput run: enough to fill a group commit
+# while the previous one is being fsynced (throughput <= window / fsync time).
+WINDOW_PER_AGENT = 256
 
 
 def _free_port() -> int:
@@ -266,9 +269,10 @@ def main(json_path: str | None = None, quick: bool = False) -> int:
         venue = VenueProcess(Path(tmp) / "data")
         try:
             venue.fund(processes * agents_per_process)
-            _run_clients(venue.tcp_port, processes, agents_per_process, "throughput", 0, 1.0, 64)  # warm-up
+            warm_up_s = 1.0
+            _run_clients(venue.tcp_port, processes, agents_per_process, "throughput", 0, warm_up_s, WINDOW_PER_AGENT)
             answered, elapsed, _ = _run_clients(venue.tcp_port, processes, agents_per_process, "throughput", 0,
-                                                seconds, 64)
+                                                seconds, WINDOW_PER_AGENT)
             throughput = answered / elapsed
             _, _, latencies = _run_clients(venue.tcp_port, processes, agents_per_process, "latency", offered_per_s,
                                            seconds, 0)

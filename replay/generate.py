@@ -9,10 +9,12 @@ streamed (commands are generated from the live state, executed once through
 ``engine.core.execute`` with ``default_config()`` and journaled in group commits), plus
 what a replay must see: 200 traders and 20 makers; per round an oracle update of one
 market, an RFQ (10% of them 1h, 5% 24h) with 3 firm quotes, an accept of the best (5% left
-to expire); closes (30%, some partial), margin adds; occasional price jumps of 4–10% that
-make positions liquidatable, some liquidated by a keeper, the rest by the engine after its
-2 s grace; a Tick every 4 rounds, with time running fast (15 s a round), so every ~2 000
-rounds cross an 8h funding boundary. Checkpoints every 100 000 events (the default).
+to expire); closes by either party (some partial), margin adds; a random walk with
+occasional jumps of 2–4% that make positions liquidatable, some liquidated by a keeper, the
+rest by the engine after its 2 s grace; a Tick every 4 rounds. A round is 5 s of venue
+time, from 2026-01-01 07:50 UTC: the first 8h funding boundary comes after 120 rounds, then
+one every 5 760 rounds. About one event per record (~200 bytes); 10 million events are ~2 GB.
+Checkpoints every 100 000 events (the engine's default).
 """
 
 from __future__ import annotations
@@ -35,12 +37,13 @@ from ledger.journal import FsyncPolicy, Journal, list_segments
 from ledger.records import encode_record
 
 SEED = 20261121
-START_NS = 1_767_225_600 * NS_PER_S  # 2026-01-01T00:00:00Z
-ROUND_NS = 15 * NS_PER_S
+START_NS = 1_767_253_800 * NS_PER_S  # 2026-01-01T07:50:00Z: a funding boundary 10 minutes in
+ROUND_NS = 5 * NS_PER_S
 BATCH_RECORDS = 2_000  # records per group commit
 TRADERS = 200
 MAKERS = 20
 KEEPER = "keeper00"
+JUMP_PROBABILITY = 0.0003  # per round: a 2–4% jump of the round's market
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,10 @@ class Session:
     the session reads the live ``state`` to pick ids, as a real agent reads acks.
     """
 
-    def __init__(self, state: State, sink, seed: int = SEED, start_ns: int = START_NS) -> None:
+    def __init__(self, state: State, sink, seed: int = SEED, start_ns: int = START_NS,
+                 jump_probability: float = JUMP_PROBABILITY) -> None:
         self.state = state
+        self.jump_probability = jump_probability
         self.sink = sink
         self.rng = np.random.default_rng(seed)
         self.now_ns = start_ns
@@ -87,8 +92,8 @@ class Session:
         self.now_ns += ROUND_NS
         market = int(rng.integers(0, len(self.prices_e8)))
         move = rng.normal(0, 0.0005)
-        if rng.random() < 0.004:
-            move = float(rng.choice([-1, 1])) * rng.uniform(0.04, 0.10)  # a jump: liquidations
+        if rng.random() < self.jump_probability:
+            move = float(rng.choice([-1, 1])) * rng.uniform(0.02, 0.04)  # a jump: liquidations
         self.prices_e8[market] = max(int(self.prices_e8[market] * (1 + move)), 10**8)
         price = self.prices_e8[market]
         self.run(cmd.OracleUpdate(market, price, price // 10_000, self.now_ns, "synthetic"))
@@ -133,7 +138,7 @@ class Session:
 
 
 def generate(data_dir: Path | str, events: int, *, seed: int = SEED, config: EngineConfig | None = None,
-             progress: bool | None = None) -> Generated:
+             progress: bool | None = None, jump_probability: float = JUMP_PROBABILITY) -> Generated:
     """Write a session of at least ``events`` events to ``data_dir/journal``."""
     from tqdm import tqdm
 
@@ -169,7 +174,7 @@ def generate(data_dir: Path | str, events: int, *, seed: int = SEED, config: Eng
 
     started = time.perf_counter()
     try:
-        session = Session(state, sink, seed)
+        session = Session(state, sink, seed, jump_probability=jump_probability)
         session.start()
         while state.last_seq < events:
             session.step()

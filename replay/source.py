@@ -21,6 +21,7 @@ import msgspec
 from engine.commands import COMMAND_TYPES, Command
 from engine.events import EVENT_TYPES, Event
 from engine.rejections import Rejected
+from ledger.codec import decode_header
 from ledger.journal import JournalCorrupt, JournalReader, Segment, list_segments
 from ledger.records import JournalRecord
 from replay.errors import JournalDamaged, JournalTooNew, NotAJournal
@@ -117,16 +118,18 @@ class ReplayJournal:
 
     # -- raw payloads ---------------------------------------------------------------------
 
-    def payload_batches(self, from_seq: int = 1) -> Iterator[list[tuple[int, bytes]]]:
-        """Lists of ``(cmd_id, payload)`` of the records with ``last_seq >= from_seq``."""
-        batch: list[tuple[int, bytes]] = []
+    def payload_batches(self, from_seq: int = 1) -> Iterator[list[bytes]]:
+        """Lists of the payloads of the records with ``last_seq >= from_seq``."""
+        batch: list[bytes] = []
+        add = batch.append
         size = self.batch_records
         try:
-            for header, payload in self._reader.read(from_seq):
-                batch.append((header.cmd_id, payload))
+            for _, payload in self._reader.read(from_seq):
+                add(payload)
                 if len(batch) == size:
                     yield batch
                     batch = []
+                    add = batch.append
         except JournalCorrupt as exc:
             raise JournalDamaged(str(exc), exc.path, exc.offset) from None
         if batch:
@@ -158,19 +161,18 @@ class ReplayJournal:
                     if event.seq >= from_seq:
                         yield event
 
-    def _decode_batch(self, batch: list[tuple[int, bytes]], decoder) -> list:
-        joined = _array_header(len(batch)) + b"".join(payload for _, payload in batch)
+    def _decode_batch(self, batch: list[bytes], decoder) -> list:
         try:
-            return decoder.decode(joined)
+            return decoder.decode(_array_header(len(batch)) + b"".join(batch))
         except msgspec.DecodeError:
             pass
-        for cmd_id, payload in batch:  # find the record at fault and say what is wrong with it
+        for payload in batch:  # find the record at fault and say what is wrong with it
             try:
                 _record_decoder.decode(payload)
             except msgspec.DecodeError as exc:
-                raise self._explain(cmd_id, payload, exc) from None
-        raise JournalDamaged(f"a batch of records from cmd_id {batch[0][0]} does not decode, though each "
-                             f"record does: a bug in replay, report it", cmd_id=batch[0][0])
+                raise self._explain(_cmd_id(payload), payload, exc) from None
+        raise JournalDamaged(f"a batch of records from cmd_id {_cmd_id(batch[0])} does not decode, "
+                             f"though each record does: a bug in replay, report it")
 
     def _explain(self, cmd_id: int, payload: bytes, exc: Exception) -> Exception:
         segment = self._segment_of(cmd_id)
@@ -200,6 +202,13 @@ class ReplayJournal:
             if segment.first_cmd_id <= cmd_id:
                 found = segment
         return found
+
+
+def _cmd_id(payload: bytes) -> int:
+    try:
+        return decode_header(payload).cmd_id
+    except msgspec.DecodeError:
+        return -1  # the journal reader checked the header already; cannot happen
 
 
 def _unknown_tag(value, known: frozenset, where: str) -> tuple[str, str] | None:
