@@ -153,7 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown and args.command != "replay":  # replay parses its own options (replay/cli.py)
+        build_parser().error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "replay":
+        args.rest = unknown + args.rest  # options before the first positional land in unknown
     return args.func(args)
 
 
