@@ -87,7 +87,7 @@ async def run_venue(config: Config) -> int:
 
         for task in await demo.start(venue):
             venue.add_task(task)
-        print(f"  demo agents           {config.demo.traders} traders, 2 market makers, 1 keeper (over TCP)")
+        print(f"  demo agents           {config.demo.traders} traders, {len(demo.MAKERS)} market makers, 1 keeper (over TCP)")
     print("Ctrl-C stops; running again resumes from the journal." if not v.duration_s
           else f"stopping by itself after {v.duration_s:g} s.")
     if v.status_interval_s > 0:
