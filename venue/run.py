@@ -76,7 +76,7 @@ async def run_venue(config: Config) -> int:
     venue.hub.listen(activity)
     v, g = config.venue, config.gateway
     print(f"agentperp venue — data in {v.data_dir}/ (journal fsync: {v.fsync}); "
-          f"replayed {venue.recovered_records:,} journaled commands, last seq {venue.state.last_seq:,}")
+          f"replayed {venue.recovered_records:,} journal records, last seq {venue.state.last_seq:,}")
     print(f"  TCP (msgpack | JSON)  {g.host}:{venue.tcp_port}")
     print(f"  HTTP + WebSocket      http://{g.host}:{venue.http_port}/  (docs: /openapi.json, metrics: /metrics)")
     print(f"  markets               {', '.join(venue.symbols)}; oracle: {config.oracle.source}")
