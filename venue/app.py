@@ -13,6 +13,7 @@ import logging
 import time
 from pathlib import Path
 
+from adapters.gateway.limits import RateLimits
 from engine import events as ev
 from engine.state import State
 from ledger.journal import JournalReader
@@ -33,6 +34,8 @@ class Venue:
         self.engine_config = config.engine_config()
         self.clock = clock
         self.metrics = Metrics()
+        g = config.gateway
+        self.rate_limits = RateLimits(g.requests_per_s, g.request_burst)  # per agent, across TCP and HTTP
         self.symbols = [m.symbol for m in self.engine_config.markets]
         self.position_agents: dict[int, tuple[str, str]] = {}  # for the private stream filter
         self.tcp_port = 0

@@ -21,7 +21,7 @@ import logging
 import re
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from typing import Any
 
 import msgspec
@@ -66,7 +66,6 @@ BUSINESS_STATUS = 422  # any engine code not listed above
 EVENTS_PAGE_DEFAULT = 500
 EVENTS_PAGE_MAX = 5_000
 REPLAY_CACHE_MAX = 1_000_000  # signed requests remembered for replay detection
-RATE_BUCKETS_MAX = 100_000  # agents tracked by the rate limiter
 _TIMESTAMP = re.compile(r"[0-9]{1,16}")
 
 _encoder = msgspec.json.Encoder()
@@ -121,27 +120,6 @@ class ReplayGuard:
         return False
 
 
-class RateLimiter:
-    """A token bucket per agent (``gateway.requests_per_s``, ``gateway.request_burst``), on the
-    process's monotonic clock (a limit on load, not part of the venue's history)."""
-
-    def __init__(self, per_s: float, burst: int):
-        self.per_s = per_s
-        self.burst = burst
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def take(self, agent: str) -> int:
-        """0 if allowed; else the milliseconds until a request would be."""
-        now = time.monotonic()
-        tokens, last = self._buckets.pop(agent, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.per_s)
-        allowed = tokens >= 1.0
-        self._buckets[agent] = (tokens - 1.0 if allowed else tokens, now)
-        if len(self._buckets) > RATE_BUCKETS_MAX:
-            self._buckets.popitem(last=False)
-        return 0 if allowed else max(1, int((1.0 - tokens) / self.per_s * 1000))
-
-
 class HttpGateway:
     """The aiohttp application of one venue."""
 
@@ -150,7 +128,6 @@ class HttpGateway:
         self.gateway = venue.config.gateway
         self.dev = venue.config.venue.dev
         self.replays = ReplayGuard(self.gateway.signature_window_ms)
-        self.rate = RateLimiter(self.gateway.requests_per_s, self.gateway.request_burst)
         self.websockets: set[web.WebSocketResponse] = set()
         self._openapi: bytes | None = None
 
@@ -258,7 +235,7 @@ class HttpGateway:
             raise self.error(rj.DUPLICATE, "this signed request was already received; sign a new one "
                              "(a new X-Timestamp) to send it again", reason=REPLAYED_REQUEST,
                              timestamp_ms=timestamp_ms)
-        retry_after_ms = self.rate.take(agent)
+        retry_after_ms = self.venue.rate_limits.retry_after_ms(agent)
         if retry_after_ms:
             raise self.error(auth.RATE_LIMITED, "request budget spent; retry later", retry_after_ms=retry_after_ms,
                              requests_per_s=self.gateway.requests_per_s)

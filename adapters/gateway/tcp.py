@@ -36,6 +36,7 @@ from functools import partial
 import msgspec
 
 from adapters.gateway import auth, streams, wire
+from adapters.gateway.limits import TokenBucket
 from adapters.gateway.wire import (
     Ack, Challenge, Error, Events, Hello, Login, Ping, Pong, Rejected, Request, Subscribe, Unsubscribe, Welcome,
 )
@@ -58,33 +59,6 @@ _MALFORMED_HINT = ("each frame is [u32 big-endian length][one msgpack or JSON ma
                    "see docs/protocol.md")
 
 
-class TokenBucket:
-    """``rate_per_s`` tokens a second up to ``burst``; one request takes one token."""
-
-    __slots__ = ("rate_per_s", "burst", "tokens", "stamp_s")
-
-    def __init__(self, rate_per_s: float, burst: int):
-        self.rate_per_s = rate_per_s
-        self.burst = burst
-        self.tokens = float(burst)
-        self.stamp_s = time.monotonic()
-
-    def take(self, now_s: float) -> float:
-        """0 if a token was taken; else the seconds until one is available."""
-        tokens = self.tokens + (now_s - self.stamp_s) * self.rate_per_s
-        if tokens > self.burst:
-            tokens = self.burst
-        self.stamp_s = now_s
-        if tokens >= 1.0:
-            self.tokens = tokens - 1.0
-            return 0.0
-        self.tokens = tokens
-        return (1.0 - tokens) / self.rate_per_s if self.rate_per_s > 0 else float("inf")
-
-    def full(self, now_s: float) -> bool:
-        return self.tokens + (now_s - self.stamp_s) * self.rate_per_s >= self.burst
-
-
 class TcpGateway:
     """The listening server and what its connections share (sessions by agent, buckets).
 
@@ -99,7 +73,6 @@ class TcpGateway:
         self.server: asyncio.Server | None = None
         self.connections: set[Connection] = set()
         self.by_agent: dict[str, set[Connection]] = {}
-        self.buckets: dict[str, TokenBucket] = {}
         self.closing = False
         self.markets = [wire.WireMarket(*msgspec.structs.astuple(m)) for m in venue.engine_config.markets]
 
@@ -110,12 +83,6 @@ class TcpGateway:
     @property
     def port(self) -> int:
         return self.sockets[0].getsockname()[1]
-
-    def bucket_for(self, agent: str) -> TokenBucket:
-        bucket = self.buckets.get(agent)
-        if bucket is None:
-            bucket = self.buckets[agent] = TokenBucket(self.limits.requests_per_s, self.limits.request_burst)
-        return bucket
 
     def close(self) -> None:
         self.closing = True
@@ -141,9 +108,6 @@ class TcpGateway:
         if sessions:
             return
         del self.by_agent[agent]
-        bucket = self.buckets.get(agent)
-        if bucket is not None and bucket.full(time.monotonic()):
-            del self.buckets[agent]
         if connection.cancel_quotes_on_disconnect:
             # The agent's last session ended: its live quotes must not stay firm without it.
             self.venue.sequencer.submit(cmd.CancelAgentQuotes(agent))
@@ -295,7 +259,7 @@ class Connection(asyncio.Protocol):
         sessions.add(self)
         self.agent = agent
         self.cancel_quotes_on_disconnect = login.cancel_quotes_on_disconnect
-        self.bucket = self.gateway.bucket_for(agent)
+        self.bucket = self.gateway.venue.rate_limits.bucket_for(agent)
         self._welcome()
 
     def _welcome(self) -> None:
