@@ -15,13 +15,49 @@ BENCH_SUITES = {
     "journal": "benchmarks.journal",
     "escrow": "benchmarks.escrow_cu",
     "replay": "benchmarks.replay",
+    "gateway": "benchmarks.gateway",
 }
 
 
 def _run(args: argparse.Namespace) -> int:
-    print("agentperp: the running venue (gateway, sequencer, demo agents) is not built yet.")
-    print("Available now: `agentperp bench engine|journal|escrow`, `agentperp journal info|check DIR`,")
-    print("`agentperp escrow build`.")
+    from venue import config, run
+
+    try:
+        settings = config.load(args.config, overrides=_run_overrides(args))
+    except config.ConfigError as error:
+        print(f"agentperp run: {error}", file=sys.stderr)
+        return 2
+    if settings.venue.demo:
+        settings.venue.dev = True  # the demo run is a dev run: its faucet and oracle helpers are on
+    return run.main(settings)
+
+
+def _run_overrides(args: argparse.Namespace) -> dict:
+    """CLI flags, the last word over the file and the environment."""
+    venue: dict = {}
+    gateway: dict = {}
+    if args.data is not None:
+        venue["data_dir"] = args.data
+    if args.port is not None:
+        gateway["tcp_port"] = args.port
+    if args.http_port is not None:
+        gateway["http_port"] = args.http_port
+    if args.duration is not None:
+        venue["duration_s"] = args.duration
+    if args.no_demo:
+        venue["demo"] = False
+    if args.dev:
+        venue["dev"] = True
+    overrides = {"venue": venue, "gateway": gateway}
+    if args.oracle is not None:
+        overrides["oracle"] = {"source": args.oracle}
+    return overrides
+
+
+def _config(args: argparse.Namespace) -> int:
+    from venue import config
+
+    print(config.defaults_toml())
     return 0
 
 
@@ -72,8 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentperp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="start the venue")
+    run = commands.add_parser("run", help="start the venue (by default with demo agents and dev helpers)")
+    run.add_argument("--config", metavar="FILE", help="a TOML file (see `agentperp config`); env AGENTPERP_* "
+                                                       "and these flags override it")
+    run.add_argument("--data", metavar="DIR", help="data directory: journal and snapshots (default ./data)")
+    run.add_argument("--port", type=int, metavar="N", help="TCP port for agents (default 7400; 0: any free)")
+    run.add_argument("--http-port", type=int, metavar="N", help="HTTP/WebSocket port (default 7401)")
+    run.add_argument("--no-demo", action="store_true", help="no demo agents, and no dev helpers unless --dev")
+    run.add_argument("--dev", action="store_true", help="enable the unsigned /dev/faucet and /dev/oracle helpers")
+    run.add_argument("--oracle", choices=["synthetic", "none"], help="price source (default synthetic; none: "
+                                                                     "prices only from OracleUpdate senders)")
+    run.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
     run.set_defaults(func=_run)
+
+    show = commands.add_parser("config", help="print every setting with its default, as TOML")
+    show.set_defaults(func=_config)
 
     bench = commands.add_parser("bench", help="run a benchmark suite")
     bench.add_argument("suite", choices=sorted(BENCH_SUITES))
@@ -104,7 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown and args.command != "replay":  # replay parses its own options (replay/cli.py)
+        build_parser().error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "replay":
+        args.rest = unknown + args.rest  # options before the first positional land in unknown
     return args.func(args)
 
 

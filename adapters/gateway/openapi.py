@@ -1,0 +1,153 @@
+"""The OpenAPI 3.1 document of the HTTP API (served at ``/openapi.json``), generated from the
+request and response structs of ``http_schemas`` with ``msgspec.json.schema_components`` —
+never written by hand, so it cannot drift from what the handlers decode and encode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from adapters.gateway import http_schemas as s
+from adapters.gateway import websocket
+
+REF = "#/components/schemas/{name}"
+SIGNED = [{"agent": [], "timestamp": [], "signature": []}]
+
+# (path, body struct, summary) of every signed POST.
+SIGNED_POSTS = (
+    ("/trade/request", s.TradeRequestBody, "Ask for quotes (open an RFQ); holds size/leverage + taker fee"),
+    ("/trade/quote", s.TradeQuoteBody, "Quote a funding rate with firm collateral on an RFQ"),
+    ("/trade/accept", s.TradeAcceptBody, "Accept a quote (or the best one); opens the position"),
+    ("/trade/close", s.TradeCloseBody, "Close a percentage of a position (either party)"),
+    ("/trade/cancel", s.TradeCancelBody, "Cancel one's RFQ (request_id) or quote (quote_id)"),
+    ("/trade/liquidate", s.TradeLiquidateBody, "Liquidate a liquidatable position (keeper; earns the reward)"),
+    ("/trade/margin", s.TradeMarginBody, "Add margin to, or remove it from, one's side of a position"),
+    ("/account/withdraw", s.WithdrawBody, "Withdraw free USDC to an external destination"),
+)
+DEV_POSTS = (
+    ("/dev/faucet", s.FaucetBody, "Credit free USDC (dev only; unsigned)"),
+    ("/dev/oracle", s.OracleBody, "Set a market's oracle price now (dev only; unsigned)"),
+)
+ERROR_STATUSES = {
+    "400": "MALFORMED, INVALID_FIELD, OUT_OF_RANGE",
+    "401": "NOT_AUTHENTICATED, BAD_AGENT, STALE_REQUEST, BAD_SIGNATURE",
+    "403": "FORBIDDEN, NOT_OWNER",
+    "404": "UNKNOWN_MARKET, UNKNOWN_RFQ, UNKNOWN_QUOTE, UNKNOWN_POSITION, NOT_FOUND",
+    "409": "DUPLICATE (replayed request), RFQ_EXPIRED, RFQ_CLOSED, QUOTE_EXPIRED, ORACLE_OUT_OF_ORDER",
+    "413": "FRAME_TOO_LARGE",
+    "422": "the engine's business rejections (INSUFFICIENT_FUNDS, RATE_ABOVE_MAX, ORACLE_STALE, ...)",
+    "429": "OVERLOADED, RATE_LIMITED",
+    "503": "STOPPED",
+}
+
+
+def _ref(struct: type) -> dict[str, str]:
+    return {"$ref": REF.format(name=struct.__name__)}
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _decimals(node: Any) -> Any:
+    """msgspec describes ``Decimal`` as a string; the API takes a JSON number or a string."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and node.get("format") == "decimal":
+            return {**node, "type": ["number", "string"]}
+        return {key: _decimals(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_decimals(value) for value in node]
+    return node
+
+
+def _errors() -> dict:
+    return {status: {"description": codes, **_json(_ref(s.ErrorBody))} for status, codes in ERROR_STATUSES.items()}
+
+
+def _post(body: type, summary: str, signed: bool) -> dict:
+    operation = {
+        "summary": summary,
+        "description": (body.__doc__ or "").strip(),
+        "requestBody": {"required": True, **_json(_ref(body))},
+        "responses": {"200": {"description": "accepted: the command's events", **_json(_ref(s.CommandResult))},
+                      **_errors()},
+    }
+    if signed:
+        operation["security"] = SIGNED
+    return {"post": operation}
+
+
+def _get(summary: str, schema: dict, parameters: list[dict] | None = None, statuses: tuple[str, ...] = ("400",)) -> dict:
+    errors = _errors()
+    return {"get": {"summary": summary, "parameters": parameters or [],
+                    "responses": {"200": {"description": "OK", **_json(schema)},
+                                  **{status: errors[status] for status in statuses}}}}
+
+
+def _query(name: str, description: str, schema: dict | None = None) -> dict:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+def _list(struct: type) -> dict:
+    return {"type": "array", "items": _ref(struct)}
+
+
+def document(*, dev: bool = True) -> dict:
+    """The OpenAPI document (the dev helpers only when ``dev``)."""
+    _, components = msgspec.json.schema_components(s.REQUEST_BODIES + s.RESPONSES, ref_template=REF)
+    paths: dict[str, dict] = {}
+    for path, body, summary in SIGNED_POSTS:
+        paths[path] = _post(body, summary, signed=True)
+    if dev:
+        for path, body, summary in DEV_POSTS:
+            paths[path] = _post(body, summary, signed=False)
+    integer = {"type": "integer", "minimum": 1}
+    paths["/markets"] = _get("Markets, their parameters and last oracle price", _list(s.MarketInfo), statuses=())
+    paths["/rfqs"] = _get("Open RFQs", _list(s.RfqInfo), [_query("market", "only this market's")], ("404",))
+    paths["/quotes"] = _get("Live quotes", _list(s.QuoteInfo), [_query("request_id", "only this RFQ's")])
+    paths["/positions"] = _get("Open positions", _list(s.PositionInfo),
+                               [_query("agent", "only this agent's"), _query("market", "only this market's")],
+                               ("404",))
+    paths["/positions/{position_id}"] = _get(
+        "One open position", _ref(s.PositionInfo),
+        [{"name": "position_id", "in": "path", "required": True, "schema": {"type": "string"}}], ("400", "404"))
+    paths["/accounts/{agent}"] = _get(
+        "An agent's balances and open positions", _ref(s.AccountInfo),
+        [{"name": "agent", "in": "path", "required": True, "schema": {"type": "string"}}])
+    paths["/events"] = _get("The journal's events in seq order, in human units", _ref(s.EventsPage),
+                            [_query("from_seq", "first seq (default 1)", integer),
+                             _query("limit", "at most this many (default 500, max 5000)", integer)])
+    paths["/health"] = _get("Liveness and the last durable seq (503 while stopping)", _ref(s.Health), statuses=())
+    paths["/metrics"] = {"get": {"summary": "Prometheus metrics (text exposition format)", "responses": {
+        "200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}}}}
+    paths["/openapi.json"] = {"get": {"summary": "This document", "responses": {
+        "200": {"description": "OK", **_json({"type": "object"})}}}}
+    paths["/ws"] = {"get": {
+        "summary": "WebSocket event streams (upgrade)",
+        "description": (websocket.__doc__ or "").strip(),
+        "parameters": [_query("streams", "comma-separated: " + ", ".join(websocket.ALL_STREAMS)
+                              + " (default: " + ", ".join(websocket.DEFAULT_STREAMS) + ")"),
+                       _query("from_seq", "replay from this seq, then live (default: live only)", integer)],
+        "responses": {"101": {"description": "switching protocols"}, **{k: v for k, v in _errors().items()
+                                                                         if k in ("400", "401")}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "agentperp", "version": "1",
+                 "description": "Perpetual futures between AI agents by RFQ. Human units: decimal USDC, "
+                                "fractions per 8h for funding rates, seconds. See docs/http.md."},
+        "paths": paths,
+        "components": {
+            "schemas": _decimals(components),
+            "securitySchemes": {
+                "agent": {"type": "apiKey", "in": "header", "name": "X-Agent",
+                          "description": "base58 Ed25519 public key"},
+                "timestamp": {"type": "apiKey", "in": "header", "name": "X-Timestamp",
+                              "description": "Unix time in ms, within the signature window of the venue's clock"},
+                "signature": {"type": "apiKey", "in": "header", "name": "X-Signature",
+                              "description": "base58 Ed25519 signature over "
+                                             "\"{timestamp}\\n{METHOD}\\n{path}\\n\" + body"},
+            },
+        },
+    }

@@ -1,0 +1,478 @@
+"""The TCP gateway (DESIGN §8): agents over length-prefixed msgpack or JSON frames.
+
+One ``asyncio.Protocol`` per connection, no task per request: a frame is decoded, checked
+(session state, rate limit, ``auth.authorize``) and submitted to the sequencer, whose
+future calls back with the outcome; the Ack or Rejected is appended to the connection's
+outbound buffer and the buffer is written once per loop iteration. Nothing on the
+sequencer's path ever waits for a client: a connection whose socket does not drain
+accumulates frames in its own buffer, and beyond ``outbound_queue_max`` frames (or when its
+subscriptions fall that many events behind) it is closed with ``SLOW_CONSUMER``.
+
+The session, step by step (docs/protocol.md has the messages with examples):
+
+    client Hello(version, encoding, agent)   server Challenge(nonce)      (agent given)
+    client Login(signature, ...)             server Welcome(session, ...)
+    client Hello(version, encoding, None)    server Welcome(session, ...)  (an observer)
+
+then ``Request``/``Subscribe``/``Unsubscribe``/``Ping`` in any order, each answered by req_id.
+
+Limits (``[gateway]`` of the config; each enforced here, each has its code):
+``max_frame_bytes`` (FRAME_TOO_LARGE, closed), ``requests_per_s``/``request_burst`` — one
+token bucket per agent across its connections (Rejected RATE_LIMITED with
+``retry_after_ms``, the connection stays), ``connections_per_agent`` (TOO_MANY_CONNECTIONS,
+closed), ``outbound_queue_max`` (SLOW_CONSUMER, closed), ``login_timeout_s`` (LOGIN_TIMEOUT,
+closed), ``idle_timeout_s`` (IDLE_TIMEOUT, closed), ``wire.SUBSCRIPTIONS_MAX`` per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import secrets
+import time
+from functools import partial
+
+import msgspec
+
+from adapters.gateway import auth, streams, wire
+from adapters.gateway.limits import TokenBucket
+from adapters.gateway.wire import (
+    Ack, Challenge, Error, Events, Hello, Login, Ping, Pong, Rejected, Request, Subscribe, Unsubscribe, Welcome,
+)
+from engine import commands as cmd
+from engine import rejections as rj
+from ledger.journal import JournalReader
+from ledger.records import decode_record
+from venue.hub import SubscriptionOverflow
+
+log = logging.getLogger("agentperp.gateway.tcp")
+
+# The transport pauses us above this many unsent bytes; frames then wait in our own buffer
+# (counted against outbound_queue_max) instead of the kernel's.
+WRITE_BUFFER_HIGH_BYTES = 1024 * 1024
+# After an Error frame the peer gets this long to read it before the socket is aborted.
+CLOSE_GRACE_S = 2.0
+
+_HELLO, _LOGIN, _OPEN, _CLOSED = range(4)
+_MALFORMED_HINT = ("each frame is [u32 big-endian length][one msgpack or JSON map with a 'type' tag]; "
+                   "see docs/protocol.md")
+
+
+class TcpGateway:
+    """The listening server and what its connections share (sessions by agent, buckets).
+
+    Quacks like ``asyncio.Server`` for the venue (``sockets``, ``close``, ``wait_closed``);
+    ``close`` also ends every open session (Error SHUTTING_DOWN), submitting the makers'
+    quote cancellations while the sequencer still runs.
+    """
+
+    def __init__(self, venue):
+        self.venue = venue
+        self.limits = venue.config.gateway
+        self.server: asyncio.Server | None = None
+        self.connections: set[Connection] = set()
+        self.by_agent: dict[str, set[Connection]] = {}
+        self.closing = False
+        self.markets = [wire.WireMarket(*msgspec.structs.astuple(m)) for m in venue.engine_config.markets]
+
+    @property
+    def sockets(self):
+        return self.server.sockets if self.server is not None else ()
+
+    @property
+    def port(self) -> int:
+        return self.sockets[0].getsockname()[1]
+
+    def close(self) -> None:
+        self.closing = True
+        if self.server is not None:
+            self.server.close()
+        for connection in list(self.connections):
+            connection.fail(wire.SHUTTING_DOWN, "the venue is stopping; reconnect later")
+
+    async def wait_closed(self) -> None:
+        if self.server is not None:
+            await self.server.wait_closed()
+
+    def session_ended(self, connection: Connection) -> None:
+        self.connections.discard(connection)
+        self.venue.metrics.connections.dec()
+        agent = connection.agent
+        if agent is None:
+            return
+        sessions = self.by_agent.get(agent)
+        if sessions is None or connection not in sessions:
+            return
+        sessions.discard(connection)
+        if sessions:
+            return
+        del self.by_agent[agent]
+        if connection.cancel_quotes_on_disconnect:
+            # The agent's last session ended: its live quotes must not stay firm without it.
+            self.venue.sequencer.submit(cmd.CancelAgentQuotes(agent))
+
+
+async def serve(venue) -> TcpGateway:
+    """Listen on ``venue.config.gateway.host``/``tcp_port`` (0: any free port)."""
+    gateway = TcpGateway(venue)
+    loop = asyncio.get_running_loop()
+    g = venue.config.gateway
+    gateway.server = await loop.create_server(lambda: Connection(gateway), g.host, g.tcp_port)
+    return gateway
+
+
+class Connection(asyncio.Protocol):
+    """One client session; all of its work happens in callbacks on the venue's loop."""
+
+    def __init__(self, gateway: TcpGateway):
+        self.gateway = gateway
+        self.venue = gateway.venue
+        self.limits = gateway.limits
+        self.loop = asyncio.get_running_loop()
+        self.reader = wire.FrameReader(self.limits.max_frame_bytes)
+        self.codec: wire.Codec | None = None
+        self.state = _HELLO
+        self.agent: str | None = None  # once logged in
+        self.claimed_agent: str | None = None  # from Hello, until Login proves it
+        self.nonce = b""
+        self.cancel_quotes_on_disconnect = True
+        self.bucket: TokenBucket | None = None
+        self.session = ""
+        self.transport: asyncio.Transport | None = None
+        self.out = bytearray()
+        self.out_frames = 0
+        self.flush_scheduled = False
+        self.paused = False
+        self.resumed = asyncio.Event()
+        self.resumed.set()
+        self.subscriptions: dict[int, asyncio.Task] = {}
+        self.last_received_s = time.monotonic()
+        self.timer: asyncio.TimerHandle | None = None
+        self.submit = self.venue.sequencer.submit
+        # One context for every outcome callback: add_done_callback would copy one per request.
+        self.context = contextvars.copy_context()
+
+    # -- asyncio.Protocol ------------------------------------------------------------------------
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH_BYTES)
+        self.gateway.connections.add(self)
+        self.venue.metrics.connections.inc()
+        if self.gateway.closing:
+            self.fail(wire.SHUTTING_DOWN, "the venue is stopping; reconnect later")
+            return
+        self.timer = self.loop.call_later(self.limits.login_timeout_s, self._login_deadline)
+
+    def data_received(self, data: bytes) -> None:
+        if self.state == _CLOSED:
+            return
+        self.last_received_s = time.monotonic()
+        try:
+            frames = self.reader.feed(data)
+        except wire.FrameTooLarge as error:
+            self.fail(auth.FRAME_TOO_LARGE, str(error), size_bytes=error.size, max_bytes=error.max_bytes)
+            return
+        for payload in frames:
+            if self.state == _CLOSED:
+                return
+            self._frame(payload)
+
+    def connection_lost(self, exc) -> None:
+        self._end()
+
+    def pause_writing(self) -> None:
+        self.paused = True
+        self.resumed.clear()
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self.resumed.set()
+        self._flush()
+
+    # -- frames ----------------------------------------------------------------------------------
+
+    def _frame(self, payload: bytes) -> None:
+        codec = self.codec
+        if codec is None:  # the first frame: its encoding by its first byte
+            codec = self.codec = wire.CODECS["json" if wire.is_json(payload) else "msgpack"]
+        try:
+            message = codec.client_decoder.decode(payload)
+        except msgspec.DecodeError as error:  # ValidationError included
+            self.fail(auth.MALFORMED, f"malformed frame: {error}", hint=_MALFORMED_HINT)
+            return
+        kind = type(message)
+        if kind is Request:
+            self._request(message)
+        elif kind is Ping:
+            if self.state == _HELLO:
+                self.fail(wire.PROTOCOL_ERROR, "the first frame must be a Hello", hint="send hello first")
+            else:
+                self.send(Pong(message.nonce, self.venue.clock()))
+        elif kind is Subscribe:
+            self._subscribe(message)
+        elif kind is Unsubscribe:
+            self._unsubscribe(message)
+        elif kind is Hello:
+            self._hello(message)
+        elif kind is Login:
+            self._login(message)
+
+    def _hello(self, hello: Hello) -> None:
+        if self.state != _HELLO:
+            self.fail(wire.PROTOCOL_ERROR, "Hello is only the first frame")
+            return
+        if hello.version != wire.PROTOCOL_VERSION:
+            self.fail(auth.UNSUPPORTED_VERSION, f"protocol version {hello.version} is not supported",
+                      supported=[wire.PROTOCOL_VERSION])
+            return
+        self.codec = wire.CODECS[hello.encoding]
+        if hello.agent is None:
+            self.bucket = TokenBucket(self.limits.requests_per_s, self.limits.request_burst)
+            self._welcome()
+            return
+        if auth.parse_agent(hello.agent) is None:
+            self.fail(auth.BAD_AGENT, "agent must be a base58 Solana public key", agent=hello.agent[:64])
+            return
+        self.claimed_agent = hello.agent
+        self.nonce = secrets.token_bytes(32)
+        self.state = _LOGIN
+        self.send(Challenge(self.nonce))
+
+    def _login(self, login: Login) -> None:
+        if self.state != _LOGIN:
+            self.fail(wire.PROTOCOL_ERROR, "Login answers a Challenge (send Hello with your agent key first)")
+            return
+        agent = self.claimed_agent
+        if not auth.verify(agent, auth.login_message(self.nonce, agent), login.signature):
+            self.fail(auth.BAD_SIGNATURE, "signature must be the agent's base58 Ed25519 signature over "
+                      "b'agentperp-login:' + nonce + b':' + agent")
+            return
+        sessions = self.gateway.by_agent.setdefault(agent, set())
+        if len(sessions) >= self.limits.connections_per_agent:
+            if not sessions:
+                del self.gateway.by_agent[agent]
+            self.fail(auth.TOO_MANY_CONNECTIONS, f"at most {self.limits.connections_per_agent} connections "
+                      "per agent", max=self.limits.connections_per_agent)
+            return
+        sessions.add(self)
+        self.agent = agent
+        self.cancel_quotes_on_disconnect = login.cancel_quotes_on_disconnect
+        self.bucket = self.gateway.venue.rate_limits.bucket_for(agent)
+        self._welcome()
+
+    def _welcome(self) -> None:
+        self.state = _OPEN
+        self.session = secrets.token_hex(8)
+        g = self.limits
+        self.send(Welcome(self.session, self.venue.clock(), self.venue.hub.last_seq, self.agent, {
+            "max_frame_bytes": g.max_frame_bytes, "requests_per_s": g.requests_per_s,
+            "request_burst": g.request_burst, "connections_per_agent": g.connections_per_agent,
+            "outbound_queue_max": g.outbound_queue_max, "idle_timeout_s": g.idle_timeout_s,
+            "subscriptions_max": wire.SUBSCRIPTIONS_MAX}, self.gateway.markets))
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.loop.call_later(self.limits.idle_timeout_s, self._idle_check)
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def _request(self, request: Request) -> None:
+        req_id = request.req_id
+        if self.state != _OPEN:
+            self.send(Rejected(req_id, auth.NOT_AUTHENTICATED, "log in before sending commands",
+                               {"hint": "Hello with your agent key, then Login with the signed challenge"}))
+            return
+        wait_s = self.bucket.take(time.monotonic())
+        if wait_s:
+            self.send(Rejected(req_id, auth.RATE_LIMITED, "request rate limit reached",
+                               {"retry_after_ms": int(wait_s * 1000) + 1,
+                                "requests_per_s": self.limits.requests_per_s,
+                                "request_burst": self.limits.request_burst}))
+            return
+        command = wire.command_from_wire(request.command)
+        refusal = auth.authorize(command, self.agent)
+        if refusal is not None:
+            self.send(Rejected(req_id, refusal.code, refusal.message, refusal.detail))
+            return
+        self.submit(command).add_done_callback(partial(self._outcome, req_id), context=self.context)
+
+    def _outcome(self, req_id: int, future: asyncio.Future) -> None:
+        if self.state == _CLOSED:
+            return
+        outcome = future.result()
+        rejection = outcome.rejection
+        if rejection is None:
+            self.send(Ack(req_id, outcome.seq, [wire.event_to_wire(e) for e in outcome.events]))
+        elif rejection.code == rj.DUPLICATE and rejection.detail.get("first_seq"):
+            asyncio.ensure_future(self._duplicate(req_id, rejection))
+        else:
+            self.send(Rejected(req_id, rejection.code, rejection.message, rejection.detail))
+
+    async def _duplicate(self, req_id: int, rejection: rj.Rejected) -> None:
+        """A repeated client_id: answer with the first execution's events (DESIGN §5)."""
+        record = await self.loop.run_in_executor(None, find_record, self.venue.hub.journal_dir,
+                                                 rejection.detail["first_seq"])
+        if self.state == _CLOSED:
+            return
+        if record is None or record.rejection is not None:
+            self.send(Rejected(req_id, rejection.code, rejection.message, rejection.detail))
+        else:
+            self.send(Ack(req_id, record.last_seq, [wire.event_to_wire(e) for e in record.events], True))
+
+    # -- subscriptions ---------------------------------------------------------------------------
+
+    def _subscribe(self, message: Subscribe) -> None:
+        req_id = message.req_id
+        if self.state != _OPEN:
+            self.send(Rejected(req_id, auth.NOT_AUTHENTICATED, "subscribe after the Welcome"))
+            return
+        wait_s = self.bucket.take(time.monotonic())
+        if wait_s:
+            self.send(Rejected(req_id, auth.RATE_LIMITED, "request rate limit reached",
+                               {"retry_after_ms": int(wait_s * 1000) + 1}))
+            return
+        unknown = [name for name in message.streams if name not in streams.STREAMS]
+        if unknown or not message.streams:
+            self.send(Rejected(req_id, wire.UNKNOWN_STREAM, f"unknown streams: {unknown}" if unknown
+                               else "name at least one stream", {"streams": list(streams.STREAMS)}))
+            return
+        if streams.ACCOUNT_STREAM in message.streams and self.agent is None:
+            self.send(Rejected(req_id, auth.NOT_AUTHENTICATED, "the account stream needs a logged-in agent"))
+            return
+        if req_id in self.subscriptions:
+            self.send(Rejected(req_id, wire.PROTOCOL_ERROR, "a subscription with this req_id is open",
+                               {"sub": req_id}))
+            return
+        if len(self.subscriptions) >= wire.SUBSCRIPTIONS_MAX:
+            self.send(Rejected(req_id, wire.TOO_MANY_SUBSCRIPTIONS,
+                               f"at most {wire.SUBSCRIPTIONS_MAX} subscriptions per connection",
+                               {"max": wire.SUBSCRIPTIONS_MAX, "open": sorted(self.subscriptions)}))
+            return
+        hub = self.venue.hub
+        from_seq = message.from_seq or hub.last_seq + 1
+        predicate = streams.predicate(message.streams, self.agent, self.venue.position_agents)
+        subscription = hub.subscribe(from_seq, predicate, self.limits.outbound_queue_max)
+        self.send(Ack(req_id, hub.last_seq, []))
+        self.subscriptions[req_id] = asyncio.ensure_future(self._pump(req_id, subscription))
+
+    def _unsubscribe(self, message: Unsubscribe) -> None:
+        task = self.subscriptions.pop(message.sub, None)
+        if task is None:
+            self.send(Rejected(message.req_id, wire.UNKNOWN_SUBSCRIPTION, "no open subscription with this id",
+                               {"open": sorted(self.subscriptions)}))
+            return
+        task.cancel()
+        self.send(Ack(message.req_id, self.venue.hub.last_seq, []))
+
+    async def _pump(self, sub: int, subscription) -> None:
+        try:
+            async for batch in subscription.batches():
+                if self.paused:
+                    await self.resumed.wait()  # backfill at the client's pace; live events wait in the hub
+                if self.state == _CLOSED:
+                    return
+                self._send_events(sub, batch)
+        except SubscriptionOverflow as error:
+            self.fail(auth.SLOW_CONSUMER, f"subscription {sub} fell behind: {error}",
+                      outbound_queue_max=self.limits.outbound_queue_max)
+        finally:
+            subscription.close()
+
+    def _send_events(self, sub: int, events: list) -> None:
+        """One Events frame, split in halves until each fits max_frame_bytes (a single
+        event larger than that goes alone)."""
+        out = self.out
+        start = len(out)
+        size = self.codec.frame_into(Events(sub, [wire.event_to_wire(e) for e in events]), out)
+        if size > self.limits.max_frame_bytes and len(events) > 1:
+            del out[start:]
+            half = len(events) // 2
+            self._send_events(sub, events[:half])
+            self._send_events(sub, events[half:])
+            return
+        self._queued()
+
+    # -- output ----------------------------------------------------------------------------------
+
+    def send(self, message) -> None:
+        """Queue ``message``; written with everything else queued in this loop iteration."""
+        if self.state == _CLOSED:
+            return
+        self.codec.frame_into(message, self.out)
+        self._queued()
+
+    def _queued(self) -> None:
+        self.out_frames += 1
+        if self.out_frames > self.limits.outbound_queue_max:
+            self.fail(auth.SLOW_CONSUMER, "the client does not read fast enough; its outbound queue overflowed",
+                      outbound_queue_max=self.limits.outbound_queue_max)
+            return
+        if not self.flush_scheduled and not self.paused:
+            self.flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self.flush_scheduled = False
+        if self.paused or not self.out or self.transport is None or self.transport.is_closing():
+            return
+        data = bytes(self.out)
+        self.out.clear()
+        self.out_frames = 0
+        self.transport.write(data)
+
+    # -- ending ----------------------------------------------------------------------------------
+
+    def fail(self, code: str, message: str, **detail) -> None:
+        """Send Error(code) and close the connection (the peer gets CLOSE_GRACE_S to read it)."""
+        if self.state == _CLOSED or self.transport is None:
+            return
+        if code != auth.SLOW_CONSUMER:
+            log.info("closing a connection: %s %s", code, message)
+        codec = self.codec or wire.CODECS["msgpack"]
+        self.out.clear()  # a slow consumer's backlog is dropped; the Error goes first
+        self.out_frames = 0
+        frame = codec.frame(Error(code, message, detail))
+        transport = self.transport
+        self._end()
+        transport.write(frame)
+        transport.close()
+        self.loop.call_later(CLOSE_GRACE_S, transport.abort)
+
+    def _end(self) -> None:
+        if self.state == _CLOSED:
+            return
+        self.state = _CLOSED
+        if self.timer is not None:
+            self.timer.cancel()
+        for task in self.subscriptions.values():
+            task.cancel()
+        self.subscriptions.clear()
+        self.resumed.set()
+        self.gateway.session_ended(self)
+
+    def _login_deadline(self) -> None:
+        if self.state in (_HELLO, _LOGIN):
+            self.fail(auth.LOGIN_TIMEOUT, f"no Login within {self.limits.login_timeout_s:g} s",
+                      login_timeout_s=self.limits.login_timeout_s)
+
+    def _idle_check(self) -> None:
+        if self.state != _OPEN:
+            return
+        idle_s = time.monotonic() - self.last_received_s
+        if idle_s >= self.limits.idle_timeout_s:
+            self.fail(wire.IDLE_TIMEOUT, f"nothing received for {self.limits.idle_timeout_s:g} s; send Ping "
+                      "to keep an idle session open", idle_timeout_s=self.limits.idle_timeout_s)
+        else:
+            self.timer = self.loop.call_later(self.limits.idle_timeout_s - idle_s, self._idle_check)
+
+
+def find_record(journal_dir, seq: int):
+    """The journal record holding event ``seq`` (None if there is none)."""
+    for header, payload in JournalReader(journal_dir).read(from_seq=seq):
+        if header.first_seq <= seq <= header.last_seq:
+            return decode_record(payload)
+        if header.first_seq > seq:
+            break
+    return None
+

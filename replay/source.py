@@ -1,0 +1,217 @@
+"""Open a journal for replay and read its records, fast and with clear errors.
+
+``ReplayJournal(path)`` accepts a journal directory (the ``*.seg`` files) or a data
+directory holding ``journal/``. Records are read through ``ledger.journal.JournalReader``
+(crc, length and cmd_id/seq continuity checked there) and decoded by msgspec in batches of
+``BATCH_RECORDS`` payloads (one decoder call per batch, not per record).
+
+Errors: no journal at the path -> ``NotAJournal``; damaged bytes -> ``JournalDamaged`` with
+the segment and offset; a tag this version does not know -> ``JournalTooNew`` naming it.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import msgspec
+
+from engine.commands import COMMAND_TYPES, Command
+from engine.events import EVENT_TYPES, Event
+from engine.rejections import Rejected
+from ledger.codec import decode_header
+from ledger.journal import JournalCorrupt, JournalReader, Segment, list_segments
+from ledger.records import JournalRecord
+from replay.errors import JournalDamaged, JournalTooNew, NotAJournal
+
+JOURNAL_DIR_NAME = "journal"  # a data directory's journal folder (ledger.recovery.JOURNAL_DIR)
+
+# Payloads decoded per msgspec call. Bigger batches amortise the call; 4 096 records are
+# ~1 MiB of payload, small enough to stay in cache.
+BATCH_RECORDS = 4_096
+
+_COMMAND_TAGS = frozenset(t.__struct_config__.tag for t in COMMAND_TYPES)
+_EVENT_TAGS = frozenset(t.__struct_config__.tag for t in EVENT_TYPES)
+_REJECTION_TAGS = frozenset({Rejected.__struct_config__.tag})
+
+
+class EventRecord(msgspec.Struct, frozen=True, array_like=True):
+    """A journal record with its command and rejection left undecoded (``msgspec.Raw``):
+    what a replay that only applies events needs. ``decode_command()`` decodes the rest."""
+
+    cmd_id: int
+    first_seq: int
+    last_seq: int
+    ts_ns: int
+    command: msgspec.Raw
+    events: list[Event]
+
+
+_record_batch_decoder = msgspec.msgpack.Decoder(list[JournalRecord])
+_event_batch_decoder = msgspec.msgpack.Decoder(list[EventRecord])
+_record_decoder = msgspec.msgpack.Decoder(JournalRecord)
+_command_decoder = msgspec.msgpack.Decoder(Command)
+_any_decoder = msgspec.msgpack.Decoder()
+
+
+def decode_command(raw: msgspec.Raw | bytes):
+    """Decode the command of an ``EventRecord``."""
+    return _command_decoder.decode(raw)
+
+
+def resolve(path: Path | str) -> Path:
+    """Return the journal directory at ``path`` (itself, or its ``journal/``), or raise
+    ``NotAJournal`` / ``JournalDamaged``."""
+    path = Path(path)
+    if not path.exists():
+        raise NotAJournal(path, "no such file or directory")
+    if not path.is_dir():
+        raise NotAJournal(path, "a file, not a directory (give the data directory or its journal/ folder)")
+    candidates = [path, path / JOURNAL_DIR_NAME] if (path / JOURNAL_DIR_NAME).is_dir() else [path]
+    for directory in candidates:
+        try:
+            segments = list_segments(directory)
+        except JournalCorrupt as exc:
+            raise JournalDamaged(str(exc), exc.path, exc.offset) from None
+        if segments:
+            return directory
+    raise NotAJournal(path, "no segment files (*.seg) here or in journal/")
+
+
+def _array_header(n: int) -> bytes:
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+@contextmanager
+def gc_paused():
+    """Pause the cyclic GC: replay allocates millions of short-lived acyclic objects, and
+    generation-0 collections would otherwise cost as much as the decoding itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class ReplayJournal:
+    """A journal opened read-only for replay (safe beside a live writer)."""
+
+    def __init__(self, path: Path | str, *, batch_records: int = BATCH_RECORDS) -> None:
+        self.directory = resolve(path)
+        self.batch_records = batch_records
+        self._reader = JournalReader(self.directory)
+
+    def segments(self) -> list[Segment]:
+        return self._reader.segments()
+
+    def last(self) -> tuple[int, int]:
+        """``(last_cmd_id, last_seq)`` of the valid records now on disk (scans the last segment)."""
+        try:
+            end = self._reader.segment_end(self.segments()[-1])
+        except JournalCorrupt as exc:
+            raise JournalDamaged(str(exc), exc.path, exc.offset) from None
+        return end.last_cmd_id, end.last_seq
+
+    # -- raw payloads ---------------------------------------------------------------------
+
+    def payload_batches(self, from_seq: int = 1) -> Iterator[list[bytes]]:
+        """Lists of the payloads of the records with ``last_seq >= from_seq``."""
+        batch: list[bytes] = []
+        add = batch.append
+        size = self.batch_records
+        try:
+            for _, payload in self._reader.read(from_seq):
+                add(payload)
+                if len(batch) == size:
+                    yield batch
+                    batch = []
+                    add = batch.append
+        except JournalCorrupt as exc:
+            raise JournalDamaged(str(exc), exc.path, exc.offset) from None
+        if batch:
+            yield batch
+
+    # -- decoded records ------------------------------------------------------------------
+
+    def event_record_batches(self, from_seq: int = 1) -> Iterator[list[EventRecord]]:
+        """Batches of ``EventRecord`` (commands left undecoded): the fast path of verify."""
+        for batch in self.payload_batches(from_seq):
+            yield self._decode_batch(batch, _event_batch_decoder)
+
+    def record_batches(self, from_seq: int = 1) -> Iterator[list[JournalRecord]]:
+        """Batches of fully decoded ``ledger.records.JournalRecord``."""
+        for batch in self.payload_batches(from_seq):
+            yield self._decode_batch(batch, _record_batch_decoder)
+
+    def records(self, from_seq: int = 1) -> Iterator[JournalRecord]:
+        """Every record with ``last_seq >= from_seq`` (records without events included once
+        ``from_seq`` is reached), in order."""
+        for batch in self.record_batches(from_seq):
+            yield from batch
+
+    def events(self, from_seq: int = 1) -> Iterator[Event]:
+        """Every event with ``seq >= from_seq``, in order, as the engine's structs."""
+        for batch in self.event_record_batches(from_seq):
+            for record in batch:
+                for event in record.events:
+                    if event.seq >= from_seq:
+                        yield event
+
+    def _decode_batch(self, batch: list[bytes], decoder) -> list:
+        try:
+            return decoder.decode(_array_header(len(batch)) + b"".join(batch))
+        except msgspec.DecodeError:
+            pass
+        for payload in batch:  # find the record at fault and say what is wrong with it
+            try:
+                _record_decoder.decode(payload)
+            except msgspec.DecodeError as exc:
+                raise self._explain(_cmd_id(payload), payload, exc) from None
+        raise JournalDamaged(f"a batch of records from cmd_id {_cmd_id(batch[0])} does not decode, "
+                             f"though each record does: a bug in replay, report it")
+
+    def _explain(self, cmd_id: int, payload: bytes, exc: Exception) -> Exception:
+        segment = self._segment_of(cmd_id)
+        try:
+            generic = _any_decoder.decode(payload)
+        except msgspec.DecodeError:
+            generic = None
+        if isinstance(generic, list) and len(generic) >= 6:
+            command, events = generic[4], generic[5]
+            rejection = generic[6] if len(generic) > 6 else None
+            unknown = _unknown_tag(command, _COMMAND_TAGS, "command")
+            if unknown is None and isinstance(events, list):
+                for event in events:
+                    unknown = unknown or _unknown_tag(event, _EVENT_TAGS, "event")
+            if unknown is None and rejection is not None:
+                unknown = _unknown_tag(rejection, _REJECTION_TAGS, "rejection")
+            if unknown is not None:
+                return JournalTooNew(unknown[1], unknown[0], cmd_id, segment.path if segment else None)
+        where = f" in {segment.path}" if segment else ""
+        return JournalDamaged(f"record cmd_id {cmd_id}{where} does not decode ({exc}); its crc is valid, so "
+                              f"a writer wrote it so: the journal is damaged or not agentperp's",
+                              segment.path if segment else None, None, cmd_id)
+
+    def _segment_of(self, cmd_id: int) -> Segment | None:
+        found = None
+        for segment in self.segments():
+            if segment.first_cmd_id <= cmd_id:
+                found = segment
+        return found
+
+
+def _cmd_id(payload: bytes) -> int:
+    try:
+        return decode_header(payload).cmd_id
+    except msgspec.DecodeError:
+        return -1  # the journal reader checked the header already; cannot happen
+
+
+def _unknown_tag(value, known: frozenset, where: str) -> tuple[str, str] | None:
+    if isinstance(value, list) and value and isinstance(value[0], str) and value[0] not in known:
+        return where, value[0]
+    return None

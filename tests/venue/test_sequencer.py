@@ -1,0 +1,189 @@
+"""The sequencer on a real journal: order, group commit, acks only once durable, Tick
+injection, back-pressure, fail-stop; and the venue's restart from its journal."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import threading
+
+import pytest
+
+from engine import commands as c
+from engine import views
+from engine.markets import default_config
+from engine.state import State, state_hash
+from ledger.journal import FileOps, Journal, JournalReader
+from ledger.records import decode_record
+from ledger.recovery import replay_into
+from venue.app import Venue
+from venue.config import load
+from venue.sequencer import OVERLOADED, STOPPED, Sequencer
+
+T0_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z, an 8h boundary
+USDC = 1_000_000
+
+
+class FakeClock:
+    def __init__(self, now_ns: int = T0_NS + 10**9):
+        self.now_ns = now_ns
+
+    def __call__(self) -> int:
+        return self.now_ns
+
+
+def records(journal_dir):
+    return [decode_record(payload) for _, payload in JournalReader(journal_dir).read(from_seq=1)]
+
+
+def sequencer(tmp_path, *, ops=None, clock=None, **limits) -> Sequencer:
+    journal = Journal.open(tmp_path / "journal", ops=ops)
+    settings = {"queue_max": 1_000, "batch_max": 64, "tick_interval_ms": 100, **limits}
+    return Sequencer(State(default_config()), journal, clock=clock or FakeClock(), **settings)
+
+
+async def test_batch_in_order_and_durable_before_ack(tmp_path):
+    seq = sequencer(tmp_path, batch_max=16)
+    task = asyncio.create_task(seq.run())
+    futures = [seq.submit(c.Deposit("alice", (i + 1) * USDC, f"ref{i}")) for i in range(50)]
+    futures.append(seq.submit(c.Deposit("alice", USDC, "ref0")))  # repeated ref: DUPLICATE
+    outcomes = await asyncio.gather(*futures)
+    # Each outcome is in the journal by the time it resolves.
+    on_disk = {r.cmd_id: r for r in records(tmp_path / "journal")}
+    for i, outcome in enumerate(outcomes[:50]):
+        assert outcome.rejection is None and outcome.events[0].amount_e6 == (i + 1) * USDC
+        assert on_disk[outcome.cmd_id].events == outcome.events
+    assert [o.cmd_id for o in outcomes] == sorted(o.cmd_id for o in outcomes)
+    assert outcomes[-1].rejection.code == "DUPLICATE"
+    assert seq.batches_total >= 4  # batch_max 16 split the 51 commands
+    seq.stop()
+    await task
+    seq.journal.close()
+    replayed = State(default_config())
+    replay_into(replayed, tmp_path / "journal")
+    assert state_hash(replayed) == state_hash(seq.state)
+    assert views.account(replayed, "alice").free_e6 == sum(range(1, 51)) * USDC
+
+
+class GatedOps(FileOps):
+    """fsync waits until the test opens the gate: a disk that is slow on demand."""
+
+    def __init__(self):
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def fsync(self, fd):
+        self.gate.wait(10)
+        super().fsync(fd)
+
+
+async def test_no_ack_before_the_batch_is_durable(tmp_path):
+    ops = GatedOps()
+    seq = sequencer(tmp_path, ops=ops)
+    task = asyncio.create_task(seq.run())
+    await seq.submit(c.Deposit("alice", USDC, "warm"))
+    ops.gate.clear()
+    pending = seq.submit(c.Deposit("alice", USDC, "slow"))
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert not pending.done()  # decided and written, not yet fsynced: not acknowledged
+    ops.gate.set()
+    outcome = await pending
+    assert outcome.rejection is None
+    seq.stop()
+    await task
+    seq.journal.close()
+
+
+async def test_full_queue_rejects_with_overloaded_and_journals_nothing_of_it(tmp_path):
+    seq = sequencer(tmp_path, queue_max=10)
+    futures = [seq.submit(c.Deposit("bob", USDC, f"r{i}")) for i in range(25)]  # before the loop runs
+    refused = [f.result() for f in futures[10:]]
+    assert all(o.rejection.code == OVERLOADED and o.rejection.detail["queue_max"] == 10 for o in refused)
+    task = asyncio.create_task(seq.run())
+    accepted = await asyncio.gather(*futures[:10])
+    assert all(o.rejection is None for o in accepted)
+    seq.stop()
+    await task
+    seq.journal.close()
+    deposits = [r for r in records(tmp_path / "journal") if type(r.command) is c.Deposit]
+    assert [r.command.ref for r in deposits] == [f"r{i}" for i in range(10)]
+
+
+async def test_ticks_are_injected_and_expire_what_is_due(tmp_path):
+    clock = FakeClock()
+    seq = sequencer(tmp_path, clock=clock, tick_interval_ms=100)
+    task = asyncio.create_task(seq.run())
+    await seq.submit(c.Deposit("trader", 1_000 * USDC, "t"))
+    await seq.submit(c.OracleUpdate(0, 65_000 * 10**8, 10**8, clock.now_ns, "test"))
+    opened = await seq.submit(c.RequestQuote("trader", 0, "long", 100 * USDC, 10, 10_000_000, expires_in_ms=1_000))
+    assert opened.rejection is None
+    clock.now_ns += 2 * 10**9  # past the RFQ's expiry and many tick intervals
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if not views.rfqs(seq.state):
+            break
+    assert not views.rfqs(seq.state)  # expired by an injected Tick
+    seq.stop()
+    await task
+    seq.journal.close()
+    journaled = records(tmp_path / "journal")
+    ticks = [r for r in journaled if type(r.command) is c.Tick]
+    assert ticks and any(type(e).__name__ == "RfqClosed" for r in ticks for e in r.events)
+    stamps = [r.ts_ns for r in journaled]
+    assert stamps == sorted(set(stamps))  # strictly increasing, even under a frozen clock
+
+
+class FailingOps(FileOps):
+    def __init__(self):
+        self.fail = False
+
+    def fsync(self, fd):
+        if self.fail:
+            raise OSError(errno.EIO, "injected")
+        super().fsync(fd)
+
+
+async def test_write_failure_stops_the_sequencer_and_acks_nothing_more(tmp_path):
+    ops = FailingOps()
+    seq = sequencer(tmp_path, ops=ops)
+    task = asyncio.create_task(seq.run())
+    acked = await seq.submit(c.Deposit("alice", USDC, "ok"))
+    ops.fail = True
+    lost = [seq.submit(c.Deposit("alice", USDC, f"lost{i}")) for i in range(5)]
+    with pytest.raises(Exception):
+        await task
+    assert seq.failed is not None
+    for future in lost:
+        # Either refused outright or left unresolved; never acknowledged as executed.
+        assert not future.done() or future.result().rejection.code == STOPPED
+    after = await seq.submit(c.Deposit("alice", USDC, "after"))
+    assert after.rejection.code == STOPPED
+    seq.journal.close()
+    on_disk = [r.command.ref for r in records(tmp_path / "journal") if type(r.command) is c.Deposit]
+    assert on_disk[0] == acked.events[0].ref
+
+
+def venue_config(tmp_path, **venue):
+    return load(env={}, overrides={"venue": {"data_dir": str(tmp_path / "data"), "demo": False, **venue},
+                                   "oracle": {"source": "none"}})
+
+
+async def test_restart_resumes_from_the_journal_with_time_never_going_back(tmp_path):
+    clock = FakeClock()
+    venue = Venue(venue_config(tmp_path), clock=clock)
+    await venue.start(serve=False)
+    acked = [await venue.execute(c.Deposit("alice", USDC, f"r{i}")) for i in range(20)]
+    hash_before = state_hash(venue.state)
+    last_ts = venue.sequencer.last_ts_ns
+    await venue.stop()
+
+    clock.now_ns -= 3_600 * 10**9  # the machine's clock went back an hour
+    again = Venue(venue_config(tmp_path), clock=clock)
+    await again.start(serve=False)
+    assert state_hash(again.state) == hash_before
+    assert views.account(again.state, "alice").free_e6 == 20 * USDC
+    later = await again.execute(c.Deposit("alice", USDC, "r-after"))
+    assert later.ts_ns > last_ts
+    assert all(o.rejection is None for o in acked)
+    await again.stop()

@@ -1,0 +1,160 @@
+"""The running venue: recovery, the sequencer, the hub, the gateways and the oracle, wired
+together on one asyncio loop (DESIGN §1).
+
+``Venue`` is what the gateways, the dev helpers and the tests hold: ``execute(command)``
+submits through the sequencer and resolves once the command is durable; ``state`` is read
+only through ``engine.views``; ``hub`` serves event streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import sys
+import time
+from pathlib import Path
+
+from adapters.gateway.limits import RateLimits
+from engine import events as ev
+from engine.state import State
+from ledger.journal import JournalReader
+from ledger.records import decode_record
+from ledger.recovery import JOURNAL_DIR, SNAPSHOT_DIR, recover
+from ledger.snapshots import SnapshotWriter
+from venue.config import Config
+from venue.hub import Hub
+from venue.metrics import Metrics
+from venue.sequencer import Outcome, Sequencer
+
+log = logging.getLogger("agentperp.venue")
+
+# The journal thread must get the GIL back as soon as its fsync returns, or every ack of the
+# batch waits for the loop thread's time slice (CPython's default: 5 ms).
+GIL_SWITCH_INTERVAL_S = 0.0002
+GC_GEN0_OBJECTS = 200_000
+
+
+class Venue:
+    def __init__(self, config: Config, *, clock=time.time_ns):
+        self.config = config
+        self.engine_config = config.engine_config()
+        self.clock = clock
+        self.metrics = Metrics()
+        g = config.gateway
+        self.rate_limits = RateLimits(g.requests_per_s, g.request_burst)  # per agent, across TCP and HTTP
+        self.symbols = [m.symbol for m in self.engine_config.markets]
+        self.position_agents: dict[int, tuple[str, str]] = {}  # for the private stream filter
+        self.tcp_port = 0
+        self.http_port = 0
+        self.recovered_records = 0
+        self._tasks: list[asyncio.Task] = []
+        self._servers: list = []
+
+    # -- what gateways use ------------------------------------------------------------------
+
+    async def execute(self, command) -> Outcome:
+        """Submit ``command``; its outcome once durable (or an unjournaled refusal)."""
+        return await self.sequencer.submit(command)
+
+    @property
+    def state(self) -> State:
+        return self.sequencer.state
+
+    def market_id(self, symbol: str) -> int | None:
+        return self.symbols.index(symbol) if symbol in self.symbols else None
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    async def start(self, *, serve: bool = True) -> None:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+        data_dir = Path(self.config.venue.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        recovered = await asyncio.to_thread(recover, data_dir, self.engine_config, fsync_policy=self.config.venue.fsync)
+        self.recovered_records = recovered.records_replayed
+        state = recovered.state
+        v = self.config.venue
+        self.snapshots = SnapshotWriter(data_dir / SNAPSHOT_DIR) if v.snapshot_every_commands else None
+        self.hub = Hub(data_dir / JOURNAL_DIR, state.last_seq)
+        self.sequencer = Sequencer(
+            state, recovered.journal, queue_max=v.queue_max, batch_max=v.batch_max,
+            tick_interval_ms=v.tick_interval_ms, snapshots=self.snapshots,
+            snapshot_every_commands=v.snapshot_every_commands, clock=self.clock,
+            last_ts_ns=_last_ts_ns(data_dir / JOURNAL_DIR, recovered.journal.last_seq),
+            on_durable=self._durable)
+        from engine import views
+
+        for p in views.positions(state):
+            self.position_agents[p.position_id] = (p.long_agent, p.short_agent)
+        _tune_gc()
+        self._tasks.append(asyncio.create_task(self.sequencer.run(), name="sequencer"))
+        if serve:
+            await self._serve()
+        if self.config.oracle.source == "synthetic":
+            self._tasks.append(asyncio.create_task(self._synthetic_oracle(), name="oracle"))
+
+    async def _serve(self) -> None:
+        from adapters.gateway import http, tcp
+
+        tcp_server = await tcp.serve(self)
+        self.tcp_port = tcp_server.sockets[0].getsockname()[1]
+        self._servers.append(tcp_server)
+        http_runner, self.http_port = await http.serve(self)
+        self._servers.append(http_runner)
+
+    async def _synthetic_oracle(self) -> None:
+        from adapters.oracle.synthetic import SyntheticOracle
+
+        o = self.config.oracle
+        oracle = SyntheticOracle(self.symbols, seed=o.seed, step_bps=o.step_bps, jump_probability=o.jump_probability,
+                                 jump_bps=o.jump_bps, conf_bps=o.conf_bps, start_prices=o.start_prices)
+        await oracle.run(self.sequencer.submit, o.interval_ms, self.clock)
+
+    def _durable(self, executed: list) -> None:
+        self.metrics.observe_batch(executed, self.sequencer.last_write_s)
+        for _, outcome in executed:
+            for event in outcome.events:
+                if type(event) is ev.PositionOpened:
+                    self.position_agents[event.position_id] = (event.long_agent, event.short_agent)
+        self.hub.publish(executed)
+
+    def add_task(self, task: asyncio.Task) -> None:
+        """A task that ``stop`` cancels (demo agents, status line)."""
+        self._tasks.append(task)
+
+    async def stop(self) -> None:
+        """Close the doors, drain the sequencer, close the journal."""
+        for server in self._servers:
+            if hasattr(server, "cleanup"):
+                await server.cleanup()
+            else:
+                server.close()
+                await server.wait_closed()
+        sequencer_task = self._tasks[0] if self._tasks else None
+        for task in self._tasks[1:]:
+            task.cancel()
+        await asyncio.gather(*self._tasks[1:], return_exceptions=True)
+        if sequencer_task is not None:
+            self.sequencer.stop()
+            await asyncio.gather(sequencer_task, return_exceptions=True)
+            self.sequencer.journal.close()
+        if self.snapshots:
+            self.snapshots.close()
+
+
+def _tune_gc() -> None:
+    """Keep the cyclic collector off the ack path: what recovery built lives for the whole
+    run (frozen out of every collection), and young collections run every GC_GEN0_OBJECTS
+    allocations instead of 700 (the venue's hot objects — commands, events, outcomes — are
+    acyclic and freed by reference counting; the collector only finds the rare cycle)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_OBJECTS, 50, 100)
+
+
+def _last_ts_ns(journal_dir: Path, last_seq: int) -> int:
+    """The newest journaled ts_ns, so a restarted venue never stamps time backwards."""
+    last = 0
+    for _, payload in JournalReader(journal_dir).read(from_seq=max(1, last_seq)):
+        last = max(last, decode_record(payload).ts_ns)
+    return last

@@ -1,0 +1,222 @@
+"""The sequencer: the venue's one writer (DESIGN §1, §7).
+
+It runs on the asyncio loop. Each round it drains every waiting command (at most
+``batch_max``), adds a ``Tick`` when one is due, stamps each with a strictly increasing
+``ts_ns`` and a gap-free ``cmd_id``, executes it against the state left by the one before
+(``engine.core.execute``: decide, then apply), journals the whole batch with one group
+commit on the journal's own thread, and only then acknowledges the batch and hands its
+events to the hub for fan-out.
+
+While a batch is being written the next one may already be decided (one batch in flight):
+the journal writes batches in order, so an ack still never precedes durability. If a write
+fails the journal fails stop and so does the sequencer; nothing beyond what is on disk was
+ever acknowledged.
+
+The waiting queue is bounded: a command offered to a full queue is answered at once with
+``OVERLOADED`` and never enters the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from engine import commands as cmd
+from engine.core import execute
+from engine.rejections import Rejected
+from engine.state import State
+from ledger.journal import Journal, JournalFailed
+from ledger.records import encode_record
+from ledger.snapshots import SnapshotWriter
+
+log = logging.getLogger("agentperp.sequencer")
+
+OVERLOADED = "OVERLOADED"  # the sequencer's queue is full; retry later (detail: queue_max)
+STOPPED = "STOPPED"  # the venue is stopping or failed; the command was not executed
+
+
+class Outcome:
+    """What one command did: its cmd_id and ts_ns, and its events or its rejection."""
+
+    __slots__ = ("cmd_id", "ts_ns", "events", "rejection", "seq")
+
+    def __init__(self, cmd_id: int, ts_ns: int, events: list, rejection: Rejected | None, seq: int):
+        self.cmd_id = cmd_id
+        self.ts_ns = ts_ns
+        self.events = events
+        self.rejection = rejection
+        self.seq = seq  # the last seq of its events, or the venue's last seq when it caused none
+
+
+def refused(code: str, message: str, **detail) -> Outcome:
+    """An outcome for a command that never reached the engine (not journaled)."""
+    return Outcome(0, 0, [], Rejected(code, message, detail), 0)
+
+
+class Sequencer:
+    def __init__(self, state: State, journal: Journal, *, queue_max: int, batch_max: int,
+                 tick_interval_ms: int, snapshots: SnapshotWriter | None = None, snapshot_every_commands: int = 0,
+                 clock: Callable[[], int] = time.time_ns, last_ts_ns: int = 0,
+                 on_durable: Callable[[list[tuple[object, Outcome]]], None] | None = None):
+        self.state = state
+        self.journal = journal
+        self.queue_max = queue_max
+        self.batch_max = batch_max
+        self.tick_interval_ns = tick_interval_ms * 1_000_000
+        self.snapshots = snapshots
+        self.snapshot_every_commands = snapshot_every_commands
+        self.clock = clock
+        self.last_ts_ns = last_ts_ns
+        self.on_durable = on_durable
+        self._waiting: deque[tuple[object, asyncio.Future | None]] = deque()
+        self._wake = asyncio.Event()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        self._next_tick_ns = 0
+        self._last_cmd_id = journal.last_cmd_id  # decided ahead of the journal by one batch at most
+        self._stopping = False
+        self.failed: BaseException | None = None
+        # Figures for /metrics and the status line.
+        self.commands_total = 0
+        self.batches_total = 0
+        self.last_batch_size = 0
+        self.last_write_s = 0.0
+
+    # -- the producers' side ----------------------------------------------------------------
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._waiting)
+
+    def submit(self, command) -> asyncio.Future:
+        """Queue ``command``; the future resolves to its ``Outcome`` once it is durable (or
+        at once with an ``OVERLOADED``/``STOPPED`` rejection that was never journaled)."""
+        future = asyncio.get_running_loop().create_future()
+        if self._stopping or self.failed is not None:
+            future.set_result(refused(STOPPED, "the venue is stopping; nothing was executed"))
+        elif len(self._waiting) >= self.queue_max:
+            future.set_result(refused(OVERLOADED, "the venue's command queue is full; retry shortly",
+                                      queue_max=self.queue_max))
+        else:
+            self._waiting.append((command, future))
+            self._wake.set()
+        return future
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Sequence until ``stop()``; then drain what is waiting and return."""
+        loop = asyncio.get_running_loop()
+        in_flight: asyncio.Future | None = None
+        batch: list = []
+        self._next_tick_ns = self.clock() + self.tick_interval_ns
+        try:
+            while True:
+                await self._wait_for_work()
+                batch = self._take_batch()
+                if not batch:
+                    if self._stopping:
+                        break
+                    continue
+                payloads = self._decide(batch)
+                if in_flight is not None:
+                    await in_flight  # the previous batch first: acks in journal order
+                in_flight = loop.run_in_executor(self._writer, self._write, payloads, batch)
+                in_flight.add_done_callback(self._durable)
+                batch = []
+            if in_flight is not None:
+                await in_flight
+        except BaseException as error:
+            self._fail(error)
+            for _, future, _ in batch:  # decided but never written: never acknowledged
+                if future is not None and not future.done():
+                    future.set_result(refused(STOPPED, "the venue stopped before this command was durable"))
+            raise
+        finally:
+            self._writer.shutdown(wait=True)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def _wait_for_work(self) -> None:
+        if self._waiting or self._stopping:
+            return
+        timeout_s = max(0.0, (self._next_tick_ns - self.clock()) / 1e9)
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout_s)
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    def _take_batch(self) -> list[tuple[object, asyncio.Future | None, list]]:
+        """The waiting commands (at most batch_max) and a Tick if one is due."""
+        batch = []
+        waiting = self._waiting
+        while waiting and len(batch) < self.batch_max:
+            command, future = waiting.popleft()
+            batch.append([command, future, None])
+        now_ns = self.clock()
+        if now_ns >= self._next_tick_ns and not self._stopping:
+            batch.append([cmd.Tick(), None, None])
+            self._next_tick_ns = now_ns + self.tick_interval_ns
+        if waiting:
+            self._wake.set()
+        return batch
+
+    def _decide(self, batch: list) -> list[bytes]:
+        """Stamp and execute each command in order; the journal payloads of the batch."""
+        state = self.state
+        payloads = []
+        ts_ns = max(self.clock(), self.last_ts_ns + 1)
+        for item in batch:
+            command = item[0]
+            cmd_id = self._last_cmd_id + 1
+            seq_before = state.last_seq
+            result = execute(state, command, ts_ns, cmd_id)
+            payloads.append(encode_record(cmd_id, ts_ns, command, result, seq_before))
+            if isinstance(result, Rejected):
+                item[2] = Outcome(cmd_id, ts_ns, [], result, state.last_seq)
+            else:
+                item[2] = Outcome(cmd_id, ts_ns, result, None, state.last_seq)
+            self._last_cmd_id = cmd_id
+            self.last_ts_ns = ts_ns
+            ts_ns += 1
+            if self.snapshots and self.snapshot_every_commands and cmd_id % self.snapshot_every_commands == 0:
+                self.snapshots.request(state, cmd_id)
+        return payloads
+
+    def _write(self, payloads: list[bytes], batch: list) -> list:
+        started = time.perf_counter()
+        self.journal.append_batch(payloads)
+        self.last_write_s = time.perf_counter() - started
+        return batch
+
+    def _durable(self, done: asyncio.Future) -> None:
+        if done.cancelled() or done.exception() is not None:
+            self._fail(done.exception() or asyncio.CancelledError())
+            return
+        batch = done.result()
+        self.commands_total += len(batch)
+        self.batches_total += 1
+        self.last_batch_size = len(batch)
+        for _, future, outcome in batch:
+            if future is not None and not future.done():
+                future.set_result(outcome)
+        if self.on_durable is not None:
+            self.on_durable([(command, outcome) for command, _, outcome in batch])
+
+    def _fail(self, error: BaseException) -> None:
+        """Fail stop: refuse everything waiting; nothing undurable is acknowledged."""
+        if self.failed is None:
+            self.failed = error
+            if isinstance(error, JournalFailed):
+                log.critical("journal write failed, the venue stops: %s", error)
+        self._stopping = True
+        while self._waiting:
+            _, future = self._waiting.popleft()
+            if future is not None and not future.done():
+                future.set_result(refused(STOPPED, "the venue stopped before executing this command"))
