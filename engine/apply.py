@@ -131,7 +131,7 @@ def _close_rfq(state: State, rfq_id: int, reason: str) -> None:
     closed = state.closed_rfqs
     closed[rfq_id] = reason
     if len(closed) > RECENT_CLOSED_RFQS_MAX:
-        del closed[next(iter(closed))]
+        closed.popitem(last=False)
 
 
 def _rfq_closed(state: State, e: ev.RfqClosed) -> None:
