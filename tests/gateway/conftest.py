@@ -8,7 +8,6 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-import msgspec
 import pytest
 from solders.keypair import Keypair
 
@@ -19,30 +18,10 @@ from engine.units import USDC_E6
 from ledger.journal import JournalReader
 from ledger.records import decode_record
 from venue.app import Venue
+from tests.support import FakeClock, agent_of
 from venue.config import load
 
-T0_NS = 1_767_250_800 * 10**9  # 2026-01-01T07:00:00Z: one hour before the 08:00 funding boundary
-NS_PER_MS = 1_000_000
 WAIT_S = 20.0  # the most any test waits for something that must happen (never asserted on)
-
-
-class FakeClock:
-    def __init__(self, now_ns: int = T0_NS):
-        self.now_ns = now_ns
-
-    def __call__(self) -> int:
-        return self.now_ns
-
-    def advance_ms(self, ms: int) -> None:
-        self.now_ns += ms * NS_PER_MS
-
-
-def keypair(n: int) -> Keypair:
-    return Keypair.from_seed(bytes([n]) * 32)
-
-
-def agent_of(key: Keypair) -> str:
-    return str(key.pubkey())
 
 
 async def eventually(condition, what: str = "condition") -> None:

@@ -16,7 +16,8 @@ from engine import commands as c
 from engine import events as ev
 from engine import invariants, views
 from engine.units import USDC_E6
-from tests.gateway.conftest import eventually, free_port, journal_records, keypair
+from tests.gateway.conftest import eventually, free_port, journal_records
+from tests.support import keypair
 
 BOUNDARY_08_NS = 1_767_254_400 * 10**9  # 2026-01-01T08:00:00Z
 

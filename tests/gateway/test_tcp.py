@@ -16,7 +16,8 @@ from engine import commands as c
 from engine import events as ev
 from engine import invariants, views
 from engine.units import USDC_E6
-from tests.gateway.conftest import agent_of, eventually, journal_records, keypair
+from tests.gateway.conftest import eventually, journal_records
+from tests.support import agent_of, keypair
 
 RQ = dict(market=0, side="long", size_e6=100 * USDC_E6, leverage=10, max_funding_rate_e9=10_000_000)
 

@@ -13,29 +13,9 @@ from solders.keypair import Keypair
 
 from adapters.gateway import auth, http
 from venue.app import Venue
+from tests.support import NS_PER_MS, FakeClock, agent_of, keypair
 from venue.config import load
 
-T0_NS = 1_767_250_800 * 10**9  # 2026-01-01T07:00:00Z: one hour before the 08:00 funding boundary
-NS_PER_MS = 1_000_000
-
-
-class FakeClock:
-    def __init__(self, now_ns: int = T0_NS):
-        self.now_ns = now_ns
-
-    def __call__(self) -> int:
-        return self.now_ns
-
-    def advance_ms(self, ms: int) -> None:
-        self.now_ns += ms * NS_PER_MS
-
-
-def keypair(n: int) -> Keypair:
-    return Keypair.from_seed(bytes([n]) * 32)
-
-
-def agent_of(key: Keypair) -> str:
-    return str(key.pubkey())
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.http.conftest import agent_of, keypair
+from tests.support import agent_of, keypair
 
 
 async def test_metrics_parse_as_prometheus_text(rig):

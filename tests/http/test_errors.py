@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from tests.http.conftest import NS_PER_MS, agent_of, keypair, start_rig, stop_rig
+from tests.http.conftest import start_rig, stop_rig
+from tests.support import NS_PER_MS, agent_of, keypair
 
 ALICE, BOB, MALLORY = keypair(1), keypair(2), keypair(9)
 

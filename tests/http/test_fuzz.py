@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from adapters.gateway import http_schemas as s
 from engine import invariants
-from tests.http.conftest import agent_of, keypair
+from tests.support import agent_of, keypair
 
 TRADER, MAKER = keypair(1), keypair(2)
 POSTS = ["/trade/request", "/trade/quote", "/trade/accept", "/trade/close", "/trade/cancel", "/trade/liquidate",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from engine import invariants
 
-from tests.http.conftest import NS_PER_MS, agent_of, keypair
+from tests.support import NS_PER_MS, agent_of, keypair
 
 ALICE, BOB, CAROL, DAVE, ERIN = (keypair(n) for n in range(1, 6))
 

@@ -9,7 +9,7 @@ import json
 import aiohttp
 
 from adapters.gateway.websocket import DEFAULT_STREAMS, WS_STREAMS
-from tests.http.conftest import agent_of, keypair
+from tests.support import agent_of, keypair
 from tests.http.test_lifecycle import accept_signature
 
 ALICE, BOB, CAROL = keypair(1), keypair(2), keypair(3)

@@ -16,20 +16,12 @@ from engine.state import State, state_hash
 from ledger.journal import FileOps, Journal, JournalReader
 from ledger.records import decode_record
 from ledger.recovery import replay_into
+from tests.support import FakeClock
 from venue.app import Venue
 from venue.config import load
 from venue.sequencer import OVERLOADED, STOPPED, Sequencer
 
-T0_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z, an 8h boundary
 USDC = 1_000_000
-
-
-class FakeClock:
-    def __init__(self, now_ns: int = T0_NS + 10**9):
-        self.now_ns = now_ns
-
-    def __call__(self) -> int:
-        return self.now_ns
 
 
 def records(journal_dir):
