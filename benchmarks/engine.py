@@ -4,6 +4,7 @@
   on one core with the kernels warm: RFQ + 3 quotes + accept, oracle updates, closes and
   ticks that cross 8h funding boundaries. The command list is built by a dry run (so ids
   are known) and then replayed into a fresh state under the clock, GC off.
+  ``engine.command_us_by_type``: the mean per command type, from one more run.
 - ``kernels.sweep_1m_ms`` / ``kernels.funding_1m_ms``: one market sweep / one funding
   settlement over 1 000 000 open positions; and the pure-Python twins' figures and ratios.
 - ``engine.commands_per_s_nojit``: the same mix in a subprocess with NUMBA_DISABLE_JIT=1.
@@ -111,6 +112,28 @@ def run_mix(mix: list[tuple[object, int]]) -> tuple[float, list[float], int]:
     return elapsed, batch_us, events
 
 
+def command_us_by_type(mix: list[tuple[object, int]]) -> dict[str, float]:
+    """Mean µs per command type over one more run of the mix, each command timed alone
+    (so a little above what the whole-run figure implies: the clock is read per command)."""
+    state = State(default_config())
+    total_s: dict[str, float] = {}
+    count: dict[str, int] = {}
+    clock = time.perf_counter
+    gc.collect()
+    gc.disable()
+    try:
+        for cmd_id, (command, ts_ns) in enumerate(mix, 1):
+            started = clock()
+            execute(state, command, ts_ns, cmd_id)
+            elapsed = clock() - started
+            name = type(command).__name__
+            total_s[name] = total_s.get(name, 0.0) + elapsed
+            count[name] = count.get(name, 0) + 1
+    finally:
+        gc.enable()
+    return {name: total_s[name] / count[name] * 1e6 for name in sorted(total_s)}
+
+
 # -- the kernels ----------------------------------------------------------------------------
 
 
@@ -179,6 +202,7 @@ def measure(quick: bool = False) -> dict:
     figures["engine.commands_per_s"] = len(mix) / elapsed
     figures["engine.events_per_s"] = events / elapsed
     figures["engine.command_us"] = percentiles(batch_us)
+    figures["engine.command_us_by_type"] = command_us_by_type(mix)
 
     p = random_positions(n_positions)
     time_sweep(sweep_market_nb, p, 2)

@@ -176,7 +176,7 @@ def _position_opened(state: State, e: ev.PositionOpened) -> None:
 
 def _funding_settled(state: State, e: ev.FundingSettled) -> None:
     if e.position_ids:
-        rows = np.fromiter(map(state.position_row.__getitem__, e.position_ids), np.int64, len(e.position_ids))
+        rows = _settled_rows(state, e)
         amounts = np.asarray(e.long_to_short_e6, np.int64)
         t = state.positions
         t.margin_long_e6[rows] -= amounts
@@ -185,6 +185,23 @@ def _funding_settled(state: State, e: ev.FundingSettled) -> None:
         for market in range(len(state.config.markets)):
             bands.recompute(state, market)
     state.funding_boundary_ns = e.boundary_ns
+
+
+def _settled_rows(state: State, e: ev.FundingSettled) -> np.ndarray:
+    """The rows of ``e.position_ids``, in their order.
+
+    The settlement kernel lists the open positions not yet settled to the boundary in row
+    order, and rows follow from the events alone, so those rows are found with one vector
+    pass; checked against the ids, with the id index (a dict lookup per position, ~100×
+    slower at a boundary of 10 000 positions) as the fallback.
+    """
+    t = state.positions
+    n = t.high_water
+    rows = np.flatnonzero((t.status[:n] == OPEN) & (t.last_funding_ns[:n] < e.boundary_ns))
+    ids = np.asarray(e.position_ids, np.int64)
+    if len(rows) == len(ids) and np.array_equal(t.position_id[rows], ids):
+        return rows
+    return np.fromiter(map(state.position_row.__getitem__, e.position_ids), np.int64, len(e.position_ids))
 
 
 def _remove_position(state: State, position_id: int) -> None:
