@@ -237,6 +237,8 @@ async def test_maker_quotes_cancelled_when_its_last_session_ends(rig):
     await maker_again.disconnect()
     await patient.disconnect()
     await eventually(lambda: live() == {patient.agent}, "the maker's quote to be released")
+    # The state is decided up to one batch ahead of the disk: wait for the release to be durable.
+    await eventually(lambda: rig.venue.hub.last_seq == rig.venue.state.last_seq, "the batch to be durable")
     released = [e for r in journal_records(rig.venue) for e in r.events if type(e) is ev.QuoteReleased]
     assert [(e.maker, e.reason) for e in released] == [(maker.agent, "session_ended")]
     assert views.account(rig.venue.state, maker.agent).held_e6 == 0
