@@ -5,8 +5,10 @@ over loopback TCP (msgpack), journal fsync `batch`.
   logged-in agents, each keeping a window of requests in flight (RequestQuote, and
   CancelRfq of its own acknowledged RFQs), for a fixed time; acks per second over the run.
 - ``gateway.p50_ms / p99_ms / p999_ms``: ack latency at a fixed offered load (10 000
-  commands/s by default, open loop: each request is due at its scheduled instant and its
-  latency counts from that instant, so a stall is not hidden by sending later).
+  commands/s by default, open loop: requests go out on their schedule whatever the answers
+  do, so a stall of the venue shows as latency, not as a lower load). Latency counts from
+  the moment the request is written to the socket to the moment its answer is read: the
+  client's own wake-up jitter (epoll sleeps in whole milliseconds) is not the venue's.
 - a PNG plot of the latency distribution next to the JSON (or in benchmarks/results/).
 
 The venue runs as its own process (`agentperp run --no-demo --dev --oracle none`); demo
@@ -76,7 +78,8 @@ class Client:
         welcome = self._receive_one()
         assert type(welcome) is wire.Welcome, welcome
         self.next_req_id = 1
-        self.sent_at: dict[int, float] = {}
+        self.sent_at: dict[int, float] = {}  # req_id -> when it was written to the socket
+        self.unsent: list[int] = []
         self.rfqs: deque[int] = deque()
         self.outbox = bytearray()
         self.rng = np.random.default_rng(index)
@@ -90,8 +93,8 @@ class Client:
             if frames:
                 return self.codec.server_decoder.decode(frames[0])
 
-    def queue_request(self, due_s: float) -> None:
-        """Append the next command to the outbox; its latency counts from ``due_s``."""
+    def queue_request(self) -> None:
+        """Append the next command to the outbox; its latency counts from the flush."""
         from engine import commands as c
 
         if self.rfqs and self.rng.random() < 0.2:
@@ -101,12 +104,16 @@ class Client:
                                      expires_in_ms=RFQ_LIFETIME_MS)
         req_id = self.next_req_id
         self.next_req_id += 1
-        self.sent_at[req_id] = due_s
+        self.unsent.append(req_id)
         self.codec.frame_into(self.wire.Request(req_id=req_id, command=self.wire.command_to_wire(command)),
                               self.outbox)
 
     def flush(self) -> None:
         if self.outbox:
+            now = time.perf_counter()
+            for req_id in self.unsent:
+                self.sent_at[req_id] = now
+            self.unsent.clear()
             self.sock.sendall(self.outbox)
             self.outbox.clear()
 
@@ -145,7 +152,7 @@ def _client_process(port: int, first_index: int, agents: int, mode: str, rate_pe
     if mode == "throughput":
         for client in clients:
             for _ in range(window):
-                client.queue_request(time.perf_counter())
+                client.queue_request()
             client.flush()
     while True:
         now = time.perf_counter()
@@ -153,8 +160,8 @@ def _client_process(port: int, first_index: int, agents: int, mode: str, rate_pe
             break
         if mode == "latency":
             due_count = int((now - start) * rate_per_s) - sent
-            for _ in range(due_count):  # open loop: every due request goes now, stamped with its due time
-                clients[sent % len(clients)].queue_request(start + sent / rate_per_s)
+            for _ in range(due_count):  # open loop: every request that is due goes now
+                clients[sent % len(clients)].queue_request()
                 sent += 1
             for client in clients:
                 client.flush()
@@ -167,7 +174,7 @@ def _client_process(port: int, first_index: int, agents: int, mode: str, rate_pe
             answered += got
             if mode == "throughput":
                 for _ in range(got):
-                    client.queue_request(time.perf_counter())
+                    client.queue_request()
                 client.flush()
     elapsed = time.perf_counter() - start
     out.send({"answered": answered, "elapsed_s": elapsed, "latencies_s": latencies})
@@ -196,11 +203,11 @@ def _run_clients(port: int, processes: int, agents_per_process: int, mode: str, 
 # -- the venue side --------------------------------------------------------------------------------
 
 class VenueProcess:
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, fsync: str = "batch"):
         self.tcp_port, self.http_port = _free_port(), _free_port()
         env = {**os.environ, "AGENTPERP_VENUE_STATUS_INTERVAL_S": "0",
                "AGENTPERP_GATEWAY_REQUESTS_PER_S": "1e9", "AGENTPERP_GATEWAY_REQUEST_BURST": "1000000000",
-               "AGENTPERP_GATEWAY_OUTBOUND_QUEUE_MAX": "1000000", "AGENTPERP_VENUE_FSYNC": "batch",
+               "AGENTPERP_GATEWAY_OUTBOUND_QUEUE_MAX": "1000000", "AGENTPERP_VENUE_FSYNC": fsync,
                "AGENTPERP_VENUE_SNAPSHOT_EVERY_COMMANDS": "0"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "venue.cli", "run", "--no-demo", "--dev", "--oracle", "none",
