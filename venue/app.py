@@ -17,13 +17,14 @@ from pathlib import Path
 
 from adapters.gateway.limits import RateLimits
 from engine import events as ev
+from engine import views
 from engine.state import State
 from ledger.journal import JournalReader
 from ledger.records import decode_record
 from ledger.recovery import JOURNAL_DIR, SNAPSHOT_DIR, recover
 from ledger.snapshots import SnapshotWriter
 from venue.config import Config
-from venue.hub import Hub
+from adapters.gateway.hub import Hub
 from venue.metrics import Metrics
 from venue.sequencer import Outcome, Sequencer
 
@@ -48,7 +49,8 @@ class Venue:
         self.tcp_port = 0
         self.http_port = 0
         self.recovered_records = 0
-        self._tasks: list[asyncio.Task] = []
+        self.sequencer_task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []  # everything else stop() cancels
         self._servers: list = []
 
     # -- what gateways use ------------------------------------------------------------------
@@ -82,12 +84,10 @@ class Venue:
             snapshot_every_commands=v.snapshot_every_commands, clock=self.clock,
             last_ts_ns=_last_ts_ns(data_dir / JOURNAL_DIR, recovered.journal.last_seq),
             on_durable=self._durable)
-        from engine import views
-
         for p in views.positions(state):
             self.position_agents[p.position_id] = (p.long_agent, p.short_agent)
         _tune_gc()
-        self._tasks.append(asyncio.create_task(self.sequencer.run(), name="sequencer"))
+        self.sequencer_task = asyncio.create_task(self.sequencer.run(), name="sequencer")
         if serve:
             await self._serve()
         if self.config.oracle.source == "synthetic":
@@ -130,13 +130,12 @@ class Venue:
             else:
                 server.close()
                 await server.wait_closed()
-        sequencer_task = self._tasks[0] if self._tasks else None
-        for task in self._tasks[1:]:
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks[1:], return_exceptions=True)
-        if sequencer_task is not None:
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.sequencer_task is not None:
             self.sequencer.stop()
-            await asyncio.gather(sequencer_task, return_exceptions=True)
+            await asyncio.gather(self.sequencer_task, return_exceptions=True)
             self.sequencer.journal.close()
         if self.snapshots:
             self.snapshots.close()

@@ -97,8 +97,7 @@ async def run_venue(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    sequencer_task = venue._tasks[0]
-    waiters = [asyncio.create_task(stop.wait()), sequencer_task]
+    waiters = [asyncio.create_task(stop.wait()), venue.sequencer_task]
     await asyncio.wait(waiters, timeout=v.duration_s or None, return_when=asyncio.FIRST_COMPLETED)
     waiters[0].cancel()
     failed = venue.sequencer.failed

@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from adapters.gateway.auth import OVERLOADED, STOPPED
 from engine import commands as cmd
 from engine.core import execute
 from engine.rejections import Rejected
@@ -35,8 +36,6 @@ from ledger.snapshots import SnapshotWriter
 
 log = logging.getLogger("agentperp.sequencer")
 
-OVERLOADED = "OVERLOADED"  # the sequencer's queue is full; retry later (detail: queue_max)
-STOPPED = "STOPPED"  # the venue is stopping or failed; the command was not executed
 
 
 class Outcome:

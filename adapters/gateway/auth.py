@@ -28,6 +28,9 @@ FRAME_TOO_LARGE = "FRAME_TOO_LARGE"
 SLOW_CONSUMER = "SLOW_CONSUMER"  # the outbound queue overflowed; the connection is closed
 LOGIN_TIMEOUT = "LOGIN_TIMEOUT"
 UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"
+# The sequencer's refusals (never journaled): answered on every edge with these codes.
+OVERLOADED = "OVERLOADED"  # the sequencer's queue is full; retry later (detail: queue_max)
+STOPPED = "STOPPED"  # the venue is stopping or failed; the command was not executed
 
 # The actor field of each command agents may send.
 AGENT_COMMANDS: dict[type, str] = {

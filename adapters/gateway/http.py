@@ -34,8 +34,7 @@ from engine import rejections as rj
 from engine import views
 from engine.rejections import Rejected
 from engine.units import NS_PER_MS
-from venue.hub import read_events
-from venue.sequencer import OVERLOADED, STOPPED
+from adapters.gateway.hub import read_events
 
 log = logging.getLogger("agentperp.gateway.http")
 
@@ -56,9 +55,9 @@ STATUS_OF_CODE: dict[str, int] = {
     rj.INSUFFICIENT_FUNDS: 422, rj.INSUFFICIENT_COLLATERAL: 422, rj.INSUFFICIENT_MARGIN: 422,
     rj.SELF_QUOTE: 422, rj.NO_QUOTES: 422, rj.RATE_ABOVE_MAX: 422, rj.ORACLE_STALE: 422,
     rj.ORACLE_UNCERTAIN: 422, rj.NOT_LIQUIDATABLE: 422, rj.REMAINDER_TOO_SMALL: 422, rj.LIMIT_REACHED: 422,
-    OVERLOADED: 429, auth.RATE_LIMITED: 429,
+    auth.OVERLOADED: 429, auth.RATE_LIMITED: 429,
     INTERNAL: 500,
-    STOPPED: 503,
+    auth.STOPPED: 503,
 }
 BUSINESS_STATUS = 422  # any engine code not listed above
 
@@ -266,25 +265,14 @@ class HttpGateway:
                                                        cmd_id=outcome.cmd_id, ts_ns=outcome.ts_ns))
         if rejection.code == rj.DUPLICATE and getattr(command, "client_id", "") and \
                 isinstance(rejection.detail.get("first_seq"), int):
-            original = await self._original(rejection.detail["first_seq"])
-            if original:
+            record = await self.venue.hub.record_of(rejection.detail["first_seq"])
+            if record is not None and record.events:
                 return json_response(render.command_result(
-                    original, self.venue.symbols, seq=original[-1].seq, cmd_id=original[0].cmd_id,
-                    ts_ns=original[0].ts_ns, duplicate=True))
+                    record.events, self.venue.symbols, seq=record.last_seq, cmd_id=record.cmd_id,
+                    ts_ns=record.ts_ns, duplicate=True))
         message, detail = render.human_detail(rejection.code, rejection.message, rejection.detail,
                                               self.venue.symbols)
         return error_response(Rejected(rejection.code, message, detail))
-
-    async def _original(self, first_seq: int) -> list:
-        """The events of the command whose first event is ``first_seq`` (from the journal)."""
-        hub = self.venue.hub
-        if not 1 <= first_seq <= hub.last_seq:
-            return []
-        found, _ = await asyncio.get_running_loop().run_in_executor(
-            None, read_events, hub.journal_dir, first_seq, hub.last_seq, 1_000)
-        if not found or found[0].seq != first_seq:
-            return []
-        return [e for e in found if e.cmd_id == found[0].cmd_id]
 
     # -- dev helpers --------------------------------------------------------------------
 

@@ -42,9 +42,7 @@ from adapters.gateway.wire import (
 )
 from engine import commands as cmd
 from engine import rejections as rj
-from ledger.journal import JournalReader
-from ledger.records import decode_record
-from venue.hub import SubscriptionOverflow
+from adapters.gateway.hub import SubscriptionOverflow
 
 log = logging.getLogger("agentperp.gateway.tcp")
 
@@ -311,8 +309,7 @@ class Connection(asyncio.Protocol):
 
     async def _duplicate(self, req_id: int, rejection: rj.Rejected) -> None:
         """A repeated client_id: answer with the first execution's events (DESIGN §5)."""
-        record = await self.loop.run_in_executor(None, find_record, self.venue.hub.journal_dir,
-                                                 rejection.detail["first_seq"])
+        record = await self.venue.hub.record_of(rejection.detail["first_seq"])
         if self.state == _CLOSED:
             return
         if record is None or record.rejection is not None:
@@ -465,14 +462,3 @@ class Connection(asyncio.Protocol):
                       "to keep an idle session open", idle_timeout_s=self.limits.idle_timeout_s)
         else:
             self.timer = self.loop.call_later(self.limits.idle_timeout_s - idle_s, self._idle_check)
-
-
-def find_record(journal_dir, seq: int):
-    """The journal record holding event ``seq`` (None if there is none)."""
-    for header, payload in JournalReader(journal_dir).read(from_seq=seq):
-        if header.first_seq <= seq <= header.last_seq:
-            return decode_record(payload)
-        if header.first_seq > seq:
-            break
-    return None
-

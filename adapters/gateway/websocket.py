@@ -46,7 +46,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from adapters.gateway import auth, render
 from adapters.gateway import streams as stream_rules
 from engine import events as ev
-from venue.hub import SubscriptionOverflow
+from adapters.gateway.hub import SubscriptionOverflow
 
 WS_STREAMS: dict[str, tuple[type, ...]] = {
     "trade_request": (ev.RfqOpened, ev.RfqClosed),

@@ -19,7 +19,8 @@ from ledger.recovery import replay_into
 from tests.support import FakeClock
 from venue.app import Venue
 from venue.config import load
-from venue.sequencer import OVERLOADED, STOPPED, Sequencer
+from adapters.gateway.auth import OVERLOADED, STOPPED
+from venue.sequencer import Sequencer
 
 USDC = 1_000_000
 

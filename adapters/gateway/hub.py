@@ -105,6 +105,13 @@ class Hub:
         for subscription in list(self._subscribers):
             subscription.offer(events)
 
+    async def record_of(self, seq: int):
+        """The durable journal record holding event ``seq`` (None if it is not on disk yet):
+        how the gateways answer a repeated client_id with the first execution's result."""
+        if not 1 <= seq <= self.last_seq:
+            return None
+        return await asyncio.get_running_loop().run_in_executor(None, find_record, self.journal_dir, seq)
+
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
@@ -127,3 +134,13 @@ def read_events(journal_dir: Path, from_seq: int, to_seq: int, limit: int) -> tu
     if not found and next_seq <= to_seq:
         next_seq = to_seq + 1  # nothing left in range (cannot happen for durable seqs)
     return found, next_seq
+
+
+def find_record(journal_dir: Path, seq: int):
+    """The journal record holding event ``seq`` (None if there is none)."""
+    for header, payload in JournalReader(journal_dir).read(from_seq=seq):
+        if header.first_seq <= seq <= header.last_seq:
+            return decode_record(payload)
+        if header.first_seq > seq:
+            break
+    return None
