@@ -11,7 +11,7 @@ import time
 
 from engine import events as ev
 from engine import views
-from engine.units import USDC_E6
+from engine.units import USDC_E6, div_half_even
 from venue.app import Venue
 from venue.config import Config
 
@@ -42,7 +42,11 @@ class Activity:
 
 
 def _usdc(amount_e6: int) -> str:
-    return f"{amount_e6 / USDC_E6:,.2f}"
+    """USDC to the cent for the status line, by integer rounding (money never passes a float)."""
+    cents = div_half_even(amount_e6, USDC_E6 // 100)
+    sign = "-" if cents < 0 else ""
+    whole, cents = divmod(abs(cents), 100)
+    return f"{sign}{whole:,}.{cents:02d}"
 
 
 def status_line(venue: Venue, activity: Activity, commands_per_s: float) -> str:
