@@ -41,8 +41,18 @@ TARGETS = {"engine.commands_per_s": (">=", 200_000), "kernels.sweep_1m_ms": ("<=
 # -- the command mix ------------------------------------------------------------------------
 
 
+ROUND_NS = 4 * NS_PER_S  # venue time per round: 30 000 rounds span 33 h, four funding boundaries
+TICK_EVERY_ROUNDS = 4
+
+
 def build_mix(n_rounds: int, seed: int = SEED) -> list[tuple[object, int]]:
-    """``(command, ts_ns)`` pairs of a realistic session, ids resolved by a dry run."""
+    """``(command, ts_ns)`` pairs of a realistic session, ids resolved by a dry run.
+
+    Each round: one oracle update (markets in turn, so none goes stale), an RFQ on a random
+    market, three quotes, the accept of the best; a close (in full, or half) of a random
+    open position in three rounds out of ten (always once 2 000 are open); a Tick every
+    fourth round. Time runs fast (``ROUND_NS`` a round) so funding boundaries come by.
+    """
     rng = np.random.default_rng(seed)
     state = State(default_config())
     traders = [f"trader{i:03d}" for i in range(200)]
@@ -57,11 +67,15 @@ def build_mix(n_rounds: int, seed: int = SEED) -> list[tuple[object, int]]:
 
     for agent in traders + makers:
         run(cmd.Deposit(agent, 10_000_000 * 1_000_000, f"seed-{agent}"))
+    for market, price_e8 in enumerate(prices_e8):
+        run(cmd.OracleUpdate(market, price_e8, price_e8 // 10_000, now_ns, "bench"))
     open_positions: list[int] = []
     for round_index in range(n_rounds):
+        now_ns += ROUND_NS
+        priced = round_index % 3
+        prices_e8[priced] = int(prices_e8[priced] * (1 + rng.normal(0, 0.0005)))
+        run(cmd.OracleUpdate(priced, prices_e8[priced], prices_e8[priced] // 10_000, now_ns, "bench"))
         market = int(rng.integers(0, 3))
-        prices_e8[market] = int(prices_e8[market] * (1 + rng.normal(0, 0.0005)))
-        run(cmd.OracleUpdate(market, prices_e8[market], prices_e8[market] // 10_000, now_ns, "bench"))
         trader = traders[int(rng.integers(0, len(traders)))]
         size_e6 = int(rng.integers(10, 5_000)) * 1_000_000
         opened = run(cmd.RequestQuote(trader, market, "long" if rng.random() < 0.5 else "short", size_e6,
@@ -77,15 +91,28 @@ def build_mix(n_rounds: int, seed: int = SEED) -> list[tuple[object, int]]:
             open_positions.append(filled[0].position_id)
         if len(open_positions) > 2_000 or (open_positions and rng.random() < 0.3):
             position_id = open_positions.pop(int(rng.integers(0, len(open_positions))))
-            if position_id in state.position_row:
+            if position_id in state.position_row:  # not liquidated meanwhile
                 row = state.position_row[position_id]
-                run(cmd.ClosePosition(state.agent_keys[int(state.positions.long_agent[row])], position_id,
-                                      10_000 if rng.random() < 0.8 else 5_000))
-        if round_index % 4 == 3:
-            # Time runs fast in this session: each tick is a minute, so boundaries come by.
-            now_ns += 60 * NS_PER_S
+                fraction_bps = 10_000 if rng.random() < 0.8 else 5_000
+                closed = run(cmd.ClosePosition(state.agent_keys[int(state.positions.long_agent[row])], position_id,
+                                               fraction_bps))
+                if fraction_bps < 10_000 and not isinstance(closed, Rejected):
+                    open_positions.append(position_id)  # the other half stays open, to be closed later
+        if round_index % TICK_EVERY_ROUNDS == TICK_EVERY_ROUNDS - 1:
             run(cmd.Tick())
     return mix
+
+
+def mix_outcomes(mix: list[tuple[object, int]]) -> dict[str, int]:
+    """How many commands of each type were rejected, and with which code (the mix's realism)."""
+    state = State(default_config())
+    counts: dict[str, int] = {}
+    for cmd_id, (command, ts_ns) in enumerate(mix, 1):
+        outcome = execute(state, command, ts_ns, cmd_id)
+        if isinstance(outcome, Rejected):
+            key = f"{type(command).__name__}:{outcome.code}"
+            counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def run_mix(mix: list[tuple[object, int]]) -> tuple[float, list[float], int]:
