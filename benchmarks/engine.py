@@ -7,7 +7,9 @@
   ``engine.command_us_by_type``: the mean per command type, from one more run.
 - ``kernels.sweep_1m_ms`` / ``kernels.funding_1m_ms``: one market sweep / one funding
   settlement over 1 000 000 open positions; and the pure-Python twins' figures and ratios.
-- ``engine.commands_per_s_nojit``: the same mix in a subprocess with NUMBA_DISABLE_JIT=1.
+- ``engine.commands_per_s_interpreted``: the same mix in a subprocess with nothing compiled
+  (the engine's Python sources and the kernels' twins); ``engine.compiled`` says whether
+  the main figures ran on the compiled engine (``make native``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 import numpy as np
 
 from benchmarks.report import emit, percentiles
+from venue import compiled
 from engine import commands as cmd
 from engine.core import execute
 from engine.kernels import reference
@@ -204,11 +207,12 @@ def time_funding(kernel, p: dict, repeats: int) -> list[float]:
     return timings
 
 
-def nojit_commands_per_s(n_rounds: int) -> float | None:
-    """The mix in a subprocess with NUMBA_DISABLE_JIT=1 (the twins' semantics)."""
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    code = ("import json, benchmarks.engine as b; mix = b.build_mix(%d); s, _, _ = b.run_mix(mix); "
-            "print(json.dumps(len(mix) / s))" % n_rounds)
+def interpreted_commands_per_s(n_rounds: int) -> float | None:
+    """The mix in a subprocess with everything interpreted: the engine's Python sources
+    (AGENTPERP_ENGINE=python) and the kernels' twins (NUMBA_DISABLE_JIT=1)."""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", AGENTPERP_ENGINE="python")
+    code = ("from venue import compiled; compiled.prepare(); import json, benchmarks.engine as b; "
+            "mix = b.build_mix(%d); s, _, _ = b.run_mix(mix); print(json.dumps(len(mix) / s))" % n_rounds)
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
     return float(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
 
@@ -220,7 +224,7 @@ def measure(quick: bool = False) -> dict:
     n_rounds = 2_000 if quick else 30_000
     n_positions = 100_000 if quick else 1_000_000
     figures: dict = {"machine.cores": os.cpu_count(), "machine.python": platform.python_version(),
-                     "seed": SEED, "engine.mix_rounds": n_rounds, "kernels.positions": n_positions}
+                     "engine.compiled": compiled.engine_is_compiled(), "seed": SEED, "engine.mix_rounds": n_rounds, "kernels.positions": n_positions}
 
     mix = build_mix(n_rounds)  # also the JIT warm-up: every kernel has run by now
     run_mix(mix[: len(mix) // 10])
@@ -251,10 +255,10 @@ def measure(quick: bool = False) -> dict:
     figures["ratio.sweep_twin_over_kernel"] = figures["reference.sweep_1m_ms"] / figures["kernels.sweep_1m_ms"]
     figures["ratio.funding_twin_over_kernel"] = figures["reference.funding_1m_ms"] / figures["kernels.funding_1m_ms"]
 
-    nojit = nojit_commands_per_s(max(n_rounds // 10, 200))
-    figures["engine.commands_per_s_nojit"] = nojit
-    if nojit:
-        figures["ratio.commands_jit_over_nojit"] = figures["engine.commands_per_s"] / nojit
+    interpreted = interpreted_commands_per_s(max(n_rounds // 10, 200))
+    figures["engine.commands_per_s_interpreted"] = interpreted
+    if interpreted:
+        figures["ratio.commands_compiled_over_interpreted"] = figures["engine.commands_per_s"] / interpreted
     return figures
 
 

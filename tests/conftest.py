@@ -1,5 +1,6 @@
-"""Test-wide set-up: a numba cache keyed on the kernels' sources (see venue/numba_cache.py)."""
+"""Test-wide set-up: a numba cache keyed on the kernels' sources, and the compiled engine
+only when it is fresh (see venue/compiled.py)."""
 
-from venue import numba_cache
+from venue import compiled
 
-numba_cache.configure()
+compiled.prepare()

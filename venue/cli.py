@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from venue import numba_cache
+from venue import compiled
 
-numba_cache.configure()  # before anything imports numba
+compiled.prepare()  # before anything imports numba
 
 BENCH_SUITES = {
     "engine": "benchmarks.engine",

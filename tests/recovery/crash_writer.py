@@ -4,9 +4,9 @@ the last cmd_id of every durable batch (what the venue would have acknowledged).
 import sys
 from pathlib import Path
 
-from venue import numba_cache
+from venue import compiled
 
-numba_cache.configure()
+compiled.prepare()
 
 from tests.recovery import session  # noqa: E402
 

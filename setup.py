@@ -1,0 +1,37 @@
+"""Build of the engine's compiled modules (Cython), the rest of the metadata being in
+pyproject.toml.
+
+The engine's hot path (decide, apply and the rules they call) is plain Python that Cython
+compiles as it is, with Python semantics (Python ints, no C types), so the compiled and
+the interpreted engine decide the same events bit for bit; the suite runs on both
+(docs/engine.md, "Compiled engine"). The extensions are optional: without a C compiler
+the engine runs interpreted. ``make native`` rebuilds what changed, in place.
+"""
+
+from setuptools import setup
+
+# The modules every command runs through. Not compiled: the numba kernels and the
+# formulas they inline (numba compiles those), and the modules of msgspec structs and of
+# cold paths, which gain nothing.
+NATIVE_MODULES = [
+    "engine/accounts.py", "engine/apply.py", "engine/context.py", "engine/core.py", "engine/decide.py",
+    "engine/oracle.py", "engine/positions.py", "engine/state.py", "engine/tick.py", "engine/units.py",
+    "engine/rfq/lifecycle.py",
+    "engine/risk/bands.py", "engine/risk/funding.py", "engine/risk/liquidation.py", "engine/risk/margin.py",
+    "engine/risk/settlement.py",
+]
+
+
+def native_extensions() -> list:
+    try:
+        from Cython.Build import cythonize
+    except ImportError:  # an install without the build requirements: interpreted engine
+        return []
+    extensions = cythonize(NATIVE_MODULES, build_dir="build/cython", quiet=True,
+                           compiler_directives={"language_level": 3})
+    for extension in extensions:
+        extension.optional = True  # no C compiler: a warning, and the engine runs interpreted
+    return extensions
+
+
+setup(ext_modules=native_extensions())

@@ -1,0 +1,95 @@
+"""Compiled code that must never run stale rules: numba's kernel cache and the engine's
+Cython modules. Call ``prepare()`` in a process before anything imports ``engine`` or
+``numba``.
+
+- numba invalidates a cached kernel only when the kernel's own file changes, not when a
+  function it inlines (``engine/risk/formulas.py``) does. Keying the cache folder on a hash
+  of every source the kernels compile makes any change start a fresh cache.
+- The engine's hot modules are compiled in place by Cython (``setup.py``, ``make native``);
+  a compiled module older than its source would run old rules, so if any is, the whole
+  engine runs interpreted, with a warning. ``AGENTPERP_ENGINE=python`` asks for the
+  interpreted engine (the test suite's second pass; debugging with tracebacks and pdb).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery as machinery
+import os
+import sys
+import warnings
+from pathlib import Path
+
+ENGINE = Path(__file__).resolve().parent.parent / "engine"
+KERNEL_SOURCES = ("risk/formulas.py", "units.py", "state.py", "kernels/*.py")  # what kernels compile in
+ENGINE_ENV = "AGENTPERP_ENGINE"  # "python": interpreted; anything else: compiled when fresh
+
+
+def prepare() -> None:
+    configure_numba_cache()
+    select_engine()
+
+
+def sources_digest() -> str:
+    digest = hashlib.blake2b(digest_size=8)
+    for pattern in KERNEL_SOURCES:
+        for path in sorted(ENGINE.glob(pattern)):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def configure_numba_cache() -> None:
+    """Set NUMBA_CACHE_DIR (unless the user chose one) to a folder per kernel-source hash."""
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "agentperp" / "numba"
+        os.environ["NUMBA_CACHE_DIR"] = str(base / sources_digest())
+
+
+def compiled_modules(engine_dir: Path = ENGINE) -> list[Path]:
+    """The engine's compiled module files (``engine/**/NAME.cpython-*.so``)."""
+    return sorted({path for suffix in machinery.EXTENSION_SUFFIXES for path in engine_dir.rglob(f"*{suffix}")})
+
+
+def stale_modules(engine_dir: Path = ENGINE) -> list[str]:
+    """Sources (relative to the engine folder) changed since they were compiled, or gone."""
+    stale = []
+    for module in compiled_modules(engine_dir):
+        source = module.with_name(module.name.split(".")[0] + ".py")
+        if not source.exists() or source.stat().st_mtime > module.stat().st_mtime:
+            stale.append(source.relative_to(engine_dir).as_posix())
+    return stale
+
+
+def select_engine() -> str:
+    """Use the compiled engine modules, unless asked not to or any is stale: then make the
+    import system see only the engine's sources. Returns "compiled", "python" or "none"."""
+    if not compiled_modules():
+        return "none"
+    if os.environ.get(ENGINE_ENV) != "python":
+        stale = stale_modules()
+        if not stale:
+            return "compiled"
+        warnings.warn(f"the compiled engine is older than engine/{', engine/'.join(stale)}: running it interpreted; "
+                      "`make native` rebuilds it", stacklevel=2)
+        os.environ[ENGINE_ENV] = "python"  # so that child processes agree
+    if any(name == "engine" or name.startswith("engine.") for name in sys.modules):
+        raise RuntimeError("select_engine() must run before anything imports engine")
+    sys.path_hooks.insert(0, _engine_sources_only)
+    sys.path_importer_cache.clear()
+    return "python"
+
+
+def _engine_sources_only(path: str):
+    """A path hook: for the engine's folders, a finder that knows no extension modules."""
+    if not Path(path).resolve().is_relative_to(ENGINE):
+        raise ImportError("not an engine folder")  # the next hook takes it
+    return machinery.FileFinder(path, (machinery.SourceFileLoader, machinery.SOURCE_SUFFIXES),
+                                (machinery.SourcelessFileLoader, machinery.BYTECODE_SUFFIXES))
+
+
+def engine_is_compiled() -> bool:
+    """Whether this process runs the compiled engine (after ``engine`` was imported)."""
+    import engine.apply
+
+    return Path(engine.apply.__file__).suffix != ".py"
