@@ -27,17 +27,20 @@ def apply(state: State, event: ev.Event) -> None:
 def _move(state: State, transfers: list[ev.Transfer]) -> None:
     """Apply each transfer: ``amount_e6`` out of the debit account, into the credit account.
 
-    Agents' accounts are the hot case and are handled inline; the rest go through ``_add``.
+    Agents' accounts are the hot case and are handled inline (``balances[FREE]`` and
+    ``balances[HELD]`` are their columns); the rest go through ``_add``.
     """
     agent_row = state.agent_row
+    balances = state.agents.v.free_e6, state.agents.v.held_e6
     for t in transfers:
         amount_e6 = t.amount_e6
         account = t.debit
         if account <= HELD:
             row = agent_row.get(t.debit_ref)
-            if row is None:
-                row = state.agent_index(t.debit_ref)  # a new account may grow the table: views after
-            (state.agents.v.free_e6 if account == FREE else state.agents.v.held_e6)[row] -= amount_e6
+            if row is None:  # a new account may grow the table, and so replace its views
+                row = state.agent_index(t.debit_ref)
+                balances = state.agents.v.free_e6, state.agents.v.held_e6
+            balances[account][row] -= amount_e6
         else:
             _add(state, account, t.debit_ref, -amount_e6)
         account = t.credit
@@ -45,7 +48,8 @@ def _move(state: State, transfers: list[ev.Transfer]) -> None:
             row = agent_row.get(t.credit_ref)
             if row is None:
                 row = state.agent_index(t.credit_ref)
-            (state.agents.v.free_e6 if account == FREE else state.agents.v.held_e6)[row] += amount_e6
+                balances = state.agents.v.free_e6, state.agents.v.held_e6
+            balances[account][row] += amount_e6
         else:
             _add(state, account, t.credit_ref, amount_e6)
 
@@ -69,7 +73,8 @@ def _add(state: State, account: int, ref, delta_e6: int) -> None:
 def _remember_client_id(state: State, agent: str, client_id: str, event) -> None:
     """Record an agent's client_id; forget the ones older than the idempotency window.
 
-    The dict is in insertion (= time) order, so the oldest entries are at its front.
+    The dict is in insertion (= time) order, so the oldest entries are at its front. (The
+    hottest events test ``e.client_id`` before calling: most commands carry none.)
     """
     if not client_id:
         return
@@ -102,7 +107,8 @@ def _rfq_opened(state: State, e: ev.RfqOpened) -> None:
                                e.max_funding_rate_e9, DURATION_NS[e.duration], e.expires_ns, e.margin_e6, e.fee_e6,
                                e.auto_accept, e.target_rate_e9, {})
     state.next_rfq_id = e.rfq_id + 1
-    _remember_client_id(state, e.trader, e.client_id, e)
+    if e.client_id:
+        _remember_client_id(state, e.trader, e.client_id, e)
 
 
 def _quote_submitted(state: State, e: ev.QuoteSubmitted) -> None:
@@ -111,7 +117,8 @@ def _quote_submitted(state: State, e: ev.QuoteSubmitted) -> None:
     state.quotes[e.quote_id] = quote
     state.rfqs[e.rfq_id].quotes[e.maker] = quote  # a replaced quote was released just before
     state.next_quote_id = e.quote_id + 1
-    _remember_client_id(state, e.maker, e.client_id, e)
+    if e.client_id:
+        _remember_client_id(state, e.maker, e.client_id, e)
 
 
 def _drop_quote(state: State, quote_id: int) -> None:
@@ -122,7 +129,8 @@ def _drop_quote(state: State, quote_id: int) -> None:
 def _quote_released(state: State, e: ev.QuoteReleased) -> None:
     _move(state, e.transfers)
     _drop_quote(state, e.quote_id)
-    _remember_client_id(state, e.maker, e.client_id, e)
+    if e.client_id:
+        _remember_client_id(state, e.maker, e.client_id, e)
 
 
 def _close_rfq(state: State, rfq_id: int, reason: str) -> None:
@@ -141,37 +149,40 @@ def _rfq_closed(state: State, e: ev.RfqClosed) -> None:
 
 
 def _position_opened(state: State, e: ev.PositionOpened) -> None:
-    long_agent, short_agent = state.agent_row[e.long_agent], state.agent_row[e.short_agent]  # both hold funds
-    row = state.positions.alloc()
-    t = state.positions.v
+    agent_row = state.agent_row
+    long_agent, short_agent = agent_row[e.long_agent], agent_row[e.short_agent]  # both hold funds
+    positions = state.positions
+    row = positions.alloc()
+    t = positions.v
+    position_id, ts_ns, expires_ns = e.position_id, e.ts_ns, e.expires_ns
     t.status[row] = OPEN
-    t.position_id[row] = e.position_id
+    t.position_id[row] = position_id
     t.market[row] = e.market
     t.taker_is_long[row] = e.taker_side == "long"
     t.long_agent[row] = long_agent
     t.short_agent[row] = short_agent
-    t.size_e6[row] = e.size_e6
-    t.size_open_e6[row] = e.size_e6
+    t.size_e6[row] = t.size_open_e6[row] = e.size_e6
     t.entry_price_e8[row] = e.entry_price_e8
     t.rate_e9[row] = e.funding_rate_e9
     t.margin_open_long_e6[row] = e.margin_long_e6
     t.margin_open_short_e6[row] = e.margin_short_e6
-    t.opened_ns[row] = e.ts_ns
-    t.last_funding_ns[row] = e.ts_ns
-    t.expires_ns[row] = e.expires_ns
+    t.opened_ns[row] = t.last_funding_ns[row] = ts_ns
+    t.expires_ns[row] = expires_ns
     t.flagged_ns[row] = 0
-    state.fixed_duration_open += e.expires_ns != 0
-    state.opened_ns_low = min(state.opened_ns_low, e.ts_ns)
-    state.position_row[e.position_id] = row
-    state.next_position_id = e.position_id + 1
+    if expires_ns:
+        state.fixed_duration_open += 1
+    if ts_ns < state.opened_ns_low:
+        state.opened_ns_low = ts_ns
+    state.position_row[position_id] = row
+    state.next_position_id = position_id + 1
     _move(state, e.transfers)  # the margins exist once the row does
     bands.narrow(state, row)
     _drop_quote(state, e.quote_id)
     for quote_id in e.released_quote_ids:
         _drop_quote(state, quote_id)
     _close_rfq(state, e.rfq_id, "filled")
-    trader = e.long_agent if e.taker_side == "long" else e.short_agent
-    _remember_client_id(state, trader, e.client_id, e)
+    if e.client_id:
+        _remember_client_id(state, e.long_agent if e.taker_side == "long" else e.short_agent, e.client_id, e)
 
 
 def _funding_settled(state: State, e: ev.FundingSettled) -> None:
@@ -220,7 +231,8 @@ def _position_closed(state: State, e: ev.PositionClosed) -> None:
         state.positions.v.size_e6[row] = e.remaining_size_e6
         state.positions.v.last_funding_ns[row] = e.ts_ns
         bands.narrow(state, row)
-    _remember_client_id(state, e.agent, e.client_id, e)
+    if e.client_id:
+        _remember_client_id(state, e.agent, e.client_id, e)
 
 
 def _position_liquidated(state: State, e: ev.PositionLiquidated) -> None:

@@ -21,7 +21,7 @@ def _tick(state: State, c: cmd.Tick, ctx: Ctx) -> list:
 
 
 # Each command's rule, and which field names the agent acting in it (None: no agent).
-_DECIDE = {
+_RULES = {
     cmd.Deposit: (accounts.decide_deposit, "agent"),
     cmd.Withdraw: (accounts.decide_withdraw, "agent"),
     cmd.RequestQuote: (lifecycle.decide_request, "trader"),
@@ -37,22 +37,27 @@ _DECIDE = {
     cmd.OracleUpdate: (oracle.decide_update, None),
     cmd.Tick: (_tick, None),
 }
+# Per command type: (rule, actor field, has a client_id, has a signature). Which fields a
+# type has is known once, here, rather than asked of every command (a missing attribute
+# is an exception inside getattr).
+_DECIDE = {kind: (rule, actor, "client_id" in kind.__struct_fields__, "signature" in kind.__struct_fields__)
+           for kind, (rule, actor) in _RULES.items()}
 
 
 def decide(state: State, command, ts_ns: int, cmd_id: int):
     """The events ``command`` causes at ``ts_ns``, or why it is rejected. Reads, never writes."""
-    rule, actor_field = _DECIDE[type(command)]
+    rule, actor_field, has_client_id, has_signature = _DECIDE[type(command)]
     if actor_field is not None:
-        refused = _shared_checks(state, command, getattr(command, actor_field), ts_ns)
+        refused = _shared_checks(state, getattr(command, actor_field), command.client_id if has_client_id else "",
+                                 command.signature if has_signature else "", ts_ns)
         if refused is not None:
             return refused
     return rule(state, command, Ctx(state.last_seq, ts_ns, cmd_id))
 
 
-def _shared_checks(state: State, command, actor: str, ts_ns: int) -> rj.Rejected | None:
+def _shared_checks(state: State, actor: str, client_id: str, signature: str, ts_ns: int) -> rj.Rejected | None:
     if not 1 <= len(actor) <= AGENT_LEN_MAX:
         return rj.rejected(rj.INVALID_FIELD, f"agent key must be 1..{AGENT_LEN_MAX} characters", field="agent")
-    client_id = getattr(command, "client_id", "")
     if client_id:
         if len(client_id) > CLIENT_ID_LEN_MAX:
             return rj.rejected(rj.INVALID_FIELD, f"client_id longer than {CLIENT_ID_LEN_MAX}", field="client_id")
@@ -60,6 +65,6 @@ def _shared_checks(state: State, command, actor: str, ts_ns: int) -> rj.Rejected
         if seen is not None and ts_ns - seen[1] <= state.config.idempotency_window_ms * NS_PER_MS:
             return rj.rejected(rj.DUPLICATE, "this client_id was already executed; nothing was done again",
                                client_id=client_id, first_seq=seen[0])
-    if len(getattr(command, "signature", "")) > SIGNATURE_LEN_MAX:
+    if len(signature) > SIGNATURE_LEN_MAX:
         return rj.rejected(rj.INVALID_FIELD, f"signature longer than {SIGNATURE_LEN_MAX}", field="signature")
     return None

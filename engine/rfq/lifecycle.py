@@ -108,51 +108,54 @@ def decide_request(state: State, c: cmd.RequestQuote, ctx: Ctx):
 
 
 def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
-    rfq = _open_rfq(state, c.rfq_id, ctx.ts_ns)
+    rfq_id, maker, rate_e9, collateral_e6 = c.rfq_id, c.maker, c.funding_rate_e9, c.collateral_e6
+    rfq = _open_rfq(state, rfq_id, ctx.ts_ns)
     if type(rfq) is rj.Rejected:
         return rfq
-    if rfq.trader == c.maker:
-        return rj.rejected(rj.SELF_QUOTE, "a maker may not quote its own RFQ", rfq_id=c.rfq_id)
-    if not -RATE_E9_MAX <= c.funding_rate_e9 <= RATE_E9_MAX:
-        return rj.out_of_range("funding_rate_e9", c.funding_rate_e9, -RATE_E9_MAX, RATE_E9_MAX)
-    if c.funding_rate_e9 > rfq.max_rate_e9:
+    if rfq.trader == maker:
+        return rj.rejected(rj.SELF_QUOTE, "a maker may not quote its own RFQ", rfq_id=rfq_id)
+    if not -RATE_E9_MAX <= rate_e9 <= RATE_E9_MAX:
+        return rj.out_of_range("funding_rate_e9", rate_e9, -RATE_E9_MAX, RATE_E9_MAX)
+    if rate_e9 > rfq.max_rate_e9:
         return rj.rejected(rj.RATE_ABOVE_MAX, "funding rate above the RFQ's maximum",
-                           funding_rate_e9=c.funding_rate_e9, max_funding_rate_e9=rfq.max_rate_e9)
+                           funding_rate_e9=rate_e9, max_funding_rate_e9=rfq.max_rate_e9)
     m = state.config.markets[rfq.market]
     lifetime_ms = _lifetime_ms(c.valid_for_ms, m.quote_lifetime_ms_default, m.quote_lifetime_ms_min,
                                m.quote_lifetime_ms_max, "valid_for_ms")
     if type(lifetime_ms) is rj.Rejected:
         return lifetime_ms
-    collateral_e6_min = div_ceil(rfq.size_e6, m.leverage_max)
-    if not collateral_e6_min <= c.collateral_e6 <= AMOUNT_E6_MAX:
-        return rj.rejected(rj.INSUFFICIENT_COLLATERAL if c.collateral_e6 < collateral_e6_min else rj.OUT_OF_RANGE,
+    size_e6 = rfq.size_e6
+    collateral_e6_min = div_ceil(size_e6, m.leverage_max)
+    if not collateral_e6_min <= collateral_e6 <= AMOUNT_E6_MAX:
+        return rj.rejected(rj.INSUFFICIENT_COLLATERAL if collateral_e6 < collateral_e6_min else rj.OUT_OF_RANGE,
                            "collateral must be at least size / the market's max leverage",
-                           collateral_e6=c.collateral_e6, required_e6=collateral_e6_min, max_e6=AMOUNT_E6_MAX)
-    fee_e6 = div_half_even(rfq.size_e6 * m.maker_fee_bps, BPS_SCALE)
+                           collateral_e6=collateral_e6, required_e6=collateral_e6_min, max_e6=AMOUNT_E6_MAX)
+    fee_e6 = div_half_even(size_e6 * m.maker_fee_bps, BPS_SCALE) if m.maker_fee_bps else 0
 
     events: list = []
-    replaced = rfq.quotes.get(c.maker)
-    available_e6 = state.free_of(c.maker)
+    quotes = rfq.quotes
+    replaced = quotes.get(maker)
+    available_e6 = state.free_of(maker)
     if replaced is not None:
         available_e6 += replaced.collateral_e6 + replaced.fee_e6
         events.append(_release(replaced, "replaced", "", ctx))
-    if available_e6 < c.collateral_e6 + fee_e6:
+    if available_e6 < collateral_e6 + fee_e6:
         return rj.rejected(rj.INSUFFICIENT_FUNDS, "free balance below collateral + maker fee",
-                           required_e6=c.collateral_e6 + fee_e6, available_e6=available_e6)
-    transfers = [ev.Transfer(ev.FREE, c.maker, ev.HELD, c.maker, c.collateral_e6 + fee_e6, "hold")]
-    submitted = ev.QuoteSubmitted(
-        ctx.seq(), ctx.ts_ns, ctx.cmd_id, quote_id=state.next_quote_id, rfq_id=c.rfq_id, maker=c.maker,
-        funding_rate_e9=c.funding_rate_e9, collateral_e6=c.collateral_e6, fee_e6=fee_e6,
-        expires_ns=ctx.ts_ns + lifetime_ms * NS_PER_MS, client_id=c.client_id, transfers=transfers)
-    events.append(submitted)
+                           required_e6=collateral_e6 + fee_e6, available_e6=available_e6)
+    ts_ns = ctx.ts_ns
+    expires_ns = ts_ns + lifetime_ms * NS_PER_MS
+    quote_id = state.next_quote_id
+    transfers = [ev.Transfer(ev.FREE, maker, ev.HELD, maker, collateral_e6 + fee_e6, "hold")]
+    events.append(ev.QuoteSubmitted(
+        ctx.seq(), ts_ns, ctx.cmd_id, quote_id=quote_id, rfq_id=rfq_id, maker=maker, funding_rate_e9=rate_e9,
+        collateral_e6=collateral_e6, fee_e6=fee_e6, expires_ns=expires_ns, client_id=c.client_id, transfers=transfers))
 
     # Auto-accept at a target: the arriving quote is the best, or an earlier one would
     # already have triggered the fill.
-    if rfq.auto_accept and rfq.target_rate_e9 is not None and c.funding_rate_e9 <= rfq.target_rate_e9 \
-            and oracle.guard(state, rfq.market, ctx.ts_ns) is None:
-        quote = Quote(submitted.quote_id, c.rfq_id, c.maker, c.funding_rate_e9, c.collateral_e6, fee_e6, ctx.ts_ns,
-                      submitted.expires_ns)
-        others = [q.quote_id for q in rfq.quotes.values() if q is not replaced]
+    if rfq.auto_accept and rfq.target_rate_e9 is not None and rate_e9 <= rfq.target_rate_e9 \
+            and oracle.guard(state, rfq.market, ts_ns) is None:
+        quote = Quote(quote_id, rfq_id, maker, rate_e9, collateral_e6, fee_e6, ts_ns, expires_ns)
+        others = [q.quote_id for q in quotes.values() if q is not replaced]
         events.append(_open_position(state, rfq, quote, others, "", True, "", ctx))
     return events
 
