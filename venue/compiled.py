@@ -73,6 +73,8 @@ def select_engine() -> str:
         warnings.warn(f"the compiled engine is older than engine/{', engine/'.join(stale)}: running it interpreted; "
                       "`make native` rebuilds it", stacklevel=2)
         os.environ[ENGINE_ENV] = "python"  # so that child processes agree
+    if _engine_sources_only in sys.path_hooks:
+        return "python"  # prepared already (the CLI imported by a test, say)
     if any(name == "engine" or name.startswith("engine.") for name in sys.modules):
         raise RuntimeError("select_engine() must run before anything imports engine")
     sys.path_hooks.insert(0, _engine_sources_only)
