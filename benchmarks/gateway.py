@@ -281,6 +281,10 @@ def main(json_path: str | None = None, quick: bool = False) -> int:
             answered, elapsed, _ = _run_clients(venue.tcp_port, processes, agents_per_process, "throughput", 0,
                                                 seconds, WINDOW_PER_AGENT)
             throughput = answered / elapsed
+            # Let the throughput run's backlog drain (its in-flight windows, and the tens of
+            # thousands of RFQs it left open, which expire within RFQ_LIFETIME_MS): the
+            # latency run measures 10 000/s offered to a venue in a steady state.
+            time.sleep(RFQ_LIFETIME_MS / 1_000 + 2.0)
             _, _, latencies = _run_clients(venue.tcp_port, processes, agents_per_process, "latency", offered_per_s,
                                            seconds, 0)
         finally:
