@@ -8,6 +8,8 @@ the interpreted engine decide the same events bit for bit; the suite runs on bot
 the engine runs interpreted. ``make native`` rebuilds what changed, in place.
 """
 
+import hashlib
+
 from setuptools import setup
 
 # The modules every command runs through. Not compiled: the numba kernels and the
@@ -22,13 +24,22 @@ NATIVE_MODULES = [
 ]
 
 
+# Python semantics exactly: annotations are documentation, never C types or exact-type
+# checks (Cython would otherwise refuse a bool where ``int`` is annotated, and make a
+# ``float`` parameter a C double).
+DIRECTIVES = {"language_level": 3, "annotation_typing": False}
+
+
 def native_extensions() -> list:
     try:
+        import Cython
         from Cython.Build import cythonize
     except ImportError:  # an install without the build requirements: interpreted engine
         return []
-    extensions = cythonize(NATIVE_MODULES, build_dir="build/cython", quiet=True,
-                           compiler_directives={"language_level": 3})
+    # The generated C depends on the directives and Cython's version too: a folder per both.
+    flavour = hashlib.blake2b(repr((sorted(DIRECTIVES.items()), Cython.__version__)).encode(), digest_size=4)
+    extensions = cythonize(NATIVE_MODULES, build_dir=f"build/cython-{flavour.hexdigest()}", quiet=True,
+                           compiler_directives=DIRECTIVES)
     for extension in extensions:
         extension.optional = True  # no C compiler: a warning, and the engine runs interpreted
     return extensions

@@ -19,7 +19,7 @@ Duration = Literal["perpetual", "1h", "24h"]
 DURATION_NS = {"perpetual": 0, "1h": 3_600 * 10**9, "24h": 86_400 * 10**9}  # 0: no fixed end
 
 
-class _Command(msgspec.Struct, frozen=True, array_like=True, tag=True):
+class _Command(msgspec.Struct, frozen=True, array_like=True, tag=True, gc=False):
     pass
 
 

@@ -29,7 +29,7 @@ EXTERNAL = 6  # where deposits come from; the only account allowed below zero
 ACCOUNT_NAMES = ("free", "held", "margin_long", "margin_short", "fees", "insurance", "external")
 
 
-class Transfer(msgspec.Struct, frozen=True, array_like=True):
+class Transfer(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """``amount_e6`` (> 0) moves from the debit account to the credit account."""
 
     debit: int
@@ -40,7 +40,7 @@ class Transfer(msgspec.Struct, frozen=True, array_like=True):
     kind: str  # deposit, withdraw, hold, release, margin, fee, funding, pnl, insurance, reward, return
 
 
-class _Event(msgspec.Struct, frozen=True, array_like=True, tag=True):
+class _Event(msgspec.Struct, frozen=True, array_like=True, tag=True, gc=False):
     seq: int
     ts_ns: int
     cmd_id: int

@@ -115,7 +115,7 @@ POSITION_COLUMNS = {
 }
 
 
-class Quote(msgspec.Struct):
+class Quote(msgspec.Struct, gc=False):
     """A live, firm quote; ``collateral_e6 + fee_e6`` is the maker's hold."""
 
     quote_id: int
@@ -128,7 +128,7 @@ class Quote(msgspec.Struct):
     expires_ns: int
 
 
-class Rfq(msgspec.Struct):
+class Rfq(msgspec.Struct, gc=False):
     """An open RFQ; ``quotes`` maps each maker to its live quote on it (at most one each)."""
 
     rfq_id: int
