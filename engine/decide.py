@@ -48,10 +48,14 @@ def decide(state: State, command, ts_ns: int, cmd_id: int):
     """The events ``command`` causes at ``ts_ns``, or why it is rejected. Reads, never writes."""
     rule, actor_field, has_client_id, has_signature = _DECIDE[type(command)]
     if actor_field is not None:
-        refused = _shared_checks(state, getattr(command, actor_field), command.client_id if has_client_id else "",
-                                 command.signature if has_signature else "", ts_ns)
-        if refused is not None:
-            return refused
+        actor = getattr(command, actor_field)
+        client_id = command.client_id if has_client_id else ""
+        signature = command.signature if has_signature else ""
+        # The common case (a well-formed agent key, no client_id) needs no call.
+        if client_id or signature or not 1 <= len(actor) <= AGENT_LEN_MAX:
+            refused = _shared_checks(state, actor, client_id, signature, ts_ns)
+            if refused is not None:
+                return refused
     return rule(state, command, Ctx(state.last_seq, ts_ns, cmd_id))
 
 
