@@ -49,19 +49,19 @@ def decide(state: State, command, ts_ns: int, cmd_id: int):
     rule, actor_field, has_client_id, has_signature = _DECIDE[type(command)]
     if actor_field is not None:
         actor = getattr(command, actor_field)
+        if not 1 <= len(actor) <= AGENT_LEN_MAX:
+            return rj.rejected(rj.INVALID_FIELD, f"agent key must be 1..{AGENT_LEN_MAX} characters", field="agent")
         client_id = command.client_id if has_client_id else ""
         signature = command.signature if has_signature else ""
-        # The common case (a well-formed agent key, no client_id) needs no call.
-        if client_id or signature or not 1 <= len(actor) <= AGENT_LEN_MAX:
-            refused = _shared_checks(state, actor, client_id, signature, ts_ns)
+        if client_id or signature:  # most commands carry neither, and need no call
+            refused = _check_client_id_and_signature(state, actor, client_id, signature, ts_ns)
             if refused is not None:
                 return refused
     return rule(state, command, Ctx(state.last_seq, ts_ns, cmd_id))
 
 
-def _shared_checks(state: State, actor: str, client_id: str, signature: str, ts_ns: int) -> rj.Rejected | None:
-    if not 1 <= len(actor) <= AGENT_LEN_MAX:
-        return rj.rejected(rj.INVALID_FIELD, f"agent key must be 1..{AGENT_LEN_MAX} characters", field="agent")
+def _check_client_id_and_signature(state: State, actor: str, client_id: str, signature: str,
+                                   ts_ns: int) -> rj.Rejected | None:
     if client_id:
         if len(client_id) > CLIENT_ID_LEN_MAX:
             return rj.rejected(rj.INVALID_FIELD, f"client_id longer than {CLIENT_ID_LEN_MAX}", field="client_id")
