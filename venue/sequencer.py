@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from adapters.gateway.auth import OVERLOADED, STOPPED
 from engine import commands as cmd
@@ -51,6 +52,24 @@ class Outcome:
         self.seq = seq  # the last seq of its events, or the venue's last seq when it caused none
 
 
+Reply = Callable[[Outcome], None]
+
+
+def _deliver(reply: Reply | None, outcome: Outcome) -> None:
+    """Hand ``outcome`` to its submitter; one submitter's failure never stops the others."""
+    if reply is None:
+        return
+    try:
+        reply(outcome)
+    except Exception:
+        log.exception("a reply to a command failed")
+
+
+def _resolve(future: asyncio.Future, outcome: Outcome) -> None:
+    if not future.done():  # a caller may have cancelled it
+        future.set_result(outcome)
+
+
 def refused(code: str, message: str, **detail) -> Outcome:
     """An outcome for a command that never reached the engine (not journaled)."""
     return Outcome(0, 0, [], Rejected(code, message, detail), 0)
@@ -71,7 +90,7 @@ class Sequencer:
         self.clock = clock
         self.last_ts_ns = last_ts_ns
         self.on_durable = on_durable
-        self._waiting: deque[tuple[object, asyncio.Future | None]] = deque()
+        self._waiting: deque[tuple[object, Reply | None]] = deque()
         self._wake = asyncio.Event()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._next_tick_ns = 0
@@ -94,15 +113,21 @@ class Sequencer:
         """Queue ``command``; the future resolves to its ``Outcome`` once it is durable (or
         at once with an ``OVERLOADED``/``STOPPED`` rejection that was never journaled)."""
         future = asyncio.get_running_loop().create_future()
-        if self._stopping or self.failed is not None:
-            future.set_result(refused(STOPPED, "the venue is stopping; nothing was executed"))
-        elif len(self._waiting) >= self.queue_max:
-            future.set_result(refused(OVERLOADED, "the venue's command queue is full; retry shortly",
-                                      queue_max=self.queue_max))
-        else:
-            self._waiting.append((command, future))
-            self._wake.set()
+        self.submit_with(command, partial(_resolve, future))
         return future
+
+    def submit_with(self, command, reply: Reply | None) -> None:
+        """Queue ``command``; ``reply(outcome)`` is called once, on the loop, when it is
+        durable (or at once with an ``OVERLOADED``/``STOPPED`` rejection that was never
+        journaled). The gateways' hot path: no future, no loop callback per command."""
+        if self._stopping or self.failed is not None:
+            _deliver(reply, refused(STOPPED, "the venue is stopping; nothing was executed"))
+        elif len(self._waiting) >= self.queue_max:
+            _deliver(reply, refused(OVERLOADED, "the venue's command queue is full; retry shortly",
+                                    queue_max=self.queue_max))
+        else:
+            self._waiting.append((command, reply))
+            self._wake.set()
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -130,9 +155,8 @@ class Sequencer:
                 await in_flight
         except BaseException as error:
             self._fail(error)
-            for _, future, _ in batch:  # decided but never written: never acknowledged
-                if future is not None and not future.done():
-                    future.set_result(refused(STOPPED, "the venue stopped before this command was durable"))
+            for _, reply, _ in batch:  # decided but never written: never acknowledged
+                _deliver(reply, refused(STOPPED, "the venue stopped before this command was durable"))
             raise
         finally:
             self._writer.shutdown(wait=True)
@@ -151,13 +175,13 @@ class Sequencer:
             pass
         self._wake.clear()
 
-    def _take_batch(self) -> list[tuple[object, asyncio.Future | None, list]]:
+    def _take_batch(self) -> list[list]:
         """The waiting commands (at most batch_max) and a Tick if one is due."""
         batch = []
         waiting = self._waiting
         while waiting and len(batch) < self.batch_max:
-            command, future = waiting.popleft()
-            batch.append([command, future, None])
+            command, reply = waiting.popleft()
+            batch.append([command, reply, None])
         now_ns = self.clock()
         if now_ns >= self._next_tick_ns and not self._stopping:
             batch.append([cmd.Tick(), None, None])
@@ -202,11 +226,10 @@ class Sequencer:
         self.commands_total += len(batch)
         self.batches_total += 1
         self.last_batch_size = len(batch)
-        for _, future, outcome in batch:
-            if future is not None and not future.done():
-                future.set_result(outcome)
-        if self.on_durable is not None:
+        if self.on_durable is not None:  # streams first, then the acks (the order futures gave)
             self.on_durable([(command, outcome) for command, _, outcome in batch])
+        for _, reply, outcome in batch:
+            _deliver(reply, outcome)
 
     def _fail(self, error: BaseException) -> None:
         """Fail stop: refuse everything waiting; nothing undurable is acknowledged."""
@@ -216,6 +239,5 @@ class Sequencer:
                 log.critical("journal write failed, the venue stops: %s", error)
         self._stopping = True
         while self._waiting:
-            _, future = self._waiting.popleft()
-            if future is not None and not future.done():
-                future.set_result(refused(STOPPED, "the venue stopped before executing this command"))
+            _, reply = self._waiting.popleft()
+            _deliver(reply, refused(STOPPED, "the venue stopped before executing this command"))

@@ -1,8 +1,8 @@
 """The TCP gateway (DESIGN §8): agents over length-prefixed msgpack or JSON frames.
 
 One ``asyncio.Protocol`` per connection, no task per request: a frame is decoded, checked
-(session state, rate limit, ``auth.authorize``) and submitted to the sequencer, whose
-future calls back with the outcome; the Ack or Rejected is appended to the connection's
+(session state, rate limit, ``auth.authorize``) and submitted to the sequencer, which calls
+back with the outcome once it is durable; the Ack or Rejected is appended to the connection's
 outbound buffer and the buffer is written once per loop iteration. Nothing on the
 sequencer's path ever waits for a client: a connection whose socket does not drain
 accumulates frames in its own buffer, and beyond ``outbound_queue_max`` frames (or when its
@@ -27,7 +27,6 @@ closed), ``idle_timeout_s`` (IDLE_TIMEOUT, closed), ``wire.SUBSCRIPTIONS_MAX`` p
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import secrets
 import time
@@ -108,7 +107,7 @@ class TcpGateway:
         del self.by_agent[agent]
         if connection.cancel_quotes_on_disconnect:
             # The agent's last session ended: its live quotes must not stay firm without it.
-            self.venue.sequencer.submit(cmd.CancelAgentQuotes(agent))
+            self.venue.sequencer.submit_with(cmd.CancelAgentQuotes(agent), None)
 
 
 async def serve(venue) -> TcpGateway:
@@ -147,9 +146,7 @@ class Connection(asyncio.Protocol):
         self.subscriptions: dict[int, asyncio.Task] = {}
         self.last_received_s = time.monotonic()
         self.timer: asyncio.TimerHandle | None = None
-        self.submit = self.venue.sequencer.submit
-        # One context for every outcome callback: add_done_callback would copy one per request.
-        self.context = contextvars.copy_context()
+        self.submit_with = self.venue.sequencer.submit_with
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
 
@@ -293,12 +290,11 @@ class Connection(asyncio.Protocol):
         if refusal is not None:
             self.send(Rejected(req_id, refusal.code, refusal.message, refusal.detail))
             return
-        self.submit(command).add_done_callback(partial(self._outcome, req_id), context=self.context)
+        self.submit_with(command, partial(self._outcome, req_id))
 
-    def _outcome(self, req_id: int, future: asyncio.Future) -> None:
+    def _outcome(self, req_id: int, outcome) -> None:
         if self.state == _CLOSED:
             return
-        outcome = future.result()
         rejection = outcome.rejection
         if rejection is None:
             self.send(Ack(req_id, outcome.seq, [wire.event_to_wire(e) for e in outcome.events]))
