@@ -180,3 +180,47 @@ async def test_restart_resumes_from_the_journal_with_time_never_going_back(tmp_p
     assert later.ts_ns > last_ts
     assert all(o.rejection is None for o in acked)
     await again.stop()
+
+
+async def test_replies_once_durable_streams_first_and_one_failing_reply_stops_no_other(tmp_path):
+    order: list[str] = []
+    seq = sequencer(tmp_path, batch_max=64)
+    seq.on_durable = lambda batch: order.append(f"streams:{len(batch)}")
+
+    def failing_reply(outcome):
+        order.append("failing")
+        raise RuntimeError("a gateway bug")
+
+    got: list = []
+    seq.submit_with(c.Deposit("alice", USDC, "a"), failing_reply)
+    seq.submit_with(c.Deposit("bob", USDC, "b"), lambda outcome: (order.append("bob"), got.append(outcome)))
+    seq.submit_with(c.Deposit("carol", USDC, "c"), None)  # nobody waits: still executed
+    task = asyncio.create_task(seq.run())
+    for _ in range(200):
+        if got:
+            break
+        await asyncio.sleep(0.01)
+    assert order == ["streams:3", "failing", "bob"]  # streams before acks, in submission order
+    assert got[0].rejection is None and got[0].events[0].agent == "bob"
+    assert [r.command.agent for r in records(tmp_path / "journal")] == ["alice", "bob", "carol"]
+    seq.stop()
+    await task
+    seq.journal.close()
+
+
+async def test_submit_with_answers_a_full_queue_at_once(tmp_path):
+    seq = sequencer(tmp_path, queue_max=1)
+    answers: list = []
+    seq.submit_with(c.Deposit("alice", USDC, "a"), answers.append)
+    seq.submit_with(c.Deposit("bob", USDC, "b"), answers.append)  # the queue is full
+    assert [a.rejection.code for a in answers] == [OVERLOADED]  # synchronously, never journaled
+    task = asyncio.create_task(seq.run())
+    for _ in range(200):
+        if len(answers) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert answers[1].rejection is None
+    seq.stop()
+    await task
+    seq.journal.close()
+    assert [r.command.agent for r in records(tmp_path / "journal")] == ["alice"]
