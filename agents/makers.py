@@ -167,7 +167,7 @@ class MakerAgent:
     """Runs a ``Strategy`` live: every RFQ of the venue is offered to ``strategy.on_rfq``, and a
     quote it returns is sent at once (firm; the venue holds the collateral). Quotes are sent
     without waiting for their answer, so the maker keeps up with a busy RFQ stream. Prices
-    come from the live ``oracle`` stream: a market is quoted once its first update is seen."""
+    start from the Welcome's last prices and follow the live ``oracle`` stream."""
 
     def __init__(self, client: sdk.Client, strategy: InventoryMaker, config: EngineConfig | None = None):
         self.client = client
@@ -180,8 +180,9 @@ class MakerAgent:
         client, strategy = self.client, self.strategy
         me = client.agent
         strategy.on_start(self.config or client.engine_config, me)
-        prices: dict[int, int] = {}
-        subscription = await client.subscribe(["rfqs", "oracle", "account"])
+        # The Welcome's prices, then every update after them: no gap between the two.
+        prices = {p.market: p.price_e8 for p in client.welcome.prices}
+        subscription = await client.subscribe(["rfqs", "oracle", "account"], from_seq=client.welcome.last_seq + 1)
         try:
             async for event in subscription:
                 kind = type(event)

@@ -46,6 +46,8 @@ class Venue:
         self.rate_limits = RateLimits(g.requests_per_s, g.request_burst)  # per agent, across TCP and HTTP
         self.symbols = [m.symbol for m in self.engine_config.markets]
         self.position_agents: dict[int, tuple[str, str]] = {}  # for the private stream filter
+        # market -> (price_e8, conf_e8, publish_ns) of its last durable OracleUpdated (the Welcome)
+        self.last_prices: dict[int, tuple[int, int, int]] = {}
         self.tcp_port = 0
         self.http_port = 0
         self.recovered_records = 0
@@ -86,6 +88,9 @@ class Venue:
             on_durable=self._durable)
         for p in views.positions(state):
             self.position_agents[p.position_id] = (p.long_agent, p.short_agent)
+        o = state.oracle  # all durable now: recovery replayed only what is on disk
+        self.last_prices = {market: (o.price_e8[market], o.conf_e8[market], o.publish_ns[market])
+                            for market in range(len(o.price_e8)) if o.publish_ns[market]}
         _tune_gc()
         self.sequencer_task = asyncio.create_task(self.sequencer.run(), name="sequencer")
         if serve:
@@ -114,8 +119,11 @@ class Venue:
         self.metrics.observe_batch(executed, self.sequencer.last_write_s)
         for _, outcome in executed:
             for event in outcome.events:
-                if type(event) is ev.PositionOpened:
+                kind = type(event)
+                if kind is ev.PositionOpened:
                     self.position_agents[event.position_id] = (event.long_agent, event.short_agent)
+                elif kind is ev.OracleUpdated:
+                    self.last_prices[event.market] = (event.price_e8, event.conf_e8, event.publish_ns)
         self.hub.publish(executed)
 
     def add_task(self, task: asyncio.Task) -> None:

@@ -265,7 +265,8 @@ class Connection(asyncio.Protocol):
             "max_frame_bytes": g.max_frame_bytes, "requests_per_s": g.requests_per_s,
             "request_burst": g.request_burst, "connections_per_agent": g.connections_per_agent,
             "outbound_queue_max": g.outbound_queue_max, "idle_timeout_s": g.idle_timeout_s,
-            "subscriptions_max": wire.SUBSCRIPTIONS_MAX}, self.gateway.markets))
+            "subscriptions_max": wire.SUBSCRIPTIONS_MAX}, self.gateway.markets,
+            [wire.Price(market, *last) for market, last in sorted(self.venue.last_prices.items())]))
         if self.timer is not None:
             self.timer.cancel()
         self.timer = self.loop.call_later(self.limits.idle_timeout_s, self._idle_check)

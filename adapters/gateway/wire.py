@@ -199,6 +199,15 @@ class Challenge(_Message, tag="challenge"):
     nonce: bytes  # 32 random bytes (base64 in JSON)
 
 
+class Price(msgspec.Struct, frozen=True):
+    """A market's last durable oracle price (what its last ``OracleUpdated`` set)."""
+
+    market: int
+    price_e8: int
+    conf_e8: int
+    publish_ns: int
+
+
 class Welcome(_Message, tag="welcome"):
     session: str
     server_time_ns: int
@@ -206,6 +215,9 @@ class Welcome(_Message, tag="welcome"):
     agent: str | None = None
     limits: dict[str, float] = {}
     markets: list[WireMarket] = []  # type: ignore[valid-type]  # by market id
+    # The last price of each market that has one, as of ``last_seq``: an agent can quote
+    # or mark at once, without waiting for the next update on the ``oracle`` stream.
+    prices: list[Price] = []
 
 
 class Ack(_Message, tag="ack"):

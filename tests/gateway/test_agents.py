@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from agents import demo, sdk
-from agents.makers import AggressiveMaker, ConservativeMaker, InventoryMaker
+from agents.makers import AggressiveMaker, ConservativeMaker, InventoryMaker, MakerAgent
 from engine import events as ev
 from engine import invariants, views
 from engine.markets import default_config
@@ -14,6 +14,7 @@ from engine.units import USDC_E6
 from engine.views import PositionView, RfqView
 from replay.strategy import QuoteIntent, Strategy
 from tests.gateway.conftest import eventually, journal_records
+from tests.support import agent_of, keypair
 
 PRICE_E8 = 100_000 * 10**8
 
@@ -128,3 +129,27 @@ async def test_demo_agents_trade_over_tcp(rig):
     deposits = [e.amount_e6 for r in journal_records(rig.venue) for e in r.events if type(e) is ev.Deposited]
     assert deposits == [10] * 7 + [config.demo.faucet_usdc * USDC_E6 - 10] * 7  # topped up, not doubled
     await eventually(lambda: views.books(rig.venue.state).live_quotes == 0, "the makers' quotes to be cancelled")
+
+
+async def test_a_maker_quotes_at_once_from_the_welcome_prices(rig):
+    """A maker that connects after the last price update quotes without waiting for the
+    next one: the Welcome carries each market's last durable price."""
+    maker_key, trader_key = keypair(71), keypair(72)
+    await rig.deposit(maker_key, 1_000_000)
+    await rig.deposit(trader_key)
+    await rig.price(1, 3_200)
+    await rig.price(1, 3_210)
+    client = await rig.connect(maker_key)
+    assert [(p.market, p.price_e8) for p in client.welcome.prices] == [(1, 3_210 * 10**8)]  # no price yet for 0, 2
+    agent = MakerAgent(client, ConservativeMaker(seed=1))
+    task = asyncio.create_task(agent.run())
+    try:
+        await eventually(lambda: rig.venue.hub.subscriber_count == 1, "the maker's subscription")
+        trader = await rig.connect(trader_key)
+        await trader.request_quote(1, "long", 1_000 * USDC_E6, 10, 50_000_000)
+        await eventually(lambda: views.books(rig.venue.state).live_quotes == 1, "the maker's quote")
+        quote = next(iter(rig.venue.state.quotes.values()))
+        assert quote.maker == agent_of(maker_key)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
