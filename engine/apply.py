@@ -73,8 +73,7 @@ def _add(state: State, account: int, ref, delta_e6: int) -> None:
 def _remember_client_id(state: State, agent: str, client_id: str, event) -> None:
     """Record an agent's client_id; forget the ones older than the idempotency window.
 
-    The dict is in insertion (= time) order, so the oldest entries are at its front. (The
-    hottest events test ``e.client_id`` before calling: most commands carry none.)
+    The dict is in insertion (= time) order, so the oldest entries are at its front.
     """
     if not client_id:
         return
@@ -107,8 +106,7 @@ def _rfq_opened(state: State, e: ev.RfqOpened) -> None:
                                e.max_funding_rate_e9, DURATION_NS[e.duration], e.expires_ns, e.margin_e6, e.fee_e6,
                                e.auto_accept, e.target_rate_e9, {})
     state.next_rfq_id = e.rfq_id + 1
-    if e.client_id:
-        _remember_client_id(state, e.trader, e.client_id, e)
+    _remember_client_id(state, e.trader, e.client_id, e)
 
 
 def _quote_submitted(state: State, e: ev.QuoteSubmitted) -> None:
@@ -117,8 +115,7 @@ def _quote_submitted(state: State, e: ev.QuoteSubmitted) -> None:
     state.quotes[e.quote_id] = quote
     state.rfqs[e.rfq_id].quotes[e.maker] = quote  # a replaced quote was released just before
     state.next_quote_id = e.quote_id + 1
-    if e.client_id:
-        _remember_client_id(state, e.maker, e.client_id, e)
+    _remember_client_id(state, e.maker, e.client_id, e)
 
 
 def _drop_quote(state: State, quote_id: int) -> None:
@@ -129,8 +126,7 @@ def _drop_quote(state: State, quote_id: int) -> None:
 def _quote_released(state: State, e: ev.QuoteReleased) -> None:
     _move(state, e.transfers)
     _drop_quote(state, e.quote_id)
-    if e.client_id:
-        _remember_client_id(state, e.maker, e.client_id, e)
+    _remember_client_id(state, e.maker, e.client_id, e)
 
 
 def _close_rfq(state: State, rfq_id: int, reason: str) -> None:
@@ -181,8 +177,7 @@ def _position_opened(state: State, e: ev.PositionOpened) -> None:
     for quote_id in e.released_quote_ids:
         _drop_quote(state, quote_id)
     _close_rfq(state, e.rfq_id, "filled")
-    if e.client_id:
-        _remember_client_id(state, e.long_agent if e.taker_side == "long" else e.short_agent, e.client_id, e)
+    _remember_client_id(state, e.long_agent if e.taker_side == "long" else e.short_agent, e.client_id, e)
 
 
 def _funding_settled(state: State, e: ev.FundingSettled) -> None:
@@ -231,8 +226,7 @@ def _position_closed(state: State, e: ev.PositionClosed) -> None:
         state.positions.v.size_e6[row] = e.remaining_size_e6
         state.positions.v.last_funding_ns[row] = e.ts_ns
         bands.narrow(state, row)
-    if e.client_id:
-        _remember_client_id(state, e.agent, e.client_id, e)
+    _remember_client_id(state, e.agent, e.client_id, e)
 
 
 def _position_liquidated(state: State, e: ev.PositionLiquidated) -> None:
