@@ -61,25 +61,24 @@ def stale_modules(engine_dir: Path = ENGINE) -> list[str]:
     return stale
 
 
-def select_engine() -> str:
+def select_engine() -> None:
     """Use the compiled engine modules, unless asked not to or any is stale: then make the
-    import system see only the engine's sources. Returns "compiled", "python" or "none"."""
+    import system see only the engine's sources."""
     if not compiled_modules():
-        return "none"
+        return
     if os.environ.get(ENGINE_ENV) != "python":
         stale = stale_modules()
         if not stale:
-            return "compiled"
+            return
         warnings.warn(f"the compiled engine is older than engine/{', engine/'.join(stale)}: running it interpreted; "
                       "`make native` rebuilds it", stacklevel=2)
         os.environ[ENGINE_ENV] = "python"  # so that child processes agree
     if _engine_sources_only in sys.path_hooks:
-        return "python"  # prepared already (the CLI imported by a test, say)
+        return  # prepared already (the CLI imported by a test, say)
     if any(name == "engine" or name.startswith("engine.") for name in sys.modules):
         raise RuntimeError("select_engine() must run before anything imports engine")
     sys.path_hooks.insert(0, _engine_sources_only)
     sys.path_importer_cache.clear()
-    return "python"
 
 
 def _engine_sources_only(path: str):
