@@ -125,24 +125,24 @@ def command_from_wire(wire):
 
 def event_to_wire(event):
     """An engine event as its wire (map) form; transfers become maps too."""
-    kind = type(event)
-    at = _TRANSFERS_AT[kind]
-    if at is None:
-        return WIRE_EVENT[kind](*_astuple(event))
-    values = list(_astuple(event))
-    values[at] = [WireTransfer(*_astuple(t)) for t in values[at]]
-    return WIRE_EVENT[kind](*values)
+    return _convert_event(event, WIRE_EVENT, WireTransfer)
 
 
 def event_from_wire(wire):
     """A decoded wire event as the engine's event (what the SDK hands to agents)."""
-    kind = type(wire)
+    return _convert_event(wire, ENGINE_EVENT, ev.Transfer)
+
+
+def _convert_event(event, event_types: dict[type, type], transfer_type: type):
+    """``event`` as its counterpart in ``event_types`` (same fields, same order), its
+    transfers as ``transfer_type``."""
+    kind = type(event)
     at = _TRANSFERS_AT[kind]
     if at is None:
-        return ENGINE_EVENT[kind](*_astuple(wire))
-    values = list(_astuple(wire))
-    values[at] = [ev.Transfer(*_astuple(t)) for t in values[at]]
-    return ENGINE_EVENT[kind](*values)
+        return event_types[kind](*_astuple(event))
+    values = list(_astuple(event))
+    values[at] = [transfer_type(*_astuple(t)) for t in values[at]]
+    return event_types[kind](*values)
 
 
 # -- messages -----------------------------------------------------------------------------------
