@@ -54,3 +54,20 @@ class SyntheticOracle:
             for update in self.step_updates(clock()):
                 await submit(update)
             await asyncio.sleep(interval_ms / 1_000)
+
+
+class SyntheticSource:
+    """The synthetic walk as a price source of the feed (``adapters/oracle/feed.py``)."""
+
+    name = SOURCE
+
+    def __init__(self, oracle: SyntheticOracle, interval_ms: int, clock: Callable[[], int] = time.time_ns):
+        self.oracle = oracle
+        self.interval_ms = interval_ms
+        self.clock = clock
+
+    async def run(self, sink) -> None:
+        async def emit(update: OracleUpdate) -> None:
+            sink.update(update)
+
+        await self.oracle.run(emit, self.interval_ms, self.clock)
