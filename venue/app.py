@@ -51,6 +51,7 @@ class Venue:
         self.tcp_port = 0
         self.http_port = 0
         self.recovered_records = 0
+        self.oracle_feed = None  # adapters.oracle.feed.OracleFeed, unless [oracle] source = none
         self.sequencer_task: asyncio.Task | None = None
         self._tasks: list[asyncio.Task] = []  # everything else stop() cancels
         self._servers: list = []
@@ -95,8 +96,13 @@ class Venue:
         self.sequencer_task = asyncio.create_task(self.sequencer.run(), name="sequencer")
         if serve:
             await self._serve()
-        if self.config.oracle.source == "synthetic":
-            self._tasks.append(asyncio.create_task(self._synthetic_oracle(), name="oracle"))
+        from venue.oracle import build_feed
+
+        self.oracle_feed = build_feed(self.config, self.symbols, submit_with=self.sequencer.submit_with,
+                                      clock=self.clock, last_publish_ns=list(state.oracle.publish_ns),
+                                      registry=self.metrics.registry)
+        if self.oracle_feed is not None:
+            self._tasks.append(asyncio.create_task(self.oracle_feed.run(), name="oracle"))
 
     async def _serve(self) -> None:
         from adapters.gateway import http, tcp
@@ -106,14 +112,6 @@ class Venue:
         self._servers.append(tcp_server)
         http_runner, self.http_port = await http.serve(self)
         self._servers.append(http_runner)
-
-    async def _synthetic_oracle(self) -> None:
-        from adapters.oracle.synthetic import SyntheticOracle
-
-        o = self.config.oracle
-        oracle = SyntheticOracle(self.symbols, seed=o.seed, step_bps=o.step_bps, jump_probability=o.jump_probability,
-                                 jump_bps=o.jump_bps, conf_bps=o.conf_bps, start_prices=o.start_prices)
-        await oracle.run(self.sequencer.submit, o.interval_ms, self.clock)
 
     def _durable(self, executed: list) -> None:
         self.metrics.observe_batch(executed, self.sequencer.last_write_s)

@@ -48,9 +48,20 @@ class GatewaySection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     signature_window_ms: int = 5_000  # HTTP X-Timestamp may differ from the venue's clock by this
 
 
+ORACLE_SOURCES = ("pyth", "recorded", "synthetic")
+# Pyth Hermes feed ids by market symbol (https://pyth.network/developers/price-feed-ids).
+PYTH_FEED_IDS = {
+    "BTC-PERP": "e62df6c8b4a85fe1a67db44dc12de5db330f7ac66b72dc658afedf0f4a415b43",  # Crypto.BTC/USD
+    "ETH-PERP": "ff61491a931112ddf1bd8147cd1b641375f79f5825126d665480874634fd0ace",  # Crypto.ETH/USD
+    "SOL-PERP": "ef0d8b6fda2ceba41da15d4095d1da392a0d2f8ed0c6c7bc0f4cfac8c280b56d",  # Crypto.SOL/USD
+}
+
+
 class OracleSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    source: Literal["synthetic", "none"] = "synthetic"
-    interval_ms: int = 250  # one update per market this often
+    # PRIMARY or PRIMARY,CHECK, each one of pyth | recorded | synthetic; or none (prices only from
+    # OracleUpdate senders). With a check, a stale or diverging primary is dropped for it (docs/oracle.md).
+    source: str = "synthetic"
+    interval_ms: int = 250  # synthetic: one update per market this often
     seed: int = 7
     step_bps: float = 8.0  # standard deviation of one step of the random walk
     jump_probability: float = 0.004  # per step: a jump of jump_bps, up or down
@@ -59,6 +70,42 @@ class OracleSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # USD per base unit at the first step, by market symbol (a market not listed starts at 100).
     start_prices: dict[str, float] = msgspec.field(
         default_factory=lambda: {"BTC-PERP": 65_000.0, "ETH-PERP": 3_200.0, "SOL-PERP": 150.0})
+    # The feed: screening and failover
+    stale_ms: int = 10_000  # a source whose last price was published longer ago is stale
+    divergence_bps_max: int = 100  # primary vs check, in bps of the check's price
+    failback_ms: int = 30_000  # the primary must be healthy this long before it is used again
+    future_skew_ms_max: int = 5_000  # a publish time further ahead of the venue's clock is dropped
+    watch_interval_ms: int = 500  # staleness is checked this often (and on every price)
+    # Pyth Hermes
+    pyth_base_url: str = "https://hermes.pyth.network"
+    pyth_api_key: str = ""  # sent as the header below when set (providers require one); never printed
+    pyth_api_key_header: str = "x-api-key"
+    pyth_mode: Literal["stream", "poll"] = "stream"  # SSE stream, or the latest endpoint polled
+    pyth_poll_interval_ms: int = 1_000
+    pyth_stream_stale_ms: int = 20_000  # no price event on the stream (keep-alives aside): reconnect
+    pyth_backoff_base_ms: int = 500  # reconnect delays double from this...
+    pyth_backoff_max_ms: int = 30_000  # ...up to this, with jitter
+    pyth_rate_limited_ms: int = 60_000  # after a 429 without Retry-After (Hermes' public penalty)
+    pyth_requests_per_10s: int = 30  # request budget (Hermes' public limit: 30 per 10 s per IP)
+    pyth_feed_ids: dict[str, str] = msgspec.field(default_factory=lambda: dict(PYTH_FEED_IDS))
+    # Recorded feed (agentperp oracle record writes one)
+    recorded_path: str = ""
+    recorded_speed: float = 1.0  # 2.0: twice as fast as recorded
+    recorded_loop: bool = True  # start over at the end
+
+    def __post_init__(self):
+        self.sources()
+
+    def sources(self) -> tuple[str | None, str | None]:
+        """(primary, check) from ``source``; (None, None) for ``none``."""
+        names = [name.strip() for name in self.source.split(",")]
+        if names == ["none"]:
+            return None, None
+        if not 1 <= len(names) <= 2 or any(name not in ORACLE_SOURCES for name in names) or \
+                len(set(names)) != len(names):
+            raise ValueError(f"oracle.source {self.source!r}: PRIMARY or PRIMARY,CHECK of "
+                             f"{', '.join(ORACLE_SOURCES)} (two different ones), or none")
+        return names[0], names[1] if len(names) == 2 else None
 
 
 class DemoSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
