@@ -317,7 +317,8 @@ class HttpGateway:
     async def markets(self, request: web.Request) -> web.Response:
         state, oracle = self.venue.state, self.venue.state.oracle
         return json_response([render.market_info(m, oracle.price_e8[m.market_id], oracle.conf_e8[m.market_id],
-                                                 oracle.publish_ns[m.market_id]) for m in state.config.markets])
+                                                 oracle.publish_ns[m.market_id], oracle.source[m.market_id])
+                              for m in state.config.markets])
 
     async def rfqs(self, request: web.Request) -> web.Response:
         found = views.rfqs(self.venue.state, market=self._query_market(request))
@@ -366,7 +367,8 @@ class HttpGateway:
         stopping = sequencer.failed is not None or getattr(sequencer, "_stopping", False)
         body = s.Health(status="stopping" if stopping else "ok", last_seq=self.venue.hub.last_seq,
                         server_time_ms=self.venue.clock() // NS_PER_MS, queue_depth=sequencer.queue_depth,
-                        markets=list(self.venue.symbols), dev=self.dev)
+                        markets=list(self.venue.symbols), dev=self.dev,
+                        oracle=feed.status() if (feed := getattr(self.venue, "oracle_feed", None)) else None)
         return json_response(body, 503 if stopping else 200)
 
     async def metrics(self, request: web.Request) -> web.Response:

@@ -193,6 +193,7 @@ class MarketInfo(msgspec.Struct, kw_only=True):
     price: str | None  # the last oracle price (None before any)
     conf: str | None
     publish_ns: int
+    oracle_source: str = ""  # the provenance of that price ("pyth:<feed id>", "synthetic", ...)
 
 
 class RfqInfo(msgspec.Struct, kw_only=True):
@@ -259,6 +260,7 @@ class Health(msgspec.Struct, kw_only=True):
     queue_depth: int
     markets: list[str]
     dev: bool
+    oracle: dict | None = None  # the feed: source in use per market, failovers, drops (None: no feed)
 
 
 REQUEST_BODIES = (TradeRequestBody, TradeQuoteBody, TradeAcceptBody, TradeCloseBody, TradeCancelBody,

@@ -136,7 +136,7 @@ def _seconds(ms: int) -> str:
     return h.from_units(ms, h.SECONDS_PLACES)
 
 
-def market_info(market, price_e8: int, conf_e8: int, publish_ns: int) -> s.MarketInfo:
+def market_info(market, price_e8: int, conf_e8: int, publish_ns: int, source: str = "") -> s.MarketInfo:
     """``market``: an ``engine.markets.Market``; the last oracle price of it (0: none yet)."""
     m = market
     return s.MarketInfo(
@@ -150,7 +150,7 @@ def market_info(market, price_e8: int, conf_e8: int, publish_ns: int) -> s.Marke
         quote_lifetime_s=[_seconds(m.quote_lifetime_ms_min), _seconds(m.quote_lifetime_ms_default),
                           _seconds(m.quote_lifetime_ms_max)],
         price=h.price(price_e8) if price_e8 else None, conf=h.price(conf_e8) if price_e8 else None,
-        publish_ns=publish_ns)
+        publish_ns=publish_ns, oracle_source=source)
 
 
 # -- rejections -------------------------------------------------------------------------
