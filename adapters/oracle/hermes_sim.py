@@ -89,7 +89,8 @@ class HermesSim:
                 stamp = max(now_s, last + 1)  # one publish second per update: every publish is new
             self.prev_publish_time[feed_id] = last or stamp
             self.publish_time[feed_id] = stamp
-        self._broadcast(tuple(feed_ids or self.prices))  # each stream renders its own ids
+        # each stream sends the feeds it asked for, as they are now
+        self._broadcast(tuple(self._parsed(feed_id) for feed_id in feed_ids or self.prices))
 
     def send_raw(self, data: str) -> None:
         self._broadcast(f"data: {data}\n\n".encode())
@@ -123,15 +124,19 @@ class HermesSim:
     # -- the wire ---------------------------------------------------------------------------
 
     def body(self, feed_ids: list[str]) -> bytes:
-        parsed = []
-        for feed_id in feed_ids:
-            price, conf, expo = self.prices[feed_id]
-            stamp = self.publish_time.get(feed_id) or int(self.clock()) + self.skew_s
-            self.publish_time.setdefault(feed_id, stamp)
-            rpc = RpcPrice(str(price), str(conf), expo, stamp)
-            parsed.append(ParsedPriceUpdate(feed_id, rpc, rpc, RpcPriceFeedMetadata(
-                slot=self.slot, proof_available_time=stamp + 1,
-                prev_publish_time=self.prev_publish_time.get(feed_id, stamp))))
+        return self._encode([self._parsed(feed_id) for feed_id in feed_ids])
+
+    def _parsed(self, feed_id: str) -> ParsedPriceUpdate:
+        price, conf, expo = self.prices[feed_id]
+        stamp = self.publish_time.get(feed_id) or int(self.clock()) + self.skew_s
+        self.publish_time.setdefault(feed_id, stamp)
+        rpc = RpcPrice(str(price), str(conf), expo, stamp)
+        return ParsedPriceUpdate(feed_id, rpc, rpc, RpcPriceFeedMetadata(
+            slot=self.slot, proof_available_time=stamp + 1,
+            prev_publish_time=self.prev_publish_time.get(feed_id, stamp)))
+
+    @staticmethod
+    def _encode(parsed: list[ParsedPriceUpdate]) -> bytes:
         vaa = "504e41550100000003b801" + "00" * 64  # the shape of an accumulator update, not a valid one
         return ENCODER.encode(PriceUpdate(BinaryUpdate("hex", [vaa]), parsed))
 
@@ -175,10 +180,10 @@ class HermesSim:
                 except TimeoutError:
                     chunk = b":\n\n"  # axum's KeepAlive default: an empty comment
                 if isinstance(chunk, tuple):
-                    wanted = [feed_id for feed_id in chunk if feed_id in ids]
+                    wanted = [parsed for parsed in chunk if parsed.id in ids]
                     if not wanted:
                         continue
-                    chunk = b"data: " + self.body(wanted) + b"\n\n"
+                    chunk = b"data: " + self._encode(wanted) + b"\n\n"
                 await response.write(chunk)
         except (ConnectionResetError, RuntimeError):
             pass
