@@ -11,8 +11,8 @@ recorded provenance. Replay keeps the recorded gaps between lines divided by ``s
 and, by default, publishes each line at the time it is replayed (``rebase``): the first at
 the replay's start, each next one its recorded gap / ``speed`` later — so the engine's
 staleness guards see a live feed; without ``rebase`` the recorded publish times are kept. The replayed source is ``recorded:<recorded source>``. A line
-that does not parse, names a market this venue does not have, or goes back in time is
-dropped with its line number; the replay goes on.
+that does not parse or names a market this venue does not have is dropped with its line
+number (one that goes back in time, by the feed's screen); the replay goes on.
 """
 
 from __future__ import annotations
