@@ -16,6 +16,7 @@ BENCH_SUITES = {
     "escrow": "benchmarks.escrow_cu",
     "replay": "benchmarks.replay",
     "gateway": "benchmarks.gateway",
+    "oracle": "benchmarks.oracle",
 }
 
 
