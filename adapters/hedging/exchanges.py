@@ -56,6 +56,11 @@ def make_client(kind: str, base_url: str | None, credentials: Credentials | None
     client = getattr(ccxt_async, kind)(config)
     if base_url is not None:
         client.urls["api"] = _rewrite(client.urls["api"], REAL_HOSTS[kind], base_url)
+        if kind == "binanceusdm":
+            # ccxt picks Binance's per-market error tables by the URL's host (fapi.binance.com
+            # → linear); a local URL matches none, so say it is the USDⓈ-M (linear) one.
+            for how, table in client.exceptions["linear"].items():
+                client.exceptions[how] = {**client.exceptions.get(how, {}), **table}
         if kind == "okx":
             client.hostname = base_url.split("://", 1)[1].rstrip("/")
     return client

@@ -9,7 +9,7 @@ body, key in ``X-MBX-APIKEY``, ``timestamp`` within ``recvWindow``): ``POST/GET/
 Errors are Binance's JSON ``{"code": -NNNN, "msg": "..."}`` with its HTTP statuses: -1021
 (timestamp outside recvWindow), -1022 (bad signature), -2014/-2015 (bad key), -2013 (order
 does not exist), -2011 (cancel of an unknown order), -2019 (margin is insufficient), -4116
-(client order id duplicated among open orders), -1003 (429, 418), -1001 (503, outage).
+(client order id duplicated among open orders), -1003 (429, 418); an outage answers a bare 503.
 
 Faults are injected through ``Faults`` (latency per path, an outage) and the optional
 ``on_order`` hook (an awaitable called with the parsed order before and after it is
@@ -205,8 +205,9 @@ class BinanceSim:
             return await handler(request)
         delay = self.faults.latency_s + self.faults.latency_by_path_s.get(request.path, 0.0)
         try:
-            if self.faults.outage:
-                raise BinanceError(503, -1001, "Internal error; unable to process your request. Please try again.")
+            if self.faults.outage:  # a load balancer in front of a dead exchange: no JSON
+                self.requests += 1
+                return web.Response(status=503, text="Service Unavailable")
             key = (request.method, request.path)
             if request.path == "/fapi/v1/depth":
                 weight = depth_weight(int(request.query.get("limit", "500")))
