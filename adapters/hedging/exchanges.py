@@ -42,7 +42,8 @@ def _rewrite(urls, real_hosts: tuple[str, ...], base_url: str):
 
 
 def make_client(kind: str, base_url: str | None, credentials: Credentials | None, *,
-                timeout_ms: int = TIMEOUT_MS_DEFAULT, recv_window_ms: int | None = None):
+                timeout_ms: int = TIMEOUT_MS_DEFAULT, recv_window_ms: int | None = None,
+                rate_limit_ms: float | None = None):
     """A ccxt async client for ``kind``; ``base_url=None`` keeps the real exchange's URLs."""
     if kind not in KINDS:
         raise ValueError(f"unknown exchange kind {kind!r}; known: {', '.join(KINDS)}")
@@ -51,6 +52,8 @@ def make_client(kind: str, base_url: str | None, credentials: Credentials | None
         config.update(apiKey=credentials.api_key, secret=credentials.secret)
         if credentials.password:
             config["password"] = credentials.password
+    if rate_limit_ms is not None:  # ccxt's throttler: ms per unit of request cost (Binance: 50)
+        config["rateLimit"] = rate_limit_ms
     if recv_window_ms is not None:
         config["options"]["recvWindow"] = recv_window_ms
     client = getattr(ccxt_async, kind)(config)

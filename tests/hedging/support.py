@@ -45,8 +45,9 @@ def add_accounts(sim, exchange: str, makers=MAKERS) -> None:
 
 def config(tmp: Path, urls: dict[str, str], makers=MAKERS, **overrides) -> HedgerConfig:
     exchange_overrides = overrides.pop("exchange", {})
-    exchanges = tuple(ExchangeConfig(name, "binanceusdm", url, recv_window_ms=1_000, timeout_ms=3_000,
-                                     **exchange_overrides) for name, url in urls.items())
+    exchange_settings = {"recv_window_ms": 1_000, "timeout_ms": 3_000, "rate_limit_ms": 1,
+                         **exchange_overrides}
+    exchanges = tuple(ExchangeConfig(name, "binanceusdm", url, **exchange_settings) for name, url in urls.items())
     return HedgerConfig(makers={m: {name: key_of(m, name) for name in urls} for m in makers},
                         exchanges=exchanges, markets=dict(MARKETS), state_path=tmp / "hedger.json",
                         audit_path=tmp / "audit.jsonl", clock_margin_ms=100, **overrides)
