@@ -146,3 +146,25 @@ async def test_order_timeout_is_resolved_by_fetching(journal, sims, tmp_path):
     assert '"outcome":"found"' in audit and '"RequestTimeout"' in audit
     ids = [o.client_order_id for acct in sims["a"].accounts.values() for o in acct.orders.values()]
     assert len(ids) == len(set(ids))
+
+
+async def test_429_storm_backs_off_and_is_never_banned(journal, sims, tmp_path):
+    sims, urls = sims
+    limits = sims["a"].limits
+    limits.weight_per_window, limits.window_s, limits.ban_after_violations = 12, 0.5, 2
+    # Our budget believes in ten times more than the exchange allows: only 429s teach it.
+    hedger = Hedger(s.config(tmp_path, {"a": urls["a"]}, exchange={"weight_per_window": 1_000, "window_s": 0.5}))
+    await hedger.start()
+    try:
+        for batch in s.batches(journal):
+            while True:
+                try:
+                    await hedger.handle(batch)
+                    break
+                except HedgeIncomplete:
+                    continue  # the runner's retry at the same seq
+        assert_hedged(hedger, sims)
+    finally:
+        await hedger.close()
+    assert limits.counts[429] > 0 and hedger.budgets["a"].backoffs > 0
+    assert limits.counts[418] == 0
