@@ -185,8 +185,7 @@ class Hedger:
             async with gate, self._maker_locks[keys[0][0]]:
                 for key in keys:
                     if await self._hedge(key):
-                        self.state.dirty.discard(key)
-                        self._save()
+                        self.state.dirty.discard(key)  # saved with the next write; a restart recomputes it anyway
 
         await asyncio.gather(*(one_maker(keys) for keys in by_maker.values()))
         if self.state.dirty:
@@ -224,10 +223,6 @@ class Hedger:
             qty = (abs(delta) / step).to_integral_value(ROUND_DOWN) * step
             min_qty = Decimal(str(spec["limits"]["amount"]["min"] or 0))
             min_cost = Decimal(str(spec["limits"]["cost"]["min"] or 0))
-            if qty == 0 or qty < min_qty or qty * Decimal(str(mid)) < min_cost:
-                self.audit.write("decision", maker=maker, market=market, action="residual", delta=str(delta),
-                                 lot=str(step))
-                return True
             seq = self.exposure.changed_seq.get(key, 0)
             last_seq, k = self.state.attempts.get(key, (seq, 0))
             if last_seq != seq:
@@ -241,6 +236,10 @@ class Hedger:
             slip = Decimal(self.config.slippage_bps) / Decimal(10_000)
             bound = Decimal(str(mid)) * (1 + slip if side == "buy" else 1 - slip)
             bound = (bound / tick).to_integral_value(ROUND_FLOOR if side == "buy" else ROUND_CEILING) * tick
+            if qty == 0 or qty < min_qty or qty * bound < min_cost:  # the exchange checks notional at the limit price
+                self.audit.write("decision", maker=maker, market=market, action="residual", delta=str(delta),
+                                 lot=str(step))
+                return True
             cid = client_order_id(maker, market, seq, k)
             intent = {"cid": cid, "maker": maker, "market": market, "exchange": name, "symbol": symbol,
                       "side": side, "qty": str(qty), "price": str(bound), "seq": seq,

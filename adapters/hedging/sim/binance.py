@@ -147,7 +147,7 @@ class BinanceSim:
         self.specs = specs or default_specs()
         refs = {**DEFAULT_REFERENCES, **(references or {})}
         depths = {**DEFAULT_DEPTH, **(depth or {})}
-        self.books = {s: Book(spec, refs[s], depths[s], seed=seed, refresh_s=refresh_s) for s, spec in self.specs.items()}
+        self.books = {s: Book(spec, D(str(refs[s])), D(str(depths[s])), seed=seed, refresh_s=refresh_s) for s, spec in self.specs.items()}
         self.accounts: dict[str, Account] = {}
         self.on_order: Callable[[str, dict], Awaitable[None]] | None = None
         self._order_ids = itertools.count(1_000_001)
