@@ -17,6 +17,7 @@ BENCH_SUITES = {
     "replay": "benchmarks.replay",
     "gateway": "benchmarks.gateway",
     "oracle": "benchmarks.oracle",
+    "hedging": "benchmarks.hedging",
 }
 
 
@@ -111,6 +112,18 @@ def _escrow(args: argparse.Namespace) -> int:
     return build.main(args.rest)
 
 
+def _exchange_sim(args: argparse.Namespace) -> int:
+    from adapters.hedging import cli
+
+    return cli.exchange_sim(args.rest)
+
+
+def _hedge(args: argparse.Namespace) -> int:
+    from adapters.hedging import cli
+
+    return cli.hedge(args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentperp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -164,6 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     escrow.add_argument("rest", nargs=argparse.REMAINDER, help="the action's options (see ACTION --help)")
     escrow.set_defaults(func=_escrow)
 
+    sim = commands.add_parser("exchange-sim", help="serve a simulated Binance USDⓈ-M exchange for the hedger's demos",
+                              add_help=False)
+    sim.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp exchange-sim --help`")
+    sim.set_defaults(func=_exchange_sim)
+
+    hedge = commands.add_parser("hedge", help="the hedging projection: status, keys add|list|remove", add_help=False)
+    hedge.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp hedge --help`")
+    hedge.set_defaults(func=_hedge)
+
     replay = commands.add_parser("replay", help="quants' toolkit: verify, state, export, whatif, backtest",
                                  add_help=False)
     replay.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp replay --help`")
@@ -173,9 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args, unknown = build_parser().parse_known_args(argv)
-    if unknown and args.command != "replay":  # replay parses its own options (replay/cli.py)
+    own_options = ("replay", "exchange-sim", "hedge")  # these parse their own options
+    if unknown and args.command not in own_options:
         build_parser().error(f"unrecognized arguments: {' '.join(unknown)}")
-    if args.command == "replay":
+    if args.command in own_options:
         args.rest = unknown + args.rest  # options before the first positional land in unknown
     return args.func(args)
 
