@@ -11,6 +11,7 @@ import numpy as np
 from engine import events as ev
 from engine.commands import DURATION_NS
 from engine.events import EXTERNAL, FEES, FREE, HELD, INSURANCE, MARGIN_LONG, MARGIN_SHORT
+from engine.oracle import twap_after
 from engine.risk import bands
 from engine.state import OPEN, RECENT_CLOSED_RFQS_MAX, Quote, Rfq, State
 from engine.units import NS_PER_MS
@@ -244,6 +245,11 @@ def _margin_changed(state: State, e: ev.MarginChanged) -> None:
 
 def _oracle_updated(state: State, e: ev.OracleUpdated) -> None:
     o = state.oracle
+    if o.publish_ns[e.market] == 0:
+        o.twap_e8[e.market] = e.price_e8  # the first price is its own reference
+    else:
+        o.twap_e8[e.market] = twap_after(o.twap_e8[e.market], o.price_e8[e.market], o.publish_ns[e.market],
+                                         e.publish_ns, state.config.markets[e.market].oracle_twap_window_ns)
     o.price_e8[e.market] = e.price_e8
     o.conf_e8[e.market] = e.conf_e8
     o.publish_ns[e.market] = e.publish_ns

@@ -114,7 +114,14 @@ class OracleUpdate(_Command, tag="oracle_update.v1"):
     price_e8: int
     conf_e8: int
     publish_ns: int
-    source: str = ""
+    source: str = ""  # where the price came from: "pyth:<feed id>", "synthetic", "recorded:...", "dev"
+    # Provenance (appended; docs/oracle.md): the publisher's feed id, the sources the price was
+    # made of (one for Pyth; the exchanges kept by a median) and their spread, max - min in bps
+    # of the price; the publisher's EMA price (Pyth's ema_price), 0 when it has none.
+    feed_id: str = ""
+    sources: list[str] = []
+    spread_bps: int = 0
+    ema_price_e8: int = 0
 
 
 class Tick(_Command, tag="tick.v1"):

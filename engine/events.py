@@ -185,6 +185,9 @@ class PositionLiquidated(_Event, tag="position_liquidated.v1"):
     reward_e6: int
     client_id: str
     transfers: list[Transfer]
+    # The grade of the price it was liquidated at (engine/oracle.py): "valid", "too_uncertain"
+    # or "stale_for_margin" (liquidation refuses the others); "" in journals before it.
+    oracle_validity: str = ""
 
 
 class MarginChanged(_Event, tag="margin_changed.v1"):
@@ -202,6 +205,11 @@ class OracleUpdated(_Event, tag="oracle_updated.v1"):
     conf_e8: int
     publish_ns: int
     source: str
+    # Provenance, as in the command (appended with defaults: older journals decode).
+    feed_id: str = ""
+    sources: list[str] = []
+    spread_bps: int = 0
+    ema_price_e8: int = 0
 
 
 class LiquidationWatch(_Event, tag="liquidation_watch.v1"):

@@ -9,6 +9,7 @@ import numpy as np
 
 from engine.kernels.sweep_nb import market_band_nb
 from engine.state import FREE_ROW, OPEN, State
+from engine.units import PRICE_E8_MAX, TWAP_WINDOW_NS_MAX, TWAP_WINDOW_NS_MIN
 
 
 class InvariantViolation(AssertionError):
@@ -117,6 +118,23 @@ def _safe_bands(state: State) -> list[str]:
     return found
 
 
+def _oracle(state: State) -> list[str]:
+    """Per market: no price, no publish time and no TWAP together; else price and TWAP in
+    bounds (the TWAP lies between prices the engine accepted) over a window within bounds."""
+    o = state.oracle
+    found = []
+    for market, m in enumerate(state.config.markets):
+        price_e8, publish_ns, twap_e8 = o.price_e8[market], o.publish_ns[market], o.twap_e8[market]
+        if publish_ns == 0:
+            if price_e8 != 0 or twap_e8 != 0:
+                found.append(f"market {market} has a price or TWAP but no publish time")
+        elif not (1 <= price_e8 <= PRICE_E8_MAX and 1 <= twap_e8 <= PRICE_E8_MAX):
+            found.append(f"market {market}: price {price_e8} or TWAP {twap_e8} outside [1, {PRICE_E8_MAX}]")
+        if not TWAP_WINDOW_NS_MIN <= m.oracle_twap_window_ns <= TWAP_WINDOW_NS_MAX:
+            found.append(f"market {market}: TWAP window {m.oracle_twap_window_ns} ns outside its bounds")
+    return found
+
+
 def _structure(state: State) -> list[str]:
     found = []
     found += _index_matches("position", state.position_row, state.positions, "position_id")
@@ -124,6 +142,7 @@ def _structure(state: State) -> list[str]:
         found.append("agent keys and rows disagree")
     found += _rfqs_and_quotes(state)
     found += _safe_bands(state)
+    found += _oracle(state)
     p = state.positions
     open_rows = p.column("status") == OPEN
     size, size_open = p.column("size_e6")[open_rows], p.column("size_open_e6")[open_rows]

@@ -33,6 +33,13 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     quote_lifetime_ms_min: int = 1_000
     quote_lifetime_ms_max: int = 60_000
     quote_lifetime_ms_default: int = 10_000
+    # Graded oracle validity (engine/oracle.py; docs/engine.md "Oracle validity").
+    # A party's close may use a price up to this old (5x the max age; opening needs a fresh one).
+    oracle_close_age_ns_max: int = 150 * u.NS_PER_S
+    # The short TWAP a price is judged against: time-weighted over this window.
+    oracle_twap_window_ns: int = 60 * u.NS_PER_S
+    # TooVolatile: max(price, TWAP) above min(price, TWAP) x (1 + this); 10 000 = a 2x move.
+    oracle_volatility_bps_max: int = 10_000
 
     def validate(self) -> None:
         """Raise ``ValueError`` if the market does not fit the engine's hard bounds."""
@@ -48,6 +55,11 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             "oracle_conf_bps_max": u.in_range(self.oracle_conf_bps_max, 0, u.BPS_SCALE),
             "rfq_lifetime_ms": 0 < self.rfq_lifetime_ms_min <= self.rfq_lifetime_ms_default <= self.rfq_lifetime_ms_max,
             "quote_lifetime_ms": 0 < self.quote_lifetime_ms_min <= self.quote_lifetime_ms_default <= self.quote_lifetime_ms_max,
+            "oracle_close_age_ns_max": u.in_range(self.oracle_close_age_ns_max, self.oracle_age_ns_max,
+                                                  u.ORACLE_CLOSE_AGE_NS_MAX),
+            "oracle_twap_window_ns": u.in_range(self.oracle_twap_window_ns, u.TWAP_WINDOW_NS_MIN,
+                                                u.TWAP_WINDOW_NS_MAX),
+            "oracle_volatility_bps_max": u.in_range(self.oracle_volatility_bps_max, 1, u.VOLATILITY_BPS_MAX),
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

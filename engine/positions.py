@@ -38,7 +38,7 @@ def decide_close(state: State, c: cmd.ClosePosition, ctx: Ctx):
         return rj.out_of_range("fraction_bps", c.fraction_bps, 1, BPS_SCALE)
     v = state.positions.v
     market = v.market[row]
-    refused = oracle.guard(state, market, ctx.ts_ns)
+    refused = oracle.require(state, market, ctx.ts_ns, oracle.CLOSE)
     if refused is not None:
         return refused
     size_e6 = v.size_e6[row]

@@ -32,8 +32,11 @@ RFQ_CLOSED = "RFQ_CLOSED"  # already filled or cancelled
 QUOTE_EXPIRED = "QUOTE_EXPIRED"
 NO_QUOTES = "NO_QUOTES"  # accept of the best quote when there is none
 RATE_ABOVE_MAX = "RATE_ABOVE_MAX"
-ORACLE_STALE = "ORACLE_STALE"
-ORACLE_UNCERTAIN = "ORACLE_UNCERTAIN"
+# The oracle's grades (engine/oracle.py), one code each; detail.validity names the grade.
+ORACLE_INVALID = "ORACLE_INVALID"  # NonPositive: no price yet (or one not above zero)
+ORACLE_VOLATILE = "ORACLE_VOLATILE"  # TooVolatile: too far from the market's short TWAP
+ORACLE_STALE = "ORACLE_STALE"  # StaleForMargin: older than the action allows
+ORACLE_UNCERTAIN = "ORACLE_UNCERTAIN"  # TooUncertain: conf / price above the market's max
 ORACLE_OUT_OF_ORDER = "ORACLE_OUT_OF_ORDER"
 NOT_LIQUIDATABLE = "NOT_LIQUIDATABLE"
 REMAINDER_TOO_SMALL = "REMAINDER_TOO_SMALL"  # a partial close leaving less than the min size

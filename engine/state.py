@@ -155,6 +155,8 @@ class Oracle:
         self.conf_e8 = [0] * n_markets
         self.publish_ns = [0] * n_markets
         self.source = [""] * n_markets
+        # The short TWAP each last price is judged against (engine/oracle.py); 0 = no price yet.
+        self.twap_e8 = [0] * n_markets
 
 
 class State:
@@ -239,6 +241,7 @@ def state_hash(state: State) -> str:
         state.next_position_id, state.funding_boundary_ns, state.fees_e6, state.insurance_e6,
         state.external_e6, state.bad_debt_e6, state.deposited_e6, state.withdrawn_e6,
         state.oracle.price_e8, state.oracle.conf_e8, state.oracle.publish_ns, state.oracle.source,
+        state.oracle.twap_e8,
     ]
     digest.update(encode(scalars))
     agents = state.agents
@@ -295,7 +298,9 @@ def quote_columns(state: State) -> dict[str, np.ndarray]:
 
 # -- snapshots: the state as plain data and back (the files are ledger/'s business) ----------
 
-SNAPSHOT_FORMAT = 1
+# 2: the oracle's TWAP joined the state (format 1 has none; recovery skips such a snapshot and
+# replays the journal, which rebuilds it).
+SNAPSHOT_FORMAT = 2
 
 
 def _table_export(table: Table) -> dict:
@@ -342,7 +347,7 @@ def export_state(state: State) -> dict:
     return {
         "format": SNAPSHOT_FORMAT,
         "scalars": {name: getattr(state, name) for name in _SCALARS},
-        "oracle": [list(o.price_e8), list(o.conf_e8), list(o.publish_ns), list(o.source)],
+        "oracle": [list(o.price_e8), list(o.conf_e8), list(o.publish_ns), list(o.source), list(o.twap_e8)],
         "agent_keys": list(state.agent_keys),
         "agents": _table_export(state.agents),
         "rfqs": _records_export(rfq_columns(state)),
@@ -363,7 +368,7 @@ def import_state(config: EngineConfig, data: dict) -> State:
     for name, value in data["scalars"].items():
         setattr(state, name, value)
     o = state.oracle
-    o.price_e8, o.conf_e8, o.publish_ns, o.source = (list(column) for column in data["oracle"])
+    o.price_e8, o.conf_e8, o.publish_ns, o.source, o.twap_e8 = (list(column) for column in data["oracle"])
     state.agent_keys = keys = list(data["agent_keys"])
     state.agent_row = {key: row for row, key in enumerate(keys)}
     for name in ("agents", "positions"):

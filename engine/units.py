@@ -35,6 +35,18 @@ CLIENT_ID_LEN_MAX = 64
 REF_LEN_MAX = 128
 AGENT_LEN_MAX = 64
 SIGNATURE_LEN_MAX = 128
+# Oracle validity (engine/oracle.py): a close-only age up to a day; the TWAP window 1 s - 1 h;
+# the volatility bound up to a 101x move (beyond it the guard means nothing).
+ORACLE_CLOSE_AGE_NS_MAX = 24 * NS_PER_HOUR
+TWAP_WINDOW_NS_MIN = NS_PER_S
+TWAP_WINDOW_NS_MAX = NS_PER_HOUR
+VOLATILITY_BPS_MAX = 1_000_000
+# Oracle provenance (OracleUpdate): the source (room for a recorded one's "recorded:pyth:<id>"),
+# the feed id, and the sources a price was made of (how many, and each name).
+ORACLE_SOURCE_LEN_MAX = 160
+FEED_ID_LEN_MAX = 128
+SOURCES_MAX = 16
+SOURCE_NAME_LEN_MAX = 64
 
 
 def div_half_even(numerator: int, denominator: int) -> int:

@@ -214,7 +214,8 @@ class PythSource:
         for drop in drops:
             sink.drop(drop.reason, f"{drop.feed_id[:12]} {drop.detail}".strip())
         for p in prices:
-            sink.update(OracleUpdate(p.market, p.price_e8, p.conf_e8, p.publish_ns, parse.source_of(p.feed_id)))
+            sink.update(OracleUpdate(p.market, p.price_e8, p.conf_e8, p.publish_ns, parse.source_of(p.feed_id),
+                                     feed_id=p.feed_id, ema_price_e8=p.ema_price_e8 or 0))
         return len(prices)
 
 

@@ -28,7 +28,7 @@ import msgspec
 
 from adapters.oracle.source import Sink
 from engine.commands import OracleUpdate
-from engine.units import NS_PER_S
+from engine.units import FEED_ID_LEN_MAX, NS_PER_S, SOURCE_NAME_LEN_MAX, SOURCES_MAX
 
 log = logging.getLogger("agentperp.oracle.recorded")
 
@@ -39,12 +39,18 @@ MALFORMED = "malformed"
 UNKNOWN_MARKET = "unknown_market"
 
 
-class RecordedUpdate(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
+class RecordedUpdate(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True, omit_defaults=True):
     market: str
     price_e8: int
     conf_e8: int
     publish_ns: int
     source: str
+    # Provenance (OracleUpdate's appended fields), written only when set: a line without
+    # them reads as before, and files written before them still read.
+    feed_id: str = ""
+    sources: list[str] = []
+    spread_bps: int = 0
+    ema_price_e8: int = 0
 
 
 _DECODER = msgspec.json.Decoder(RecordedUpdate)
@@ -70,6 +76,10 @@ def read_lines(file: IO[bytes]) -> Iterator[tuple[int, RecordedUpdate | str]]:
             continue
         if len(line.source) > SOURCE_LEN_MAX or line.publish_ns <= 0:
             yield number, "source too long or publish_ns not positive"
+            continue
+        if len(line.feed_id) > FEED_ID_LEN_MAX or len(line.sources) > SOURCES_MAX or \
+                any(not 1 <= len(name) <= SOURCE_NAME_LEN_MAX for name in line.sources):
+            yield number, "feed_id or sources beyond the engine's bounds"
             continue
         yield number, line
 
@@ -121,7 +131,8 @@ class RecordedSource:
                     await self.sleep(wait_ns / NS_PER_S)
                 self.replayed += 1
                 sink.update(OracleUpdate(market, line.price_e8, line.conf_e8,
-                                         due_ns if self.rebase else line.publish_ns, f"{SOURCE}:{line.source}"))
+                                         due_ns if self.rebase else line.publish_ns, f"{SOURCE}:{line.source}",
+                                         line.feed_id, line.sources, line.spread_bps, line.ema_price_e8))
 
 
 class Recorder:
@@ -135,7 +146,7 @@ class Recorder:
 
     def update(self, update: OracleUpdate) -> None:
         line = RecordedUpdate(self.symbols[update.market], update.price_e8, update.conf_e8, update.publish_ns,
-                              update.source)
+                              update.source, update.feed_id, update.sources, update.spread_bps, update.ema_price_e8)
         self.file.write(encode_line(line))
         self.lines += 1
 

@@ -60,6 +60,9 @@ def decide_liquidate(state: State, c: cmd.Liquidate, ctx: Ctx):
     if row is None:
         return rj.rejected(rj.UNKNOWN_POSITION, f"no open position {c.position_id}", position_id=c.position_id)
     market = state.positions.v.market[row]
+    refused = oracle.require(state, market, ctx.ts_ns, oracle.LIQUIDATE)
+    if refused is not None:
+        return refused
     price_e8 = state.oracle.price_e8[market]
     side = side_at(state, row, price_e8)
     if side == SIDE_NONE:
@@ -112,7 +115,7 @@ def liquidation_event(state: State, row: int, side: int, keeper: str, client_id:
         price_e8=price_e8, publish_ns=state.oracle.publish_ns[market], oracle_stale=oracle.is_stale(state, market, ctx.ts_ns),
         funding_long_to_short_e6=done.funding_long_to_short_e6, pnl_long_e6=done.pnl_long_e6,
         insurance_e6=done.insurance_e6, bad_debt_e6=done.bad_debt_e6, reward_e6=reward_e6, client_id=client_id,
-        transfers=transfers)
+        transfers=transfers, oracle_validity=oracle.validity(state, market, ctx.ts_ns))
 
 
 def due_auto_liquidations(state: State, ctx: Ctx) -> list:
@@ -131,6 +134,8 @@ def due_auto_liquidations(state: State, ctx: Ctx) -> list:
     for position_id in due:
         row = state.position_row[position_id]
         market = state.positions.v.market[row]
+        if oracle.require(state, market, ctx.ts_ns, oracle.LIQUIDATE) is not None:
+            continue  # the price may not be used to liquidate: neither liquidated nor cleared
         side = side_at(state, row, state.oracle.price_e8[market])
         if side != SIDE_NONE:
             liquidation = (row, side)

@@ -57,7 +57,7 @@ def decide_remove(state: State, c: cmd.RemoveMargin, ctx: Ctx):
     row, side = checked
     t = state.positions
     market = t.v.market[row]
-    refused = oracle.guard(state, market, ctx.ts_ns)
+    refused = oracle.require(state, market, ctx.ts_ns, oracle.REMOVE_MARGIN)
     if refused is not None:
         return refused
     price_e8 = state.oracle.price_e8[market]

@@ -35,6 +35,7 @@ async def test_latest_then_stream_exact_with_provenance(hermes):
     assert first[1].price_e8 == 320_000_000_000 and first[2].conf_e8 == 5_000_000
     last = sink.updates[-1]
     assert (last.market, last.price_e8, last.source) == (0, 6_512_345_678_901, parse.source_of(BTC))
+    assert (last.feed_id, last.ema_price_e8, last.sources) == (BTC, 6_512_345_678_901, [])  # the sim's EMA = price
     assert last.publish_ns == hermes.publish_time[BTC] * 10**9
     assert hermes.requests["latest"] == 1 and hermes.requests["stream"] == 1
 

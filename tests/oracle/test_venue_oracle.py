@@ -161,13 +161,21 @@ async def test_recorded_feed_replays_into_the_venue(stack, tmp_path):
         for step in range(20):
             for update in walk.step_updates(t0 + step * 100_000_000):
                 recorder.update(update)
+        # provenance is kept through a recording (and a line written before it existed still reads)
+        file.write(encode_line(RecordedUpdate("ETH-PERP", 320_000_000_000, 0, t0 + 3 * 10**9, "ccxt",
+                                              feed_id="ETH/USDT", sources=["binance", "okx"], spread_bps=2)))
+        file.write(b'{"market":"ETH-PERP","price_e8":320100000000,"conf_e8":0,"publish_ns":%d,"source":"old"}\n'
+                   % (t0 + 4 * 10**9))
         file.write(b"{broken\n")
         file.write(encode_line(RecordedUpdate("DOGE-PERP", 1, 0, t0 + 3 * 10**9, "synthetic")))
     venue, session = await stack({"source": "recorded", "recorded_path": str(path), "recorded_speed": 20.0,
                                   "recorded_loop": False})
     durable = Durable(venue)
     last = await durable.until(lambda e: e.market == 1 and e.price_e8 == recorder_last(path, "ETH-PERP"))
-    assert last.source == "recorded:synthetic"
+    assert last.source == "recorded:old" and (last.feed_id, last.sources) == ("", [])
+    ccxt = next(e for e in durable.events if e.source == "recorded:ccxt")
+    assert (ccxt.feed_id, ccxt.sources, ccxt.spread_bps) == ("ETH/USDT", ["binance", "okx"], 2)
+    assert all(e.source == "recorded:synthetic" for e in durable.events if e.market == 0)
     assert len([e for e in durable.events if e.market == 0]) == 20
     assert venue.oracle_feed.dropped == {("recorded", "malformed"): 1, ("recorded", "unknown_market"): 1}
 
