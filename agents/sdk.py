@@ -9,7 +9,7 @@
 
 Results. Every command method returns an ``Ack`` (the command's events as ``engine.events``
 structs, and ``seq``) or raises ``Rejection`` (``code``, ``message``, ``detail`` — the
-engine's codes and the edge's, see ``engine.rejections`` and ``adapters.gateway.auth``).
+engine's codes and the edge's, see ``engine.rejections`` and ``protocol.codes``).
 ``send(command)`` is the non-raising form: a future of ``Ack | Rejection``.
 
 Reconnects. When the connection drops (or goes silent for ``3 × ping_interval_s``) the client
@@ -39,17 +39,17 @@ from typing import Any
 import msgspec
 from solders.keypair import Keypair
 
-from adapters.gateway import auth, wire
 from engine import commands as cmd
 from engine.markets import EngineConfig, Market
+from protocol import codes, signing, wire
 
 log = logging.getLogger("agentperp.sdk")
 
 HANDSHAKE_TIMEOUT_S = 10.0
 RECONNECT_BACKOFF_S = (0.05, 2.0)  # first wait, max wait (doubling)
 # Errors after which reconnecting would only fail again the same way.
-FATAL_CODES = frozenset({auth.BAD_SIGNATURE, auth.BAD_AGENT, auth.UNSUPPORTED_VERSION, auth.MALFORMED,
-                         auth.FRAME_TOO_LARGE, wire.PROTOCOL_ERROR})
+FATAL_CODES = frozenset({codes.BAD_SIGNATURE, codes.BAD_AGENT, codes.UNSUPPORTED_VERSION, codes.MALFORMED,
+                         codes.FRAME_TOO_LARGE, codes.PROTOCOL_ERROR})
 
 
 class AgentError(Exception):
@@ -98,9 +98,7 @@ def demo_keypair(seed: int, role: str, index: int = 0) -> Keypair:
     return Keypair.from_seed(hashlib.sha256(f"agentperp-demo:{seed}:{role}:{index}".encode()).digest())
 
 
-def sign(keypair: Keypair, message: bytes) -> str:
-    """Base58 Ed25519 signature of ``message``."""
-    return str(keypair.sign_message(message))
+sign = signing.sign  # base58 Ed25519 signature of a message (kept as sdk.sign for agents)
 
 
 class _Link(asyncio.Protocol):
@@ -289,7 +287,7 @@ class Client:
             link.send(wire.Hello(wire.PROTOCOL_VERSION, self.encoding, self.agent))
             message = await asyncio.wait_for(link.handshake.get(), HANDSHAKE_TIMEOUT_S)
             if type(message) is wire.Challenge:
-                signature = sign(self.keypair, auth.login_message(message.nonce, self.agent))
+                signature = sign(self.keypair, signing.login_message(message.nonce, self.agent))
                 link.send(wire.Login(signature, self.cancel_quotes_on_disconnect))
                 message = await asyncio.wait_for(link.handshake.get(), HANDSHAKE_TIMEOUT_S)
             if type(message) is not wire.Welcome:
@@ -518,7 +516,7 @@ class Client:
         """Accept a quote (``BEST_QUOTE``: the best live one), signing ``accept:{rfq}:{quote|best}``;
         the Ack holds ``PositionOpened``."""
         label = "best" if quote_id == cmd.BEST_QUOTE else quote_id
-        signature = sign(self.keypair, auth.accept_message(rfq_id, label))
+        signature = sign(self.keypair, signing.accept_message(rfq_id, label))
         return await self.execute(cmd.AcceptQuote(self._me(), rfq_id, quote_id, signature, client_id))
 
     async def close(self, position_id: int, fraction_bps: int = 10_000, client_id: str = "") -> Ack:

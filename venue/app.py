@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from adapters.gateway.limits import RateLimits
+from adapters.gateway.edge import Edge
 from engine import events as ev
 from engine import views
 from engine.state import State
@@ -42,8 +42,7 @@ class Venue:
         self.engine_config = config.engine_config()
         self.clock = clock
         self.metrics = Metrics()
-        g = config.gateway
-        self.rate_limits = RateLimits(g.requests_per_s, g.request_burst)  # per agent, across TCP and HTTP
+        self.edge = Edge(self)  # the edge rules every gateway shares (rate limits per agent across them)
         self.symbols = [m.symbol for m in self.engine_config.markets]
         self.position_agents: dict[int, tuple[str, str]] = {}  # for the private stream filter
         # market -> (price_e8, conf_e8, publish_ns) of its last durable OracleUpdated (the Welcome)

@@ -1,7 +1,7 @@
 """The TCP gateway (DESIGN §8): agents over length-prefixed msgpack or JSON frames.
 
 One ``asyncio.Protocol`` per connection, no task per request: a frame is decoded, checked
-(session state, rate limit, ``auth.authorize``) and submitted to the sequencer, which calls
+(session state, then the edge service ``venue.edge``: rate limit, authorization) and submitted to the sequencer, which calls
 back with the outcome once it is durable; the Ack or Rejected is appended to the connection's
 outbound buffer and the buffer is written once per loop iteration. Nothing on the
 sequencer's path ever waits for a client: a connection whose socket does not drain
@@ -34,14 +34,15 @@ from functools import partial
 
 import msgspec
 
-from adapters.gateway import auth, streams, wire
+from adapters.gateway import streams
+from adapters.gateway.edge import Result
+from adapters.gateway.hub import SubscriptionOverflow
 from adapters.gateway.limits import TokenBucket
-from adapters.gateway.wire import (
+from engine import commands as cmd
+from protocol import codes, signing, wire
+from protocol.wire import (
     Ack, Challenge, Error, Events, Hello, Login, Ping, Pong, Rejected, Request, Subscribe, Unsubscribe, Welcome,
 )
-from engine import commands as cmd
-from engine import rejections as rj
-from adapters.gateway.hub import SubscriptionOverflow
 
 log = logging.getLogger("agentperp.gateway.tcp")
 
@@ -66,6 +67,7 @@ class TcpGateway:
 
     def __init__(self, venue):
         self.venue = venue
+        self.edge = venue.edge
         self.limits = venue.config.gateway
         self.server: asyncio.Server | None = None
         self.connections: set[Connection] = set()
@@ -86,7 +88,7 @@ class TcpGateway:
         if self.server is not None:
             self.server.close()
         for connection in list(self.connections):
-            connection.fail(wire.SHUTTING_DOWN, "the venue is stopping; reconnect later")
+            connection.fail(codes.SHUTTING_DOWN, "the venue is stopping; reconnect later")
 
     async def wait_closed(self) -> None:
         if self.server is not None:
@@ -125,6 +127,7 @@ class Connection(asyncio.Protocol):
     def __init__(self, gateway: TcpGateway):
         self.gateway = gateway
         self.venue = gateway.venue
+        self.edge = gateway.edge
         self.limits = gateway.limits
         self.loop = asyncio.get_running_loop()
         self.reader = wire.FrameReader(self.limits.max_frame_bytes)
@@ -156,7 +159,7 @@ class Connection(asyncio.Protocol):
         self.gateway.connections.add(self)
         self.venue.metrics.connections.inc()
         if self.gateway.closing:
-            self.fail(wire.SHUTTING_DOWN, "the venue is stopping; reconnect later")
+            self.fail(codes.SHUTTING_DOWN, "the venue is stopping; reconnect later")
             return
         self.timer = self.loop.call_later(self.limits.login_timeout_s, self._login_deadline)
 
@@ -167,7 +170,7 @@ class Connection(asyncio.Protocol):
         try:
             frames = self.reader.feed(data)
         except wire.FrameTooLarge as error:
-            self.fail(auth.FRAME_TOO_LARGE, str(error), size_bytes=error.size, max_bytes=error.max_bytes)
+            self.fail(codes.FRAME_TOO_LARGE, str(error), size_bytes=error.size, max_bytes=error.max_bytes)
             return
         for payload in frames:
             if self.state == _CLOSED:
@@ -195,14 +198,14 @@ class Connection(asyncio.Protocol):
         try:
             message = codec.client_decoder.decode(payload)
         except msgspec.DecodeError as error:  # ValidationError included
-            self.fail(auth.MALFORMED, f"malformed frame: {error}", hint=_MALFORMED_HINT)
+            self.fail(codes.MALFORMED, f"malformed frame: {error}", hint=_MALFORMED_HINT)
             return
         kind = type(message)
         if kind is Request:
             self._request(message)
         elif kind is Ping:
             if self.state == _HELLO:
-                self.fail(wire.PROTOCOL_ERROR, "the first frame must be a Hello", hint="send hello first")
+                self.fail(codes.PROTOCOL_ERROR, "the first frame must be a Hello", hint="send hello first")
             else:
                 self.send(Pong(message.nonce, self.venue.clock()))
         elif kind is Subscribe:
@@ -216,19 +219,19 @@ class Connection(asyncio.Protocol):
 
     def _hello(self, hello: Hello) -> None:
         if self.state != _HELLO:
-            self.fail(wire.PROTOCOL_ERROR, "Hello is only the first frame")
+            self.fail(codes.PROTOCOL_ERROR, "Hello is only the first frame")
             return
         if hello.version != wire.PROTOCOL_VERSION:
-            self.fail(auth.UNSUPPORTED_VERSION, f"protocol version {hello.version} is not supported",
+            self.fail(codes.UNSUPPORTED_VERSION, f"protocol version {hello.version} is not supported",
                       supported=[wire.PROTOCOL_VERSION])
             return
         self.codec = wire.CODECS[hello.encoding]
         if hello.agent is None:
-            self.bucket = TokenBucket(self.limits.requests_per_s, self.limits.request_burst)
+            self.bucket = self.edge.bucket_for(None)
             self._welcome()
             return
-        if auth.parse_agent(hello.agent) is None:
-            self.fail(auth.BAD_AGENT, "agent must be a base58 Solana public key", agent=hello.agent[:64])
+        if signing.parse_agent(hello.agent) is None:
+            self.fail(codes.BAD_AGENT, "agent must be a base58 Solana public key", agent=hello.agent[:64])
             return
         self.claimed_agent = hello.agent
         self.nonce = secrets.token_bytes(32)
@@ -237,24 +240,24 @@ class Connection(asyncio.Protocol):
 
     def _login(self, login: Login) -> None:
         if self.state != _LOGIN:
-            self.fail(wire.PROTOCOL_ERROR, "Login answers a Challenge (send Hello with your agent key first)")
+            self.fail(codes.PROTOCOL_ERROR, "Login answers a Challenge (send Hello with your agent key first)")
             return
         agent = self.claimed_agent
-        if not auth.verify(agent, auth.login_message(self.nonce, agent), login.signature):
-            self.fail(auth.BAD_SIGNATURE, "signature must be the agent's base58 Ed25519 signature over "
+        if not signing.verify(agent, signing.login_message(self.nonce, agent), login.signature):
+            self.fail(codes.BAD_SIGNATURE, "signature must be the agent's base58 Ed25519 signature over "
                       "b'agentperp-login:' + nonce + b':' + agent")
             return
         sessions = self.gateway.by_agent.setdefault(agent, set())
         if len(sessions) >= self.limits.connections_per_agent:
             if not sessions:
                 del self.gateway.by_agent[agent]
-            self.fail(auth.TOO_MANY_CONNECTIONS, f"at most {self.limits.connections_per_agent} connections "
+            self.fail(codes.TOO_MANY_CONNECTIONS, f"at most {self.limits.connections_per_agent} connections "
                       "per agent", max=self.limits.connections_per_agent)
             return
         sessions.add(self)
         self.agent = agent
         self.cancel_quotes_on_disconnect = login.cancel_quotes_on_disconnect
-        self.bucket = self.gateway.venue.rate_limits.bucket_for(agent)
+        self.bucket = self.edge.bucket_for(agent)
         self._welcome()
 
     def _welcome(self) -> None:
@@ -276,18 +279,13 @@ class Connection(asyncio.Protocol):
     def _request(self, request: Request) -> None:
         req_id = request.req_id
         if self.state != _OPEN:
-            self.send(Rejected(req_id, auth.NOT_AUTHENTICATED, "log in before sending commands",
+            self.send(Rejected(req_id, codes.NOT_AUTHENTICATED, "log in before sending commands",
                                {"hint": "Hello with your agent key, then Login with the signed challenge"}))
             return
-        wait_s = self.bucket.take(time.monotonic())
-        if wait_s:
-            self.send(Rejected(req_id, auth.RATE_LIMITED, "request rate limit reached",
-                               {"retry_after_ms": int(wait_s * 1000) + 1,
-                                "requests_per_s": self.limits.requests_per_s,
-                                "request_burst": self.limits.request_burst}))
-            return
-        command = wire.command_from_wire(request.command)
-        refusal = auth.authorize(command, self.agent)
+        refusal = self.edge.rate_limit(self.bucket)
+        if refusal is None:
+            command = wire.command_from_wire(request.command)
+            refusal = self.edge.authorize(command, self.agent)
         if refusal is not None:
             self.send(Rejected(req_id, refusal.code, refusal.message, refusal.detail))
             return
@@ -297,49 +295,51 @@ class Connection(asyncio.Protocol):
         if self.state == _CLOSED:
             return
         rejection = outcome.rejection
-        if rejection is None:
+        if rejection is None:  # the hot path: answered in this callback, no task
             self.send(Ack(req_id, outcome.seq, [wire.event_to_wire(e) for e in outcome.events]))
-        elif rejection.code == rj.DUPLICATE and rejection.detail.get("first_seq"):
+        elif self.edge.first_seq(rejection) is not None:
             asyncio.ensure_future(self._duplicate(req_id, rejection))
         else:
             self.send(Rejected(req_id, rejection.code, rejection.message, rejection.detail))
 
-    async def _duplicate(self, req_id: int, rejection: rj.Rejected) -> None:
+    async def _duplicate(self, req_id: int, rejection) -> None:
         """A repeated client_id: answer with the first execution's events (DESIGN §5)."""
-        record = await self.venue.hub.record_of(rejection.detail["first_seq"])
+        answer = await self.edge.original(rejection)
         if self.state == _CLOSED:
             return
-        if record is None or record.rejection is not None:
-            self.send(Rejected(req_id, rejection.code, rejection.message, rejection.detail))
+        self._answer(req_id, answer)
+
+    def _answer(self, req_id: int, answer) -> None:
+        if type(answer) is Result:
+            self.send(Ack(req_id, answer.seq, [wire.event_to_wire(e) for e in answer.events], answer.duplicate))
         else:
-            self.send(Ack(req_id, record.last_seq, [wire.event_to_wire(e) for e in record.events], True))
+            self.send(Rejected(req_id, answer.code, answer.message, answer.detail))
 
     # -- subscriptions ---------------------------------------------------------------------------
 
     def _subscribe(self, message: Subscribe) -> None:
         req_id = message.req_id
         if self.state != _OPEN:
-            self.send(Rejected(req_id, auth.NOT_AUTHENTICATED, "subscribe after the Welcome"))
+            self.send(Rejected(req_id, codes.NOT_AUTHENTICATED, "subscribe after the Welcome"))
             return
-        wait_s = self.bucket.take(time.monotonic())
-        if wait_s:
-            self.send(Rejected(req_id, auth.RATE_LIMITED, "request rate limit reached",
-                               {"retry_after_ms": int(wait_s * 1000) + 1}))
+        refusal = self.edge.rate_limit(self.bucket)
+        if refusal is not None:
+            self._answer(req_id, refusal)
             return
         unknown = [name for name in message.streams if name not in streams.STREAMS]
         if unknown or not message.streams:
-            self.send(Rejected(req_id, wire.UNKNOWN_STREAM, f"unknown streams: {unknown}" if unknown
+            self.send(Rejected(req_id, codes.UNKNOWN_STREAM, f"unknown streams: {unknown}" if unknown
                                else "name at least one stream", {"streams": list(streams.STREAMS)}))
             return
         if streams.ACCOUNT_STREAM in message.streams and self.agent is None:
-            self.send(Rejected(req_id, auth.NOT_AUTHENTICATED, "the account stream needs a logged-in agent"))
+            self.send(Rejected(req_id, codes.NOT_AUTHENTICATED, "the account stream needs a logged-in agent"))
             return
         if req_id in self.subscriptions:
-            self.send(Rejected(req_id, wire.PROTOCOL_ERROR, "a subscription with this req_id is open",
+            self.send(Rejected(req_id, codes.PROTOCOL_ERROR, "a subscription with this req_id is open",
                                {"sub": req_id}))
             return
         if len(self.subscriptions) >= wire.SUBSCRIPTIONS_MAX:
-            self.send(Rejected(req_id, wire.TOO_MANY_SUBSCRIPTIONS,
+            self.send(Rejected(req_id, codes.TOO_MANY_SUBSCRIPTIONS,
                                f"at most {wire.SUBSCRIPTIONS_MAX} subscriptions per connection",
                                {"max": wire.SUBSCRIPTIONS_MAX, "open": sorted(self.subscriptions)}))
             return
@@ -353,7 +353,7 @@ class Connection(asyncio.Protocol):
     def _unsubscribe(self, message: Unsubscribe) -> None:
         task = self.subscriptions.pop(message.sub, None)
         if task is None:
-            self.send(Rejected(message.req_id, wire.UNKNOWN_SUBSCRIPTION, "no open subscription with this id",
+            self.send(Rejected(message.req_id, codes.UNKNOWN_SUBSCRIPTION, "no open subscription with this id",
                                {"open": sorted(self.subscriptions)}))
             return
         task.cancel()
@@ -368,7 +368,7 @@ class Connection(asyncio.Protocol):
                     return
                 self._send_events(sub, batch)
         except SubscriptionOverflow as error:
-            self.fail(auth.SLOW_CONSUMER, f"subscription {sub} fell behind: {error}",
+            self.fail(codes.SLOW_CONSUMER, f"subscription {sub} fell behind: {error}",
                       outbound_queue_max=self.limits.outbound_queue_max)
         finally:
             subscription.close()
@@ -399,7 +399,7 @@ class Connection(asyncio.Protocol):
     def _queued(self) -> None:
         self.out_frames += 1
         if self.out_frames > self.limits.outbound_queue_max:
-            self.fail(auth.SLOW_CONSUMER, "the client does not read fast enough; its outbound queue overflowed",
+            self.fail(codes.SLOW_CONSUMER, "the client does not read fast enough; its outbound queue overflowed",
                       outbound_queue_max=self.limits.outbound_queue_max)
             return
         if not self.flush_scheduled and not self.paused:
@@ -421,7 +421,7 @@ class Connection(asyncio.Protocol):
         """Send Error(code) and close the connection (the peer gets CLOSE_GRACE_S to read it)."""
         if self.state == _CLOSED or self.transport is None:
             return
-        if code != auth.SLOW_CONSUMER:
+        if code != codes.SLOW_CONSUMER:
             log.info("closing a connection: %s %s", code, message)
         codec = self.codec or wire.CODECS["msgpack"]
         self.out.clear()  # a slow consumer's backlog is dropped; the Error goes first
@@ -447,7 +447,7 @@ class Connection(asyncio.Protocol):
 
     def _login_deadline(self) -> None:
         if self.state in (_HELLO, _LOGIN):
-            self.fail(auth.LOGIN_TIMEOUT, f"no Login within {self.limits.login_timeout_s:g} s",
+            self.fail(codes.LOGIN_TIMEOUT, f"no Login within {self.limits.login_timeout_s:g} s",
                       login_timeout_s=self.limits.login_timeout_s)
 
     def _idle_check(self) -> None:
@@ -455,7 +455,7 @@ class Connection(asyncio.Protocol):
             return
         idle_s = time.monotonic() - self.last_received_s
         if idle_s >= self.limits.idle_timeout_s:
-            self.fail(wire.IDLE_TIMEOUT, f"nothing received for {self.limits.idle_timeout_s:g} s; send Ping "
+            self.fail(codes.IDLE_TIMEOUT, f"nothing received for {self.limits.idle_timeout_s:g} s; send Ping "
                       "to keep an idle session open", idle_timeout_s=self.limits.idle_timeout_s)
         else:
             self.timer = self.loop.call_later(self.limits.idle_timeout_s - idle_s, self._idle_check)

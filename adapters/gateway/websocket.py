@@ -43,10 +43,11 @@ from typing import Any
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from adapters.gateway import auth, render
+from adapters.gateway import render
 from adapters.gateway import streams as stream_rules
 from engine import events as ev
 from adapters.gateway.hub import SubscriptionOverflow
+from protocol import codes
 
 WS_STREAMS: dict[str, tuple[type, ...]] = {
     "trade_request": (ev.RfqOpened, ev.RfqClosed),
@@ -65,7 +66,6 @@ ACCOUNT = stream_rules.ACCOUNT_STREAM
 ALL_STREAMS = (*WS_STREAMS, ACCOUNT)
 DEFAULT_STREAMS = ("trade_request", "quote", "quote_accepted", "position_opened", "funding", "position_closed",
                    "liquidation")
-UNKNOWN_STREAM = "UNKNOWN_STREAM"  # the same code as the TCP gateway's (adapters/gateway/wire.py)
 HEARTBEAT_S = 30.0  # aiohttp pings; a peer that does not answer is closed
 
 _encoder = msgspec.json.Encoder()
@@ -119,7 +119,7 @@ async def handle(gateway, request: web.Request) -> web.StreamResponse:
     try:
         chosen = parse_streams(request.query.get("streams"))
     except ValueError as error:
-        raise gateway.error(UNKNOWN_STREAM, f"unknown stream(s): {error}",
+        raise gateway.error(codes.UNKNOWN_STREAM, f"unknown stream(s): {error}",
                             field="streams", allowed=list(ALL_STREAMS))
     from_seq = gateway.query_int(request, "from_seq", venue.hub.last_seq + 1, 1, 2**62)
     agent = None
@@ -150,7 +150,7 @@ async def handle(gateway, request: web.Request) -> web.StreamResponse:
                         await ws.send_str(frame.decode())
         except SubscriptionOverflow as overflow:
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await send({"type": "error", "code": auth.SLOW_CONSUMER, "message": str(overflow),
+                await send({"type": "error", "code": codes.SLOW_CONSUMER, "message": str(overflow),
                             "detail": {"queue_max": subscription.queue_max}})
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"slow consumer")
         except (ConnectionError, RuntimeError):
@@ -173,7 +173,7 @@ async def handle(gateway, request: web.Request) -> web.StreamResponse:
             if isinstance(op, dict) and op.get("op") == "ping":
                 await send({"type": "pong", "last_seq": venue.hub.last_seq})
             else:
-                await send({"type": "error", "code": auth.MALFORMED,
+                await send({"type": "error", "code": codes.MALFORMED,
                             "message": 'the only message a client sends is {"op": "ping"}', "detail": {}})
     except (ConnectionError, RuntimeError):
         pass
