@@ -22,6 +22,7 @@ UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"  # Hello with a protocol version we 
 PROTOCOL_ERROR = "PROTOCOL_ERROR"  # a well-formed message that is not allowed at this point (TCP)
 NOT_FOUND = "NOT_FOUND"  # no such route (HTTP)
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"  # the route exists, not with this method (HTTP; Allow says which)
+UPGRADE_REQUIRED = "UPGRADE_REQUIRED"  # GET /ws without a WebSocket upgrade
 
 # -- limits --------------------------------------------------------------------------------------
 RATE_LIMITED = "RATE_LIMITED"  # the agent's request budget is spent; detail: retry_after_ms

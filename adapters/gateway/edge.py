@@ -38,6 +38,7 @@ STATUS_OF_CODE: dict[str, int] = {
     rj.UNKNOWN_POSITION: 404, codes.UNKNOWN_SUBSCRIPTION: 404,
     codes.METHOD_NOT_ALLOWED: 405,
     codes.LOGIN_TIMEOUT: 408, codes.IDLE_TIMEOUT: 408,
+    codes.UPGRADE_REQUIRED: 426,
     rj.DUPLICATE: 409, rj.RFQ_EXPIRED: 409, rj.RFQ_CLOSED: 409, rj.QUOTE_EXPIRED: 409, rj.ORACLE_OUT_OF_ORDER: 409,
     codes.FRAME_TOO_LARGE: 413,
     rj.INSUFFICIENT_FUNDS: 422, rj.INSUFFICIENT_COLLATERAL: 422, rj.INSUFFICIENT_MARGIN: 422,
@@ -54,9 +55,14 @@ REPLAY_CACHE_MAX = 1_000_000  # signed requests remembered for replay detection 
 _TIMESTAMP = re.compile(r"[0-9]{1,16}")
 
 
-def status_of(code: str) -> int:
-    """The HTTP status that answers a rejection with ``code``."""
-    return STATUS_OF_CODE.get(code, BUSINESS_STATUS)
+def status_of(code: str, *, fits_schema: bool = False) -> int:
+    """The HTTP status that answers a rejection with ``code``.
+
+    400 means "the request does not fit /openapi.json" (which states every bound, pattern and
+    enum of every field); so a field rule that a schema-valid request broke — a rule across
+    fields, a market's own range, the engine's decision — is 422 (``fits_schema``)."""
+    status = STATUS_OF_CODE.get(code, BUSINESS_STATUS)
+    return BUSINESS_STATUS if fits_schema and status == 400 else status
 
 
 class Result(NamedTuple):

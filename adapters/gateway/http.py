@@ -20,6 +20,7 @@ import asyncio
 import logging
 import re
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -29,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from adapters.gateway import http_parse, openapi, render, websocket
 from adapters.gateway import http_schemas as s
 from adapters.gateway.edge import Result, status_of
+from adapters.gateway.http_schemas import EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX
 from adapters.gateway.hub import read_events
 from adapters.gateway.human import ConversionError
 from engine import rejections as rj
@@ -39,9 +41,6 @@ from protocol import codes
 from protocol.signing import parse_agent
 
 log = logging.getLogger("agentperp.gateway.http")
-
-EVENTS_PAGE_DEFAULT = 500
-EVENTS_PAGE_MAX = 5_000
 
 _encoder = msgspec.json.Encoder()
 
@@ -58,10 +57,10 @@ def json_response(value: Any, status: int = 200) -> web.Response:
     return web.Response(body=_encoder.encode(value), status=status, content_type="application/json")
 
 
-def error_response(rejection: Rejected) -> web.Response:
+def error_response(rejection: Rejected, *, fits_schema: bool = False) -> web.Response:
     body = s.ErrorBody(error=s.ErrorInfo(code=rejection.code, message=rejection.message,
                                          detail=dict(rejection.detail)))
-    return json_response(body, status_of(rejection.code))
+    return json_response(body, status_of(rejection.code, fits_schema=fits_schema))
 
 
 class HttpGateway:
@@ -118,7 +117,7 @@ class HttpGateway:
         except ApiError as error:
             return error_response(error.rejection)
         except ConversionError as error:
-            return error_response(error.rejection())
+            return error_response(error.rejection(), fits_schema=error.fits_schema)
         except web.HTTPRequestEntityTooLarge:
             return error_response(Rejected(codes.FRAME_TOO_LARGE, "the body is larger than the venue accepts",
                                            {"max_bytes": self.gateway.max_frame_bytes}))
@@ -126,8 +125,12 @@ class HttpGateway:
             return error_response(Rejected(codes.NOT_FOUND, f"no route {request.method} {request.path}",
                                            {"openapi": "/openapi.json"}))
         except web.HTTPMethodNotAllowed as error:
-            return error_response(Rejected(codes.METHOD_NOT_ALLOWED, f"{request.method} is not allowed on {request.path}",
-                                           {"allowed": sorted(error.allowed_methods)}))
+            allowed = sorted(error.allowed_methods)
+            response = error_response(Rejected(codes.METHOD_NOT_ALLOWED,
+                                               f"{request.method} is not allowed on {request.path}",
+                                               {"allowed": allowed}))
+            response.headers["Allow"] = ", ".join(allowed)  # RFC 9110: a 405 says what is allowed
+            return response
         except web.HTTPException as error:
             if error.status < 400:
                 raise
@@ -176,7 +179,8 @@ class HttpGateway:
                                                        cmd_id=answer.cmd_id, ts_ns=answer.ts_ns,
                                                        duplicate=answer.duplicate))
         message, detail = render.human_detail(answer.code, answer.message, answer.detail, self.venue.symbols)
-        return error_response(Rejected(answer.code, message, detail))
+        # The request fitted the schema; what refused it is a rule of the market or the engine.
+        return error_response(Rejected(answer.code, message, detail), fits_schema=True)
 
     # -- dev helpers --------------------------------------------------------------------
 
@@ -234,6 +238,8 @@ class HttpGateway:
 
     async def positions(self, request: web.Request) -> web.Response:
         agent = request.query.get("agent")
+        if agent is not None and parse_agent(agent) is None:
+            raise self.error(rj.INVALID_FIELD, "agent must be a base58 Solana public key", field="agent")
         found = views.positions(self.venue.state, agent=agent, market=self._query_market(request))
         return json_response([render.position_info(p, self.venue.symbols) for p in found])
 
@@ -284,21 +290,25 @@ class HttpGateway:
 
     async def openapi(self, request: web.Request) -> web.Response:
         if self._openapi is None:
-            self._openapi = _encoder.encode(openapi.document(dev=self.dev))
+            self._openapi = _encoder.encode(openapi.document(self.venue.engine_config.markets, dev=self.dev))
         return web.Response(body=self._openapi, content_type="application/json")
 
     async def ws(self, request: web.Request) -> web.StreamResponse:
         return await websocket.handle(self, request)
 
 
+_DECODERS: dict[type, msgspec.json.Decoder] = {}  # one per body type, reused
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 _AT = re.compile(r" - at `\$\.?([^`]*)`$")
 
 
 def decode_body(raw: bytes, body_type: type):
     """``raw`` JSON -> ``body_type``, or raise MALFORMED naming the field and the problem."""
+    decoder = _DECODERS.get(body_type)
+    if decoder is None:
+        decoder = _DECODERS[body_type] = msgspec.json.Decoder(body_type, float_hook=Decimal)
     try:
-        return msgspec.json.decode(raw, type=body_type)
+        return decoder.decode(raw)
     except msgspec.ValidationError as error:
         text = str(error)
         detail: dict[str, Any] = {"reason": text}

@@ -46,6 +46,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from adapters.gateway import render
 from adapters.gateway import streams as stream_rules
 from engine import events as ev
+from adapters.gateway.edge import status_of
 from adapters.gateway.hub import SubscriptionOverflow
 from protocol import codes
 
@@ -127,6 +128,11 @@ async def handle(gateway, request: web.Request) -> web.StreamResponse:
         agent = await gateway.authenticate(request, b"")
 
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=venue.config.gateway.max_frame_bytes)
+    if not ws.can_prepare(request).ok:
+        body = {"error": {"code": codes.UPGRADE_REQUIRED, "message": "GET /ws is a WebSocket upgrade request",
+                          "detail": {"upgrade": "websocket"}}}
+        return web.Response(body=_encoder.encode(body), status=status_of(codes.UPGRADE_REQUIRED),
+                            content_type="application/json", headers={"Upgrade": "websocket", "Connection": "Upgrade"})
     await ws.prepare(request)
     symbols = venue.symbols
     public = {t for name in chosen if name in WS_STREAMS for t in WS_STREAMS[name]}

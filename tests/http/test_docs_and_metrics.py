@@ -26,7 +26,14 @@ async def test_openapi_describes_every_route(rig):
     for name in ("TradeRequestBody", "TradeQuoteBody", "TradeAcceptBody", "TradeCloseBody", "CommandResult",
                  "AccountInfo", "PositionInfo", "ErrorBody"):
         assert name in schemas
-    assert schemas["TradeRequestBody"]["properties"]["size_usdc"]["type"] == ["number", "string"]
+    size = schemas["TradeRequestBody"]["properties"]["size_usdc"]["anyOf"]
+    assert size[0] == {"type": "number", "minimum": 10, "maximum": 1_000_000, "multipleOf": 1e-06}  # the markets'
+    assert size[1] == {"type": "string", "pattern": "^[0-9]{1,7}(\\.[0-9]{1,6})?$"}
+    assert schemas["TradeRequestBody"]["properties"]["market"]["enum"] == ["BTC-PERP", "ETH-PERP", "SOL-PERP"]
+    assert set(document["components"]["securitySchemes"]) == {"agent", "timestamp", "signature"}
+    assert document["paths"]["/trade/request"]["post"]["security"] == [
+        {"agent": [], "timestamp": [], "signature": []}]
+
     for path, item in document["paths"].items():
         for operation in item.values():
             for response in operation["responses"].values():
@@ -34,6 +41,12 @@ async def test_openapi_describes_every_route(rig):
                     ref = media["schema"].get("$ref") or media["schema"].get("items", {}).get("$ref")
                     if ref:
                         assert ref.rsplit("/", 1)[1] in schemas, (path, ref)
+
+
+async def test_a_405_says_what_is_allowed(rig):
+    async with rig.session.request("PUT", "/trade/request") as response:
+        assert response.status == 405 and response.headers["Allow"] == "POST"
+        assert (await response.json())["error"]["detail"]["allowed"] == ["POST"]
 
 
 async def test_markets_and_health(rig):
