@@ -14,6 +14,7 @@ still open; 422 is the venue's answer for exactly that (``docs/http.md``, status
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
 import threading
@@ -129,7 +130,21 @@ class SignedRequests:
             key, timestamp_ms, case.method.upper(), path, _body_bytes(kwargs))}
 
 
+STATUSES: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+
+
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=MAX_EXAMPLES, derandomize=True)
 def test_the_api_is_what_openapi_says(case):
-    case.call_and_validate()
+    response = case.call_and_validate()
+    STATUSES[f"{case.method} {case.path}"][response.status_code] += 1
+
+
+def test_signed_requests_reached_the_engine():
+    """The run above authenticated: every signed operation had answers past the signature
+    check, and opening an RFQ (the one operation that needs no prior state) succeeded."""
+    assert STATUSES, "run with test_the_api_is_what_openapi_says"
+    for operation, statuses in STATUSES.items():
+        if operation.startswith("POST /trade/") or operation == "POST /account/withdraw":
+            assert set(statuses) - {401}, (operation, statuses)
+    assert STATUSES["POST /trade/request"][200] > 0, STATUSES["POST /trade/request"]
