@@ -8,7 +8,8 @@ sequencer's path ever waits for a client: a connection whose socket does not dra
 accumulates frames in its own buffer, and beyond ``outbound_queue_max`` frames (or when its
 subscriptions fall that many events behind) it is closed with ``SLOW_CONSUMER``.
 
-The session, step by step (docs/protocol.md has the messages with examples):
+The session, step by step (its transition table: ``session.py``; docs/protocol.md has the
+messages with examples):
 
     client Hello(version, encoding, agent)   server Challenge(nonce)      (agent given)
     client Login(signature, ...)             server Welcome(session, ...)
@@ -38,6 +39,7 @@ from adapters.gateway import streams
 from adapters.gateway.edge import Result
 from adapters.gateway.hub import SubscriptionOverflow
 from adapters.gateway.limits import TokenBucket
+from adapters.gateway.session import Session, Step, after, allows
 from engine import commands as cmd
 from protocol import codes, signing, wire
 from protocol.wire import (
@@ -52,7 +54,6 @@ WRITE_BUFFER_HIGH_BYTES = 1024 * 1024
 # After an Error frame the peer gets this long to read it before the socket is aborted.
 CLOSE_GRACE_S = 2.0
 
-_HELLO, _LOGIN, _OPEN, _CLOSED = range(4)
 _MALFORMED_HINT = ("each frame is [u32 big-endian length][one msgpack or JSON map with a 'type' tag]; "
                    "see docs/protocol.md")
 
@@ -132,7 +133,7 @@ class Connection(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.reader = wire.FrameReader(self.limits.max_frame_bytes)
         self.codec: wire.Codec | None = None
-        self.state = _HELLO
+        self.state = Session.HELLO
         self.agent: str | None = None  # once logged in
         self.claimed_agent: str | None = None  # from Hello, until Login proves it
         self.nonce = b""
@@ -164,7 +165,7 @@ class Connection(asyncio.Protocol):
         self.timer = self.loop.call_later(self.limits.login_timeout_s, self._login_deadline)
 
     def data_received(self, data: bytes) -> None:
-        if self.state == _CLOSED:
+        if self.state == Session.CLOSED:
             return
         self.last_received_s = time.monotonic()
         try:
@@ -173,7 +174,7 @@ class Connection(asyncio.Protocol):
             self.fail(codes.FRAME_TOO_LARGE, str(error), size_bytes=error.size, max_bytes=error.max_bytes)
             return
         for payload in frames:
-            if self.state == _CLOSED:
+            if self.state == Session.CLOSED:
                 return
             self._frame(payload)
 
@@ -204,7 +205,7 @@ class Connection(asyncio.Protocol):
         if kind is Request:
             self._request(message)
         elif kind is Ping:
-            if self.state == _HELLO:
+            if self.state == Session.HELLO:
                 self.fail(codes.PROTOCOL_ERROR, "the first frame must be a Hello", hint="send hello first")
             else:
                 self.send(Pong(message.nonce, self.venue.clock()))
@@ -218,7 +219,7 @@ class Connection(asyncio.Protocol):
             self._login(message)
 
     def _hello(self, hello: Hello) -> None:
-        if self.state != _HELLO:
+        if not allows(self.state, Step.HELLO_AGENT if hello.agent else Step.HELLO_OBSERVER):
             self.fail(codes.PROTOCOL_ERROR, "Hello is only the first frame")
             return
         if hello.version != wire.PROTOCOL_VERSION:
@@ -228,18 +229,18 @@ class Connection(asyncio.Protocol):
         self.codec = wire.CODECS[hello.encoding]
         if hello.agent is None:
             self.bucket = self.edge.bucket_for(None)
-            self._welcome()
+            self._welcome(Step.HELLO_OBSERVER)
             return
         if signing.parse_agent(hello.agent) is None:
             self.fail(codes.BAD_AGENT, "agent must be a base58 Solana public key", agent=hello.agent[:64])
             return
         self.claimed_agent = hello.agent
         self.nonce = secrets.token_bytes(32)
-        self.state = _LOGIN
+        self.state = after(self.state, Step.HELLO_AGENT)
         self.send(Challenge(self.nonce))
 
     def _login(self, login: Login) -> None:
-        if self.state != _LOGIN:
+        if not allows(self.state, Step.LOGIN):
             self.fail(codes.PROTOCOL_ERROR, "Login answers a Challenge (send Hello with your agent key first)")
             return
         agent = self.claimed_agent
@@ -258,10 +259,10 @@ class Connection(asyncio.Protocol):
         self.agent = agent
         self.cancel_quotes_on_disconnect = login.cancel_quotes_on_disconnect
         self.bucket = self.edge.bucket_for(agent)
-        self._welcome()
+        self._welcome(Step.LOGIN)
 
-    def _welcome(self) -> None:
-        self.state = _OPEN
+    def _welcome(self, step: Step) -> None:
+        self.state = after(self.state, step)
         self.session = secrets.token_hex(8)
         g = self.limits
         self.send(Welcome(self.session, self.venue.clock(), self.venue.hub.last_seq, self.agent, {
@@ -278,7 +279,7 @@ class Connection(asyncio.Protocol):
 
     def _request(self, request: Request) -> None:
         req_id = request.req_id
-        if self.state != _OPEN:
+        if self.state != Session.OPEN:
             self.send(Rejected(req_id, codes.NOT_AUTHENTICATED, "log in before sending commands",
                                {"hint": "Hello with your agent key, then Login with the signed challenge"}))
             return
@@ -292,7 +293,7 @@ class Connection(asyncio.Protocol):
         self.submit_with(command, partial(self._outcome, req_id))
 
     def _outcome(self, req_id: int, outcome) -> None:
-        if self.state == _CLOSED:
+        if self.state == Session.CLOSED:
             return
         rejection = outcome.rejection
         if rejection is None:  # the hot path: answered in this callback, no task
@@ -305,7 +306,7 @@ class Connection(asyncio.Protocol):
     async def _duplicate(self, req_id: int, rejection) -> None:
         """A repeated client_id: answer with the first execution's events (DESIGN §5)."""
         answer = await self.edge.original(rejection)
-        if self.state == _CLOSED:
+        if self.state == Session.CLOSED:
             return
         self._answer(req_id, answer)
 
@@ -319,7 +320,7 @@ class Connection(asyncio.Protocol):
 
     def _subscribe(self, message: Subscribe) -> None:
         req_id = message.req_id
-        if self.state != _OPEN:
+        if self.state != Session.OPEN:
             self.send(Rejected(req_id, codes.NOT_AUTHENTICATED, "subscribe after the Welcome"))
             return
         refusal = self.edge.rate_limit(self.bucket)
@@ -364,7 +365,7 @@ class Connection(asyncio.Protocol):
             async for batch in subscription.batches():
                 if self.paused:
                     await self.resumed.wait()  # backfill at the client's pace; live events wait in the hub
-                if self.state == _CLOSED:
+                if self.state == Session.CLOSED:
                     return
                 self._send_events(sub, batch)
         except SubscriptionOverflow as error:
@@ -391,7 +392,7 @@ class Connection(asyncio.Protocol):
 
     def send(self, message) -> None:
         """Queue ``message``; written with everything else queued in this loop iteration."""
-        if self.state == _CLOSED:
+        if self.state == Session.CLOSED:
             return
         self.codec.frame_into(message, self.out)
         self._queued()
@@ -419,7 +420,7 @@ class Connection(asyncio.Protocol):
 
     def fail(self, code: str, message: str, **detail) -> None:
         """Send Error(code) and close the connection (the peer gets CLOSE_GRACE_S to read it)."""
-        if self.state == _CLOSED or self.transport is None:
+        if self.state == Session.CLOSED or self.transport is None:
             return
         if code != codes.SLOW_CONSUMER:
             log.info("closing a connection: %s %s", code, message)
@@ -434,9 +435,9 @@ class Connection(asyncio.Protocol):
         self.loop.call_later(CLOSE_GRACE_S, transport.abort)
 
     def _end(self) -> None:
-        if self.state == _CLOSED:
+        if self.state == Session.CLOSED:
             return
-        self.state = _CLOSED
+        self.state = after(self.state, Step.END)
         if self.timer is not None:
             self.timer.cancel()
         for task in self.subscriptions.values():
@@ -446,12 +447,12 @@ class Connection(asyncio.Protocol):
         self.gateway.session_ended(self)
 
     def _login_deadline(self) -> None:
-        if self.state in (_HELLO, _LOGIN):
+        if self.state in (Session.HELLO, Session.LOGIN):
             self.fail(codes.LOGIN_TIMEOUT, f"no Login within {self.limits.login_timeout_s:g} s",
                       login_timeout_s=self.limits.login_timeout_s)
 
     def _idle_check(self) -> None:
-        if self.state != _OPEN:
+        if self.state != Session.OPEN:
             return
         idle_s = time.monotonic() - self.last_received_s
         if idle_s >= self.limits.idle_timeout_s:
