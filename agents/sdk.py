@@ -46,6 +46,10 @@ from protocol import codes, signing, wire
 log = logging.getLogger("agentperp.sdk")
 
 HANDSHAKE_TIMEOUT_S = 10.0
+# Requests (commands, subscribes, unsubscribes) waiting for their answer at once; one more
+# raises TooManyInFlight at once. Below the venue's default outbound_queue_max (10 000 frames),
+# so the answers to what one client has in flight never overflow its own queue at the venue.
+IN_FLIGHT_MAX = 4_096
 RECONNECT_BACKOFF_S = (0.05, 2.0)  # first wait, max wait (doubling)
 # Errors after which reconnecting would only fail again the same way.
 FATAL_CODES = frozenset({codes.BAD_SIGNATURE, codes.BAD_AGENT, codes.UNSUPPORTED_VERSION, codes.MALFORMED,
@@ -65,6 +69,14 @@ class Rejection(AgentError):
         self.message = message
         self.detail = detail or {}
         self.req_id = req_id
+
+
+class TooManyInFlight(AgentError):
+    """``in_flight_max`` requests already wait for their answer; await some first."""
+
+    def __init__(self, in_flight_max: int):
+        super().__init__(f"{in_flight_max} requests are already waiting for their answer (in_flight_max)")
+        self.in_flight_max = in_flight_max
 
 
 class ConnectionClosed(AgentError):
@@ -252,7 +264,7 @@ class Client:
 
     def __init__(self, host: str, port: int, keypair: Keypair | None = None, encoding: wire.Encoding = "msgpack",
                  *, cancel_quotes_on_disconnect: bool = True, reconnect: bool = True, ping_interval_s: float = 10.0,
-                 reconnect_for_s: float = 30.0):
+                 reconnect_for_s: float = 30.0, in_flight_max: int = IN_FLIGHT_MAX):
         self.host = host
         self.port = port
         self.keypair = keypair
@@ -263,6 +275,7 @@ class Client:
         self.reconnect = reconnect
         self.ping_interval_s = ping_interval_s
         self.reconnect_for_s = reconnect_for_s
+        self.in_flight_max = in_flight_max
         self.welcome: wire.Welcome | None = None
         self.engine_config: EngineConfig | None = None  # the venue's markets, from the Welcome
         self.reconnects = 0
@@ -442,6 +455,8 @@ class Client:
         """Send ``build(req_id)``; a future of ``Ack | Rejection``."""
         if self._closed is not None:
             raise self._closed
+        if len(self._pending) >= self.in_flight_max:
+            raise TooManyInFlight(self.in_flight_max)
         req_id = next(self._req_ids)
         message = build(req_id)
         future = asyncio.get_running_loop().create_future()
