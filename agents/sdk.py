@@ -50,6 +50,9 @@ HANDSHAKE_TIMEOUT_S = 10.0
 # raises TooManyInFlight at once. Below the venue's default outbound_queue_max (10 000 frames),
 # so the answers to what one client has in flight never overflow its own queue at the venue.
 IN_FLIGHT_MAX = 4_096
+# Events one subscription holds for a reader that does not keep up; one more ends it with
+# SLOW_CONSUMER (the events held stay readable; resubscribe from ``last_seq + 1``).
+SUBSCRIPTION_QUEUE_MAX = 100_000
 RECONNECT_BACKOFF_S = (0.05, 2.0)  # first wait, max wait (doubling)
 # Errors after which reconnecting would only fail again the same way.
 FATAL_CODES = frozenset({codes.BAD_SIGNATURE, codes.BAD_AGENT, codes.UNSUPPORTED_VERSION, codes.MALFORMED,
@@ -175,11 +178,14 @@ class _Link(asyncio.Protocol):
 class Subscription:
     """Events of some streams, in seq order, without gap or duplicate across reconnects.
 
-    Iterate it (``async for event in sub``) or ``await sub.get()``. Events wait in an
-    unbounded queue until read; ``last_seq`` is the seq of the last event delivered.
+    Iterate it (``async for event in sub``) or ``await sub.get()``. At most ``queue_max``
+    events wait until read; beyond it the subscription ends (``ConnectionClosed`` with
+    SLOW_CONSUMER once the held events are read) and ``last_seq`` is the last event it holds,
+    so ``client.subscribe(streams, sub.last_seq + 1)`` resumes without a gap.
     """
 
-    def __init__(self, client: Client, streams: list[str], from_seq: int):
+    def __init__(self, client: Client, streams: list[str], from_seq: int,
+                 queue_max: int = SUBSCRIPTION_QUEUE_MAX):
         self.client = client
         self.streams = list(streams)
         self.from_seq = from_seq
@@ -187,6 +193,7 @@ class Subscription:
         self.sub_id = 0  # the req_id of its current Subscribe
         self.acked = False
         self.ready = asyncio.get_running_loop().create_future()  # the first Ack or Rejection
+        self.queue_max = queue_max
         self._queue: deque = deque()
         self._ready = asyncio.Event()
         self._ended: BaseException | None = None
@@ -208,18 +215,41 @@ class Subscription:
             self.ready.set_result(result)
 
     def _deliver(self, wire_events: list) -> None:
+        if self._ended is not None:
+            return
         last = self.last_seq
+        queue = self._queue
         for item in wire_events:
             if item.seq <= last:
                 continue  # already delivered before a reconnect
+            if len(queue) >= self.queue_max:
+                self.last_seq = last
+                self._overflow()
+                return
             last = item.seq
-            self._queue.append(wire.event_from_wire(item))
+            queue.append(wire.event_from_wire(item))
         self.last_seq = last
         self._ready.set()
+
+    def _overflow(self) -> None:
+        """The reader fell ``queue_max`` events behind: end, and stop the venue sending."""
+        client = self.client
+        client._subscriptions.pop(self.sub_id, None)
+        self._end(ConnectionClosed(codes.SLOW_CONSUMER, f"more than {self.queue_max} events wait unread; "
+                                   "resubscribe from last_seq + 1", {"queue_max": self.queue_max,
+                                                                     "last_seq": self.last_seq}))
+        if client._closed is None and len(client._pending) < client.in_flight_max:
+            sub_id = self.sub_id
+            client._call(lambda req_id: wire.Unsubscribe(req_id, sub_id))
 
     def _end(self, error: BaseException) -> None:
         self._ended = error
         self._ready.set()
+
+    @property
+    def ended(self) -> BaseException | None:
+        """Why the subscription ended (None while it runs); raised by ``get`` once the held events are read."""
+        return self._ended
 
     async def get(self):
         """The next event; raises ``ConnectionClosed`` once the client has closed."""
@@ -482,13 +512,15 @@ class Client:
             raise result
         return result
 
-    async def subscribe(self, streams: list[str], from_seq: int = 0) -> Subscription:
+    async def subscribe(self, streams: list[str], from_seq: int = 0,
+                        queue_max: int = SUBSCRIPTION_QUEUE_MAX) -> Subscription:
         """Subscribe to ``streams`` (``adapters.gateway.streams``); ``from_seq`` 0: live from now,
         n: everything from seq n (backfill from the journal), then live. Raises ``Rejection``
-        (UNKNOWN_STREAM, NOT_AUTHENTICATED for ``account`` as an observer, ...)."""
+        (UNKNOWN_STREAM, NOT_AUTHENTICATED for ``account`` as an observer, ...). At most
+        ``queue_max`` events wait unread (``Subscription``)."""
         if self._closed is not None:
             raise self._closed
-        subscription = Subscription(self, streams, from_seq)
+        subscription = Subscription(self, streams, from_seq, queue_max)
         self._send_subscribe(subscription)
         result = await subscription.ready
         if type(result) is Rejection:

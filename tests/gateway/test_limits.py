@@ -14,6 +14,7 @@ from agents import sdk
 from engine import commands as c
 from engine import events as ev
 from protocol import signing
+from tests.gateway.conftest import eventually
 from tests.support import agent_of, keypair
 
 
@@ -89,3 +90,19 @@ async def test_sdk_in_flight_requests_are_bounded(rig):
     assert refused.value.in_flight_max == 3
     assert [r.code for r in await asyncio.gather(*waiting)] == ["UNKNOWN_RFQ"] * 3
     assert (await client.send(c.CancelRfq(client.agent, 1))).code == "UNKNOWN_RFQ"  # room again
+
+
+async def test_sdk_subscription_queue_is_bounded_and_resumable(rig):
+    assert sdk.SUBSCRIPTION_QUEUE_MAX == 100_000
+    observer = await rig.connect(None)
+    oracle = await observer.subscribe(["oracle"], from_seq=1, queue_max=2)
+    for usd in (100, 101, 102):
+        await rig.price(0, usd)
+    await eventually(lambda: oracle.ended is not None, "the third event, one beyond the queue")
+    read = [await oracle.get(), await oracle.get()]  # the two it held
+    with pytest.raises(sdk.ConnectionClosed) as ended:
+        await oracle.get()
+    assert ended.value.code == "SLOW_CONSUMER" and ended.value.detail["queue_max"] == 2
+    assert oracle.last_seq == read[-1].seq
+    resumed = await observer.subscribe(["oracle"], from_seq=oracle.last_seq + 1)
+    assert (await resumed.get()).price_e8 == 102 * 10**8  # no gap
