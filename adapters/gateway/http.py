@@ -43,6 +43,7 @@ from protocol.signing import parse_agent
 log = logging.getLogger("agentperp.gateway.http")
 
 _encoder = msgspec.json.Encoder()
+GATEWAY = web.AppKey("gateway", object)  # the HttpGateway serving an application
 
 
 class ApiError(Exception):
@@ -71,13 +72,15 @@ class HttpGateway:
         self.gateway = venue.config.gateway
         self.dev = venue.config.venue.dev
         self.edge = venue.edge
-        self.websockets: set[web.WebSocketResponse] = set()
+        self.websockets: set[web.WebSocketResponse] = set()  # at most websockets_max open at once
+        self.websockets_max = websocket.WEBSOCKETS_MAX
         self._openapi: bytes | None = None
 
     # -- the application --------------------------------------------------------------
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.gateway.max_frame_bytes, middlewares=[self._errors])
+        app[GATEWAY] = self
         post = [
             ("/trade/request", s.TradeRequestBody, lambda b, a: http_parse.request_quote(b, a, self.venue.symbols)),
             ("/trade/quote", s.TradeQuoteBody, http_parse.submit_quote),

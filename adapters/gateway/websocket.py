@@ -68,6 +68,7 @@ ALL_STREAMS = (*WS_STREAMS, ACCOUNT)
 DEFAULT_STREAMS = ("trade_request", "quote", "quote_accepted", "position_opened", "funding", "position_closed",
                    "liquidation")
 HEARTBEAT_S = 30.0  # aiohttp pings; a peer that does not answer is closed
+WEBSOCKETS_MAX = 10_000  # open /ws connections at once; one more: 429 TOO_MANY_CONNECTIONS before the upgrade
 
 _encoder = msgspec.json.Encoder()
 
@@ -127,6 +128,9 @@ async def handle(gateway, request: web.Request) -> web.StreamResponse:
     if ACCOUNT in chosen or request.headers.get("X-Agent"):
         agent = await gateway.authenticate(request, b"")
 
+    if len(gateway.websockets) >= gateway.websockets_max:
+        raise gateway.error(codes.TOO_MANY_CONNECTIONS, f"at most {gateway.websockets_max} WebSocket connections "
+                            "at once; retry later", max=gateway.websockets_max)
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=venue.config.gateway.max_frame_bytes)
     if not ws.can_prepare(request).ok:
         body = {"error": {"code": codes.UPGRADE_REQUIRED, "message": "GET /ws is a WebSocket upgrade request",

@@ -31,6 +31,8 @@ from tests.support import keypair
 from venue.app import Venue
 from venue.config import load
 
+pytestmark = pytest.mark.slow  # ~30 s; about the HTTP edge, not the kernels: once per CI run (the JIT pass)
+
 MAX_EXAMPLES = 25  # per operation and phase: about a minute for the whole API on one core
 AGENT = keypair(41)
 ACCEPTED_FOR_VALID_DATA = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
