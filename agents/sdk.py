@@ -290,6 +290,8 @@ class Client:
 
     Build it with ``connect``. Command methods are coroutines returning an ``Ack``; they may
     be called concurrently (each waits for its own answer; answers come in any order).
+    At most ``in_flight_max`` (``IN_FLIGHT_MAX``) requests wait for their answer at once; one
+    more raises ``TooManyInFlight`` at once.
     """
 
     def __init__(self, host: str, port: int, keypair: Keypair | None = None, encoding: wire.Encoding = "msgpack",
