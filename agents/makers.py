@@ -2,7 +2,7 @@
 
 The quoting decision is ``InventoryMaker.on_rfq`` — a pure function of the RFQ, the oracle
 price, the maker's inventory and its parameters (plus a seeded jitter) — and the class
-implements ``replay.strategy.Strategy``, so a backtest runs the very same maker:
+implements ``protocol.strategy.Strategy``, so a backtest runs the very same maker:
 
     agentperp replay backtest data/journal --strategy agents.makers:ConservativeMaker
 
@@ -33,7 +33,7 @@ from engine import events as ev
 from engine.markets import EngineConfig
 from engine.units import RATE_E9_MAX
 from engine.views import PositionView, RfqView
-from replay.strategy import BaseStrategy, QuoteIntent
+from protocol.strategy import BaseStrategy, QuoteIntent
 
 log = logging.getLogger("agentperp.agents.maker")
 

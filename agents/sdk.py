@@ -9,7 +9,7 @@
 
 Results. Every command method returns an ``Ack`` (the command's events as ``engine.events``
 structs, and ``seq``) or raises ``Rejection`` (``code``, ``message``, ``detail`` — the
-engine's codes and the edge's, see ``engine.rejections`` and ``adapters.gateway.auth``).
+engine's codes and the edge's, see ``engine.rejections`` and ``protocol.codes``).
 ``send(command)`` is the non-raising form: a future of ``Ack | Rejection``.
 
 Reconnects. When the connection drops (or goes silent for ``3 × ping_interval_s``) the client
@@ -39,17 +39,24 @@ from typing import Any
 import msgspec
 from solders.keypair import Keypair
 
-from adapters.gateway import auth, wire
 from engine import commands as cmd
 from engine.markets import EngineConfig, Market
+from protocol import codes, signing, wire
 
 log = logging.getLogger("agentperp.sdk")
 
 HANDSHAKE_TIMEOUT_S = 10.0
+# Requests (commands, subscribes, unsubscribes) waiting for their answer at once; one more
+# raises TooManyInFlight at once. Below the venue's default outbound_queue_max (10 000 frames),
+# so the answers to what one client has in flight never overflow its own queue at the venue.
+IN_FLIGHT_MAX = 4_096
+# Events one subscription holds for a reader that does not keep up; one more ends it with
+# SLOW_CONSUMER (the events held stay readable; resubscribe from ``last_seq + 1``).
+SUBSCRIPTION_QUEUE_MAX = 100_000
 RECONNECT_BACKOFF_S = (0.05, 2.0)  # first wait, max wait (doubling)
 # Errors after which reconnecting would only fail again the same way.
-FATAL_CODES = frozenset({auth.BAD_SIGNATURE, auth.BAD_AGENT, auth.UNSUPPORTED_VERSION, auth.MALFORMED,
-                         auth.FRAME_TOO_LARGE, wire.PROTOCOL_ERROR})
+FATAL_CODES = frozenset({codes.BAD_SIGNATURE, codes.BAD_AGENT, codes.UNSUPPORTED_VERSION, codes.MALFORMED,
+                         codes.FRAME_TOO_LARGE, codes.PROTOCOL_ERROR})
 
 
 class AgentError(Exception):
@@ -65,6 +72,14 @@ class Rejection(AgentError):
         self.message = message
         self.detail = detail or {}
         self.req_id = req_id
+
+
+class TooManyInFlight(AgentError):
+    """``in_flight_max`` requests already wait for their answer; await some first."""
+
+    def __init__(self, in_flight_max: int):
+        super().__init__(f"{in_flight_max} requests are already waiting for their answer (in_flight_max)")
+        self.in_flight_max = in_flight_max
 
 
 class ConnectionClosed(AgentError):
@@ -98,9 +113,7 @@ def demo_keypair(seed: int, role: str, index: int = 0) -> Keypair:
     return Keypair.from_seed(hashlib.sha256(f"agentperp-demo:{seed}:{role}:{index}".encode()).digest())
 
 
-def sign(keypair: Keypair, message: bytes) -> str:
-    """Base58 Ed25519 signature of ``message``."""
-    return str(keypair.sign_message(message))
+sign = signing.sign  # base58 Ed25519 signature of a message (kept as sdk.sign for agents)
 
 
 class _Link(asyncio.Protocol):
@@ -165,11 +178,14 @@ class _Link(asyncio.Protocol):
 class Subscription:
     """Events of some streams, in seq order, without gap or duplicate across reconnects.
 
-    Iterate it (``async for event in sub``) or ``await sub.get()``. Events wait in an
-    unbounded queue until read; ``last_seq`` is the seq of the last event delivered.
+    Iterate it (``async for event in sub``) or ``await sub.get()``. At most ``queue_max``
+    events wait until read; beyond it the subscription ends (``ConnectionClosed`` with
+    SLOW_CONSUMER once the held events are read) and ``last_seq`` is the last event it holds,
+    so ``client.subscribe(streams, sub.last_seq + 1)`` resumes without a gap.
     """
 
-    def __init__(self, client: Client, streams: list[str], from_seq: int):
+    def __init__(self, client: Client, streams: list[str], from_seq: int,
+                 queue_max: int = SUBSCRIPTION_QUEUE_MAX):
         self.client = client
         self.streams = list(streams)
         self.from_seq = from_seq
@@ -177,6 +193,7 @@ class Subscription:
         self.sub_id = 0  # the req_id of its current Subscribe
         self.acked = False
         self.ready = asyncio.get_running_loop().create_future()  # the first Ack or Rejection
+        self.queue_max = queue_max
         self._queue: deque = deque()
         self._ready = asyncio.Event()
         self._ended: BaseException | None = None
@@ -198,18 +215,41 @@ class Subscription:
             self.ready.set_result(result)
 
     def _deliver(self, wire_events: list) -> None:
+        if self._ended is not None:
+            return
         last = self.last_seq
+        queue = self._queue
         for item in wire_events:
             if item.seq <= last:
                 continue  # already delivered before a reconnect
+            if len(queue) >= self.queue_max:
+                self.last_seq = last
+                self._overflow()
+                return
             last = item.seq
-            self._queue.append(wire.event_from_wire(item))
+            queue.append(wire.event_from_wire(item))
         self.last_seq = last
         self._ready.set()
+
+    def _overflow(self) -> None:
+        """The reader fell ``queue_max`` events behind: end, and stop the venue sending."""
+        client = self.client
+        client._subscriptions.pop(self.sub_id, None)
+        self._end(ConnectionClosed(codes.SLOW_CONSUMER, f"more than {self.queue_max} events wait unread; "
+                                   "resubscribe from last_seq + 1", {"queue_max": self.queue_max,
+                                                                     "last_seq": self.last_seq}))
+        if client._closed is None and len(client._pending) < client.in_flight_max:
+            sub_id = self.sub_id
+            client._call(lambda req_id: wire.Unsubscribe(req_id, sub_id))
 
     def _end(self, error: BaseException) -> None:
         self._ended = error
         self._ready.set()
+
+    @property
+    def ended(self) -> BaseException | None:
+        """Why the subscription ended (None while it runs); raised by ``get`` once the held events are read."""
+        return self._ended
 
     async def get(self):
         """The next event; raises ``ConnectionClosed`` once the client has closed."""
@@ -250,11 +290,13 @@ class Client:
 
     Build it with ``connect``. Command methods are coroutines returning an ``Ack``; they may
     be called concurrently (each waits for its own answer; answers come in any order).
+    At most ``in_flight_max`` (``IN_FLIGHT_MAX``) requests wait for their answer at once; one
+    more raises ``TooManyInFlight`` at once.
     """
 
     def __init__(self, host: str, port: int, keypair: Keypair | None = None, encoding: wire.Encoding = "msgpack",
                  *, cancel_quotes_on_disconnect: bool = True, reconnect: bool = True, ping_interval_s: float = 10.0,
-                 reconnect_for_s: float = 30.0):
+                 reconnect_for_s: float = 30.0, in_flight_max: int = IN_FLIGHT_MAX):
         self.host = host
         self.port = port
         self.keypair = keypair
@@ -265,6 +307,7 @@ class Client:
         self.reconnect = reconnect
         self.ping_interval_s = ping_interval_s
         self.reconnect_for_s = reconnect_for_s
+        self.in_flight_max = in_flight_max
         self.welcome: wire.Welcome | None = None
         self.engine_config: EngineConfig | None = None  # the venue's markets, from the Welcome
         self.reconnects = 0
@@ -289,7 +332,7 @@ class Client:
             link.send(wire.Hello(wire.PROTOCOL_VERSION, self.encoding, self.agent))
             message = await asyncio.wait_for(link.handshake.get(), HANDSHAKE_TIMEOUT_S)
             if type(message) is wire.Challenge:
-                signature = sign(self.keypair, auth.login_message(message.nonce, self.agent))
+                signature = sign(self.keypair, signing.login_message(message.nonce, self.agent))
                 link.send(wire.Login(signature, self.cancel_quotes_on_disconnect))
                 message = await asyncio.wait_for(link.handshake.get(), HANDSHAKE_TIMEOUT_S)
             if type(message) is not wire.Welcome:
@@ -444,6 +487,8 @@ class Client:
         """Send ``build(req_id)``; a future of ``Ack | Rejection``."""
         if self._closed is not None:
             raise self._closed
+        if len(self._pending) >= self.in_flight_max:
+            raise TooManyInFlight(self.in_flight_max)
         req_id = next(self._req_ids)
         message = build(req_id)
         future = asyncio.get_running_loop().create_future()
@@ -469,13 +514,15 @@ class Client:
             raise result
         return result
 
-    async def subscribe(self, streams: list[str], from_seq: int = 0) -> Subscription:
+    async def subscribe(self, streams: list[str], from_seq: int = 0,
+                        queue_max: int = SUBSCRIPTION_QUEUE_MAX) -> Subscription:
         """Subscribe to ``streams`` (``adapters.gateway.streams``); ``from_seq`` 0: live from now,
         n: everything from seq n (backfill from the journal), then live. Raises ``Rejection``
-        (UNKNOWN_STREAM, NOT_AUTHENTICATED for ``account`` as an observer, ...)."""
+        (UNKNOWN_STREAM, NOT_AUTHENTICATED for ``account`` as an observer, ...). At most
+        ``queue_max`` events wait unread (``Subscription``)."""
         if self._closed is not None:
             raise self._closed
-        subscription = Subscription(self, streams, from_seq)
+        subscription = Subscription(self, streams, from_seq, queue_max)
         self._send_subscribe(subscription)
         result = await subscription.ready
         if type(result) is Rejection:
@@ -518,7 +565,7 @@ class Client:
         """Accept a quote (``BEST_QUOTE``: the best live one), signing ``accept:{rfq}:{quote|best}``;
         the Ack holds ``PositionOpened``."""
         label = "best" if quote_id == cmd.BEST_QUOTE else quote_id
-        signature = sign(self.keypair, auth.accept_message(rfq_id, label))
+        signature = sign(self.keypair, signing.accept_message(rfq_id, label))
         return await self.execute(cmd.AcceptQuote(self._me(), rfq_id, quote_id, signature, client_id))
 
     async def close(self, position_id: int, fraction_bps: int = 10_000, client_id: str = "") -> Ack:

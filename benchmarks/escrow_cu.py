@@ -126,7 +126,7 @@ def settlements_per_s(quick: bool = False, program_path: Path | None = None) -> 
     import tempfile
     import time
 
-    from adapters.solana.backend_litesvm import LiteSvmBackend
+    from venue.settlement import litesvm_backend
     from adapters.solana.checkpoint import CheckpointStore
     from adapters.solana.projection import SettlementProjection
     from programs.escrow.build import build
@@ -135,10 +135,10 @@ def settlements_per_s(quick: bool = False, program_path: Path | None = None) -> 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
         seeded_journal(tmp_dir / "warm", 20)
-        asyncio.run(SettlementProjection(LiteSvmBackend.create(program_path), CheckpointStore(tmp_dir / "w.json"),
+        asyncio.run(SettlementProjection(litesvm_backend(program_path), CheckpointStore(tmp_dir / "w.json"),
                                          on_unmirrorable="halt").run(tmp_dir / "warm"))
         seeded_journal(tmp_dir / "journal", 100 if quick else 600)
-        backend = LiteSvmBackend.create(program_path)
+        backend = litesvm_backend(program_path)
         projection = SettlementProjection(backend, CheckpointStore(tmp_dir / "cp.json"), on_unmirrorable="halt")
         gc.disable()
         try:

@@ -62,7 +62,7 @@ class Client:
     """One logged-in agent connection with a lean, blocking-socket request loop."""
 
     def __init__(self, port: int, index: int):
-        from adapters.gateway import auth, wire
+        from protocol import signing, wire
 
         self.wire = wire
         self.codec = wire.CODECS["msgpack"]
@@ -73,7 +73,7 @@ class Client:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._send(wire.Hello(version=wire.PROTOCOL_VERSION, encoding="msgpack", agent=self.agent))
         challenge = self._receive_one()
-        signature = keypair.sign_message(auth.login_message(challenge.nonce, self.agent))
+        signature = keypair.sign_message(signing.login_message(challenge.nonce, self.agent))
         self._send(wire.Login(signature=str(signature)))
         welcome = self._receive_one()
         assert type(welcome) is wire.Welcome, welcome

@@ -1,4 +1,4 @@
-"""Example strategies for ``backtest`` (see ``replay.strategy`` for the interface)."""
+"""Example strategies for ``backtest`` (see ``protocol.strategy`` for the interface)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 from engine import events as ev
 from engine.views import PositionView, RfqView
-from replay.strategy import BaseStrategy, QuoteIntent
+from protocol.strategy import BaseStrategy, QuoteIntent
 
 
 class SpreadMaker(BaseStrategy):

@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from adapters.gateway.limits import RateLimits
+from adapters.gateway.edge import Edge
+from adapters.gateway.streams import PositionParties
 from engine import events as ev
 from engine import views
 from engine.state import State
@@ -42,10 +43,9 @@ class Venue:
         self.engine_config = config.engine_config()
         self.clock = clock
         self.metrics = Metrics()
-        g = config.gateway
-        self.rate_limits = RateLimits(g.requests_per_s, g.request_burst)  # per agent, across TCP and HTTP
+        self.edge = Edge(self)  # the edge rules every gateway shares (rate limits per agent across them)
         self.symbols = [m.symbol for m in self.engine_config.markets]
-        self.position_agents: dict[int, tuple[str, str]] = {}  # for the private stream filter
+        self.position_agents = PositionParties()  # open positions' agents, for the account stream
         # market -> (price_e8, conf_e8, publish_ns) of its last durable OracleUpdated (the Welcome)
         self.last_prices: dict[int, tuple[int, int, int]] = {}
         self.tcp_port = 0
@@ -88,7 +88,7 @@ class Venue:
             last_ts_ns=_last_ts_ns(data_dir / JOURNAL_DIR, recovered.journal.last_seq),
             on_durable=self._durable)
         for p in views.positions(state):
-            self.position_agents[p.position_id] = (p.long_agent, p.short_agent)
+            self.position_agents.add(p.position_id, p.long_agent, p.short_agent)
         o = state.oracle  # all durable now: recovery replayed only what is on disk
         self.last_prices = {market: (o.price_e8[market], o.conf_e8[market], o.publish_ns[market])
                             for market in range(len(o.price_e8)) if o.publish_ns[market]}
@@ -115,14 +115,15 @@ class Venue:
 
     def _durable(self, executed: list) -> None:
         self.metrics.observe_batch(executed, self.sequencer.last_write_s)
+        ended: list[int] = []
         for _, outcome in executed:
+            if outcome.events:
+                ended += self.position_agents.opened(outcome.events)
             for event in outcome.events:
-                kind = type(event)
-                if kind is ev.PositionOpened:
-                    self.position_agents[event.position_id] = (event.long_agent, event.short_agent)
-                elif kind is ev.OracleUpdated:
+                if type(event) is ev.OracleUpdated:
                     self.last_prices[event.market] = (event.price_e8, event.conf_e8, event.publish_ns)
         self.hub.publish(executed)
+        self.position_agents.prune(ended)  # after publishing: the batch's own events still find their agents
 
     def add_task(self, task: asyncio.Task) -> None:
         """A task that ``stop`` cancels (demo agents, status line)."""

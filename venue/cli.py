@@ -105,8 +105,9 @@ def _replay(args: argparse.Namespace) -> int:
 def _escrow(args: argparse.Namespace) -> int:
     if args.action == "reconcile":
         from adapters.solana import reconcile
+        from venue import settlement
 
-        return reconcile.main(args.rest)
+        return reconcile.main(args.rest, idl=settlement.escrow_idl(), litesvm_backend=settlement.litesvm_backend)
     from programs.escrow import build
 
     return build.main(args.rest)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
-from adapters.gateway.auth import OVERLOADED, STOPPED
+from protocol.codes import OVERLOADED, STOPPED
 from engine import commands as cmd
 from engine.core import execute
 from engine.rejections import Rejected

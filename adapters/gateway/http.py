@@ -20,53 +20,30 @@ import asyncio
 import logging
 import re
 import uuid
-from collections import deque
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from adapters.gateway import auth, http_parse, openapi, render, websocket
+from adapters.gateway import http_parse, openapi, render, websocket
 from adapters.gateway import http_schemas as s
+from adapters.gateway.edge import Result, status_of
+from adapters.gateway.http_schemas import EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX
+from adapters.gateway.hub import read_events
 from adapters.gateway.human import ConversionError
 from engine import rejections as rj
 from engine import views
 from engine.rejections import Rejected
 from engine.units import NS_PER_MS
-from adapters.gateway.hub import read_events
+from protocol import codes
+from protocol.signing import parse_agent
 
 log = logging.getLogger("agentperp.gateway.http")
 
-# Edge codes of the HTTP API only (the rest are engine.rejections and adapters.gateway.auth).
-NOT_FOUND = "NOT_FOUND"  # no such route
-METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
-INTERNAL = "INTERNAL"  # a bug: the request did nothing it had not already done; see the venue's log
-REPLAYED_REQUEST = "replayed_request"  # detail.reason of a DUPLICATE for a replayed signed request
-
-STATUS_OF_CODE: dict[str, int] = {
-    auth.MALFORMED: 400, rj.OUT_OF_RANGE: 400, rj.INVALID_FIELD: 400, websocket.UNKNOWN_STREAM: 400,
-    auth.NOT_AUTHENTICATED: 401, auth.BAD_AGENT: 401, auth.BAD_SIGNATURE: 401, auth.STALE_REQUEST: 401,
-    auth.FORBIDDEN: 403, rj.NOT_OWNER: 403,
-    NOT_FOUND: 404, rj.UNKNOWN_MARKET: 404, rj.UNKNOWN_RFQ: 404, rj.UNKNOWN_QUOTE: 404, rj.UNKNOWN_POSITION: 404,
-    METHOD_NOT_ALLOWED: 405,
-    rj.DUPLICATE: 409, rj.RFQ_EXPIRED: 409, rj.RFQ_CLOSED: 409, rj.QUOTE_EXPIRED: 409, rj.ORACLE_OUT_OF_ORDER: 409,
-    auth.FRAME_TOO_LARGE: 413,
-    rj.INSUFFICIENT_FUNDS: 422, rj.INSUFFICIENT_COLLATERAL: 422, rj.INSUFFICIENT_MARGIN: 422,
-    rj.SELF_QUOTE: 422, rj.NO_QUOTES: 422, rj.RATE_ABOVE_MAX: 422, rj.ORACLE_STALE: 422,
-    rj.ORACLE_UNCERTAIN: 422, rj.NOT_LIQUIDATABLE: 422, rj.REMAINDER_TOO_SMALL: 422, rj.LIMIT_REACHED: 422,
-    auth.OVERLOADED: 429, auth.RATE_LIMITED: 429,
-    INTERNAL: 500,
-    auth.STOPPED: 503,
-}
-BUSINESS_STATUS = 422  # any engine code not listed above
-
-EVENTS_PAGE_DEFAULT = 500
-EVENTS_PAGE_MAX = 5_000
-REPLAY_CACHE_MAX = 1_000_000  # signed requests remembered for replay detection
-_TIMESTAMP = re.compile(r"[0-9]{1,16}")
-
 _encoder = msgspec.json.Encoder()
+GATEWAY = web.AppKey("gateway", object)  # the HttpGateway serving an application
 
 
 class ApiError(Exception):
@@ -77,45 +54,14 @@ class ApiError(Exception):
         self.rejection = Rejected(code, message, detail or {})
 
 
-def status_of(code: str) -> int:
-    return STATUS_OF_CODE.get(code, BUSINESS_STATUS)
-
-
 def json_response(value: Any, status: int = 200) -> web.Response:
     return web.Response(body=_encoder.encode(value), status=status, content_type="application/json")
 
 
-def error_response(rejection: Rejected) -> web.Response:
+def error_response(rejection: Rejected, *, fits_schema: bool = False) -> web.Response:
     body = s.ErrorBody(error=s.ErrorInfo(code=rejection.code, message=rejection.message,
                                          detail=dict(rejection.detail)))
-    return json_response(body, status_of(rejection.code))
-
-
-class ReplayGuard:
-    """Signed requests seen within the signature window: the same (agent, signature) twice
-    is a replay. Entries leave once their timestamp is older than the window (a request that
-    old is stale anyway); at most ``REPLAY_CACHE_MAX`` are kept."""
-
-    def __init__(self, window_ms: int):
-        self.window_ms = window_ms
-        self._seen: dict[tuple[str, str], int] = {}
-        self._order: deque[tuple[int, tuple[str, str]]] = deque()
-
-    def seen(self, agent: str, signature: str, timestamp_ms: int, now_ms: int) -> bool | None:
-        """True if a replay; else remember it (None: the cache is full, refuse for now)."""
-        horizon = now_ms - self.window_ms
-        order = self._order
-        while order and order[0][0] < horizon:
-            _, key = order.popleft()
-            self._seen.pop(key, None)
-        key = (agent, signature)
-        if key in self._seen:
-            return True
-        if len(self._seen) >= REPLAY_CACHE_MAX:
-            return None
-        self._seen[key] = timestamp_ms
-        order.append((timestamp_ms, key))
-        return False
+    return json_response(body, status_of(rejection.code, fits_schema=fits_schema))
 
 
 class HttpGateway:
@@ -125,14 +71,16 @@ class HttpGateway:
         self.venue = venue
         self.gateway = venue.config.gateway
         self.dev = venue.config.venue.dev
-        self.replays = ReplayGuard(self.gateway.signature_window_ms)
-        self.websockets: set[web.WebSocketResponse] = set()
+        self.edge = venue.edge
+        self.websockets: set[web.WebSocketResponse] = set()  # at most websockets_max open at once
+        self.websockets_max = websocket.WEBSOCKETS_MAX
         self._openapi: bytes | None = None
 
     # -- the application --------------------------------------------------------------
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.gateway.max_frame_bytes, middlewares=[self._errors])
+        app[GATEWAY] = self
         post = [
             ("/trade/request", s.TradeRequestBody, lambda b, a: http_parse.request_quote(b, a, self.venue.symbols)),
             ("/trade/quote", s.TradeQuoteBody, http_parse.submit_quote),
@@ -172,25 +120,29 @@ class HttpGateway:
         except ApiError as error:
             return error_response(error.rejection)
         except ConversionError as error:
-            return error_response(error.rejection())
+            return error_response(error.rejection(), fits_schema=error.fits_schema)
         except web.HTTPRequestEntityTooLarge:
-            return error_response(Rejected(auth.FRAME_TOO_LARGE, "the body is larger than the venue accepts",
+            return error_response(Rejected(codes.FRAME_TOO_LARGE, "the body is larger than the venue accepts",
                                            {"max_bytes": self.gateway.max_frame_bytes}))
         except web.HTTPNotFound:
-            return error_response(Rejected(NOT_FOUND, f"no route {request.method} {request.path}",
+            return error_response(Rejected(codes.NOT_FOUND, f"no route {request.method} {request.path}",
                                            {"openapi": "/openapi.json"}))
         except web.HTTPMethodNotAllowed as error:
-            return error_response(Rejected(METHOD_NOT_ALLOWED, f"{request.method} is not allowed on {request.path}",
-                                           {"allowed": sorted(error.allowed_methods)}))
+            allowed = sorted(error.allowed_methods)
+            response = error_response(Rejected(codes.METHOD_NOT_ALLOWED,
+                                               f"{request.method} is not allowed on {request.path}",
+                                               {"allowed": allowed}))
+            response.headers["Allow"] = ", ".join(allowed)  # RFC 9110: a 405 says what is allowed
+            return response
         except web.HTTPException as error:
             if error.status < 400:
                 raise
-            return error_response(Rejected(auth.MALFORMED, error.reason or "bad request", {"status": error.status}))
+            return error_response(Rejected(codes.MALFORMED, error.reason or "bad request", {"status": error.status}))
         except (asyncio.CancelledError, ConnectionError):
             raise
         except Exception:
             log.exception("unexpected error serving %s %s", request.method, request.path)
-            return error_response(Rejected(INTERNAL, "internal error (a bug); see the venue's log", {}))
+            return error_response(Rejected(codes.INTERNAL, "internal error (a bug); see the venue's log", {}))
 
     @staticmethod
     def error(code: str, message: str, **detail) -> ApiError:
@@ -199,45 +151,11 @@ class HttpGateway:
     # -- signing ------------------------------------------------------------------------
 
     async def authenticate(self, request: web.Request, body: bytes) -> str:
-        """The signer of ``request`` (DESIGN §8 signing), or raise the rejection."""
-        headers = request.headers
-        agent, timestamp, signature = (headers.get("X-Agent"), headers.get("X-Timestamp"),
-                                       headers.get("X-Signature"))
-        missing = [name for name, value in (("X-Agent", agent), ("X-Timestamp", timestamp),
-                                            ("X-Signature", signature)) if not value]
-        if missing:
-            raise self.error(auth.NOT_AUTHENTICATED, "sign the request: X-Agent, X-Timestamp, X-Signature",
-                             missing=missing)
-        if auth.parse_agent(agent) is None:
-            raise self.error(auth.BAD_AGENT, "X-Agent must be a base58 Solana public key", agent=agent[:64])
-        now_ms = self.venue.clock() // NS_PER_MS
-        window_ms = self.gateway.signature_window_ms
-        if not _TIMESTAMP.fullmatch(timestamp):
-            raise self.error(auth.STALE_REQUEST, "X-Timestamp must be the Unix time in milliseconds",
-                             timestamp=timestamp[:32], server_time_ms=now_ms, window_ms=window_ms)
-        timestamp_ms = int(timestamp)
-        if abs(timestamp_ms - now_ms) > window_ms:
-            raise self.error(auth.STALE_REQUEST, f"X-Timestamp is more than {window_ms} ms from the venue's clock",
-                             timestamp_ms=timestamp_ms, server_time_ms=now_ms, window_ms=window_ms)
-        message = auth.http_message(timestamp, request.method, request.raw_path, body)
-        if not auth.verify(agent, message, signature):
-            raise self.error(auth.BAD_SIGNATURE, "X-Signature must be the agent's base58 Ed25519 signature over "
-                             "\"{timestamp}\\n{METHOD}\\n{path}\\n\" + body",
-                             signed_prefix=f"{timestamp}\n{request.method}\n{request.raw_path}\n",
-                             body_bytes=len(body))
-        replay = self.replays.seen(agent, signature, timestamp_ms, now_ms)
-        if replay is None:
-            raise self.error(auth.RATE_LIMITED, "too many signed requests in the window; retry shortly",
-                             retry_after_ms=window_ms)
-        if replay:
-            raise self.error(rj.DUPLICATE, "this signed request was already received; sign a new one "
-                             "(a new X-Timestamp) to send it again", reason=REPLAYED_REQUEST,
-                             timestamp_ms=timestamp_ms)
-        retry_after_ms = self.venue.rate_limits.retry_after_ms(agent)
-        if retry_after_ms:
-            raise self.error(auth.RATE_LIMITED, "request budget spent; retry later", retry_after_ms=retry_after_ms,
-                             requests_per_s=self.gateway.requests_per_s)
-        return agent
+        """The signer of ``request`` (the edge service's rule), or raise the rejection."""
+        signer = self.edge.authenticate(request.method, request.raw_path, request.headers, body)
+        if type(signer) is Rejected:
+            raise ApiError(signer.code, signer.message, signer.detail)
+        return signer
 
     def _signed(self, body_type: type, parse):
         async def handler(request: web.Request) -> web.Response:
@@ -245,10 +163,10 @@ class HttpGateway:
             agent = await self.authenticate(request, raw)
             body = decode_body(raw, body_type)
             if body.agent_id is not None and body.agent_id != agent:
-                raise self.error(auth.FORBIDDEN, "agent_id must be the signer (X-Agent)", field="agent_id",
+                raise self.error(codes.FORBIDDEN, "agent_id must be the signer (X-Agent)", field="agent_id",
                                  agent_id=body.agent_id[:64], signer=agent)
             command = parse(body, agent)
-            refused = auth.authorize(command, agent)
+            refused = self.edge.authorize(command, agent)
             if refused is not None:
                 return error_response(refused)
             return await self.execute(command)
@@ -258,32 +176,25 @@ class HttpGateway:
     # -- executing ----------------------------------------------------------------------
 
     async def execute(self, command) -> web.Response:
-        outcome = await self.venue.execute(command)
-        rejection = outcome.rejection
-        if rejection is None:
-            return json_response(render.command_result(outcome.events, self.venue.symbols, seq=outcome.seq,
-                                                       cmd_id=outcome.cmd_id, ts_ns=outcome.ts_ns))
-        if rejection.code == rj.DUPLICATE and getattr(command, "client_id", "") and \
-                isinstance(rejection.detail.get("first_seq"), int):
-            record = await self.venue.hub.record_of(rejection.detail["first_seq"])
-            if record is not None and record.events:
-                return json_response(render.command_result(
-                    record.events, self.venue.symbols, seq=record.last_seq, cmd_id=record.cmd_id,
-                    ts_ns=record.ts_ns, duplicate=True))
-        message, detail = render.human_detail(rejection.code, rejection.message, rejection.detail,
-                                              self.venue.symbols)
-        return error_response(Rejected(rejection.code, message, detail))
+        answer = await self.edge.answer(await self.venue.execute(command))
+        if type(answer) is Result:
+            return json_response(render.command_result(answer.events, self.venue.symbols, seq=answer.seq,
+                                                       cmd_id=answer.cmd_id, ts_ns=answer.ts_ns,
+                                                       duplicate=answer.duplicate))
+        message, detail = render.human_detail(answer.code, answer.message, answer.detail, self.venue.symbols)
+        # The request fitted the schema; what refused it is a rule of the market or the engine.
+        return error_response(Rejected(answer.code, message, detail), fits_schema=True)
 
     # -- dev helpers --------------------------------------------------------------------
 
     def _dev_only(self, request: web.Request) -> None:
         if not self.dev:
-            raise self.error(NOT_FOUND, f"no route {request.method} {request.path} (dev helpers need --dev)")
+            raise self.error(codes.NOT_FOUND, f"no route {request.method} {request.path} (dev helpers need --dev)")
 
     async def dev_faucet(self, request: web.Request) -> web.Response:
         self._dev_only(request)
         body = decode_body(await request.read(), s.FaucetBody)
-        if auth.parse_agent(body.agent_id) is None:
+        if parse_agent(body.agent_id) is None:
             raise self.error(rj.INVALID_FIELD, "agent_id must be a base58 Solana public key", field="agent_id")
         command = http_parse.faucet(body, f"dev-faucet:{uuid.uuid4().hex}")
         return await self.execute(command)
@@ -331,6 +242,8 @@ class HttpGateway:
 
     async def positions(self, request: web.Request) -> web.Response:
         agent = request.query.get("agent")
+        if agent is not None and parse_agent(agent) is None:
+            raise self.error(rj.INVALID_FIELD, "agent must be a base58 Solana public key", field="agent")
         found = views.positions(self.venue.state, agent=agent, market=self._query_market(request))
         return json_response([render.position_info(p, self.venue.symbols) for p in found])
 
@@ -343,7 +256,7 @@ class HttpGateway:
 
     async def account(self, request: web.Request) -> web.Response:
         agent = request.match_info["agent"]
-        if auth.parse_agent(agent) is None:
+        if parse_agent(agent) is None:
             raise self.error(rj.INVALID_FIELD, "the agent must be a base58 Solana public key", field="agent")
         return json_response(render.account_info(views.account(self.venue.state, agent), self.venue.symbols))
 
@@ -382,21 +295,25 @@ class HttpGateway:
 
     async def openapi(self, request: web.Request) -> web.Response:
         if self._openapi is None:
-            self._openapi = _encoder.encode(openapi.document(dev=self.dev))
+            self._openapi = _encoder.encode(openapi.document(self.venue.engine_config.markets, dev=self.dev))
         return web.Response(body=self._openapi, content_type="application/json")
 
     async def ws(self, request: web.Request) -> web.StreamResponse:
         return await websocket.handle(self, request)
 
 
+_DECODERS: dict[type, msgspec.json.Decoder] = {}  # one per body type, reused
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 _AT = re.compile(r" - at `\$\.?([^`]*)`$")
 
 
 def decode_body(raw: bytes, body_type: type):
     """``raw`` JSON -> ``body_type``, or raise MALFORMED naming the field and the problem."""
+    decoder = _DECODERS.get(body_type)
+    if decoder is None:
+        decoder = _DECODERS[body_type] = msgspec.json.Decoder(body_type, float_hook=Decimal)
     try:
-        return msgspec.json.decode(raw, type=body_type)
+        return decoder.decode(raw)
     except msgspec.ValidationError as error:
         text = str(error)
         detail: dict[str, Any] = {"reason": text}
@@ -405,9 +322,9 @@ def decode_body(raw: bytes, body_type: type):
             detail["field"] = (at.group(1) + "." if at and at.group(1) else "") + missing.group(1)
         elif at:
             detail["field"] = at.group(1)
-        raise ApiError(auth.MALFORMED, f"the body does not fit {body_type.__name__}: {text}", detail) from None
+        raise ApiError(codes.MALFORMED, f"the body does not fit {body_type.__name__}: {text}", detail) from None
     except msgspec.DecodeError as error:
-        raise ApiError(auth.MALFORMED, "the body is not a JSON object", {"reason": str(error)}) from None
+        raise ApiError(codes.MALFORMED, "the body is not a JSON object", {"reason": str(error)}) from None
 
 
 async def serve(venue) -> tuple[web.AppRunner, int]:

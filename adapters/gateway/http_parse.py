@@ -21,9 +21,12 @@ _ID = re.compile(r"[1-9][0-9]{0,17}")
 BEST = "best"
 
 
-def parse_id(value: str | int, field: str) -> int:
-    """An id as sent (``"12"`` or ``12``) -> its integer; only the canonical form is accepted
-    (no sign, no leading zero), so the string as sent is the id's one spelling."""
+def parse_id(value: str | int | Decimal, field: str) -> int:
+    """An id as sent (``"12"``, ``12`` or ``12.0``: JSON says the last two are the same integer)
+    -> its integer; a string must be the canonical form (no sign, no leading zero)."""
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value() and \
+            abs(value.adjusted()) <= 18:
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise h.ConversionError(rj.INVALID_FIELD, f"{field} must be an id", {"field": field})
     text = str(value)
@@ -110,7 +113,7 @@ def close_position(body: s.TradeCloseBody, agent: str) -> cmd.ClosePosition:
 def cancel(body: s.TradeCancelBody, agent: str) -> cmd.CancelRfq | cmd.CancelQuote:
     if (body.request_id is None) == (body.quote_id is None):
         raise h.ConversionError(rj.INVALID_FIELD, "give exactly one of request_id (cancel an RFQ) or quote_id "
-                                "(cancel a quote)", {"field": "request_id|quote_id"})
+                                "(cancel a quote)", {"field": "request_id|quote_id"}, fits_schema=True)
     if body.request_id is not None:
         return cmd.CancelRfq(agent, parse_id(body.request_id, "request_id"), body.client_id)
     return cmd.CancelQuote(agent, parse_id(body.quote_id, "quote_id"), body.client_id)
@@ -128,12 +131,12 @@ def margin(body: s.TradeMarginBody, agent: str) -> cmd.AddMargin | cmd.RemoveMar
         if amount_e6 <= 0:
             raise h.ConversionError(rj.OUT_OF_RANGE, "with an action, amount_usdc must be positive",
                                     {"field": "amount_usdc", "value": str(body.amount_usdc), "min": "0.000001",
-                                     "max": h.usdc(h.USDC_AMOUNT_E6[1])})
+                                     "max": h.usdc(h.USDC_AMOUNT_E6[1])}, fits_schema=True)
         amount_e6 = amount_e6 if action == "add" else -amount_e6
     if amount_e6 == 0:
         raise h.ConversionError(rj.OUT_OF_RANGE, "amount_usdc must not be 0 (> 0 adds, < 0 removes)",
                                 {"field": "amount_usdc", "value": "0", "min": h.usdc(h.USDC_AMOUNT_E6[0]),
-                                 "max": h.usdc(h.USDC_AMOUNT_E6[1])})
+                                 "max": h.usdc(h.USDC_AMOUNT_E6[1])}, fits_schema=True)
     if amount_e6 > 0:
         return cmd.AddMargin(agent, position_id, amount_e6, body.client_id)
     return cmd.RemoveMargin(agent, position_id, -amount_e6, body.client_id)

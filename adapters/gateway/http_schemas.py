@@ -1,8 +1,8 @@
 """The HTTP API's wire types: request bodies and responses in human units (DESIGN §8).
 
-Request bodies are decoded straight into these structs (``msgspec.json``): JSON numbers for
-``Decimal`` fields keep every digit (never a float), and a decimal string (``"100.5"``) is
-accepted too. Unknown fields are ignored (clients may send extra optional fields). The
+Request bodies are decoded straight into these structs (``msgspec.json`` with
+``float_hook=Decimal``): JSON numbers in decimal fields keep every digit (never a float), and a
+decimal string (``"100.5"``) is accepted too. Unknown fields are ignored (clients may send extra optional fields). The
 OpenAPI document (``openapi.py``) is generated from these same structs.
 
 Ids are strings of decimal digits (``"12"``); a JSON integer is accepted too. ``agent_id`` is
@@ -12,22 +12,88 @@ anyone else is ``FORBIDDEN``.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
 
-Id = Annotated[str | int, Meta(description="an id: a string of decimal digits (a JSON integer is accepted)")]
-Usdc = Annotated[Decimal, Meta(description="USDC, at most 6 decimal places (a JSON number or a decimal string)")]
-Fraction = Annotated[Decimal, Meta(description="a fraction per 8h interval (0.005 = 0.5%), at most 9 decimal places")]
-Price = Annotated[Decimal, Meta(description="USD per base unit, at most 8 decimal places")]
-Seconds = Annotated[Decimal, Meta(description="seconds, at most 3 decimal places")]
-Percent = Annotated[Decimal, Meta(description="percent of the position, 0.01 to 100, at most 2 decimal places")]
-Whole = Annotated[Decimal, Meta(description="a whole number (10, 10.0 and \"10\" are the same)")]
-Agent = Annotated[str, Meta(description="base58 Ed25519 public key (a Solana address)")]
+# -- field schemas -----------------------------------------------------------------------------
+# Every bound and pattern the edge enforces is stated here, and ``openapi.py`` narrows the
+# market-dependent ones (market names, sizes, leverage, lifetimes) to the venue's markets.
+# A decimal field is a JSON number with at most ``places`` decimal places (``multipleOf``) or
+# a decimal string matching its pattern; its integer digits are limited so that nothing the
+# schema admits is beyond the edge's hard bounds (``human``). Decimal fields are typed ``Any``
+# for msgspec and decoded with ``float_hook=Decimal`` (exact digits, never a float), then
+# converted by ``human.to_units``.
+
+EVENTS_PAGE_DEFAULT = 500  # GET /events: events per page unless ?limit= says otherwise
+EVENTS_PAGE_MAX = 5_000  # GET /events: ?limit= at most this
+
+ID_PATTERN = "^[1-9][0-9]{0,17}$"
+ID_MAX = 10**18 - 1
+# A base58 Ed25519 public key: 43 characters (leading digit 5.. so it is 32 bytes) or 44
+# (leading digit ..H so it stays below 2**256). Keys with leading zero bytes ("1...") are rare
+# and accepted too, but not promised here.
+AGENT_PATTERN = "^([5-9A-HJ-NP-Za-km-z][1-9A-HJ-NP-Za-km-z]{42}|[2-9A-H][1-9A-HJ-NP-Za-km-z]{43})$"
+SIGNATURE_PATTERN = "^[1-9A-HJ-NP-Za-km-z]{1,128}$"
+
+
+def _step(places: int) -> float | int:
+    return 1 if places == 0 else float(f"1e-{places}")
+
+
+def decimal_schema(places: int, low, high, pattern: str, description: str) -> dict:
+    """A decimal field: a JSON number on the ``10**-places`` grid within [low, high], or a
+    decimal string matching ``pattern``."""
+    number: dict = {"type": "integer" if places == 0 else "number", "minimum": low, "maximum": high}
+    if places:
+        number["multipleOf"] = _step(places)
+    return {"anyOf": [number, {"type": "string", "pattern": pattern}], "description": description}
+
+
+def _decimal(places: int, low, high, pattern: str, description: str):
+    return Annotated[Any, Meta(extra_json_schema=decimal_schema(places, low, high, pattern, description))]
+
+
+def _fraction(digits: int) -> str:
+    return f"(\\.[0-9]{{1,{digits}}})?"
+
+
+USDC_PATTERN = "^[0-9]{1,9}" + _fraction(6) + "$"  # below 1e9 USDC, the edge's bound
+SIGNED_USDC_PATTERN = "^-?[0-9]{1,9}" + _fraction(6) + "$"
+SIZE_PATTERN = "^[0-9]{1,7}" + _fraction(6) + "$"  # below 1e7 USDC, the edge's size bound
+RATE_PATTERN = "^-?(0(\\.0[0-9]{0,8})?|0\\.10{0,8})$"  # |rate| <= 0.1 per 8h, 9 places
+PRICE_PATTERN = "^[0-9]{1,7}" + _fraction(8) + "$"  # below 1e7 USD
+SECONDS_PATTERN = "^[0-9]{1,4}" + _fraction(3) + "$"  # below 1e4 s, the edge's lifetime bound (1 day)
+PERCENT_PATTERN = "^([0-9]{1,2}" + _fraction(2) + "|100(\\.0{1,2})?)$"
+WHOLE_PATTERN = "^([0-9]{1,2}|100)$"
+
+Id = Annotated[Any, Meta(extra_json_schema={  # checked by http_parse.parse_id
+    "anyOf": [{"type": "string", "pattern": ID_PATTERN}, {"type": "integer", "minimum": 1, "maximum": ID_MAX}],
+    "description": "an id: a string of decimal digits without a leading zero (a JSON integer is accepted)"})]
+QuoteRef = Annotated[Any, Meta(extra_json_schema={
+    "anyOf": [{"type": "string", "pattern": "^([1-9][0-9]{0,17}|best)$"},
+              {"type": "integer", "minimum": 1, "maximum": ID_MAX}],
+    "description": "a quote id, or \"best\": the best live quote by DESIGN §4's ranking"})]
+Usdc = _decimal(6, 0.000001, 1_000_000_000, USDC_PATTERN, "USDC, at most 6 decimal places")
+SignedUsdc = _decimal(6, -1_000_000_000, 1_000_000_000, SIGNED_USDC_PATTERN,
+                      "USDC, at most 6 decimal places; > 0 adds, < 0 removes")
+SizeUsdc = _decimal(6, 0.000001, 10_000_000, SIZE_PATTERN, "notional in USDC, at most 6 decimal places "
+                    "(the market's own range applies: /markets)")
+Fraction = _decimal(9, -0.1, 0.1, RATE_PATTERN, "a fraction per 8h interval (0.005 = 0.5%), at most 9 decimal "
+                    "places, |rate| <= 0.1")
+Price = _decimal(8, 0.00000001, 10_000_000, PRICE_PATTERN, "USD per base unit, at most 8 decimal places")
+Seconds = _decimal(3, 0, 9_999, SECONDS_PATTERN, "seconds, at most 3 decimal places (0: the market's default; "
+                   "the market's own range applies: /markets)")
+Percent = _decimal(2, 0.01, 100, PERCENT_PATTERN, "percent of the position, 0.01 to 100, at most 2 decimal places")
+Whole = _decimal(0, 1, 100, WHOLE_PATTERN, "a whole number (10, 10.0 and \"10\" are the same)")
+Agent = Annotated[str, Meta(pattern=AGENT_PATTERN, description="base58 Ed25519 public key (a Solana address)")]
 ClientId = Annotated[str, Meta(max_length=64, description="idempotency key: a repeat within the window returns "
                                                         "the first result (duplicate: true) and executes nothing")]
+Signature = Annotated[str, Meta(pattern=SIGNATURE_PATTERN, description=(
+    "base58 Ed25519 signature of the trader over the UTF-8 bytes accept:{request_id}:{quote_id}, with the ids "
+    "as sent"))]
+# Enums are checked by http_parse (INVALID_FIELD naming the allowed values), stated here.
 SideName = Annotated[str, Meta(extra_json_schema={"enum": ["long", "short"]})]
 DurationName = Annotated[str, Meta(extra_json_schema={"enum": ["perpetual", "1h", "24h"]})]
 MarginAction = Annotated[str, Meta(extra_json_schema={"enum": ["add", "remove"]})]
@@ -45,7 +111,7 @@ class TradeRequestBody(_Body):
 
     market: str
     side: SideName
-    size_usdc: Usdc
+    size_usdc: SizeUsdc
     leverage: Whole
     max_funding_rate: Fraction
     duration: DurationName = "perpetual"
@@ -71,9 +137,8 @@ class TradeAcceptBody(_Body):
     """POST /trade/accept: take a quote (or ``"best"``), signed over ``accept:{request_id}:{quote_id}``."""
 
     request_id: Id
-    signature: Annotated[str, Meta(description="base58 Ed25519 signature of the trader over the UTF-8 bytes "
-                                               "accept:{request_id}:{quote_id}, with the ids as sent")]
-    quote_id: Id = "best"
+    signature: Signature
+    quote_id: QuoteRef = "best"
     agent_id: Agent | None = None
     client_id: ClientId = ""
 
@@ -82,7 +147,7 @@ class TradeCloseBody(_Body):
     """POST /trade/close: close a fraction of a position (either party)."""
 
     position_id: Id
-    size_percent: Percent = Decimal(100)
+    size_percent: Percent = 100
     agent_id: Agent | None = None
     client_id: ClientId = ""
 
@@ -111,7 +176,7 @@ class TradeMarginBody(_Body):
     ``action`` ``add``/``remove`` with a positive ``amount_usdc``."""
 
     position_id: Id
-    amount_usdc: Usdc
+    amount_usdc: SignedUsdc
     action: MarginAction | None = None
     agent_id: Agent | None = None
     client_id: ClientId = ""

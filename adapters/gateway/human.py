@@ -8,8 +8,8 @@
 | seconds (`expires_in`, `valid_for`) | `_ms` | 3 |
 | percentages (`size_percent`) | `_bps` | 2 |
 
-``to_units`` takes a ``Decimal`` (JSON numbers are decoded as ``Decimal``, never float) or an
-``int`` and returns the integer in the engine unit, or raises ``Inexact`` (more decimal places
+``to_units`` takes a ``Decimal`` (JSON numbers are decoded as ``Decimal``, never float), an
+``int`` or a decimal string (``"12.5"``) and returns the integer in the engine unit, or raises ``Inexact`` (more decimal places
 than the unit has: ``0.0000001`` USDC) or ``OutOfRange`` (beyond the field's hard bounds,
 which also keeps every value far inside int64). ``from_units`` is its exact inverse, the
 shortest decimal string (``100_000_000`` e6 -> ``"100"``, ``-50_000`` e6 -> ``"-0.05"``).
@@ -18,9 +18,11 @@ Both are pure; no float ever holds an amount.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from engine import rejections as rj
+from protocol import codes
 from engine import units as u
 
 USDC_PLACES = 6
@@ -32,31 +34,39 @@ PERCENT_PLACES = 2  # percent -> basis points
 # A value whose magnitude reaches 10**DIGITS_MAX in engine units is out of every range; the
 # check happens before any big integer is built, so ``1e999999999`` costs nothing.
 DIGITS_MAX = 18
+# A decimal string: optional minus, digits, optional fraction (no exponent, sign, space or "_").
+_DECIMAL_STRING = re.compile(r"-?[0-9]{1,40}(\.[0-9]{1,40})?")
 
 
 class ConversionError(ValueError):
     """A human value that has no exact engine value; ``code``/``detail`` as a rejection."""
 
-    def __init__(self, code: str, message: str, detail: dict):
+    def __init__(self, code: str, message: str, detail: dict, *, fits_schema: bool = False):
         super().__init__(message)
         self.code = code
         self.message = message
         self.detail = detail
+        self.fits_schema = fits_schema  # a rule across fields, which the schema cannot state (422)
 
     def rejection(self) -> rj.Rejected:
         return rj.Rejected(self.code, self.message, self.detail)
 
 
-def to_units(value: Decimal | int, places: int, field: str, low: int, high: int) -> int:
+def to_units(value: Decimal | int | str, places: int, field: str, low: int, high: int) -> int:
     """``value × 10**places`` as an exact integer in ``[low, high]`` (engine units).
 
     Raises ``ConversionError``: INVALID_FIELD for NaN/infinity or a value with more than
     ``places`` decimal places, OUT_OF_RANGE (with the bounds in human units) beyond them.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        raise ConversionError(rj.INVALID_FIELD, f"{field} must be a number",
-                              {"field": field, "value": repr(value)})
-    if isinstance(value, int):
+    if isinstance(value, str):
+        if not _DECIMAL_STRING.fullmatch(value):
+            raise ConversionError(rj.INVALID_FIELD, f"{field} must be a number or a decimal string like \"12.5\"",
+                                  {"field": field, "value": value[:40]})
+        value = Decimal(value)
+    elif isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        raise ConversionError(codes.MALFORMED, f"{field} must be a number or a decimal string",
+                              {"field": field, "value": repr(value)[:40]})
+    elif isinstance(value, int):
         value = Decimal(value)
     if not value.is_finite():
         raise ConversionError(rj.INVALID_FIELD, f"{field} must be a finite number",

@@ -9,7 +9,10 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-BUCKETS_MAX = 100_000  # agents tracked at once; the least recently seen beyond it are forgotten
+# Agents whose buckets are kept at once; beyond it the least recently seen agent's bucket is
+# forgotten (O(1): an OrderedDict moved-to-end on use, popped from the front). A forgotten
+# agent starts again with a full bucket: the bound trades a little leniency for memory.
+BUCKETS_MAX = 100_000
 
 
 class TokenBucket:
@@ -39,22 +42,21 @@ class TokenBucket:
 class RateLimits:
     """The buckets of every agent (``Venue.rate_limits``)."""
 
-    def __init__(self, rate_per_s: float, burst: int):
+    def __init__(self, rate_per_s: float, burst: int, capacity: int = BUCKETS_MAX):
         self.rate_per_s = rate_per_s
         self.burst = burst
+        self.capacity = capacity
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def bucket_for(self, agent: str) -> TokenBucket:
         bucket = self._buckets.get(agent)
         if bucket is None:
             bucket = self._buckets[agent] = TokenBucket(self.rate_per_s, self.burst)
-            if len(self._buckets) > BUCKETS_MAX:
+            if len(self._buckets) > self.capacity:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(agent)
         return bucket
-
-    def retry_after_ms(self, agent: str) -> int:
-        """0 if ``agent`` may send a request now (and it is counted); else how long to wait."""
-        wait_s = self.bucket_for(agent).take(time.monotonic())
-        return 0 if wait_s == 0.0 else max(1, int(wait_s * 1_000))

@@ -4,12 +4,11 @@ never written by hand, so it cannot drift from what the handlers decode and enco
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from adapters.gateway import http_schemas as s
 from adapters.gateway import websocket
+from adapters.gateway.http_schemas import EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX
 
 REF = "#/components/schemas/{name}"
 SIGNED = [{"agent": [], "timestamp": [], "signature": []}]
@@ -30,13 +29,15 @@ DEV_POSTS = (
     ("/dev/oracle", s.OracleBody, "Set a market's oracle price now (dev only; unsigned)"),
 )
 ERROR_STATUSES = {
-    "400": "MALFORMED, INVALID_FIELD, OUT_OF_RANGE",
+    "400": "the request does not fit this document: MALFORMED, INVALID_FIELD, OUT_OF_RANGE",
     "401": "NOT_AUTHENTICATED, BAD_AGENT, STALE_REQUEST, BAD_SIGNATURE",
     "403": "FORBIDDEN, NOT_OWNER",
     "404": "UNKNOWN_MARKET, UNKNOWN_RFQ, UNKNOWN_QUOTE, UNKNOWN_POSITION, NOT_FOUND",
     "409": "DUPLICATE (replayed request), RFQ_EXPIRED, RFQ_CLOSED, QUOTE_EXPIRED, ORACLE_OUT_OF_ORDER",
     "413": "FRAME_TOO_LARGE",
-    "422": "the engine's business rejections (INSUFFICIENT_FUNDS, RATE_ABOVE_MAX, ORACLE_STALE, ...)",
+    "422": "it fits this document, and a rule of the venue refuses it: the engine's business rejections "
+           "(INSUFFICIENT_FUNDS, RATE_ABOVE_MAX, ORACLE_STALE, ...), a market's own range, a rule across "
+           "fields (OUT_OF_RANGE, INVALID_FIELD)",
     "429": "OVERLOADED, RATE_LIMITED",
     "503": "STOPPED",
 }
@@ -50,15 +51,35 @@ def _json(schema: dict) -> dict:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def _decimals(node: Any) -> Any:
-    """msgspec describes ``Decimal`` as a string; the API takes a JSON number or a string."""
-    if isinstance(node, dict):
-        if node.get("type") == "string" and node.get("format") == "decimal":
-            return {**node, "type": ["number", "string"]}
-        return {key: _decimals(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_decimals(value) for value in node]
-    return node
+def _number_branch(field_schema: dict) -> dict:
+    """The JSON-number branch of a decimal field's schema (``http_schemas.decimal_schema``)."""
+    for option in field_schema.get("anyOf", ()):
+        if "anyOf" in option:  # an optional field: (decimal | null)
+            return _number_branch(option)
+        if option.get("type") in ("number", "integer"):
+            return option
+    raise KeyError("not a decimal field")
+
+
+def _narrow_to_markets(components: dict, markets) -> None:
+    """Each market-dependent field bounded by the venue's own markets (their union)."""
+    symbols = [m.symbol for m in markets]
+    for name in ("TradeRequestBody", "OracleBody"):
+        components[name]["properties"]["market"] = {"type": "string", "enum": symbols}
+    request = components["TradeRequestBody"]["properties"]
+    size = _number_branch(request["size_usdc"])
+    size["minimum"] = _human(min(m.size_e6_min for m in markets), 6)
+    size["maximum"] = _human(max(m.size_e6_max for m in markets), 6)
+    _number_branch(request["leverage"])["maximum"] = max(m.leverage_max for m in markets)
+    _number_branch(request["expires_in"])["maximum"] = _human(max(m.rfq_lifetime_ms_max for m in markets), 3)
+    quote = components["TradeQuoteBody"]["properties"]
+    _number_branch(quote["valid_for"])["maximum"] = _human(max(m.quote_lifetime_ms_max for m in markets), 3)
+
+
+def _human(units: int, places: int) -> int | float:
+    """``units × 10**-places`` as the JSON number a schema states (exact: a short decimal)."""
+    whole, fraction = divmod(units, 10**places)
+    return whole if not fraction else float(f"{units}e-{places}")
 
 
 def _errors() -> dict:
@@ -94,31 +115,38 @@ def _list(struct: type) -> dict:
     return {"type": "array", "items": _ref(struct)}
 
 
-def document(*, dev: bool = True) -> dict:
-    """The OpenAPI document (the dev helpers only when ``dev``)."""
+def document(markets, *, dev: bool = True) -> dict:
+    """The OpenAPI document of a venue with ``markets`` (the dev helpers only when ``dev``)."""
     _, components = msgspec.json.schema_components(s.REQUEST_BODIES + s.RESPONSES, ref_template=REF)
+    _narrow_to_markets(components, markets)
+    symbols = [m.symbol for m in markets]
+    market = {"type": "string", "enum": symbols}
+    agent = {"type": "string", "pattern": s.AGENT_PATTERN}
+    an_id = {"type": "string", "pattern": s.ID_PATTERN}
     paths: dict[str, dict] = {}
     for path, body, summary in SIGNED_POSTS:
         paths[path] = _post(body, summary, signed=True)
     if dev:
         for path, body, summary in DEV_POSTS:
             paths[path] = _post(body, summary, signed=False)
-    integer = {"type": "integer", "minimum": 1}
+    seq = {"type": "integer", "minimum": 1, "maximum": 2**62}
     paths["/markets"] = _get("Markets, their parameters and last oracle price", _list(s.MarketInfo), statuses=())
-    paths["/rfqs"] = _get("Open RFQs", _list(s.RfqInfo), [_query("market", "only this market's")], ("404",))
-    paths["/quotes"] = _get("Live quotes", _list(s.QuoteInfo), [_query("request_id", "only this RFQ's")])
+    paths["/rfqs"] = _get("Open RFQs", _list(s.RfqInfo), [_query("market", "only this market's", market)],
+                          ("400", "404"))
+    paths["/quotes"] = _get("Live quotes", _list(s.QuoteInfo), [_query("request_id", "only this RFQ's", an_id)])
     paths["/positions"] = _get("Open positions", _list(s.PositionInfo),
-                               [_query("agent", "only this agent's"), _query("market", "only this market's")],
-                               ("404",))
+                               [_query("agent", "only this agent's", agent),
+                                _query("market", "only this market's", market)], ("400", "404"))
     paths["/positions/{position_id}"] = _get(
         "One open position", _ref(s.PositionInfo),
-        [{"name": "position_id", "in": "path", "required": True, "schema": {"type": "string"}}], ("400", "404"))
+        [{"name": "position_id", "in": "path", "required": True, "schema": an_id}], ("400", "404"))
     paths["/accounts/{agent}"] = _get(
         "An agent's balances and open positions", _ref(s.AccountInfo),
-        [{"name": "agent", "in": "path", "required": True, "schema": {"type": "string"}}])
+        [{"name": "agent", "in": "path", "required": True, "schema": agent}])
     paths["/events"] = _get("The journal's events in seq order, in human units", _ref(s.EventsPage),
-                            [_query("from_seq", "first seq (default 1)", integer),
-                             _query("limit", "at most this many (default 500, max 5000)", integer)])
+                            [_query("from_seq", "first seq (default 1)", seq),
+                             _query("limit", f"at most this many (default {EVENTS_PAGE_DEFAULT})",
+                                    {"type": "integer", "minimum": 1, "maximum": EVENTS_PAGE_MAX})])
     paths["/health"] = _get("Liveness and the last durable seq (503 while stopping)", _ref(s.Health), statuses=())
     paths["/metrics"] = {"get": {"summary": "Prometheus metrics (text exposition format)", "responses": {
         "200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}}}}
@@ -128,10 +156,15 @@ def document(*, dev: bool = True) -> dict:
         "summary": "WebSocket event streams (upgrade)",
         "description": (websocket.__doc__ or "").strip(),
         "parameters": [_query("streams", "comma-separated: " + ", ".join(websocket.ALL_STREAMS)
-                              + " (default: " + ", ".join(websocket.DEFAULT_STREAMS) + ")"),
-                       _query("from_seq", "replay from this seq, then live (default: live only)", integer)],
-        "responses": {"101": {"description": "switching protocols"}, **{k: v for k, v in _errors().items()
-                                                                         if k in ("400", "401")}}}}
+                              + " (default: " + ", ".join(websocket.DEFAULT_STREAMS) + ")",
+                              {"type": "string", "pattern": "^(" + "|".join(websocket.ALL_STREAMS) + ")(,("
+                               + "|".join(websocket.ALL_STREAMS) + "))*$"}),
+                       _query("from_seq", "replay from this seq, then live (default: live only)", seq)],
+        # Public streams need no signature; the account stream needs the signed upgrade.
+        "security": [{}, *SIGNED],
+        "responses": {"101": {"description": "switching protocols"},
+                      "426": {"description": "not a WebSocket upgrade request", **_json(_ref(s.ErrorBody))},
+                      **{k: v for k, v in _errors().items() if k in ("400", "401", "429")}}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "agentperp", "version": "1",
@@ -139,7 +172,7 @@ def document(*, dev: bool = True) -> dict:
                                 "fractions per 8h for funding rates, seconds. See docs/http.md."},
         "paths": paths,
         "components": {
-            "schemas": _decimals(components),
+            "schemas": components,
             "securitySchemes": {
                 "agent": {"type": "apiKey", "in": "header", "name": "X-Agent",
                           "description": "base58 Ed25519 public key"},

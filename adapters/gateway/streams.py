@@ -29,12 +29,53 @@ _AGENT_FIELDS = ("agent", "trader", "maker", "keeper", "long_agent", "short_agen
 _AGENT_ACCOUNTS = (ev.FREE, ev.HELD)
 
 
+class PositionParties:
+    """position_id -> (long_agent, short_agent) of every open position: how the account stream
+    finds the agents of an event that names only a position (``names_agent``).
+
+    Bounded by the open positions (the engine's own capacity): an entry is added by
+    ``PositionOpened`` and removed once the batch holding the position's end (a full close,
+    a fixed-duration end, a liquidation) has been published, so that batch's own events still
+    find their agents. Backfill of a closed position's later-filtered events relies on the
+    agent fields and transfers those events carry (DESIGN §8 streams)."""
+
+    def __init__(self) -> None:
+        self._agents: dict[int, tuple[str, str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._agents)
+
+    def __contains__(self, position_id: int) -> bool:
+        return position_id in self._agents
+
+    def get(self, position_id: int, default=()):
+        return self._agents.get(position_id, default)
+
+    def add(self, position_id: int, long_agent: str, short_agent: str) -> None:
+        self._agents[position_id] = (long_agent, short_agent)
+
+    def opened(self, events: list) -> list[int]:
+        """Record the batch's new positions; the ids of those it ended (prune them after publishing)."""
+        ended = []
+        for event in events:
+            kind = type(event)
+            if kind is ev.PositionOpened:
+                self._agents[event.position_id] = (event.long_agent, event.short_agent)
+            elif (kind is ev.PositionClosed and event.remaining_size_e6 == 0) or kind is ev.PositionLiquidated:
+                ended.append(event.position_id)
+        return ended
+
+    def prune(self, ended: list[int]) -> None:
+        for position_id in ended:
+            self._agents.pop(position_id, None)
+
+
 def stream_of(event) -> str | None:
     """The public stream of ``event`` (None: private only, e.g. deposits)."""
     return _STREAM_OF_TYPE.get(type(event))
 
 
-def names_agent(event, agent: str, position_agents: dict[int, tuple[str, str]]) -> bool:
+def names_agent(event, agent: str, position_agents: PositionParties) -> bool:
     """Whether ``event`` concerns ``agent``; ``position_agents`` maps open and recently
     opened positions to their (long, short) agents for events that name only a position."""
     for name in _AGENT_FIELDS:
@@ -52,7 +93,7 @@ def names_agent(event, agent: str, position_agents: dict[int, tuple[str, str]]) 
     return False
 
 
-def predicate(streams: list[str], agent: str | None, position_agents: dict[int, tuple[str, str]]):
+def predicate(streams: list[str], agent: str | None, position_agents: PositionParties):
     """A filter for a subscription to ``streams`` (``account`` needs ``agent``)."""
     public = {t for name in streams if name in PUBLIC_STREAMS for t in PUBLIC_STREAMS[name]}
     private = agent if ACCOUNT_STREAM in streams else None

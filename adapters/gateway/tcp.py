@@ -1,14 +1,15 @@
 """The TCP gateway (DESIGN §8): agents over length-prefixed msgpack or JSON frames.
 
 One ``asyncio.Protocol`` per connection, no task per request: a frame is decoded, checked
-(session state, rate limit, ``auth.authorize``) and submitted to the sequencer, which calls
+(session state, then the edge service ``venue.edge``: rate limit, authorization) and submitted to the sequencer, which calls
 back with the outcome once it is durable; the Ack or Rejected is appended to the connection's
 outbound buffer and the buffer is written once per loop iteration. Nothing on the
 sequencer's path ever waits for a client: a connection whose socket does not drain
 accumulates frames in its own buffer, and beyond ``outbound_queue_max`` frames (or when its
 subscriptions fall that many events behind) it is closed with ``SLOW_CONSUMER``.
 
-The session, step by step (docs/protocol.md has the messages with examples):
+The session, step by step (its transition table: ``session.py``; docs/protocol.md has the
+messages with examples):
 
     client Hello(version, encoding, agent)   server Challenge(nonce)      (agent given)
     client Login(signature, ...)             server Welcome(session, ...)
@@ -34,14 +35,16 @@ from functools import partial
 
 import msgspec
 
-from adapters.gateway import auth, streams, wire
+from adapters.gateway import streams
+from adapters.gateway.edge import Result
+from adapters.gateway.hub import SubscriptionOverflow
 from adapters.gateway.limits import TokenBucket
-from adapters.gateway.wire import (
+from adapters.gateway.session import Session, Step, after, allows
+from engine import commands as cmd
+from protocol import codes, signing, wire
+from protocol.wire import (
     Ack, Challenge, Error, Events, Hello, Login, Ping, Pong, Rejected, Request, Subscribe, Unsubscribe, Welcome,
 )
-from engine import commands as cmd
-from engine import rejections as rj
-from adapters.gateway.hub import SubscriptionOverflow
 
 log = logging.getLogger("agentperp.gateway.tcp")
 
@@ -51,7 +54,6 @@ WRITE_BUFFER_HIGH_BYTES = 1024 * 1024
 # After an Error frame the peer gets this long to read it before the socket is aborted.
 CLOSE_GRACE_S = 2.0
 
-_HELLO, _LOGIN, _OPEN, _CLOSED = range(4)
 _MALFORMED_HINT = ("each frame is [u32 big-endian length][one msgpack or JSON map with a 'type' tag]; "
                    "see docs/protocol.md")
 
@@ -66,6 +68,7 @@ class TcpGateway:
 
     def __init__(self, venue):
         self.venue = venue
+        self.edge = venue.edge
         self.limits = venue.config.gateway
         self.server: asyncio.Server | None = None
         self.connections: set[Connection] = set()
@@ -86,7 +89,7 @@ class TcpGateway:
         if self.server is not None:
             self.server.close()
         for connection in list(self.connections):
-            connection.fail(wire.SHUTTING_DOWN, "the venue is stopping; reconnect later")
+            connection.fail(codes.SHUTTING_DOWN, "the venue is stopping; reconnect later")
 
     async def wait_closed(self) -> None:
         if self.server is not None:
@@ -125,11 +128,12 @@ class Connection(asyncio.Protocol):
     def __init__(self, gateway: TcpGateway):
         self.gateway = gateway
         self.venue = gateway.venue
+        self.edge = gateway.edge
         self.limits = gateway.limits
         self.loop = asyncio.get_running_loop()
         self.reader = wire.FrameReader(self.limits.max_frame_bytes)
         self.codec: wire.Codec | None = None
-        self.state = _HELLO
+        self.state = Session.HELLO
         self.agent: str | None = None  # once logged in
         self.claimed_agent: str | None = None  # from Hello, until Login proves it
         self.nonce = b""
@@ -156,21 +160,21 @@ class Connection(asyncio.Protocol):
         self.gateway.connections.add(self)
         self.venue.metrics.connections.inc()
         if self.gateway.closing:
-            self.fail(wire.SHUTTING_DOWN, "the venue is stopping; reconnect later")
+            self.fail(codes.SHUTTING_DOWN, "the venue is stopping; reconnect later")
             return
         self.timer = self.loop.call_later(self.limits.login_timeout_s, self._login_deadline)
 
     def data_received(self, data: bytes) -> None:
-        if self.state == _CLOSED:
+        if self.state == Session.CLOSED:
             return
         self.last_received_s = time.monotonic()
         try:
             frames = self.reader.feed(data)
         except wire.FrameTooLarge as error:
-            self.fail(auth.FRAME_TOO_LARGE, str(error), size_bytes=error.size, max_bytes=error.max_bytes)
+            self.fail(codes.FRAME_TOO_LARGE, str(error), size_bytes=error.size, max_bytes=error.max_bytes)
             return
         for payload in frames:
-            if self.state == _CLOSED:
+            if self.state == Session.CLOSED:
                 return
             self._frame(payload)
 
@@ -195,14 +199,14 @@ class Connection(asyncio.Protocol):
         try:
             message = codec.client_decoder.decode(payload)
         except msgspec.DecodeError as error:  # ValidationError included
-            self.fail(auth.MALFORMED, f"malformed frame: {error}", hint=_MALFORMED_HINT)
+            self.fail(codes.MALFORMED, f"malformed frame: {error}", hint=_MALFORMED_HINT)
             return
         kind = type(message)
         if kind is Request:
             self._request(message)
         elif kind is Ping:
-            if self.state == _HELLO:
-                self.fail(wire.PROTOCOL_ERROR, "the first frame must be a Hello", hint="send hello first")
+            if self.state == Session.HELLO:
+                self.fail(codes.PROTOCOL_ERROR, "the first frame must be a Hello", hint="send hello first")
             else:
                 self.send(Pong(message.nonce, self.venue.clock()))
         elif kind is Subscribe:
@@ -215,50 +219,50 @@ class Connection(asyncio.Protocol):
             self._login(message)
 
     def _hello(self, hello: Hello) -> None:
-        if self.state != _HELLO:
-            self.fail(wire.PROTOCOL_ERROR, "Hello is only the first frame")
+        if not allows(self.state, Step.HELLO_AGENT if hello.agent else Step.HELLO_OBSERVER):
+            self.fail(codes.PROTOCOL_ERROR, "Hello is only the first frame")
             return
         if hello.version != wire.PROTOCOL_VERSION:
-            self.fail(auth.UNSUPPORTED_VERSION, f"protocol version {hello.version} is not supported",
+            self.fail(codes.UNSUPPORTED_VERSION, f"protocol version {hello.version} is not supported",
                       supported=[wire.PROTOCOL_VERSION])
             return
         self.codec = wire.CODECS[hello.encoding]
         if hello.agent is None:
-            self.bucket = TokenBucket(self.limits.requests_per_s, self.limits.request_burst)
-            self._welcome()
+            self.bucket = self.edge.bucket_for(None)
+            self._welcome(Step.HELLO_OBSERVER)
             return
-        if auth.parse_agent(hello.agent) is None:
-            self.fail(auth.BAD_AGENT, "agent must be a base58 Solana public key", agent=hello.agent[:64])
+        if signing.parse_agent(hello.agent) is None:
+            self.fail(codes.BAD_AGENT, "agent must be a base58 Solana public key", agent=hello.agent[:64])
             return
         self.claimed_agent = hello.agent
         self.nonce = secrets.token_bytes(32)
-        self.state = _LOGIN
+        self.state = after(self.state, Step.HELLO_AGENT)
         self.send(Challenge(self.nonce))
 
     def _login(self, login: Login) -> None:
-        if self.state != _LOGIN:
-            self.fail(wire.PROTOCOL_ERROR, "Login answers a Challenge (send Hello with your agent key first)")
+        if not allows(self.state, Step.LOGIN):
+            self.fail(codes.PROTOCOL_ERROR, "Login answers a Challenge (send Hello with your agent key first)")
             return
         agent = self.claimed_agent
-        if not auth.verify(agent, auth.login_message(self.nonce, agent), login.signature):
-            self.fail(auth.BAD_SIGNATURE, "signature must be the agent's base58 Ed25519 signature over "
+        if not signing.verify(agent, signing.login_message(self.nonce, agent), login.signature):
+            self.fail(codes.BAD_SIGNATURE, "signature must be the agent's base58 Ed25519 signature over "
                       "b'agentperp-login:' + nonce + b':' + agent")
             return
         sessions = self.gateway.by_agent.setdefault(agent, set())
         if len(sessions) >= self.limits.connections_per_agent:
             if not sessions:
                 del self.gateway.by_agent[agent]
-            self.fail(auth.TOO_MANY_CONNECTIONS, f"at most {self.limits.connections_per_agent} connections "
+            self.fail(codes.TOO_MANY_CONNECTIONS, f"at most {self.limits.connections_per_agent} connections "
                       "per agent", max=self.limits.connections_per_agent)
             return
         sessions.add(self)
         self.agent = agent
         self.cancel_quotes_on_disconnect = login.cancel_quotes_on_disconnect
-        self.bucket = self.gateway.venue.rate_limits.bucket_for(agent)
-        self._welcome()
+        self.bucket = self.edge.bucket_for(agent)
+        self._welcome(Step.LOGIN)
 
-    def _welcome(self) -> None:
-        self.state = _OPEN
+    def _welcome(self, step: Step) -> None:
+        self.state = after(self.state, step)
         self.session = secrets.token_hex(8)
         g = self.limits
         self.send(Welcome(self.session, self.venue.clock(), self.venue.hub.last_seq, self.agent, {
@@ -275,71 +279,68 @@ class Connection(asyncio.Protocol):
 
     def _request(self, request: Request) -> None:
         req_id = request.req_id
-        if self.state != _OPEN:
-            self.send(Rejected(req_id, auth.NOT_AUTHENTICATED, "log in before sending commands",
+        if self.state != Session.OPEN:
+            self.send(Rejected(req_id, codes.NOT_AUTHENTICATED, "log in before sending commands",
                                {"hint": "Hello with your agent key, then Login with the signed challenge"}))
             return
-        wait_s = self.bucket.take(time.monotonic())
-        if wait_s:
-            self.send(Rejected(req_id, auth.RATE_LIMITED, "request rate limit reached",
-                               {"retry_after_ms": int(wait_s * 1000) + 1,
-                                "requests_per_s": self.limits.requests_per_s,
-                                "request_burst": self.limits.request_burst}))
-            return
-        command = wire.command_from_wire(request.command)
-        refusal = auth.authorize(command, self.agent)
+        refusal = self.edge.rate_limit(self.bucket)
+        if refusal is None:
+            command = wire.command_from_wire(request.command)
+            refusal = self.edge.authorize(command, self.agent)
         if refusal is not None:
             self.send(Rejected(req_id, refusal.code, refusal.message, refusal.detail))
             return
         self.submit_with(command, partial(self._outcome, req_id))
 
     def _outcome(self, req_id: int, outcome) -> None:
-        if self.state == _CLOSED:
+        if self.state == Session.CLOSED:
             return
         rejection = outcome.rejection
-        if rejection is None:
+        if rejection is None:  # the hot path: answered in this callback, no task
             self.send(Ack(req_id, outcome.seq, [wire.event_to_wire(e) for e in outcome.events]))
-        elif rejection.code == rj.DUPLICATE and rejection.detail.get("first_seq"):
+        elif self.edge.first_seq(rejection) is not None:
             asyncio.ensure_future(self._duplicate(req_id, rejection))
         else:
             self.send(Rejected(req_id, rejection.code, rejection.message, rejection.detail))
 
-    async def _duplicate(self, req_id: int, rejection: rj.Rejected) -> None:
+    async def _duplicate(self, req_id: int, rejection) -> None:
         """A repeated client_id: answer with the first execution's events (DESIGN §5)."""
-        record = await self.venue.hub.record_of(rejection.detail["first_seq"])
-        if self.state == _CLOSED:
+        answer = await self.edge.original(rejection)
+        if self.state == Session.CLOSED:
             return
-        if record is None or record.rejection is not None:
-            self.send(Rejected(req_id, rejection.code, rejection.message, rejection.detail))
+        self._answer(req_id, answer)
+
+    def _answer(self, req_id: int, answer) -> None:
+        if type(answer) is Result:
+            self.send(Ack(req_id, answer.seq, [wire.event_to_wire(e) for e in answer.events], answer.duplicate))
         else:
-            self.send(Ack(req_id, record.last_seq, [wire.event_to_wire(e) for e in record.events], True))
+            self.send(Rejected(req_id, answer.code, answer.message, answer.detail))
 
     # -- subscriptions ---------------------------------------------------------------------------
 
     def _subscribe(self, message: Subscribe) -> None:
         req_id = message.req_id
-        if self.state != _OPEN:
-            self.send(Rejected(req_id, auth.NOT_AUTHENTICATED, "subscribe after the Welcome"))
+        if self.state != Session.OPEN:
+            self.send(Rejected(req_id, codes.NOT_AUTHENTICATED, "subscribe after the Welcome"))
             return
-        wait_s = self.bucket.take(time.monotonic())
-        if wait_s:
-            self.send(Rejected(req_id, auth.RATE_LIMITED, "request rate limit reached",
-                               {"retry_after_ms": int(wait_s * 1000) + 1}))
+        refusal = self.edge.rate_limit(self.bucket)
+        if refusal is not None:
+            self._answer(req_id, refusal)
             return
         unknown = [name for name in message.streams if name not in streams.STREAMS]
         if unknown or not message.streams:
-            self.send(Rejected(req_id, wire.UNKNOWN_STREAM, f"unknown streams: {unknown}" if unknown
+            self.send(Rejected(req_id, codes.UNKNOWN_STREAM, f"unknown streams: {unknown}" if unknown
                                else "name at least one stream", {"streams": list(streams.STREAMS)}))
             return
         if streams.ACCOUNT_STREAM in message.streams and self.agent is None:
-            self.send(Rejected(req_id, auth.NOT_AUTHENTICATED, "the account stream needs a logged-in agent"))
+            self.send(Rejected(req_id, codes.NOT_AUTHENTICATED, "the account stream needs a logged-in agent"))
             return
         if req_id in self.subscriptions:
-            self.send(Rejected(req_id, wire.PROTOCOL_ERROR, "a subscription with this req_id is open",
+            self.send(Rejected(req_id, codes.PROTOCOL_ERROR, "a subscription with this req_id is open",
                                {"sub": req_id}))
             return
         if len(self.subscriptions) >= wire.SUBSCRIPTIONS_MAX:
-            self.send(Rejected(req_id, wire.TOO_MANY_SUBSCRIPTIONS,
+            self.send(Rejected(req_id, codes.TOO_MANY_SUBSCRIPTIONS,
                                f"at most {wire.SUBSCRIPTIONS_MAX} subscriptions per connection",
                                {"max": wire.SUBSCRIPTIONS_MAX, "open": sorted(self.subscriptions)}))
             return
@@ -353,7 +354,7 @@ class Connection(asyncio.Protocol):
     def _unsubscribe(self, message: Unsubscribe) -> None:
         task = self.subscriptions.pop(message.sub, None)
         if task is None:
-            self.send(Rejected(message.req_id, wire.UNKNOWN_SUBSCRIPTION, "no open subscription with this id",
+            self.send(Rejected(message.req_id, codes.UNKNOWN_SUBSCRIPTION, "no open subscription with this id",
                                {"open": sorted(self.subscriptions)}))
             return
         task.cancel()
@@ -364,11 +365,11 @@ class Connection(asyncio.Protocol):
             async for batch in subscription.batches():
                 if self.paused:
                     await self.resumed.wait()  # backfill at the client's pace; live events wait in the hub
-                if self.state == _CLOSED:
+                if self.state == Session.CLOSED:
                     return
                 self._send_events(sub, batch)
         except SubscriptionOverflow as error:
-            self.fail(auth.SLOW_CONSUMER, f"subscription {sub} fell behind: {error}",
+            self.fail(codes.SLOW_CONSUMER, f"subscription {sub} fell behind: {error}",
                       outbound_queue_max=self.limits.outbound_queue_max)
         finally:
             subscription.close()
@@ -391,7 +392,7 @@ class Connection(asyncio.Protocol):
 
     def send(self, message) -> None:
         """Queue ``message``; written with everything else queued in this loop iteration."""
-        if self.state == _CLOSED:
+        if self.state == Session.CLOSED:
             return
         self.codec.frame_into(message, self.out)
         self._queued()
@@ -399,7 +400,7 @@ class Connection(asyncio.Protocol):
     def _queued(self) -> None:
         self.out_frames += 1
         if self.out_frames > self.limits.outbound_queue_max:
-            self.fail(auth.SLOW_CONSUMER, "the client does not read fast enough; its outbound queue overflowed",
+            self.fail(codes.SLOW_CONSUMER, "the client does not read fast enough; its outbound queue overflowed",
                       outbound_queue_max=self.limits.outbound_queue_max)
             return
         if not self.flush_scheduled and not self.paused:
@@ -419,9 +420,9 @@ class Connection(asyncio.Protocol):
 
     def fail(self, code: str, message: str, **detail) -> None:
         """Send Error(code) and close the connection (the peer gets CLOSE_GRACE_S to read it)."""
-        if self.state == _CLOSED or self.transport is None:
+        if self.state == Session.CLOSED or self.transport is None:
             return
-        if code != auth.SLOW_CONSUMER:
+        if code != codes.SLOW_CONSUMER:
             log.info("closing a connection: %s %s", code, message)
         codec = self.codec or wire.CODECS["msgpack"]
         self.out.clear()  # a slow consumer's backlog is dropped; the Error goes first
@@ -434,9 +435,9 @@ class Connection(asyncio.Protocol):
         self.loop.call_later(CLOSE_GRACE_S, transport.abort)
 
     def _end(self) -> None:
-        if self.state == _CLOSED:
+        if self.state == Session.CLOSED:
             return
-        self.state = _CLOSED
+        self.state = after(self.state, Step.END)
         if self.timer is not None:
             self.timer.cancel()
         for task in self.subscriptions.values():
@@ -446,16 +447,16 @@ class Connection(asyncio.Protocol):
         self.gateway.session_ended(self)
 
     def _login_deadline(self) -> None:
-        if self.state in (_HELLO, _LOGIN):
-            self.fail(auth.LOGIN_TIMEOUT, f"no Login within {self.limits.login_timeout_s:g} s",
+        if self.state in (Session.HELLO, Session.LOGIN):
+            self.fail(codes.LOGIN_TIMEOUT, f"no Login within {self.limits.login_timeout_s:g} s",
                       login_timeout_s=self.limits.login_timeout_s)
 
     def _idle_check(self) -> None:
-        if self.state != _OPEN:
+        if self.state != Session.OPEN:
             return
         idle_s = time.monotonic() - self.last_received_s
         if idle_s >= self.limits.idle_timeout_s:
-            self.fail(wire.IDLE_TIMEOUT, f"nothing received for {self.limits.idle_timeout_s:g} s; send Ping "
+            self.fail(codes.IDLE_TIMEOUT, f"nothing received for {self.limits.idle_timeout_s:g} s; send Ping "
                       "to keep an idle session open", idle_timeout_s=self.limits.idle_timeout_s)
         else:
             self.timer = self.loop.call_later(self.limits.idle_timeout_s - idle_s, self._idle_check)

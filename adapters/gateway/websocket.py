@@ -43,10 +43,12 @@ from typing import Any
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from adapters.gateway import auth, render
+from adapters.gateway import render
 from adapters.gateway import streams as stream_rules
 from engine import events as ev
+from adapters.gateway.edge import status_of
 from adapters.gateway.hub import SubscriptionOverflow
+from protocol import codes
 
 WS_STREAMS: dict[str, tuple[type, ...]] = {
     "trade_request": (ev.RfqOpened, ev.RfqClosed),
@@ -65,8 +67,8 @@ ACCOUNT = stream_rules.ACCOUNT_STREAM
 ALL_STREAMS = (*WS_STREAMS, ACCOUNT)
 DEFAULT_STREAMS = ("trade_request", "quote", "quote_accepted", "position_opened", "funding", "position_closed",
                    "liquidation")
-UNKNOWN_STREAM = "UNKNOWN_STREAM"  # the same code as the TCP gateway's (adapters/gateway/wire.py)
 HEARTBEAT_S = 30.0  # aiohttp pings; a peer that does not answer is closed
+WEBSOCKETS_MAX = 10_000  # open /ws connections at once; one more: 429 TOO_MANY_CONNECTIONS before the upgrade
 
 _encoder = msgspec.json.Encoder()
 
@@ -119,14 +121,22 @@ async def handle(gateway, request: web.Request) -> web.StreamResponse:
     try:
         chosen = parse_streams(request.query.get("streams"))
     except ValueError as error:
-        raise gateway.error(UNKNOWN_STREAM, f"unknown stream(s): {error}",
+        raise gateway.error(codes.UNKNOWN_STREAM, f"unknown stream(s): {error}",
                             field="streams", allowed=list(ALL_STREAMS))
     from_seq = gateway.query_int(request, "from_seq", venue.hub.last_seq + 1, 1, 2**62)
     agent = None
     if ACCOUNT in chosen or request.headers.get("X-Agent"):
         agent = await gateway.authenticate(request, b"")
 
+    if len(gateway.websockets) >= gateway.websockets_max:
+        raise gateway.error(codes.TOO_MANY_CONNECTIONS, f"at most {gateway.websockets_max} WebSocket connections "
+                            "at once; retry later", max=gateway.websockets_max)
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=venue.config.gateway.max_frame_bytes)
+    if not ws.can_prepare(request).ok:
+        body = {"error": {"code": codes.UPGRADE_REQUIRED, "message": "GET /ws is a WebSocket upgrade request",
+                          "detail": {"upgrade": "websocket"}}}
+        return web.Response(body=_encoder.encode(body), status=status_of(codes.UPGRADE_REQUIRED),
+                            content_type="application/json", headers={"Upgrade": "websocket", "Connection": "Upgrade"})
     await ws.prepare(request)
     symbols = venue.symbols
     public = {t for name in chosen if name in WS_STREAMS for t in WS_STREAMS[name]}
@@ -150,7 +160,7 @@ async def handle(gateway, request: web.Request) -> web.StreamResponse:
                         await ws.send_str(frame.decode())
         except SubscriptionOverflow as overflow:
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await send({"type": "error", "code": auth.SLOW_CONSUMER, "message": str(overflow),
+                await send({"type": "error", "code": codes.SLOW_CONSUMER, "message": str(overflow),
                             "detail": {"queue_max": subscription.queue_max}})
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"slow consumer")
         except (ConnectionError, RuntimeError):
@@ -173,7 +183,7 @@ async def handle(gateway, request: web.Request) -> web.StreamResponse:
             if isinstance(op, dict) and op.get("op") == "ping":
                 await send({"type": "pong", "last_seq": venue.hub.last_seq})
             else:
-                await send({"type": "error", "code": auth.MALFORMED,
+                await send({"type": "error", "code": codes.MALFORMED,
                             "message": 'the only message a client sends is {"op": "ping"}', "detail": {}})
     except (ConnectionError, RuntimeError):
         pass

@@ -1,5 +1,6 @@
 """The embedded backend: the escrow program inside an in-process LiteSVM
-(``programs/escrow/localnet.World``: real SPL Token, a USDC mint, the vault, the config).
+(a ``programs/escrow/localnet.World`` given by ``venue.settlement``: real SPL Token, a USDC mint,
+the vault, the config).
 
 Dev chain conventions (a LiteSVM is a development chain, never money):
 - Its clock follows the journal: before each settlement it is set to the event's time.
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from pathlib import Path
+from collections.abc import Callable
 
 from solders.instruction import Instruction
 from solders.keypair import Keypair
@@ -38,7 +39,6 @@ from spl.token.instructions import (MintToParams, create_idempotent_associated_t
 
 from adapters.solana.backend import Built, SignatureStatus, TxOutcome, Unmirrorable, custom_code_of
 from adapters.solana.escrow import PYTH_RECEIVER_ID, TOKEN_PROGRAM_ID, EscrowProgram
-from programs.escrow import localnet
 
 NS = 1_000_000_000
 MEMO_PROGRAM_ID = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
@@ -51,11 +51,22 @@ def oracle_key(market: int) -> Pubkey:
     return Keypair.from_seed(hashlib.sha256(b"agentperp:dev-oracle:%d" % market).digest()).pubkey()
 
 
+PriceAccountData = Callable[[int, int, int], "bytes | None"]  # (market, price_e8, publish_ns) -> PriceUpdateV2
+
+
 class LiteSvmBackend:
-    def __init__(self, world: localnet.World, keyring: dict[str, Keypair] | None = None):
+    """The embedded chain. ``world`` is a LiteSVM with the program loaded and its config
+    initialized (``svm``, ``authority``, ``payer``, ``vault``, ``mint``: ``programs/escrow``'s
+    ``localnet.World``); ``escrow`` the program's id and IDL; ``price_account_data`` the dev
+    oracle's PriceUpdateV2 bytes of a market (None: the market has no feed). All are given by
+    ``venue.settlement.litesvm_backend``: adapters never import ``programs`` (DESIGN §2)."""
+
+    def __init__(self, world, escrow: EscrowProgram, price_account_data: PriceAccountData,
+                 keyring: dict[str, Keypair] | None = None):
         self.world = world
         self.svm: LiteSVM = world.svm
-        self.escrow = EscrowProgram(localnet.PROGRAM_ID)
+        self.escrow = escrow
+        self.price_account_data = price_account_data
         self.authority = world.authority
         self.payer = world.payer
         self.vault = world.vault
@@ -65,16 +76,6 @@ class LiteSvmBackend:
         self._funded: set[Pubkey] = set()
         self.external_log: list[tuple[str, int, object]] = []  # (signature, slot, message) that landed
         self._dev_deposits: dict[int, str] = {}  # journal seq -> signature, from the memos that landed
-
-    @classmethod
-    def create(cls, program_path: Path | None = None, *, keyring: dict[str, Keypair] | None = None,
-               sigverify: bool = False) -> LiteSvmBackend:
-        """A fresh embedded chain with the program loaded and the config initialized."""
-        if program_path is None:
-            from programs.escrow.build import build
-            program_path = build()
-        svm = LiteSVM().with_sigverify(sigverify)
-        return cls(localnet.World(program_path, svm=svm), keyring)
 
     async def chain_id(self) -> str:
         return self._chain_id
@@ -182,10 +183,10 @@ class LiteSvmBackend:
                 [create_idempotent_associated_token_account(self.payer.pubkey(), dest, self.mint)])
 
     async def price_account(self, market: int, price_e8: int, publish_ns: int) -> Pubkey:
-        if market >= len(localnet.FEEDS):
+        data = self.price_account_data(market, price_e8, publish_ns)
+        if data is None:
             raise Unmirrorable(f"market {market} has no dev oracle feed")
         key = oracle_key(market)
-        data = localnet.price_update_bytes(localnet.FEEDS[market], price_e8, 0, -8, publish_ns // NS)
         self.svm.set_account(key, _account(self.svm, data, PYTH_RECEIVER_ID))
         return key
 

@@ -41,11 +41,11 @@ TRANSIENT = (httpx.HTTPError, SolanaRpcException, OSError, TimeoutError)
 
 
 class RpcBackend:
-    def __init__(self, client: AsyncClient, program_id: Pubkey, vault: Pubkey, authority: Keypair, payer: Keypair,
+    def __init__(self, client: AsyncClient, escrow: EscrowProgram, vault: Pubkey, authority: Keypair, payer: Keypair,
                  *, usdc_mint: Pubkey | None = None, oracle_accounts: dict[int, Pubkey] | None = None,
                  keyring: dict[str, Keypair] | None = None, commitment=Confirmed, sleep=asyncio.sleep):
         self.client = client
-        self.escrow = EscrowProgram(program_id)
+        self.escrow = escrow  # the deployment's program id and IDL (given: adapters never import programs/)
         self.vault = vault
         self.authority = authority
         self.payer = payer
@@ -57,9 +57,9 @@ class RpcBackend:
         self._chain_id: str | None = None
 
     @classmethod
-    def for_reading(cls, url: str, program_id: Pubkey, vault: Pubkey) -> RpcBackend:
+    def for_reading(cls, url: str, escrow: EscrowProgram, vault: Pubkey) -> RpcBackend:
         """A backend that only reads (reconcile): no keys."""
-        return cls(AsyncClient(url), program_id, vault, Keypair(), Keypair())
+        return cls(AsyncClient(url), escrow, vault, Keypair(), Keypair())
 
     async def close(self) -> None:
         await self.client.close()

@@ -1,15 +1,18 @@
 """The escrow program as seen from the venue: addresses (PDAs), instructions built by
-anchorpy from the checked-in IDL, and account decoding.
+anchorpy from the program's IDL, and account decoding.
 
-Pure: nothing here talks to a chain. ``EscrowProgram(program_id)`` works for any
+Pure: nothing here talks to a chain. ``EscrowProgram(program_id, idl)`` works for any
 deployment (the embedded LiteSVM one or a cluster's); the backends in
-``adapters.solana.backend_*`` send what it builds.
+``adapters.solana.backend_*`` send what it builds. The IDL is data the adapter is given
+(``venue.settlement`` reads the checked-in one of ``programs/escrow``): adapters never import
+``programs`` (DESIGN §2).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from anchorpy import Context, Idl, Program, Provider, Wallet
 from solana.rpc.async_api import AsyncClient
@@ -17,18 +20,19 @@ from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from programs.escrow.localnet import IDL_PATH
-
 TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
 SYSTEM_PROGRAM_ID = Pubkey.from_string("11111111111111111111111111111111")
 PYTH_RECEIVER_ID = Pubkey.from_string("rec5EKMGg6MxZYaMdyBfgwp4d5rB9T1VQH5pJv5LtFJ")
 
-IDL = Idl.from_json(IDL_PATH.read_text())
-ERRORS: dict[str, int] = {e.name: e.code for e in IDL.errors}
-ERROR_NAMES: dict[int, str] = {code: name for name, code in ERRORS.items()}
-ALREADY_APPLIED = ERRORS["AlreadyApplied"]
-POSITION_EXISTS = ERRORS["PositionExists"]
-POSITION_NOT_OPEN = ERRORS["PositionNotOpen"]
+# Errors of the program the projection acts on, by their IDL names (codes: ``EscrowProgram.errors``).
+ALREADY_APPLIED = "AlreadyApplied"
+POSITION_EXISTS = "PositionExists"
+POSITION_NOT_OPEN = "PositionNotOpen"
+
+
+def load_idl(path: Path | str) -> Idl:
+    """The program's IDL (anchor JSON) from ``path``."""
+    return Idl.from_json(Path(path).read_text())
 
 SIDE_LONG = 1  # the program's `side` argument of liquidate and adjust_margin
 SIDE_SHORT = 2
@@ -82,10 +86,13 @@ def pubkey_of(agent: str) -> Pubkey:
 class EscrowProgram:
     """Instruction builders and decoders for one deployment of the escrow program."""
 
-    def __init__(self, program_id: Pubkey):
+    def __init__(self, program_id: Pubkey, idl: Idl):
         self.program_id = program_id
+        self.idl = idl
+        self.errors: dict[str, int] = {e.name: e.code for e in idl.errors}
+        self.error_names: dict[int, str] = {code: name for name, code in self.errors.items()}
         # anchorpy wants a provider; it is never used (we only build and decode).
-        self._program = Program(IDL, program_id, Provider(AsyncClient("http://127.0.0.1:1"), Wallet(Keypair())))
+        self._program = Program(idl, program_id, Provider(AsyncClient("http://127.0.0.1:1"), Wallet(Keypair())))
         self._ix = self._program.instruction
         self._coder = self._program.coder.accounts
         self.config = Pubkey.find_program_address([b"config"], program_id)[0]

@@ -30,7 +30,7 @@ from solders.pubkey import Pubkey
 
 from adapters.solana.backend import Backend, SignatureStatus, TransientError, Unmirrorable, read_positions
 from adapters.solana.checkpoint import Checkpoint, CheckpointStore, Pending
-from adapters.solana.escrow import (ALREADY_APPLIED, ERROR_NAMES, POSITION_EXISTS, POSITION_NOT_OPEN, SIDE_LONG,
+from adapters.solana.escrow import (ALREADY_APPLIED, POSITION_EXISTS, POSITION_NOT_OPEN, SIDE_LONG,
                                     SIDE_SHORT, pubkey_of)
 from adapters.solana.retry import Backoff, with_backoff
 from engine import events as ev
@@ -175,7 +175,7 @@ class SettlementProjection:
         if outcome.custom_code in action.done_codes:
             self.stats.already_applied += 1
             return
-        if outcome.custom_code == POSITION_NOT_OPEN and action.position_id is not None:
+        if outcome.custom_code == self.backend.escrow.errors[POSITION_NOT_OPEN] and action.position_id is not None:
             # The program checks the status before the replay guard: a position that this
             # very event (or a later one) closed answers PositionNotOpen, not AlreadyApplied.
             chain = (await read_positions(self.backend, [action.position_id]))[0]
@@ -186,7 +186,7 @@ class SettlementProjection:
             for part in action.parts:
                 await self._execute(part)
             return
-        name = ERROR_NAMES.get(outcome.custom_code, "") if outcome.custom_code is not None else ""
+        name = self.backend.escrow.error_names.get(outcome.custom_code, "") if outcome.custom_code is not None else ""
         detail = next((line for line in reversed(outcome.logs) if "Program log:" in line), "")
         self._unmirrored(action.seq, action.what, f"{name or outcome.error} {detail}".strip())
 
@@ -218,7 +218,7 @@ class SettlementProjection:
     async def _actions(self, event) -> list[Action]:
         b, esc = self.backend, self.backend.escrow
         auth = b.authority
-        guard = frozenset({ALREADY_APPLIED})
+        guard = frozenset({esc.errors[ALREADY_APPLIED]})
         t = type(event)
         if t is ev.Deposited:
             if await b.deposit_on_chain(event.ref):
@@ -249,7 +249,7 @@ class SettlementProjection:
                                    fee_e6=event.taker_fee_e6, funding_rate_e9=event.funding_rate_e9,
                                    opened_ns=event.ts_ns)
             return [Action(event.seq, 0, f"lock_position {event.position_id}", [ix], [auth],
-                           done_codes=frozenset({POSITION_EXISTS}))]
+                           done_codes=frozenset({esc.errors[POSITION_EXISTS]}))]
         if t is ev.FundingSettled:
             singles: list[Action] = []
             for i, (pid, amount) in enumerate(zip(event.position_ids, event.long_to_short_e6)):

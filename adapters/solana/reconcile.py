@@ -159,8 +159,11 @@ async def reconcile_async(state, backend: Backend) -> Report:
 
 
 # ---------------------------------------------------------------------- CLI
-def main(argv: list[str] | None = None) -> int:
-    """``agentperp escrow reconcile``; 0 when the chain and the journal agree, 1 otherwise."""
+def main(argv: list[str] | None, *, idl, litesvm_backend) -> int:
+    """``agentperp escrow reconcile``; 0 when the chain and the journal agree, 1 otherwise.
+
+    ``idl``: the program's IDL; ``litesvm_backend()``: a fresh embedded chain (both given by
+    ``venue``, which owns the program's files: adapters never import ``programs``)."""
     parser = argparse.ArgumentParser(prog="agentperp escrow reconcile", description=__doc__.split("\n\n")[0])
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--data-dir", type=Path, help="the venue's data dir (its journal is DATA_DIR/journal)")
@@ -182,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     state = State(default_config())
     replay_into(state, journal_dir)
-    report = asyncio.run(_reconcile_cli(args, state, journal_dir))
+    report = asyncio.run(_reconcile_cli(args, state, journal_dir, idl, litesvm_backend))
     if args.json:
         print(json.dumps(report.to_json(), indent=2, default=str))
     else:
@@ -194,12 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if report.ok else 1
 
 
-async def _reconcile_cli(args, state, journal_dir: Path) -> Report:
+async def _reconcile_cli(args, state, journal_dir: Path, idl, litesvm_backend) -> Report:
     if args.backend == "rpc":
         from adapters.solana.backend_rpc import RpcBackend
         if not (args.rpc_url and args.program_id and args.vault):
             raise SystemExit("--backend rpc needs --rpc-url, --program-id and --vault")
-        backend = RpcBackend.for_reading(args.rpc_url, Pubkey.from_string(args.program_id),
+        from adapters.solana.escrow import EscrowProgram
+        backend = RpcBackend.for_reading(args.rpc_url, EscrowProgram(Pubkey.from_string(args.program_id), idl),
                                          Pubkey.from_string(args.vault))
         try:
             return await reconcile_async(state, backend)
@@ -207,10 +211,9 @@ async def _reconcile_cli(args, state, journal_dir: Path) -> Report:
             await backend.close()
     import tempfile
 
-    from adapters.solana.backend_litesvm import LiteSvmBackend
     from adapters.solana.checkpoint import CheckpointStore
     from adapters.solana.projection import SettlementProjection
-    backend = LiteSvmBackend.create()
+    backend = litesvm_backend()
     with tempfile.TemporaryDirectory() as tmp:
         projection = SettlementProjection(backend, CheckpointStore(Path(tmp) / "settlement.json"))
         stats = await projection.run(journal_dir)
@@ -222,5 +225,3 @@ async def _reconcile_cli(args, state, journal_dir: Path) -> Report:
     return report
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

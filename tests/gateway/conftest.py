@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 from solders.keypair import Keypair
 
-from adapters.gateway import wire
+from protocol import signing, wire
 from agents import sdk
 from engine import commands as c
 from engine.units import USDC_E6
@@ -150,8 +150,7 @@ class RawClient:
         message = await self.recv()
         if key is not None:
             assert type(message) is wire.Challenge, message
-            from adapters.gateway import auth
-            self.send(wire.Login(sdk.sign(key, auth.login_message(message.nonce, agent_of(key))), **login))
+            self.send(wire.Login(sdk.sign(key, signing.login_message(message.nonce, agent_of(key))), **login))
             message = await self.recv()
         assert type(message) is wire.Welcome, message
         return message

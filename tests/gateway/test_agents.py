@@ -12,7 +12,7 @@ from engine import invariants, views
 from engine.markets import default_config
 from engine.units import USDC_E6
 from engine.views import PositionView, RfqView
-from replay.strategy import QuoteIntent, Strategy
+from protocol.strategy import QuoteIntent, Strategy
 from tests.gateway.conftest import eventually, journal_records
 from tests.support import agent_of, keypair
 

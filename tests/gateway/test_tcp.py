@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.gateway import auth, wire
+from protocol import codes, signing, wire
 from agents import sdk
 from engine import commands as c
 from engine import events as ev
@@ -81,14 +81,14 @@ async def test_observer_reads_public_streams_only(rig):
     await raw.login(None)
     raw.send(wire.Request(1, wire.command_to_wire(c.CancelRfq(agent_of(key), 1))))
     rejected = await raw.recv()
-    assert type(rejected) is wire.Rejected and rejected.code == auth.NOT_AUTHENTICATED
+    assert type(rejected) is wire.Rejected and rejected.code == codes.NOT_AUTHENTICATED
     raw.send(wire.Subscribe(2, ["account"]))
-    assert (await raw.recv()).code == auth.NOT_AUTHENTICATED
+    assert (await raw.recv()).code == codes.NOT_AUTHENTICATED
     raw.send(wire.Subscribe(3, ["nope"]))
     rejected = await raw.recv()
-    assert rejected.code == wire.UNKNOWN_STREAM and "oracle" in rejected.detail["streams"]
+    assert rejected.code == codes.UNKNOWN_STREAM and "oracle" in rejected.detail["streams"]
     raw.send(wire.Unsubscribe(4, 99))
-    assert (await raw.recv()).code == wire.UNKNOWN_SUBSCRIPTION
+    assert (await raw.recv()).code == codes.UNKNOWN_SUBSCRIPTION
     raw.send(wire.Subscribe(5, ["fills", "oracle"]))
     assert type(await raw.recv()) is wire.Ack
     raw.close()
@@ -106,9 +106,9 @@ async def test_edge_rejections_keep_the_connection(rig):
     raw.send(wire.Request(4, wire.command_to_wire(c.RequestQuote(agent_of(alice), 7, "long", 100 * USDC_E6, 10, 1))))
     raw.send(wire.Request(5, wire.command_to_wire(c.RequestQuote(agent_of(alice), 0, "long", 100 * USDC_E6, 10**6, 1))))
     answers = {m.req_id: m for m in [await raw.recv() for _ in range(5)]}
-    assert answers[1].code == auth.FORBIDDEN and answers[1].detail["field"] == "trader"
-    assert answers[2].code == auth.FORBIDDEN and "request_quote.v1" in answers[2].detail["allowed"]
-    assert answers[3].code == auth.BAD_SIGNATURE and answers[3].detail["message"] == "accept:1:best"
+    assert answers[1].code == codes.FORBIDDEN and answers[1].detail["field"] == "trader"
+    assert answers[2].code == codes.FORBIDDEN and "request_quote.v1" in answers[2].detail["allowed"]
+    assert answers[3].code == codes.BAD_SIGNATURE and answers[3].detail["message"] == "accept:1:best"
     assert answers[4].code == "UNKNOWN_MARKET"
     assert answers[5].code == "OUT_OF_RANGE" and answers[5].detail["field"] == "leverage"
     raw.send(wire.Ping(7))
@@ -123,29 +123,29 @@ async def test_commands_before_login_and_bad_login(rig):
     challenge = await raw.recv()
     assert type(challenge) is wire.Challenge and len(challenge.nonce) == 32
     raw.send(wire.Request(1, wire.command_to_wire(c.CancelRfq(agent_of(key), 1))))
-    assert (await raw.recv()).code == auth.NOT_AUTHENTICATED
+    assert (await raw.recv()).code == codes.NOT_AUTHENTICATED
     # A signature over another nonce does not log in.
-    raw.send(wire.Login(sdk.sign(key, auth.login_message(b"x" * 32, agent_of(key)))))
+    raw.send(wire.Login(sdk.sign(key, signing.login_message(b"x" * 32, agent_of(key)))))
     error, *rest = await raw.recv_until_closed()
-    assert type(error) is wire.Error and error.code == auth.BAD_SIGNATURE and rest == []
+    assert type(error) is wire.Error and error.code == codes.BAD_SIGNATURE and rest == []
 
     raw = await rig.raw()  # a request as the first frame
     raw.send(wire.Request(1, wire.command_to_wire(c.CancelRfq(agent_of(key), 1))))
     # (not an error of form: answered, and the session still needs its Hello)
-    assert (await raw.recv()).code == auth.NOT_AUTHENTICATED
+    assert (await raw.recv()).code == codes.NOT_AUTHENTICATED
     raw.send(wire.Login("x"))
-    assert (await raw.recv_until_closed())[0].code == wire.PROTOCOL_ERROR
+    assert (await raw.recv_until_closed())[0].code == codes.PROTOCOL_ERROR
 
     for hello in (wire.Hello(99, "msgpack", None), wire.Hello(1, "msgpack", "not base58 !")):
         raw = await rig.raw()
         raw.send(hello)
         error = (await raw.recv_until_closed())[0]
-        assert error.code == (auth.UNSUPPORTED_VERSION if hello.version == 99 else auth.BAD_AGENT)
+        assert error.code == (codes.UNSUPPORTED_VERSION if hello.version == 99 else codes.BAD_AGENT)
 
     raw = await rig.raw()
     await raw.login(key)
     raw.send(wire.Hello(1, "msgpack", None))
-    assert (await raw.recv_until_closed())[0].code == wire.PROTOCOL_ERROR
+    assert (await raw.recv_until_closed())[0].code == codes.PROTOCOL_ERROR
 
 
 async def test_frame_too_large_closes(rig):
@@ -153,7 +153,7 @@ async def test_frame_too_large_closes(rig):
     await raw.login(None)
     raw.writer.write((64 * 1024 + 1).to_bytes(4, "big") + b"\x00" * 100)
     error, *rest = await raw.recv_until_closed()
-    assert error.code == auth.FRAME_TOO_LARGE and error.detail["max_bytes"] == 64 * 1024 and rest == []
+    assert error.code == codes.FRAME_TOO_LARGE and error.detail["max_bytes"] == 64 * 1024 and rest == []
 
 
 async def test_duplicate_client_id_answers_the_first_result(rig):
@@ -174,8 +174,8 @@ async def test_rate_limit_is_per_agent_across_connections(rig):
     one, two = await rig.connect(key), await rig.connect(key)
     results = [await one.send(c.CancelRfq(one.agent, 1)) for _ in range(3)]
     results += [await two.send(c.CancelRfq(two.agent, 1)) for _ in range(3)]
-    codes = [r.code for r in results]
-    assert codes == ["UNKNOWN_RFQ"] * 5 + [auth.RATE_LIMITED]
+    found = [r.code for r in results]
+    assert found == ["UNKNOWN_RFQ"] * 5 + [codes.RATE_LIMITED]
     assert results[-1].detail["retry_after_ms"] > 0
     assert one.connected and two.connected  # the connection stays
     other = await rig.connect(keypair(9))  # another agent has its own budget
@@ -189,7 +189,7 @@ async def test_connection_limit(rig):
     assert rig.venue.metrics.connections._value.get() == 2
     with pytest.raises(sdk.ConnectionClosed) as refused:
         await rig.connect(key)
-    assert refused.value.code == auth.TOO_MANY_CONNECTIONS and refused.value.detail["max"] == 2
+    assert refused.value.code == codes.TOO_MANY_CONNECTIONS and refused.value.detail["max"] == 2
     await first.disconnect()
     await eventually(lambda: rig.venue.metrics.connections._value.get() == 1, "the gauge to drop")
     third = await rig.connect(key)
@@ -201,14 +201,14 @@ async def test_login_and_idle_timeouts(rig):
     raw = await rig.raw()
     raw.send(wire.Hello(1, "msgpack", agent_of(keypair(11))))
     challenge, error = await raw.recv_until_closed()
-    assert type(challenge) is wire.Challenge and error.code == auth.LOGIN_TIMEOUT
+    assert type(challenge) is wire.Challenge and error.code == codes.LOGIN_TIMEOUT
     silent = await rig.raw()
-    assert (await silent.recv_until_closed())[0].code == auth.LOGIN_TIMEOUT  # not even a Hello
+    assert (await silent.recv_until_closed())[0].code == codes.LOGIN_TIMEOUT  # not even a Hello
 
     idle = await rig.raw()
     await idle.login(None)
     pinging = await rig.connect(keypair(12), ping_interval_s=0.1)
-    assert (await idle.recv_until_closed())[0].code == wire.IDLE_TIMEOUT
+    assert (await idle.recv_until_closed())[0].code == codes.IDLE_TIMEOUT
     await asyncio.sleep(0.5)
     assert pinging.connected and pinging.reconnects == 0
 
@@ -267,7 +267,7 @@ async def test_slow_consumer_is_disconnected_and_the_venue_is_not_slowed(rig, mo
         received.append(await subscription.get())
     assert [e.seq for e in received] == list(range(first_seq, outcomes_seq + 1))
     messages = await slow.recv_until_closed()
-    assert messages and type(messages[-1]) is wire.Error and messages[-1].code == auth.SLOW_CONSUMER
+    assert messages and type(messages[-1]) is wire.Error and messages[-1].code == codes.SLOW_CONSUMER
     delivered = sum(len(m.events) for m in messages if type(m) is wire.Events)
     assert delivered < updates
     assert healthy.connected
@@ -316,8 +316,8 @@ async def test_fuzz_random_bytes(fuzz_rig, payload, logged_in):
         raw.close()
     assert messages, payload
     error = messages[-1]
-    assert type(error) is wire.Error and error.code in (auth.MALFORMED, wire.PROTOCOL_ERROR), error
-    if error.code == auth.MALFORMED:
+    assert type(error) is wire.Error and error.code in (codes.MALFORMED, codes.PROTOCOL_ERROR), error
+    if error.code == codes.MALFORMED:
         assert "hint" in error.detail
     await _witness_still_served(rig)
 
@@ -369,7 +369,7 @@ async def test_fuzz_wrong_types_close_with_malformed(fuzz_rig, field, value, enc
         error, *rest = await raw.recv_until_closed()
     finally:
         raw.close()
-    assert error.code == auth.MALFORMED and field in error.message and rest == [], error
+    assert error.code == codes.MALFORMED and field in error.message and rest == [], error
     await _witness_still_served(rig)
 
 
@@ -390,7 +390,7 @@ async def test_fuzz_truncated_frames_and_the_journal_afterwards(fuzz_rig):
     await raw.login(rig.fuzz_key)
     payload = raw.codec.encoder.encode(wire.Request(1, wire.command_to_wire(c.CancelRfq(client.agent, 1))))
     raw.send_bytes(payload[:-3])
-    assert (await raw.recv_until_closed())[0].code == auth.MALFORMED
+    assert (await raw.recv_until_closed())[0].code == codes.MALFORMED
     acked.append(await client.request_quote(0, "short", 100 * USDC_E6, 10, 10_000_000))
     on_disk = {e.seq: e for r in journal_records(rig.venue) for e in r.events}
     for ack in acked:

@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 from solders.keypair import Keypair
 
-from adapters.gateway import auth, http
+from adapters.gateway import http
+from protocol import signing
 from venue.app import Venue
 from tests.support import NS_PER_MS, FakeClock, agent_of, keypair
 from venue.config import load
@@ -45,7 +46,7 @@ class Rig:
             self.clock.advance_ms(1)
             timestamp_ms = self.clock() // NS_PER_MS
         timestamp = str(timestamp_ms)
-        signature = key.sign_message(auth.http_message(timestamp, method, path, body))
+        signature = key.sign_message(signing.http_message(timestamp, method, path, body))
         return {"X-Agent": agent_of(key), "X-Timestamp": timestamp, "X-Signature": str(signature),
                 "Content-Type": "application/json"}
 

@@ -26,7 +26,14 @@ async def test_openapi_describes_every_route(rig):
     for name in ("TradeRequestBody", "TradeQuoteBody", "TradeAcceptBody", "TradeCloseBody", "CommandResult",
                  "AccountInfo", "PositionInfo", "ErrorBody"):
         assert name in schemas
-    assert schemas["TradeRequestBody"]["properties"]["size_usdc"]["type"] == ["number", "string"]
+    size = schemas["TradeRequestBody"]["properties"]["size_usdc"]["anyOf"]
+    assert size[0] == {"type": "number", "minimum": 10, "maximum": 1_000_000, "multipleOf": 1e-06}  # the markets'
+    assert size[1] == {"type": "string", "pattern": "^[0-9]{1,7}(\\.[0-9]{1,6})?$"}
+    assert schemas["TradeRequestBody"]["properties"]["market"]["enum"] == ["BTC-PERP", "ETH-PERP", "SOL-PERP"]
+    assert set(document["components"]["securitySchemes"]) == {"agent", "timestamp", "signature"}
+    assert document["paths"]["/trade/request"]["post"]["security"] == [
+        {"agent": [], "timestamp": [], "signature": []}]
+
     for path, item in document["paths"].items():
         for operation in item.values():
             for response in operation["responses"].values():
@@ -34,6 +41,12 @@ async def test_openapi_describes_every_route(rig):
                     ref = media["schema"].get("$ref") or media["schema"].get("items", {}).get("$ref")
                     if ref:
                         assert ref.rsplit("/", 1)[1] in schemas, (path, ref)
+
+
+async def test_a_405_says_what_is_allowed(rig):
+    async with rig.session.request("PUT", "/trade/request") as response:
+        assert response.status == 405 and response.headers["Allow"] == "POST"
+        assert (await response.json())["error"]["detail"]["allowed"] == ["POST"]
 
 
 async def test_markets_and_health(rig):
@@ -49,16 +62,18 @@ async def test_markets_and_health(rig):
 
 
 def test_every_code_has_a_client_error_status():
-    from adapters.gateway import auth
-    from adapters.gateway.http import STATUS_OF_CODE, status_of
+    from adapters.gateway.edge import STATUS_OF_CODE, status_of
     from engine import rejections
+    from protocol import codes as edge_codes
 
-    codes = [v for m in (rejections, auth) for k, v in vars(m).items() if k.isupper() and isinstance(v, str)]
-    for code in codes:
-        if code != auth.STOPPED:  # the venue's own state, not the client's: 503 below
+    engine_codes = [v for k, v in vars(rejections).items() if k.isupper() and isinstance(v, str)]
+    for code in [*engine_codes, *edge_codes.EDGE_CODES]:
+        if code not in (edge_codes.STOPPED, edge_codes.INTERNAL, edge_codes.SHUTTING_DOWN):
+            # the client's doing, a 4xx (STOPPED, SHUTTING_DOWN: the venue's own state; INTERNAL: a bug)
             assert 400 <= status_of(code) < 500, code
     assert (status_of("OVERLOADED"), status_of("STOPPED"), status_of("SOME_FUTURE_ENGINE_CODE")) == (429, 503, 422)
     assert all(400 <= status <= 503 for status in STATUS_OF_CODE.values())
+    assert edge_codes.EDGE_CODES <= set(STATUS_OF_CODE), edge_codes.EDGE_CODES - set(STATUS_OF_CODE)
 
 
 async def test_a_stopping_venue_answers_503(rig):

@@ -104,7 +104,7 @@ async def test_signing_failures(funded):
     (b'"a string"', None),
     (json.dumps(rfq_body(size_usdc=...)).encode(), "size_usdc"),
     (json.dumps(rfq_body(market=...)).encode(), "market"),
-    (json.dumps(rfq_body(leverage="ten")).encode(), "leverage"),
+    (json.dumps(rfq_body(leverage={"n": 10})).encode(), "leverage"),
     (json.dumps(rfq_body(leverage=None)).encode(), "leverage"),
     (json.dumps(rfq_body(size_usdc=True)).encode(), "size_usdc"),
     (json.dumps(rfq_body(size_usdc=[100])).encode(), "size_usdc"),
@@ -128,13 +128,13 @@ async def test_malformed_bodies(funded, raw, field):
     ({"size_usdc": "NaN"}, 400, "INVALID_FIELD", "size_usdc"),
     ({"size_usdc": "Infinity"}, 400, "INVALID_FIELD", "size_usdc"),
     ({"size_usdc": 1e30}, 400, "OUT_OF_RANGE", "size_usdc"),
-    ({"size_usdc": "1e999999999"}, 400, "OUT_OF_RANGE", "size_usdc"),
-    ({"size_usdc": 5}, 400, "OUT_OF_RANGE", "size_usdc"),  # the engine's market minimum (10 USDC)
+    ({"size_usdc": "1e999999999"}, 400, "INVALID_FIELD", "size_usdc"),  # a decimal string has no exponent
+    ({"size_usdc": 5}, 422, "OUT_OF_RANGE", "size_usdc"),  # fits the schema's form; the market's minimum (10 USDC)
     ({"leverage": 10**30}, 400, "OUT_OF_RANGE", "leverage"),
     ({"leverage": 10.5}, 400, "INVALID_FIELD", "leverage"),
     ({"leverage": "5", "size_usdc": 5000}, 422, "INSUFFICIENT_FUNDS", None),  # "5" and 10.0 are whole numbers
     ({"leverage": 10.0, "size_usdc": "10000.000000"}, 422, "INSUFFICIENT_FUNDS", None),
-    ({"leverage": 50}, 400, "OUT_OF_RANGE", "leverage"),
+    ({"leverage": 50}, 422, "OUT_OF_RANGE", "leverage"),  # the market's max leverage (the engine's rule)
     ({"side": "sideways"}, 400, "INVALID_FIELD", "side"),
     ({"duration": "2h"}, 400, "INVALID_FIELD", "duration"),
     ({"market": "DOGE-PERP"}, 404, "UNKNOWN_MARKET", None),
@@ -179,7 +179,7 @@ async def test_state_conflicts_and_unknown_ids(funded):
     position = await rig.post("/trade/close", {"position_id": "5"}, ALICE)
     assert (position.status, position.code) == (404, "UNKNOWN_POSITION")
     cancel_both = await rig.post("/trade/cancel", {"request_id": "1", "quote_id": "1"}, ALICE)
-    assert (cancel_both.status, cancel_both.code) == (400, "INVALID_FIELD")
+    assert (cancel_both.status, cancel_both.code) == (422, "INVALID_FIELD")  # a rule across fields
     await still_serving(rig)
 
 
@@ -217,7 +217,7 @@ async def test_cancel_and_margin_and_withdraw(funded):
     too_much = await rig.post("/trade/margin", {"position_id": position_id, "amount_usdc": -11}, ALICE)
     assert (too_much.status, too_much.code) == (422, "INSUFFICIENT_MARGIN")
     zero = await rig.post("/trade/margin", {"position_id": position_id, "amount_usdc": 0}, ALICE)
-    assert (zero.status, zero.code) == (400, "OUT_OF_RANGE")
+    assert (zero.status, zero.code) == (422, "OUT_OF_RANGE")  # a rule the schema cannot state
     assert (await rig.get(f"/positions/{position_id}")).body["margin_long_usdc"] == "11.5"
     withdrawn = await rig.ok("/account/withdraw", {"amount_usdc": "0.000001", "destination": agent_of(ALICE)},
                              ALICE)

@@ -56,11 +56,24 @@ def test_huge_values_are_out_of_range_without_big_integers(text):
     assert caught.value.code == "OUT_OF_RANGE" and caught.value.detail["field"] == "size_usdc"
 
 
-@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("-Infinity"), Decimal("sNaN"), True, 1.5, "1"])
+@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("-Infinity"), Decimal("sNaN"), "NaN", "1e5", " 1", "+1",
+                                   "1_000", ".5", "5.", ""])
 def test_not_numbers(value):
     with pytest.raises(h.ConversionError) as caught:
         h.to_units(value, 6, "x", -BOUND, BOUND)
     assert caught.value.code == "INVALID_FIELD"
+
+
+@pytest.mark.parametrize("value", [True, 1.5, [1], {"n": 1}, None])
+def test_not_json_numbers_or_strings(value):
+    with pytest.raises(h.ConversionError) as caught:
+        h.to_units(value, 6, "x", -BOUND, BOUND)
+    assert caught.value.code == "MALFORMED"
+
+
+def test_decimal_strings_are_exact():
+    assert h.to_units("12.5", 6, "x", -BOUND, BOUND) == 12_500_000
+    assert h.to_units("-0.000001", 6, "x", -BOUND, BOUND) == -1
 
 
 def test_examples_of_design_section_3():

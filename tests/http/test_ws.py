@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import aiohttp
+import pytest
 
 from adapters.gateway.websocket import DEFAULT_STREAMS, WS_STREAMS
 from tests.support import agent_of, keypair
@@ -141,3 +142,30 @@ async def test_stopping_the_venue_closes_websockets(tmp_path):
     assert closing.type == aiohttp.WSMsgType.CLOSE
     await rig.session.close()
     await rig.venue.stop()
+
+
+async def test_websocket_connections_are_bounded_and_a_plain_get_is_told_to_upgrade(rig):
+    from adapters.gateway import http, websocket
+
+    assert websocket.WEBSOCKETS_MAX == 10_000
+    gateway = rig.runner.app[http.GATEWAY]
+    assert gateway.websockets_max == websocket.WEBSOCKETS_MAX
+    plain = await rig.get("/ws")
+    assert (plain.status, plain.code) == (426, "UPGRADE_REQUIRED")
+    gateway.websockets_max = 1
+    async with rig.session.ws_connect("/ws?streams=oracle") as ws:
+        assert (await ws.receive_json())["type"] == "subscribed"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await rig.session.ws_connect("/ws?streams=oracle")
+        assert refused.value.status == 429
+    await eventually_closed(gateway)
+    async with rig.session.ws_connect("/ws?streams=oracle") as ws:  # room again once the first closed
+        assert (await ws.receive_json())["type"] == "subscribed"
+
+
+async def eventually_closed(gateway) -> None:
+    for _ in range(200):
+        if not gateway.websockets:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the WebSocket was not released")

@@ -17,7 +17,7 @@ from replay.backtest import backtest
 from replay.errors import BadOverride
 from replay.source import ReplayJournal
 from replay.strategies import SpreadMaker
-from replay.strategy import Strategy
+from protocol.strategy import Strategy
 from replay.whatif import apply_overrides, whatif
 
 T0 = 1_767_229_200 * 10**9  # 2026-01-01T01:00Z: no funding boundary within the case

@@ -11,6 +11,7 @@ from solders.pubkey import Pubkey
 
 from adapters.solana.backend import TransientError
 from adapters.solana.backend_litesvm import LiteSvmBackend
+from venue.settlement import litesvm_backend
 from adapters.solana.checkpoint import CheckpointStore
 from adapters.solana.projection import SettlementProjection
 from adapters.solana.reconcile import reconcile
@@ -79,7 +80,7 @@ def test_crash_around_every_send(program_path, lifecycle_journal, tmp_path, when
     journal_dir, j = lifecycle_journal
     seqs = _settled_seqs(j)
     # every settled event of the journal, killed once each, on the same chain
-    backend = CrashingBackend.create(program_path)
+    backend = litesvm_backend(program_path, cls=CrashingBackend)
     backend.when = when
     store_path = tmp_path / "cp.json"
     total_already = 0
@@ -104,7 +105,7 @@ def test_crash_around_every_send(program_path, lifecycle_journal, tmp_path, when
 @pytest.mark.parametrize("crash_on_save", [2, 3, 5])
 def test_crash_while_checkpointing(program_path, lifecycle_journal, tmp_path, crash_on_save):
     journal_dir, j = lifecycle_journal
-    backend = LiteSvmBackend.create(program_path)
+    backend = litesvm_backend(program_path)
     stores = iter([CrashingStore(tmp_path / "cp.json", crash_on_save)] + [CheckpointStore(tmp_path / "cp.json")] * 5)
     stats, crashes = _run_until_done(backend, lambda: next(stores), journal_dir, every=4)
     assert crashes == 1 and stats.last_seq == j.state.last_seq
@@ -114,7 +115,7 @@ def test_crash_while_checkpointing(program_path, lifecycle_journal, tmp_path, cr
 
 def test_rerun_from_zero_changes_nothing(program_path, lifecycle_journal, tmp_path):
     journal_dir, j = lifecycle_journal
-    backend = LiteSvmBackend.create(program_path)
+    backend = litesvm_backend(program_path)
     asyncio.run(SettlementProjection(backend, CheckpointStore(tmp_path / "a.json"), on_unmirrorable="halt")
                 .run(journal_dir))
     keys = [backend.escrow.config, backend.vault] + [backend.escrow.position_pda(p) for p in range(1, 5)] + [
@@ -141,7 +142,7 @@ class FlakyBackend(LiteSvmBackend):
 
 def test_transient_errors_back_off_then_stop_at_the_checkpoint(program_path, lifecycle_journal, tmp_path):
     journal_dir, j = lifecycle_journal
-    backend = FlakyBackend.create(program_path)
+    backend = litesvm_backend(program_path, cls=FlakyBackend)
     waits: list[float] = []
 
     async def sleep(s):

@@ -9,7 +9,7 @@ import asyncio
 from solders.pubkey import Pubkey
 
 from adapters.solana.backend import read_config, read_positions
-from adapters.solana.backend_litesvm import LiteSvmBackend
+from venue.settlement import litesvm_backend
 from adapters.solana.checkpoint import CheckpointStore
 from adapters.solana.escrow import STATUS_CLOSED, STATUS_LIQUIDATED, STATUS_OPEN
 from adapters.solana.projection import SettlementProjection
@@ -26,7 +26,7 @@ def test_lifecycle_mirrored_with_agent_signatures(program_path, lifecycle_journa
     journal_dir, j = lifecycle_journal
     deltas = [e.delta_e6 for e in j.events if isinstance(e, ev.MarginChanged)]
     assert any(d > 0 for d in deltas) and any(d < 0 for d in deltas)  # margin added and removed
-    backend = LiteSvmBackend.create(program_path, keyring=j.keys, sigverify=True)
+    backend = litesvm_backend(program_path, keyring=j.keys, sigverify=True)
     projection, stats = settle(backend, CheckpointStore(tmp_path / "cp.json"), journal_dir)
     assert stats.last_seq == j.state.last_seq
     assert stats.unmirrored == 0 and stats.already_applied == 0

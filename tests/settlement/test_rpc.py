@@ -19,7 +19,8 @@ from solders.transaction import Transaction
 
 from adapters.solana.backend import TransientError, Unmirrorable
 from adapters.solana.backend_rpc import RpcBackend
-from adapters.solana.escrow import ALREADY_APPLIED, EscrowProgram
+from adapters.solana.escrow import ALREADY_APPLIED
+from venue.settlement import escrow_program
 from adapters.solana.watcher import RpcDepositWatcher, parse_get_transaction, to_command
 
 PROGRAM_ID = Keypair.from_seed(bytes([3] * 32)).pubkey()
@@ -54,7 +55,8 @@ class StubClient:
 
 
 def backend(client) -> RpcBackend:
-    return RpcBackend(client, PROGRAM_ID, VAULT, Keypair(), Keypair(), oracle_accounts={0: Keypair().pubkey()})
+    return RpcBackend(client, escrow_program(PROGRAM_ID), VAULT, Keypair(), Keypair(),
+                      oracle_accounts={0: Keypair().pubkey()})
 
 
 def test_transaction_is_built_signed_and_serialized():
@@ -93,7 +95,8 @@ def test_preflight_failures_are_classified():
     custom = StubClient(preflight_error('{"InstructionError":[0,{"Custom":6032}]}', ["Program log: already"]))
     b = backend(custom)
     outcome = asyncio.run(b.submit(asyncio.run(b.build([settle_ix(b)], [b.authority]))))
-    assert not outcome.ok and outcome.custom_code == ALREADY_APPLIED and outcome.logs == ["Program log: already"]
+    assert not outcome.ok and outcome.custom_code == b.escrow.errors[ALREADY_APPLIED]
+    assert outcome.logs == ["Program log: already"]
     stale = backend(StubClient(preflight_error('"BlockhashNotFound"')))
     with pytest.raises(TransientError):
         asyncio.run(stale.submit(asyncio.run(stale.build([settle_ix(stale)], [stale.authority]))))
@@ -112,7 +115,7 @@ def test_what_a_cluster_cannot_mirror():
 # ---------------------------------------------------------------------- the watcher
 def get_transaction_payload(signature: str, owner: Pubkey, amount: int, *, err=None, program=PROGRAM_ID):
     """A getTransaction result (encoding json) of an escrow deposit, in the RPC's shape."""
-    esc = EscrowProgram(program)
+    esc = escrow_program(program)
     ix = esc.deposit(owner, Keypair().pubkey(), VAULT, amount)
     keys = [str(owner)] + [str(m.pubkey) for m in ix.accounts if m.pubkey != owner] + [str(program)]
     return {

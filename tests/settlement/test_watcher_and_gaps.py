@@ -9,7 +9,7 @@ from solders.message import Message
 from solders.transaction import Transaction
 
 from adapters.solana.backend import read_positions
-from adapters.solana.backend_litesvm import LiteSvmBackend
+from venue.settlement import escrow_idl, litesvm_backend
 from adapters.solana.checkpoint import CheckpointStore
 from adapters.solana.projection import SettlementProjection
 from adapters.solana.reconcile import main, reconcile
@@ -19,7 +19,7 @@ from tests.settlement.journal import BASE_NS, H, S, USDC, JournalBuilder, usd
 
 
 def test_on_chain_deposit_becomes_a_command_and_is_not_mirrored_twice(program_path, tmp_path):
-    backend = LiteSvmBackend.create(program_path, sigverify=True)
+    backend = litesvm_backend(program_path, sigverify=True)
     world = backend.world
     agent = world.new_agent(300 * USDC)  # an agent with its own USDC on the embedded chain
     backend.svm.expire_blockhash()
@@ -64,7 +64,7 @@ def test_margin_changes_are_mirrored_and_reconcile_agrees(program_path, tmp_path
     too_much = j.run(t + 5 * S, cmd.RemoveMargin(a, pid, 1))  # back at the initial requirement
     assert too_much.code == "INSUFFICIENT_MARGIN"
     j.close()
-    backend = LiteSvmBackend.create(program_path, keyring=j.keys, sigverify=True)
+    backend = litesvm_backend(program_path, keyring=j.keys, sigverify=True)
     projection = SettlementProjection(backend, CheckpointStore(tmp_path / "cp.json"), on_unmirrorable="halt")
     stats = asyncio.run(projection.run(tmp_path / "journal"))
     assert stats.unmirrored == 0 and stats.transactions == 7  # 2 deposits, 1 lock, 4 margin changes
@@ -80,9 +80,14 @@ def test_margin_changes_are_mirrored_and_reconcile_agrees(program_path, tmp_path
     assert reconcile(j.state, backend).ok
 
 
+def reconcile_command(argv: list[str]) -> int:
+    """``agentperp escrow reconcile`` as venue/cli.py wires it."""
+    return main(argv, idl=escrow_idl(), litesvm_backend=litesvm_backend)
+
+
 def test_reconcile_command(lifecycle_journal, tmp_path, capsys):
     journal_dir, _ = lifecycle_journal
-    assert main(["--journal", str(journal_dir)]) == 0
+    assert reconcile_command(["--journal", str(journal_dir)]) == 0
     assert "ok: no difference" in capsys.readouterr().out
     j = JournalBuilder(tmp_path / "data" / "journal")
     a, b = j.agent("a"), j.agent("b")
@@ -93,5 +98,5 @@ def test_reconcile_command(lifecycle_journal, tmp_path, capsys):
     j.must(BASE_NS + H + S, cmd.AddMargin(b, pid, 10 * USDC))  # mirrored
     j.must(BASE_NS + H + 2 * S, cmd.Deposit("not-a-solana-key", 5 * USDC, "f:x"))  # cannot be
     j.close()
-    assert main(["--data-dir", str(tmp_path / "data"), "--json"]) == 1
+    assert reconcile_command(["--data-dir", str(tmp_path / "data"), "--json"]) == 1
     assert '"ok": false' in capsys.readouterr().out

@@ -19,7 +19,7 @@ from ledger.recovery import replay_into
 from tests.support import FakeClock
 from venue.app import Venue
 from venue.config import load
-from adapters.gateway.auth import OVERLOADED, STOPPED
+from protocol.codes import OVERLOADED, STOPPED
 from venue.sequencer import Sequencer
 
 USDC = 1_000_000

@@ -16,8 +16,7 @@ journal); these are maps with a ``type`` tag (readable, order-independent). Inte
 the wire are bounded to int64 (beyond it: ``MALFORMED``); the engine rejects what is
 outside each field's documented range with ``OUT_OF_RANGE``.
 
-Codes of the edge are in ``adapters.gateway.auth`` (shared with HTTP) plus the TCP-only
-ones below; the engine's in ``engine.rejections``.
+Codes of the edge are in ``protocol.codes``; the engine's in ``engine.rejections``.
 """
 
 from __future__ import annotations
@@ -39,14 +38,6 @@ LENGTH_PREFIX_BYTES = 4
 # server's max_frame_bytes, but one event can be larger on its own (a FundingSettled over
 # many positions), so the server never sends more than this in one frame.
 SERVER_FRAME_BYTES_MAX = 64 * 1024 * 1024
-
-# Stable codes of the TCP edge (in addition to adapters.gateway.auth and engine.rejections).
-PROTOCOL_ERROR = "PROTOCOL_ERROR"  # a well-formed message that is not allowed at this point
-IDLE_TIMEOUT = "IDLE_TIMEOUT"  # nothing received (not even a Ping) for idle_timeout_s
-UNKNOWN_STREAM = "UNKNOWN_STREAM"  # Subscribe to a stream that does not exist
-UNKNOWN_SUBSCRIPTION = "UNKNOWN_SUBSCRIPTION"  # Unsubscribe of a sub that is not open
-TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"  # more than SUBSCRIPTIONS_MAX on one connection
-SHUTTING_DOWN = "SHUTTING_DOWN"  # the venue is stopping; reconnect later
 
 SUBSCRIPTIONS_MAX = 16  # open subscriptions per connection
 
@@ -162,7 +153,7 @@ class Hello(_Message, tag="hello"):
 
 
 class Login(_Message, tag="login"):
-    """Base58 Ed25519 signature over ``auth.login_message(nonce, agent)``."""
+    """Base58 Ed25519 signature over ``protocol.signing.login_message(nonce, agent)``."""
 
     signature: str
     cancel_quotes_on_disconnect: bool = True
