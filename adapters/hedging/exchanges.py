@@ -66,4 +66,11 @@ def make_client(kind: str, base_url: str | None, credentials: Credentials | None
                 client.exceptions[how] = {**client.exceptions.get(how, {}), **table}
         if kind == "okx":
             client.hostname = base_url.split("://", 1)[1].rstrip("/")
+    if kind == "okx":
+        # okx's load_markets asks the private /asset/currencies whenever keys are set (ccxt
+        # reads has['fetchCurrencies'], not the option) and lists four instrument types;
+        # we trade USDT swaps only.
+        client.has["fetchCurrencies"] = False
+        client.options["fetchMarkets"] = {"types": ["swap"]}
+        client.options["defaultType"] = "swap"
     return client
