@@ -184,3 +184,61 @@ async def test_request_budget_bounds_the_rounds(sims):
         await asyncio.gather(task, return_exceptions=True)
     assert sims["a"][0].requests <= 3 and sims["b"][0].requests <= 3  # markets + 2 rounds, then skipped
     assert len(sink.updates) == 2 * 2  # two rounds, two markets
+
+
+# -- end to end through a running venue -----------------------------------------------------
+
+async def venue_with(tmp_path, hermes_url, oracle: dict):
+    from tests.oracle.test_venue_oracle import start_venue
+
+    return await start_venue(tmp_path, {"pyth_base_url": hermes_url, **oracle})
+
+
+def ccxt_oracle(sims, names=("a", "b", "okx")) -> dict:
+    return {"ccxt_exchanges": {n: ("okx" if n == "okx" else "binanceusdm") for n in names},
+            "ccxt_base_urls": {n: sims[n][1] for n in names},
+            "ccxt_symbols": {"BTC-PERP": BTC, "ETH-PERP": ETH}, "ccxt_poll_interval_ms": 50,
+            "ccxt_timeout_ms": 1_000, "ccxt_requests_per_10s": 1_000}
+
+
+async def test_venue_priced_by_the_median_shows_its_provenance(tmp_path, hermes, sims):
+    from tests.oracle.test_venue_oracle import Durable, get
+
+    venue, runner, session = await venue_with(tmp_path, hermes.url, {"source": "ccxt", **ccxt_oracle(sims)})
+    try:
+        durable = Durable(venue)
+        await durable.until(lambda e: e.market == 0 and e.source == "ccxt:a+b+okx")
+        sims["b"][0].set_reference("BTCUSDT", "70000")  # b wanders off: left out of BTC, kept for ETH
+        await durable.until(lambda e: e.market == 0 and e.source == "ccxt:a+okx")
+        markets = {m["market"]: m for m in await get(session, "/markets")}
+        assert markets["BTC-PERP"]["oracle_source"] == "ccxt:a+okx"
+        assert markets["ETH-PERP"]["oracle_source"] == "ccxt:a+b+okx"
+        assert abs(float(markets["BTC-PERP"]["price"]) - 65_000) < 10
+        assert 'agentperp_oracle_source_events_total{event="diverged",source="ccxt"}' in await get(session, "/metrics")
+    finally:
+        await session.close()
+        await runner.cleanup()
+        await venue.stop()
+
+
+async def test_pyth_primary_fails_over_to_the_ccxt_median(tmp_path, hermes, sims):
+    from tests.oracle.conftest import BTC as BTC_FEED
+    from tests.oracle.test_venue_oracle import Durable, get, switched
+
+    venue, runner, session = await venue_with(tmp_path, hermes.url, {
+        "source": "pyth,ccxt", "stale_ms": 1_500, "failback_ms": 100, **ccxt_oracle(sims, ("a", "b"))})
+    try:
+        durable = Durable(venue)
+        await durable.until(lambda e: e.market == 0 and e.source == f"pyth:{BTC_FEED}")
+        to_check = switched(venue.oracle_feed, 0, "ccxt")
+        async with asyncio.timeout(15):
+            await to_check.wait()  # Hermes publishes nothing more: pyth is stale after 1.5 s
+        await durable.until(lambda e: e.market == 0 and e.source == "ccxt:a+b")
+        health = await get(session, "/health")
+        assert health["oracle"]["markets"]["BTC-PERP"]["source"] == "ccxt"
+        assert {m["market"]: m["oracle_source"] for m in await get(session, "/markets")}["BTC-PERP"] == "ccxt:a+b"
+        assert venue.oracle_feed.rejected == {}
+    finally:
+        await session.close()
+        await runner.cleanup()
+        await venue.stop()
