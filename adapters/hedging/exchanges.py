@@ -59,7 +59,8 @@ class OkxForHedging(ccxt_async.okx):
 
     - amounts in **base units**: OKX counts swap sizes in contracts of ``ctVal`` (BTC 0.01,
       ETH 0.1); markets, orders, positions and books are scaled by ``contractSize`` here, so
-      a hedge of 0.02 BTC is 2 contracts on the wire, never 0.02 contracts;
+      a hedge of 0.02 BTC is 2 contracts on the wire, never 0.02 contracts; book levels are
+      ``[price, quantity]`` pairs as Binance's;
     - ``newClientOrderId`` / ``origClientOrderId`` → ``clOrdId`` (``-`` → ``x``: OKX takes
       letters and digits only);
     - ``timestamp`` (the hedger's write-ahead ms) + ``recvWindow`` → the ``expTime`` header, so
@@ -103,7 +104,9 @@ class OkxForHedging(ccxt_async.okx):
         book = await super().fetch_order_book(symbol, limit, params)
         size = self._size(symbol)
         for side in ("bids", "asks"):
-            book[side] = [[level[0], _scaled(level[1], size), *level[2:]] for level in book[side]]
+            # [price, base quantity]: ccxt's okx adds a third field (orders at the level) that
+            # the hedger's analysis (price, qty pairs) does not take
+            book[side] = [[level[0], _scaled(level[1], size)] for level in book[side]]
         return book
 
     def sign(self, *args, **kwargs):

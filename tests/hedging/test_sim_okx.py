@@ -206,3 +206,9 @@ async def test_the_hedgers_dialect_base_units_client_ids_and_fills(okx):
         assert book["bids"][0][1] == float(sim.books["BTC-USDT-SWAP"].bids[0][1])  # base units
     finally:
         await c.close()
+
+
+async def test_positions_of_several_instruments_sign_the_encoded_query(raw):
+    """ccxt asks ``instId=BTC-USDT-SWAP%2CETH-USDT-SWAP``; the signature covers the bytes sent."""
+    await raw.load_markets()
+    assert await raw.fetch_positions([BTC, "ETH/USDT:USDT"]) == []

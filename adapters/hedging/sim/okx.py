@@ -275,7 +275,7 @@ class OkxSim:
         except ValueError:
             raise OkxError("50112", "Invalid OK-ACCESS-TIMESTAMP.", 401) from None
         body = (await request.text()) if request.can_read_body else ""
-        path_query = request.path + (f"?{request.query_string}" if request.query_string else "")
+        path_query = request.raw_path  # as sent: the signature covers the percent-encoded query (%2C in instId=a,b)
         expected = base64.b64encode(hmac.new(account.secret.encode(), (stamp + request.method + path_query + body)
                                              .encode(), hashlib.sha256).digest()).decode()
         if not hmac.compare_digest(expected, sign):
