@@ -138,8 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-demo", action="store_true", help="no demo agents, and no dev helpers unless --dev")
     run.add_argument("--dev", action="store_true", help="enable the unsigned /dev/faucet and /dev/oracle helpers")
     run.add_argument("--oracle", metavar="PRIMARY[,CHECK]",
-                     help="price source: pyth | recorded | synthetic (default) | none (prices only from "
-                          "OracleUpdate senders); PRIMARY,CHECK (e.g. pyth,synthetic): a stale or diverging "
+                     help="price source: pyth | ccxt | recorded | synthetic (default) | none (prices only from "
+                          "OracleUpdate senders); PRIMARY,CHECK (e.g. pyth,ccxt): a stale or diverging "
                           "primary is dropped for the check (docs/oracle.md)")
     run.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
     run.set_defaults(func=_run)
@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "--oracle recorded)")
     oracle_actions = oracle.add_subparsers(dest="action", required=True)
     record = oracle_actions.add_parser("record", help="write a source's prices as JSON Lines (docs/oracle.md)")
-    record.add_argument("--source", required=True, choices=["synthetic", "pyth", "recorded"])
+    record.add_argument("--source", required=True, choices=["synthetic", "pyth", "ccxt", "recorded"])
     record.add_argument("--out", required=True, metavar="FILE")
     record.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: Ctrl-C)")
     record.add_argument("--config", metavar="FILE", help="the venue's TOML file: markets, feed ids, Hermes URL")

@@ -48,7 +48,7 @@ class GatewaySection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     signature_window_ms: int = 5_000  # HTTP X-Timestamp may differ from the venue's clock by this
 
 
-ORACLE_SOURCES = ("pyth", "recorded", "synthetic")
+ORACLE_SOURCES = ("pyth", "ccxt", "recorded", "synthetic")
 # Pyth Hermes feed ids by market symbol (https://pyth.network/developers/price-feed-ids).
 PYTH_FEED_IDS = {
     "BTC-PERP": "e62df6c8b4a85fe1a67db44dc12de5db330f7ac66b72dc658afedf0f4a415b43",  # Crypto.BTC/USD
@@ -56,9 +56,12 @@ PYTH_FEED_IDS = {
     "SOL-PERP": "ef0d8b6fda2ceba41da15d4095d1da392a0d2f8ed0c6c7bc0f4cfac8c280b56d",  # Crypto.SOL/USD
 }
 
+# USDT-margined perpetuals of the same base (the median is in USDT: a USDT depeg moves it).
+CCXT_SYMBOLS = {"BTC-PERP": "BTC/USDT:USDT", "ETH-PERP": "ETH/USDT:USDT", "SOL-PERP": "SOL/USDT:USDT"}
+
 
 class OracleSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    # PRIMARY or PRIMARY,CHECK, each one of pyth | recorded | synthetic; or none (prices only from
+    # PRIMARY or PRIMARY,CHECK, each one of pyth | ccxt | recorded | synthetic; or none (prices only from
     # OracleUpdate senders). With a check, a stale or diverging primary is dropped for it (docs/oracle.md).
     source: str = "synthetic"
     interval_ms: int = 250  # synthetic: one update per market this often
@@ -88,6 +91,17 @@ class OracleSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pyth_rate_limited_ms: int = 60_000  # after a 429 without Retry-After (Hermes' public penalty)
     pyth_requests_per_10s: int = 30  # request budget (Hermes' public limit: 30 per 10 s per IP)
     pyth_feed_ids: dict[str, str] = msgspec.field(default_factory=lambda: dict(PYTH_FEED_IDS))
+    # CCXT median: the mids of the tops of book of several exchanges (docs/oracle.md)
+    ccxt_exchanges: dict[str, str] = msgspec.field(  # our name (in the provenance) → ccxt id
+        default_factory=lambda: {"binanceusdm": "binanceusdm", "okx": "okx"})
+    ccxt_base_urls: dict[str, str] = msgspec.field(default_factory=dict)  # name → base URL (a simulator)
+    ccxt_symbols: dict[str, str] = msgspec.field(default_factory=lambda: dict(CCXT_SYMBOLS))  # market → ccxt
+    ccxt_divergence_bps_max: int = 50  # an exchange further from the median is left out
+    ccxt_sources_min: int = 2  # fewer fresh (and agreeing) exchanges: no price
+    ccxt_stale_ms: int = 5_000  # an exchange timestamp older than this is not fresh
+    ccxt_poll_interval_ms: int = 1_000
+    ccxt_requests_per_10s: int = 20  # per exchange (one request per round; Binance allows 2400 weight/min)
+    ccxt_timeout_ms: int = 3_000
     # Recorded feed (agentperp oracle record writes one)
     recorded_path: str = ""
     recorded_speed: float = 1.0  # 2.0: twice as fast as recorded

@@ -18,7 +18,7 @@ NS_PER_MS = 1_000_000
 
 
 def build_source(name: str, o: OracleSection, symbols: list[str], clock: Callable[[], int]):
-    """One price source by its name (``pyth``, ``recorded``, ``synthetic``)."""
+    """One price source by its name (``pyth``, ``ccxt``, ``recorded``, ``synthetic``)."""
     if name == "synthetic":
         from adapters.oracle.synthetic import SyntheticOracle, SyntheticSource
 
@@ -35,6 +35,27 @@ def build_source(name: str, o: OracleSection, symbols: list[str], clock: Callabl
             backoff_base_s=o.pyth_backoff_base_ms / 1e3, backoff_max_s=o.pyth_backoff_max_ms / 1e3,
             rate_limited_s=o.pyth_rate_limited_ms / 1e3, budget_requests=o.pyth_requests_per_10s,
             budget_window_s=10.0))
+    if name == "ccxt":
+        from adapters.oracle.ccxt_client import CcxtExchange, CcxtSettings, CcxtSource
+
+        symbols_by_market = {m: o.ccxt_symbols[symbol] for m, symbol in enumerate(symbols) if symbol in o.ccxt_symbols}
+        if not symbols_by_market:
+            raise ValueError("oracle source ccxt needs oracle.ccxt_symbols for at least one market")
+        from adapters.hedging.exchanges import KINDS
+
+        unknown = sorted(kind for kind in o.ccxt_exchanges.values() if kind not in KINDS)
+        if unknown:
+            raise ValueError(f"oracle.ccxt_exchanges: unknown ccxt ids {unknown}; known: {', '.join(KINDS)}")
+        exchanges = tuple(CcxtExchange(name, kind, o.ccxt_base_urls.get(name) or None)
+                          for name, kind in o.ccxt_exchanges.items())
+        if not 1 <= o.ccxt_sources_min <= len(exchanges):
+            raise ValueError(f"oracle.ccxt_sources_min {o.ccxt_sources_min}: between 1 and the "
+                             f"{len(exchanges)} exchanges of oracle.ccxt_exchanges")
+        return CcxtSource(CcxtSettings(
+            exchanges=exchanges, symbols=symbols_by_market, divergence_bps_max=o.ccxt_divergence_bps_max,
+            sources_min=o.ccxt_sources_min, stale_s=o.ccxt_stale_ms / 1e3,
+            poll_interval_s=o.ccxt_poll_interval_ms / 1e3, requests_per_10s=o.ccxt_requests_per_10s,
+            timeout_ms=o.ccxt_timeout_ms), clock)
     if name == "recorded":
         from adapters.oracle.recorded import RecordedSource
 

@@ -51,6 +51,11 @@ class RequestBudget:
             return 0.0
         return self._sent[0] + self.window_s - now
 
+    def room(self) -> int:
+        """How many more requests fit now."""
+        self.wait_s()  # forgets what left the window
+        return self.requests - len(self._sent)
+
     def take(self) -> None:
         self._sent.append(self.clock())
         while len(self._sent) > self.requests:  # bounded whatever the caller does

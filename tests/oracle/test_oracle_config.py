@@ -9,14 +9,15 @@ from venue import cli, config
 
 @pytest.mark.parametrize("flag, sources", [
     ("synthetic", ("synthetic", None)), ("none", (None, None)), ("pyth,synthetic", ("pyth", "synthetic")),
-    ("recorded", ("recorded", None)), (" pyth , recorded ", ("pyth", "recorded")),
+    ("recorded", ("recorded", None)), (" pyth , recorded ", ("pyth", "recorded")), ("ccxt", ("ccxt", None)),
+    ("pyth,ccxt", ("pyth", "ccxt")),
 ])
 def test_oracle_flag(flag, sources):
     args = cli.build_parser().parse_args(["run", "--oracle", flag])
     assert config.load(env={}, overrides=cli._run_overrides(args)).oracle.sources() == sources
 
 
-@pytest.mark.parametrize("flag", ["ccxt", "pyth,pyth", "pyth,synthetic,recorded", "none,pyth", ""])
+@pytest.mark.parametrize("flag", ["binance", "ccxt,ccxt", "pyth,pyth", "pyth,synthetic,recorded", "none,pyth", ""])
 def test_bad_oracle_flag_is_refused_with_the_field(flag):
     with pytest.raises(config.ConfigError, match="oracle.source"):
         config.load(env={}, overrides={"oracle": {"source": flag}})
@@ -34,3 +35,18 @@ def test_a_malformed_feed_id_stops_the_start():
     with pytest.raises(ValueError, match="BTC-PERP"):
         feed_ids_by_market(["BTC-PERP"], {"BTC-PERP": "0xnothex"})
     assert feed_ids_by_market(["BTC-PERP", "X"], {"BTC-PERP": "0x" + "AB" * 32}) == {0: "ab" * 32}
+
+
+def test_ccxt_settings_are_checked_when_the_source_is_built():
+    from venue.oracle import build_source
+
+    o = config.load(env={}, overrides={"oracle": {"source": "ccxt"}}).oracle
+    source = build_source("ccxt", o, ["BTC-PERP", "ETH-PERP", "DOGE-PERP"], lambda: 0)
+    assert source.settings.symbols == {0: "BTC/USDT:USDT", 1: "ETH/USDT:USDT"}
+    assert [e.kind for e in source.settings.exchanges] == ["binanceusdm", "okx"]
+    bad = config.load(env={}, overrides={"oracle": {"ccxt_exchanges": {"x": "kraken"}}}).oracle
+    with pytest.raises(ValueError, match="kraken"):
+        build_source("ccxt", bad, ["BTC-PERP"], lambda: 0)
+    too_many = config.load(env={}, overrides={"oracle": {"ccxt_sources_min": 3}}).oracle
+    with pytest.raises(ValueError, match="ccxt_sources_min"):
+        build_source("ccxt", too_many, ["BTC-PERP"], lambda: 0)

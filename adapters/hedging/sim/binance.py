@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from adapters.hedging.sim.book import Book, SymbolSpec
+from adapters.hedging.sim.book import Book, Position, SymbolSpec
 from adapters.hedging.sim.limits import RateLimits
 
 RECV_WINDOW_MS_DEFAULT = 5_000
@@ -114,14 +114,6 @@ class Order:
             "priceMatch": "NONE", "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0,
             "time": self.time_ms, "updateTime": self.update_ms or self.time_ms,
         }
-
-
-@dataclass
-class Position:
-    amount: Decimal = D(0)  # signed, base units
-    entry: Decimal = D(0)
-    realized: Decimal = D(0)
-    update_ms: int = 0
 
 
 @dataclass
@@ -449,22 +441,7 @@ class BinanceSim:
         order.executed_qty += qty
         order.cum_quote += price * qty
         position = account.positions.setdefault(order.symbol, Position())
-        signed = qty if order.side == "BUY" else -qty
-        before = position.amount
-        after = before + signed
-        if before == 0 or (before > 0) == (signed > 0):
-            position.entry = (abs(before) * position.entry + qty * price) / abs(after)
-        else:
-            closed = min(abs(signed), abs(before))
-            pnl = closed * (price - position.entry) * (1 if before > 0 else -1)
-            position.realized += pnl
-            account.wallet_usdt += pnl
-            if abs(signed) > abs(before):
-                position.entry = price
-            elif after == 0:
-                position.entry = D(0)
-        position.amount = after
-        position.update_ms = self.now_ms()
+        account.wallet_usdt += position.fill(qty if order.side == "BUY" else -qty, price, self.now_ms())
 
     def match_resting(self) -> None:
         """Fill resting limit orders that the current books cross (called by tests and the runner)."""

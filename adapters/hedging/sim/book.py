@@ -111,3 +111,33 @@ class Book:
             else:
                 levels[0][1] = available - got
         return fills
+
+
+@dataclass
+class Position:
+    """One account's position in one contract (one-way mode), in base units; shared by every
+    simulated exchange."""
+
+    amount: Decimal = Decimal(0)  # signed, base units
+    entry: Decimal = Decimal(0)
+    realized: Decimal = Decimal(0)
+    update_ms: int = 0
+
+    def fill(self, signed: Decimal, price: Decimal, now_ms: int) -> Decimal:
+        """Apply a fill of ``signed`` base units at ``price``; return the PnL it realized."""
+        before = self.amount
+        after = before + signed
+        pnl = Decimal(0)
+        if before == 0 or (before > 0) == (signed > 0):
+            self.entry = (abs(before) * self.entry + abs(signed) * price) / abs(after)
+        else:
+            closed = min(abs(signed), abs(before))
+            pnl = closed * (price - self.entry) * (1 if before > 0 else -1)
+            self.realized += pnl
+            if abs(signed) > abs(before):
+                self.entry = price
+            elif after == 0:
+                self.entry = Decimal(0)
+        self.amount = after
+        self.update_ms = now_ms
+        return pnl
