@@ -1,6 +1,8 @@
 """Recovery: the only way the venue starts (DESIGN §7).
 
-Open the journal (which cuts a torn tail and refuses corruption elsewhere), load the newest
+Open the journal (which cuts a torn tail and refuses corruption elsewhere); start a new
+journal with its genesis record, or check that the configuration is the one the journal's
+genesis carries (``ledger.genesis``: a change is refused, field by field); load the newest
 snapshot that checks out and is not ahead of the journal, then apply the journal's events
 after it — verifying every Checkpoint hash on the way. A snapshot that fails validation is
 reported and the next older one (or a full replay) is used instead.
@@ -9,6 +11,7 @@ reported and the next older one (or a full replay) is used instead.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +20,9 @@ from engine.events import Checkpoint
 from engine.markets import EngineConfig
 from engine.state import State, state_hash
 from ledger import snapshots
+from ledger.genesis import check_unchanged, read_genesis, write_genesis
 from ledger.journal import Journal, JournalReader, RecoveryReport
-from ledger.records import decode_record
+from ledger.records import Genesis, decode_record
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +42,21 @@ class Recovered:
     records_replayed: int
     journal_report: RecoveryReport | None
     skipped_snapshots: list[str] = field(default_factory=list)
+    genesis: Genesis | None = None  # None: a journal written before genesis records
 
 
 def recover(data_dir: Path | str, config: EngineConfig, *, fsync_policy: str = "batch",
-            use_snapshots: bool = True) -> Recovered:
-    """Rebuild the state from ``data_dir`` and return it with the journal open for writing."""
+            use_snapshots: bool = True, genesis_ts_ns: int | None = None) -> Recovered:
+    """Rebuild the state from ``data_dir`` and return it with the journal open for writing.
+
+    An empty journal gets its genesis record first (``config``, stamped ``genesis_ts_ns``,
+    default now). A journal that has one must have been written with ``config``: else
+    ``ledger.genesis.ConfigChanged`` lists every difference and nothing is written.
+    """
     data_dir = Path(data_dir)
     journal = Journal.open(data_dir / JOURNAL_DIR, fsync_policy=fsync_policy)
     try:
+        genesis = _genesis(journal, config, genesis_ts_ns)
         state, snapshot_seq, skipped = _start_state(data_dir / SNAPSHOT_DIR, config, journal.last_seq, use_snapshots)
         replayed = replay_into(state, data_dir / JOURNAL_DIR)
         if state.last_seq != journal.last_seq:
@@ -53,7 +64,20 @@ def recover(data_dir: Path | str, config: EngineConfig, *, fsync_policy: str = "
     except BaseException:
         journal.close()
         raise
-    return Recovered(state, journal, snapshot_seq, replayed, journal.recovery, skipped)
+    return Recovered(state, journal, snapshot_seq, replayed, journal.recovery, skipped, genesis)
+
+
+def _genesis(journal: Journal, config: EngineConfig, ts_ns: int | None) -> Genesis | None:
+    if journal.last_cmd_id == 0:
+        return write_genesis(journal, config, time.time_ns() if ts_ns is None else ts_ns)
+    genesis = read_genesis(journal.directory)
+    if genesis is None:
+        log.warning("journal %s has no genesis record (written before journals carried their "
+                    "configuration): it is replayed with the venue's configuration, which must be "
+                    "the one it was written with", journal.directory)
+        return None
+    check_unchanged(journal.directory, genesis, config)
+    return genesis
 
 
 def _start_state(snapshot_dir: Path, config: EngineConfig, journal_seq: int,
