@@ -79,7 +79,9 @@ class Venue:
         self.recovered_records = recovered.records_replayed
         state = recovered.state
         v = self.config.venue
-        self.snapshots = SnapshotWriter(data_dir / SNAPSHOT_DIR) if v.snapshot_every_commands else None
+        journal_id = recovered.genesis.journal_id if recovered.genesis is not None else ""
+        self.snapshots = (SnapshotWriter(data_dir / SNAPSHOT_DIR, journal_id=journal_id)
+                          if v.snapshot_every_commands else None)
         self.hub = Hub(data_dir / JOURNAL_DIR, state.last_seq)
         self.sequencer = Sequencer(
             state, recovered.journal, queue_max=v.queue_max, batch_max=v.batch_max,
