@@ -39,14 +39,14 @@ breaks it; readers and recovery treat a break on disk as corruption.
 from ledger.journal.errors import JournalCorrupt, JournalError, JournalFailed, JournalLocked
 from ledger.journal.index import (INDEX_STRIDE_BYTES_DEFAULT, SparseIndex, index_path, load_index_file,
                                   write_index_file)
-from ledger.journal.reader import (FOLLOW_POLL_INTERVAL_S_DEFAULT, READ_CHUNK_BYTES_DEFAULT, JournalReader,
-                                   SegmentEnd)
+from ledger.journal.reader import (FOLLOW_POLL_INTERVAL_S_DEFAULT, INDEXES_CACHED_MAX, READ_CHUNK_BYTES_DEFAULT,
+                                   JournalReader, SegmentEnd)
 from ledger.journal.segments import (INDEX_SUFFIX, LOCK_NAME, SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MAX,
                                      SEGMENT_SIZE_BYTES_MIN, SEGMENT_SUFFIX, Segment, list_segments, segment_name)
 from ledger.journal.writer import KERNEL_BATCH_RECORDS_MIN, FileOps, FsyncPolicy, Journal, RecoveryReport
 
 __all__ = [
-    "FOLLOW_POLL_INTERVAL_S_DEFAULT", "INDEX_STRIDE_BYTES_DEFAULT", "INDEX_SUFFIX", "KERNEL_BATCH_RECORDS_MIN",
+    "FOLLOW_POLL_INTERVAL_S_DEFAULT", "INDEXES_CACHED_MAX", "INDEX_STRIDE_BYTES_DEFAULT", "INDEX_SUFFIX", "KERNEL_BATCH_RECORDS_MIN",
     "LOCK_NAME", "READ_CHUNK_BYTES_DEFAULT", "SEGMENT_SIZE_BYTES_DEFAULT", "SEGMENT_SIZE_BYTES_MAX",
     "SEGMENT_SIZE_BYTES_MIN", "SEGMENT_SUFFIX", "FileOps", "FsyncPolicy", "Journal", "JournalCorrupt",
     "JournalError", "JournalFailed", "JournalLocked", "JournalReader", "RecoveryReport", "Segment", "SegmentEnd",

@@ -14,6 +14,7 @@ import enum
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,13 @@ READ_CHUNK_BYTES_DEFAULT = 1024 * 1024
 
 # Follow mode polls this often when no notification hook is given.
 FOLLOW_POLL_INTERVAL_S_DEFAULT = 0.005
+
+# A reader keeps the sparse indexes of at most this many segments in memory, least recently
+# used evicted first (an evicted one is reloaded from its side file, or rebuilt, when
+# needed). Each is at most SEGMENT_SIZE_BYTES_MAX / stride entries (16 384 at 1 GiB / 64 KiB;
+# ~1 000 for the default 64 MiB segments): 64 of them are a few MiB at worst, while a reader
+# that follows a venue for months would otherwise hold one per segment ever written.
+INDEXES_CACHED_MAX = 64
 
 
 class _Drain(enum.Enum):
@@ -80,11 +88,13 @@ class JournalReader:
     def __init__(self, directory: Path | str, *,
                  read_chunk_bytes: int = READ_CHUNK_BYTES_DEFAULT,
                  index_stride_bytes: int = INDEX_STRIDE_BYTES_DEFAULT,
+                 indexes_cached_max: int = INDEXES_CACHED_MAX,
                  kernel_scan_bytes_min: int = codec.KERNEL_SCAN_BYTES_MIN) -> None:
         self.directory = Path(directory)
         self.read_chunk_bytes = read_chunk_bytes
         self.index_stride_bytes = index_stride_bytes
-        self._indexes: dict[str, SparseIndex] = {}
+        self.indexes_cached_max = indexes_cached_max
+        self._indexes: OrderedDict[str, SparseIndex] = OrderedDict()  # LRU, INDEXES_CACHED_MAX
         # Chunks at least this large are walked by the numba kernel (see ledger.codec).
         self.kernel_scan_bytes_min = kernel_scan_bytes_min
         self._kernel_columns = None
@@ -155,11 +165,16 @@ class JournalReader:
     # -- internals ----------------------------------------------------------------------
 
     def _index(self, segment: Segment) -> SparseIndex:
-        index = self._indexes.get(segment.name)
+        indexes = self._indexes
+        index = indexes.get(segment.name)
         if index is None:
             index = load_index_file(segment) or SparseIndex(
                 segment.first_cmd_id, segment.first_seq, self.index_stride_bytes)
-            self._indexes[segment.name] = index
+            indexes[segment.name] = index
+            while len(indexes) > self.indexes_cached_max:
+                indexes.popitem(last=False)  # O(1): the least recently used
+        else:
+            indexes.move_to_end(segment.name)
         return index
 
     def _seek(self, segments: list[Segment], from_seq: int) -> _Cursor:

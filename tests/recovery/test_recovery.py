@@ -149,3 +149,23 @@ def test_a_snapshot_with_its_proof_is_used(tmp_path, mix):
         assert recovered.snapshot_seq == live.last_seq and not recovered.skipped_snapshots
     finally:
         recovered.journal.close()
+
+
+def test_the_snapshot_writer_holds_at_most_one_copy(tmp_path, mix):
+    """SnapshotWriter.COPIES_MAX: a copy while one waits for its batch (or is being written)
+    is skipped; none is written before submit (the sequencer's: after the batch's fsync)."""
+    live = session.replay_fresh(mix, 50)
+    writer = snapshots.SnapshotWriter(tmp_path / "snapshots")
+    try:
+        first = writer.copy(live, 50, b"record 50")
+        assert first is not None and first.seq == live.last_seq
+        assert writer.copy(live, 50, b"record 50") is None  # at the bound
+        assert snapshots.list_snapshots(tmp_path / "snapshots") == []  # copied, not written
+        writer.drop(first)  # its batch never became durable
+        second = writer.copy(live, 50, b"record 50")
+        assert second is not None
+        writer.submit(second).result()
+        assert writer.wait_written(0) and writer.copy(live, 50, b"record 50") is not None
+        assert [int(p.stem) for p in snapshots.list_snapshots(tmp_path / "snapshots")] == [live.last_seq]
+    finally:
+        writer.close()
