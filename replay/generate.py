@@ -14,7 +14,8 @@ occasional jumps of 2–4% that make positions liquidatable, some liquidated by 
 rest by the engine after its 2 s grace; a Tick every 4 rounds. A round is 5 s of venue
 time, from 2026-01-01 07:50 UTC: the first 8h funding boundary comes after 120 rounds, then
 one every 5 760 rounds. About one event per record (~200 bytes); 10 million events are ~2 GB.
-Checkpoints every 100 000 events (the engine's default).
+Checkpoints every 100 000 events (the engine's default). The journal's first record is its
+genesis (``ledger.genesis``): the configuration, so every reader finds it there.
 """
 
 from __future__ import annotations
