@@ -25,18 +25,22 @@ def write_session(data_dir: Path, mix, config: EngineConfig, batch_size: int = 5
     journal = Journal.open(data_dir / "journal")
     writer = SnapshotWriter(data_dir / "snapshots") if snapshot_every else None
     batch: list[bytes] = []
+    snapshot = None
     try:
         for cmd_id, (command, ts_ns) in enumerate(mix, 1):
             seq_before = state.last_seq
             outcome = execute(state, command, ts_ns, cmd_id)
             batch.append(encode_record(cmd_id, ts_ns, command, outcome, seq_before))
+            if writer and snapshot is None and cmd_id % snapshot_every == 0:
+                snapshot = writer.copy(state, cmd_id, batch[-1])  # the copy now, as the venue does
             if len(batch) == batch_size or cmd_id == len(mix):
                 journal.append_batch(batch)
                 batch = []
+                if snapshot is not None:  # written only once its batch is durable
+                    writer.submit(snapshot)
+                    snapshot = None
                 if on_durable:
                     on_durable(cmd_id)
-            if writer and cmd_id % snapshot_every == 0:
-                writer.request(state, cmd_id)
     finally:
         if writer:
             writer.close()

@@ -10,7 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
+from ledger.genesis import read_genesis
 from ledger.journal import JournalCorrupt, JournalReader, index_path, list_segments
+from ledger.records import Genesis
 
 SNAPSHOTS_DIR_NAME = "snapshots"
 
@@ -53,6 +57,7 @@ class JournalInfo:
     size_bytes: int
     torn_tail_bytes: int
     snapshots: list[FileInfo]
+    genesis: Genesis | None = None  # the configuration the journal carries (None: none)
 
     @property
     def records_count(self) -> int:
@@ -127,9 +132,13 @@ def info(directory: Path | str) -> JournalInfo:
     if not segments:
         return JournalInfo(directory, [], 1, 0, 1, 0, 0, 0, list_snapshots(directory))
     end = JournalReader(directory).segment_end(segments[-1])
+    try:
+        genesis = read_genesis(directory)
+    except msgspec.DecodeError:
+        genesis = None  # `check` with a decoder says what is wrong with the record
     return JournalInfo(directory, rows, segments[0].first_cmd_id, end.last_cmd_id,
                        segments[0].first_seq, end.last_seq, sum(r.size_bytes for r in rows),
-                       end.torn_bytes, list_snapshots(directory))
+                       end.torn_bytes, list_snapshots(directory), genesis)
 
 
 def check(directory: Path | str, decode: Callable[[bytes], object] | None = None) -> CheckResult:
@@ -145,7 +154,7 @@ def check(directory: Path | str, decode: Callable[[bytes], object] | None = None
     try:
         segments = reader.segments()
         result.segments_count = len(segments)
-        for header, payload in reader.read(1):
+        for header, payload in reader.read(0):  # from seq 0: the genesis record too
             _count(result, header, payload, decode)
         if segments:
             result.torn_tail_bytes = reader.segment_end(segments[-1]).torn_bytes
@@ -194,7 +203,23 @@ def format_info(result: JournalInfo) -> str:
         lines.append(f"  {row.name}  {index}  {_bytes_text(row.size_bytes):>10}")
     lines.append(f"snapshots {len(result.snapshots)}")
     lines.extend(f"  {snap.name}  {_bytes_text(snap.size_bytes):>10}" for snap in result.snapshots)
+    lines.extend(format_genesis(result.genesis))
     return "\n".join(lines)
+
+
+def format_genesis(genesis: Genesis | None) -> list[str]:
+    """The configuration a journal carries, every parameter, one line per market."""
+    if genesis is None:
+        return ["config    none in the journal (no genesis record: written before journals "
+                "carried their configuration; readers assume the defaults)"]
+    config = msgspec.to_builtins(genesis.config)
+    markets = config.pop("markets")
+    lines = [f"config    from the genesis record of journal {genesis.journal_id}",
+             "  engine  " + " ".join(f"{key}={value}" for key, value in config.items())]
+    for market in markets:
+        head = f"  market {market.pop('market_id')} {market.pop('symbol')}  "
+        lines.append(head + " ".join(f"{key}={value}" for key, value in market.items()))
+    return lines
 
 
 def format_check(result: CheckResult) -> str:

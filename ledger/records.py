@@ -2,7 +2,14 @@
 
 A record's payload is the msgpack array ``[cmd_id, first_seq, last_seq, ts_ns, command,
 events, rejection]``; the journal reads the first three fields without decoding the rest
-(see ``ledger/journal.py``). ``last_seq = first_seq - 1`` when the command caused no event.
+(see ``ledger/journal``). ``last_seq = first_seq - 1`` when the command caused no event.
+
+The journal's first record (cmd_id 1, no events) is its **genesis record**: its ``command``
+is a ``Genesis`` (tag ``genesis.v1``) carrying the engine configuration the journal was
+written with and a random ``journal_id``. ``Genesis`` is the ledger's own record kind, not
+an engine command: nothing executes it; readers take the configuration from it
+(``ledger.genesis``). Journals written before genesis records existed start with an engine
+command at cmd_id 1 (see ``ledger.genesis`` for how they are read).
 """
 
 from __future__ import annotations
@@ -11,7 +18,26 @@ import msgspec
 
 from engine.commands import Command
 from engine.events import Event
+from engine.markets import EngineConfig
 from engine.rejections import Rejected
+
+GENESIS_TAG = "genesis.v1"
+GENESIS_CMD_ID = 1
+
+
+class Genesis(msgspec.Struct, frozen=True, array_like=True, tag=GENESIS_TAG, gc=False):
+    """The journal's first record: what the journal is and the configuration it was written
+    with. ``config`` is encoded as msgspec encodes the struct (a map per struct, field
+    names as keys), so fields appended with defaults to ``EngineConfig`` / ``Market`` need
+    no new tag: old genesis records decode with the defaults. New fields of ``Genesis``
+    itself are appended with defaults."""
+
+    journal_id: str  # 32 hex digits, random: names this journal (snapshots carry it)
+    config: EngineConfig
+
+
+# What a record's ``command`` may be: an engine command, or the ledger's genesis.
+RecordCommand = Command | Genesis
 
 
 class JournalRecord(msgspec.Struct, frozen=True, array_like=True):
@@ -19,7 +45,7 @@ class JournalRecord(msgspec.Struct, frozen=True, array_like=True):
     first_seq: int
     last_seq: int
     ts_ns: int
-    command: Command
+    command: RecordCommand
     events: list[Event]
     rejection: Rejected | None = None
 
@@ -35,6 +61,11 @@ def encode_record(cmd_id: int, ts_ns: int, command, outcome, seq_before: int) ->
     else:
         record = JournalRecord(cmd_id, seq_before + 1, seq_before + len(outcome), ts_ns, command, outcome)
     return _encoder.encode(record)
+
+
+def encode_genesis(genesis: Genesis, ts_ns: int) -> bytes:
+    """The payload of the genesis record: cmd_id 1, no events (seqs 1..0), stamped ``ts_ns``."""
+    return _encoder.encode(JournalRecord(GENESIS_CMD_ID, 1, 0, ts_ns, genesis, []))
 
 
 def decode_record(payload: bytes) -> JournalRecord:

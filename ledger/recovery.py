@@ -1,6 +1,8 @@
 """Recovery: the only way the venue starts (DESIGN §7).
 
-Open the journal (which cuts a torn tail and refuses corruption elsewhere), load the newest
+Open the journal (which cuts a torn tail and refuses corruption elsewhere); start a new
+journal with its genesis record, or check that the configuration is the one the journal's
+genesis carries (``ledger.genesis``: a change is refused, field by field); load the newest
 snapshot that checks out and is not ahead of the journal, then apply the journal's events
 after it — verifying every Checkpoint hash on the way. A snapshot that fails validation is
 reported and the next older one (or a full replay) is used instead.
@@ -9,6 +11,7 @@ reported and the next older one (or a full replay) is used instead.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +20,9 @@ from engine.events import Checkpoint
 from engine.markets import EngineConfig
 from engine.state import State, state_hash
 from ledger import snapshots
-from ledger.journal import Journal, JournalReader, RecoveryReport
-from ledger.records import decode_record
+from ledger.genesis import check_unchanged, read_genesis, write_genesis
+from ledger.journal import FileOps, Journal, JournalReader, RecoveryReport
+from ledger.records import Genesis, decode_record
 
 log = logging.getLogger(__name__)
 
@@ -38,41 +42,110 @@ class Recovered:
     records_replayed: int
     journal_report: RecoveryReport | None
     skipped_snapshots: list[str] = field(default_factory=list)
+    genesis: Genesis | None = None  # None: a journal written before genesis records
 
 
 def recover(data_dir: Path | str, config: EngineConfig, *, fsync_policy: str = "batch",
-            use_snapshots: bool = True) -> Recovered:
-    """Rebuild the state from ``data_dir`` and return it with the journal open for writing."""
+            use_snapshots: bool = True, genesis_ts_ns: int | None = None,
+            ops: FileOps | None = None) -> Recovered:
+    """Rebuild the state from ``data_dir`` and return it with the journal open for writing.
+
+    An empty journal gets its genesis record first (``config``, stamped ``genesis_ts_ns``,
+    default now). A journal that has one must have been written with ``config``: else
+    ``ledger.genesis.ConfigChanged`` lists every difference and nothing is written.
+    ``ops`` are the journal's file calls (tests inject faults through them).
+    """
     data_dir = Path(data_dir)
-    journal = Journal.open(data_dir / JOURNAL_DIR, fsync_policy=fsync_policy)
+    journal = Journal.open(data_dir / JOURNAL_DIR, fsync_policy=fsync_policy, ops=ops)
     try:
-        state, snapshot_seq, skipped = _start_state(data_dir / SNAPSHOT_DIR, config, journal.last_seq, use_snapshots)
+        genesis = _genesis(journal, config, genesis_ts_ns)
+        state, snapshot_seq, skipped = _start_state(data_dir / SNAPSHOT_DIR, config, journal, genesis, use_snapshots)
         replayed = replay_into(state, data_dir / JOURNAL_DIR)
         if state.last_seq != journal.last_seq:
             raise RecoveryFailed(f"replay ended at seq {state.last_seq}, the journal at {journal.last_seq}")
     except BaseException:
         journal.close()
         raise
-    return Recovered(state, journal, snapshot_seq, replayed, journal.recovery, skipped)
+    return Recovered(state, journal, snapshot_seq, replayed, journal.recovery, skipped, genesis)
 
 
-def _start_state(snapshot_dir: Path, config: EngineConfig, journal_seq: int,
+def _genesis(journal: Journal, config: EngineConfig, ts_ns: int | None) -> Genesis | None:
+    if journal.last_cmd_id == 0:
+        return write_genesis(journal, config, time.time_ns() if ts_ns is None else ts_ns)
+    genesis = read_genesis(journal.directory)
+    if genesis is None:
+        log.warning("journal %s has no genesis record (written before journals carried their "
+                    "configuration): it is replayed with the venue's configuration, which must be "
+                    "the one it was written with", journal.directory)
+        return None
+    check_unchanged(journal.directory, genesis, config)
+    return genesis
+
+
+def _start_state(snapshot_dir: Path, config: EngineConfig, journal: Journal, genesis: Genesis | None,
                  use_snapshots: bool) -> tuple[State, int, list[str]]:
+    """The newest snapshot that checks out and belongs to ``journal``, else a fresh state.
+
+    A snapshot ahead of the journal is deleted: its batch never became durable, and the
+    venue is about to write other records at those seqs. One that does not prove it belongs
+    to this journal (``SnapshotMeta.journal_id`` / ``record_digest``) is ignored, with a log line.
+    """
     skipped: list[str] = []
     for path in snapshots.list_snapshots(snapshot_dir) if use_snapshots else []:
         try:
+            meta = snapshots.read_meta(path)
+        except snapshots.SnapshotInvalid as error:
+            _skip(skipped, str(error))
+            continue
+        if meta.seq > journal.last_seq or meta.cmd_id > journal.last_cmd_id:
+            _remove_ahead(path, meta, journal, skipped)
+            continue
+        problem = _proof_problem(meta, journal.directory, genesis)
+        if problem is not None:
+            _skip(skipped, f"{path}: {problem}")
+            continue
+        try:
             state, meta = snapshots.load_snapshot(path, config)
         except snapshots.SnapshotInvalid as error:
-            log.warning("skipping snapshot: %s", error)
-            skipped.append(str(error))
-            continue
-        if meta.seq > journal_seq:
-            reason = f"{path}: at seq {meta.seq}, beyond the journal's last seq {journal_seq}"
-            log.warning("skipping snapshot: %s", reason)
-            skipped.append(reason)
+            _skip(skipped, str(error))
             continue
         return state, meta.seq, skipped
     return State(config), 0, skipped
+
+
+def _skip(skipped: list[str], reason: str) -> None:
+    log.warning("ignoring snapshot: %s", reason)
+    skipped.append(reason)
+
+
+def _remove_ahead(path: Path, meta: snapshots.SnapshotMeta, journal: Journal, skipped: list[str]) -> None:
+    reason = (f"{path}: at seq {meta.seq} (cmd_id {meta.cmd_id}), beyond the journal's last seq "
+              f"{journal.last_seq} (cmd_id {journal.last_cmd_id}): a history that never became durable; deleted")
+    log.warning("removing snapshot: %s", reason)
+    path.unlink(missing_ok=True)
+    snapshots.fsync_dir(path.parent)
+    skipped.append(reason)
+
+
+def _proof_problem(meta: snapshots.SnapshotMeta, journal_dir: Path, genesis: Genesis | None) -> str | None:
+    """Why the snapshot ``meta`` does not belong to the journal in ``journal_dir`` (None: it does)."""
+    if not meta.record_digest:
+        return "it carries no proof of the journal it belongs to (written before snapshots carried one)"
+    journal_id = genesis.journal_id if genesis is not None else ""
+    if meta.journal_id != journal_id:
+        return (f"it belongs to journal {meta.journal_id or '(without genesis)'}, "
+                f"not to {journal_id or 'this journal (without genesis)'}")
+    # The records holding seq meta.seq as their last: the one at meta.cmd_id is among them.
+    for header, payload in JournalReader(journal_dir).read(from_seq=meta.seq):
+        if header.cmd_id < meta.cmd_id:
+            continue
+        if header.cmd_id > meta.cmd_id or header.last_seq != meta.seq:
+            break
+        if snapshots.record_digest(payload) != meta.record_digest:
+            return (f"the journal's record cmd_id {meta.cmd_id} is not the one it was taken after "
+                    f"(another history was written at those seqs)")
+        return None
+    return f"the journal has no record cmd_id {meta.cmd_id} ending at seq {meta.seq}"
 
 
 def replay_into(state: State, journal_dir: Path | str, *, verify_checkpoints: bool = True) -> int:

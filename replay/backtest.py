@@ -26,7 +26,7 @@ from pathlib import Path
 from engine import commands as cmd
 from engine import events as ev
 from engine import views
-from engine.markets import EngineConfig, default_config
+from engine.markets import EngineConfig
 from engine.risk import formulas
 from engine.state import OPEN
 from replay.errors import ReplayError
@@ -109,8 +109,8 @@ def backtest(path: Path | str, strategy, config: EngineConfig | None = None, *, 
     name = strategy if isinstance(strategy, str) else f"{type(strategy).__module__}:{type(strategy).__qualname__}"
     if isinstance(strategy, str):
         strategy = load_strategy(strategy, seed)
-    config = config or default_config()
     journal = ReplayJournal(path)
+    config = journal.config(config)  # the journal's own; ``config`` only for one without genesis
     world = Redecider(config)
     tally = Tally()
     strategy.on_start(config, agent)

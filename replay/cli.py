@@ -18,10 +18,11 @@ EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
 
 def _config(args: argparse.Namespace):
-    overrides = {}
+    """The configuration to assume for a journal without a genesis record (None: the
+    default); a journal with one carries its own (``ReplayJournal.config``)."""
     if getattr(args, "checkpoint_every", None):
-        overrides["checkpoint_every_events"] = args.checkpoint_every
-    return default_config(**overrides)
+        return default_config(checkpoint_every_events=args.checkpoint_every)
+    return None
 
 
 def _usdc_e6(amount: Decimal) -> int:
@@ -46,10 +47,9 @@ def _verify(args: argparse.Namespace) -> int:
 def _state(args: argparse.Namespace) -> int:
     import replay.state_at as state_at
 
-    config = _config(args)
-    _, report = state_at.state_at(args.journal, args.at, config, progress=_progress(args))
+    state, report = state_at.state_at(args.journal, args.at, _config(args), progress=_progress(args))
     print(state_at.to_json(report) if args.json else
-          state_at.format_table(report, [m.symbol for m in config.markets], args.limit))
+          state_at.format_table(report, [m.symbol for m in state.config.markets], args.limit))
     return EXIT_OK
 
 
@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("journal", metavar="JOURNAL", help="data directory (with journal/) or journal directory")
         sub.add_argument("--checkpoint-every", type=int, metavar="EVENTS",
-                         help="the checkpoint interval the journal was written with (default: the engine's 100 000)")
+                         help="for a journal without a genesis record only: the checkpoint interval it was "
+                              "written with (default: the engine's 100 000); a journal with one "
+                              "carries its own configuration")
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
         sub.set_defaults(func=func)
         return sub

@@ -46,3 +46,8 @@ class JournalTooNew(ReplayError):
 
 class BadOverride(ReplayError):
     """A ``--set KEY=VALUE`` that names no parameter or gives an invalid value."""
+
+
+class ConfigMismatch(ReplayError):
+    """A configuration was given for a journal that carries its own (its genesis record)
+    and they differ; the message lists every difference (``ledger.genesis.ConfigChanged``)."""

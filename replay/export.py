@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from engine import events as ev
-from engine.markets import EngineConfig, default_config
+from engine.markets import EngineConfig
 from replay.rebuild import progress_bar
 from replay.schema import SCHEMAS, TABLES
 from replay.source import ReplayJournal, gc_paused
@@ -234,8 +234,8 @@ def batches(path: Path | str, config: EngineConfig | None = None, *, tables: tup
     unknown = set(tables) - set(TABLES)
     if unknown:
         raise ValueError(f"unknown tables {sorted(unknown)}; choose from {list(TABLES)}")
-    config = config or default_config()
     journal = ReplayJournal(path)
+    config = journal.config(config)  # the journal's own; ``config`` only for one without genesis
     builder = _Builder([m.symbol for m in config.markets], tuple(tables))
     with gc_paused(), progress_bar(journal.last()[1], "export", progress) as bar:
         for batch in journal.event_record_batches():

@@ -14,7 +14,8 @@ occasional jumps of 2–4% that make positions liquidatable, some liquidated by 
 rest by the engine after its 2 s grace; a Tick every 4 rounds. A round is 5 s of venue
 time, from 2026-01-01 07:50 UTC: the first 8h funding boundary comes after 120 rounds, then
 one every 5 760 rounds. About one event per record (~200 bytes); 10 million events are ~2 GB.
-Checkpoints every 100 000 events (the engine's default).
+Checkpoints every 100 000 events (the engine's default). The journal's first record is its
+genesis (``ledger.genesis``): the configuration, so every reader finds it there.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from engine.markets import EngineConfig, default_config
 from engine.rejections import Rejected
 from engine.state import State, state_hash
 from engine.units import NS_PER_S
+from ledger.genesis import write_genesis
 from ledger.journal import FsyncPolicy, Journal, list_segments
 from ledger.records import encode_record
 
@@ -148,14 +150,21 @@ def generate(data_dir: Path | str, events: int, *, seed: int = SEED, config: Eng
         raise FileExistsError(f"{journal_dir} already holds a journal; choose an empty data directory")
     state = State(config)
     journal = Journal.open(journal_dir, fsync_policy=FsyncPolicy.BATCH)
+    try:
+        # The journal's first record carries its configuration (ledger.genesis), stamped
+        # just before the session's first command.
+        write_genesis(journal, config, START_NS - 1)
+    except BaseException:
+        journal.close()
+        raise
     batch: list[bytes] = []
-    counts = {"records": 0, "liquidations": 0, "boundaries": 0}
+    counts = {"records": 1, "liquidations": 0, "boundaries": 0}  # the genesis is a record
     bar = tqdm(total=events, unit="ev", unit_scale=True, disable=None if progress is None else not progress,
                desc="generate", file=sys.stderr)
 
     def sink(command, ts_ns: int):
         counts["records"] += 1
-        cmd_id = counts["records"]
+        cmd_id = journal.last_cmd_id + len(batch) + 1
         seq_before = state.last_seq
         outcome = execute(state, command, ts_ns, cmd_id)
         batch.append(encode_record(cmd_id, ts_ns, command, outcome, seq_before))
@@ -196,8 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("dir", metavar="DIR", help="a data directory: the journal is written to DIR/journal")
     parser.add_argument("--seed", type=int, default=SEED, help=f"RNG seed (default {SEED})")
     parser.add_argument("--checkpoint-every", type=int, default=None, metavar="EVENTS",
-                        help="checkpoint interval in events (default: the engine's, 100 000); verify it with the "
-                             "same value (`replay verify --checkpoint-every`)")
+                        help="checkpoint interval in events (default: the engine's, 100 000); the journal's "
+                             "genesis record carries it (and every other engine parameter) to its readers")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 

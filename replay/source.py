@@ -7,6 +7,10 @@ directory holding ``journal/``. Records are read through ``ledger.journal.Journa
 
 Errors: no journal at the path -> ``NotAJournal``; damaged bytes -> ``JournalDamaged`` with
 the segment and offset; a tag this version does not know -> ``JournalTooNew`` naming it.
+
+The engine configuration comes from the journal's genesis record (``ReplayJournal.config``,
+``ledger.genesis``); a journal written before genesis records is read with the configuration
+the caller assumes (``default_config()`` by default) and a notice (``config_notice``).
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ import msgspec
 
 from engine.commands import COMMAND_TYPES, Command
 from engine.events import EVENT_TYPES, Event
+from engine.markets import EngineConfig
 from engine.rejections import Rejected
 from ledger.codec import decode_header
+from ledger.genesis import ConfigChanged, journal_config
 from ledger.journal import JournalCorrupt, JournalReader, Segment, list_segments
-from ledger.records import JournalRecord
-from replay.errors import JournalDamaged, JournalTooNew, NotAJournal
+from ledger.records import GENESIS_CMD_ID, GENESIS_TAG, Genesis, JournalRecord
+from replay.errors import ConfigMismatch, JournalDamaged, JournalTooNew, NotAJournal
 
 JOURNAL_DIR_NAME = "journal"  # a data directory's journal folder (ledger.recovery.JOURNAL_DIR)
 
@@ -32,7 +38,7 @@ JOURNAL_DIR_NAME = "journal"  # a data directory's journal folder (ledger.recove
 # ~1 MiB of payload, small enough to stay in cache.
 BATCH_RECORDS = 4_096
 
-_COMMAND_TAGS = frozenset(t.__struct_config__.tag for t in COMMAND_TYPES)
+_COMMAND_TAGS = frozenset(t.__struct_config__.tag for t in COMMAND_TYPES) | {GENESIS_TAG}
 _EVENT_TAGS = frozenset(t.__struct_config__.tag for t in EVENT_TYPES)
 _REJECTION_TAGS = frozenset({Rejected.__struct_config__.tag})
 
@@ -52,7 +58,7 @@ class EventRecord(msgspec.Struct, frozen=True, array_like=True):
 _record_batch_decoder = msgspec.msgpack.Decoder(list[JournalRecord])
 _event_batch_decoder = msgspec.msgpack.Decoder(list[EventRecord])
 _record_decoder = msgspec.msgpack.Decoder(JournalRecord)
-_command_decoder = msgspec.msgpack.Decoder(Command)
+_command_decoder = msgspec.msgpack.Decoder(Command | Genesis)
 _any_decoder = msgspec.msgpack.Decoder()
 
 
@@ -104,6 +110,26 @@ class ReplayJournal:
         self.directory = resolve(path)
         self.batch_records = batch_records
         self._reader = JournalReader(self.directory)
+        self.genesis: Genesis | None = None
+        self.config_notice = ""  # set when the journal has no genesis record
+
+    def config(self, assumed: EngineConfig | None = None) -> EngineConfig:
+        """The engine configuration the journal was written with: its genesis record's.
+
+        ``assumed`` is used only for a journal without one (default ``default_config()``,
+        with ``config_notice`` set); given for a journal with one, it must be equal, else
+        ``ConfigMismatch`` lists what differs.
+        """
+        try:
+            found = journal_config(self.directory, assumed)
+        except ConfigChanged as exc:
+            raise ConfigMismatch(str(exc)) from None
+        except JournalCorrupt as exc:
+            raise JournalDamaged(str(exc), exc.path, exc.offset) from None
+        except msgspec.DecodeError as exc:
+            raise JournalDamaged(f"the first record of {self.directory} does not decode: {exc}") from None
+        self.genesis, self.config_notice = found.genesis, found.notice
+        return found.config
 
     def segments(self) -> list[Segment]:
         return self._reader.segments()
@@ -143,9 +169,15 @@ class ReplayJournal:
             yield self._decode_batch(batch, _event_batch_decoder)
 
     def record_batches(self, from_seq: int = 1) -> Iterator[list[JournalRecord]]:
-        """Batches of fully decoded ``ledger.records.JournalRecord``."""
+        """Batches of fully decoded ``ledger.records.JournalRecord`` of engine commands (the
+        genesis record, which no engine executes, is left out: see ``config``)."""
         for batch in self.payload_batches(from_seq):
-            yield self._decode_batch(batch, _record_batch_decoder)
+            records = self._decode_batch(batch, _record_batch_decoder)
+            if records[0].cmd_id == GENESIS_CMD_ID and type(records[0].command) is Genesis:
+                records = records[1:]
+                if not records:
+                    continue
+            yield records
 
     def records(self, from_seq: int = 1) -> Iterator[JournalRecord]:
         """Every record with ``last_seq >= from_seq`` (records without events included once

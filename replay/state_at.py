@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 
 from engine import views
-from engine.markets import EngineConfig, default_config
+from engine.markets import EngineConfig
 from engine.state import State
 from replay.errors import ReplayError
 from replay.rebuild import rebuild
@@ -78,10 +78,12 @@ def report(state: State, ts_ns: int = 0) -> StateReport:
 
 def state_at(path: Path | str, at: str | int | None = None, config: EngineConfig | None = None, *,
              progress: bool | None = False) -> tuple[State, StateReport]:
-    """Rebuild ``path`` up to ``at`` (a seq, an ISO time, or None for the end) and report it."""
+    """Rebuild ``path`` up to ``at`` (a seq, an ISO time, or None for the end) and report it.
+
+    ``config`` is for a journal without a genesis record only (``ReplayJournal.config``)."""
     journal = ReplayJournal(path)
     seq, ts_ns = parse_at(str(at)) if at is not None else (None, None)
-    state = rebuild(journal, config or default_config(), seq=seq, ts_ns=ts_ns, progress=progress)
+    state = rebuild(journal, journal.config(config), seq=seq, ts_ns=ts_ns, progress=progress)
     stamp = 0
     if state.last_seq:
         for batch in journal.event_record_batches(state.last_seq):

@@ -13,8 +13,10 @@ the journal and checking the invariants after each command. The first event that
 every command re-decides identically up to the failed checkpoint, the events are right but
 applying them no longer builds the state that was hashed (``apply`` or the hash changed).
 
-The config must be the one the journal was written with (``checkpoint_every_events``
-decides where checkpoints fall; the market parameters decide the re-decided outcomes).
+The config is the one the journal was written with, from its genesis record
+(``checkpoint_every_events`` decides where checkpoints fall; the market parameters decide
+the re-decided outcomes); a journal without one is read with the config given (default
+``default_config()``) and the result carries a notice saying so.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from engine import invariants
 from engine.apply import apply
 from engine.core import execute
 from engine.events import Checkpoint
-from engine.markets import EngineConfig, default_config
+from engine.markets import EngineConfig
 from engine.rejections import Rejected
 from engine.state import State, state_hash
 from replay.rebuild import progress_bar, rebuild, records_after
@@ -87,8 +89,8 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
 
     ``locate=False`` skips the second pass (the divergence then names the failed checkpoint).
     """
-    config = config or default_config()
     journal = ReplayJournal(path)
+    config = journal.config(config)  # the journal's own; ``config`` only for one without genesis
     _, last_seq = journal.last()
     state = State(config)
     records = checkpoints = checks = 0
@@ -97,7 +99,7 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
     last_cmd_id = 0
     started = time.perf_counter()
     with gc_paused(), progress_bar(last_seq, "verify", progress) as bar:
-        for batch in journal.event_record_batches():
+        for batch in journal.event_record_batches(0):  # from seq 0: every record, genesis included
             for record in batch:
                 for event in record.events:
                     if type(event) is Checkpoint:
@@ -129,6 +131,7 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
     seconds = time.perf_counter() - started
     result = VerifyResult(failure is None, str(journal.directory), records, state.last_seq, checkpoints,
                           state.last_seq, last_cmd_id, state_hash(state), seconds, invariant_checks=checks)
+    result.notes.append(journal.config_notice or _config_line(journal, config))
     if failure is None:
         if checkpoints == 0:
             result.notes.append("the journal has no checkpoint: only the invariants were checked")
@@ -188,6 +191,12 @@ def _first_difference(record, outcome) -> Divergence:
                               "the engine decides a different event here than the journal holds",
                               _plain(journaled), _plain(decided))
     raise AssertionError("outcomes differ but no event does")
+
+
+def _config_line(journal: ReplayJournal, config: EngineConfig) -> str:
+    symbols = ", ".join(f"{m.symbol} (max leverage {m.leverage_max})" for m in config.markets)
+    return (f"configuration from the genesis record (journal {journal.genesis.journal_id}): {symbols}; "
+            f"checkpoints every {config.checkpoint_every_events:,} events")
 
 
 def format_result(result: VerifyResult) -> str:

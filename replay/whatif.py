@@ -26,7 +26,7 @@ import msgspec
 
 from engine import events as ev
 from engine.apply import apply
-from engine.markets import EngineConfig, Market, default_config
+from engine.markets import EngineConfig, Market
 from engine.risk import formulas
 from engine.state import OPEN, State
 from replay.errors import BadOverride
@@ -222,10 +222,11 @@ class WhatIfResult:
 
 def whatif(path: Path | str, settings: list[str] | dict, config: EngineConfig | None = None, *,
            progress: bool | None = False, max_commands: int | None = None) -> WhatIfResult:
-    """Re-decide ``path`` under ``config`` changed by ``settings``; compare with the journal."""
-    base_config = config or default_config()
-    changed = apply_overrides(base_config, settings)
+    """Re-decide ``path`` under its configuration changed by ``settings``; compare with the
+    journal. ``config`` is for a journal without a genesis record only."""
     journal = ReplayJournal(path)
+    base_config = journal.config(config)
+    changed = apply_overrides(base_config, settings)
     base, base_tally = State(base_config), Tally()
     alt, alt_tally = Redecider(changed), Tally()
     commands = differing = 0

@@ -75,11 +75,14 @@ class Venue:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         data_dir = Path(self.config.venue.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        recovered = await asyncio.to_thread(recover, data_dir, self.engine_config, fsync_policy=self.config.venue.fsync)
+        recovered = await asyncio.to_thread(recover, data_dir, self.engine_config, fsync_policy=self.config.venue.fsync,
+                                            genesis_ts_ns=self.clock())
         self.recovered_records = recovered.records_replayed
         state = recovered.state
         v = self.config.venue
-        self.snapshots = SnapshotWriter(data_dir / SNAPSHOT_DIR) if v.snapshot_every_commands else None
+        journal_id = recovered.genesis.journal_id if recovered.genesis is not None else ""
+        self.snapshots = (SnapshotWriter(data_dir / SNAPSHOT_DIR, journal_id=journal_id)
+                          if v.snapshot_every_commands else None)
         self.hub = Hub(data_dir / JOURNAL_DIR, state.last_seq)
         self.sequencer = Sequencer(
             state, recovered.journal, queue_max=v.queue_max, batch_max=v.batch_max,
@@ -161,6 +164,7 @@ def _tune_gc() -> None:
 def _last_ts_ns(journal_dir: Path, last_seq: int) -> int:
     """The newest journaled ts_ns, so a restarted venue never stamps time backwards."""
     last = 0
-    for _, payload in JournalReader(journal_dir).read(from_seq=max(1, last_seq)):
+    # from_seq 0 when no event was journaled yet: the genesis record (seqs 1..0) counts too.
+    for _, payload in JournalReader(journal_dir).read(from_seq=last_seq):
         last = max(last, decode_record(payload).ts_ns)
     return last

@@ -33,7 +33,7 @@ from engine.rejections import Rejected
 from engine.state import State
 from ledger.journal import Journal, JournalFailed
 from ledger.records import encode_record
-from ledger.snapshots import SnapshotWriter
+from ledger.snapshots import SnapshotCopy, SnapshotWriter
 
 log = logging.getLogger("agentperp.sequencer")
 
@@ -145,10 +145,10 @@ class Sequencer:
                     if self._stopping:
                         break
                     continue
-                payloads = self._decide(batch)
+                payloads, snapshot = self._decide(batch)
                 if in_flight is not None:
                     await in_flight  # the previous batch first: acks in journal order
-                in_flight = loop.run_in_executor(self._writer, self._write, payloads, batch)
+                in_flight = loop.run_in_executor(self._writer, self._write, payloads, batch, snapshot)
                 in_flight.add_done_callback(self._durable)
                 batch = []
             if in_flight is not None:
@@ -190,10 +190,13 @@ class Sequencer:
             self._wake.set()
         return batch
 
-    def _decide(self, batch: list) -> list[bytes]:
-        """Stamp and execute each command in order; the journal payloads of the batch."""
+    def _decide(self, batch: list) -> tuple[list[bytes], SnapshotCopy | None]:
+        """Stamp and execute each command in order; the journal payloads of the batch, and
+        the copy of the state for a snapshot when one fell due in it (written only once the
+        batch is durable: see ``_write``)."""
         state = self.state
         payloads = []
+        snapshot = None
         ts_ns = max(self.clock(), self.last_ts_ns + 1)
         for item in batch:
             command = item[0]
@@ -208,14 +211,23 @@ class Sequencer:
             self._last_cmd_id = cmd_id
             self.last_ts_ns = ts_ns
             ts_ns += 1
-            if self.snapshots and self.snapshot_every_commands and cmd_id % self.snapshot_every_commands == 0:
-                self.snapshots.request(state, cmd_id)
-        return payloads
+            if (self.snapshots and self.snapshot_every_commands and snapshot is None
+                    and cmd_id % self.snapshot_every_commands == 0):
+                # The consistent copy, between two commands; not written before it is durable.
+                snapshot = self.snapshots.copy(state, cmd_id, payloads[-1])
+        return payloads, snapshot
 
-    def _write(self, payloads: list[bytes], batch: list) -> list:
+    def _write(self, payloads: list[bytes], batch: list, snapshot: SnapshotCopy | None = None) -> list:
         started = time.perf_counter()
-        self.journal.append_batch(payloads)
+        try:
+            self.journal.append_batch(payloads)
+        except BaseException:
+            if snapshot is not None:
+                self.snapshots.drop(snapshot)  # its batch never became durable
+            raise
         self.last_write_s = time.perf_counter() - started
+        if snapshot is not None:
+            self.snapshots.submit(snapshot)  # after the fsync: a snapshot holds only durable state
         return batch
 
     def _durable(self, done: asyncio.Future) -> None:

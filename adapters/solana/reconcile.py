@@ -175,15 +175,17 @@ def main(argv: list[str] | None, *, idl, litesvm_backend) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
 
-    from engine.markets import default_config
     from engine.state import State
+    from ledger.genesis import journal_config
     from ledger.recovery import JOURNAL_DIR, replay_into
 
     journal_dir = args.journal if args.journal else args.data_dir / JOURNAL_DIR
     if not journal_dir.is_dir():
         print(f"no journal at {journal_dir}", file=sys.stderr)
         return 2
-    state = State(default_config())
+    # The journal's own configuration (its genesis record); an older journal without one is
+    # read with the defaults, and journal_config logs a notice saying so.
+    state = State(journal_config(journal_dir).config)
     replay_into(state, journal_dir)
     report = asyncio.run(_reconcile_cli(args, state, journal_dir, idl, litesvm_backend))
     if args.json:

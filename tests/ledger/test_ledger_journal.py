@@ -79,6 +79,21 @@ def test_read_from_every_seq_across_segments(tmp_path):
             assert got[0][1] == want[0][3]
 
 
+def test_a_reader_holds_at_most_its_bound_of_segment_indexes(tmp_path):
+    """INDEXES_CACHED_MAX: least recently used evicted, reads stay exact past the bound."""
+    journal = small_journal(tmp_path)
+    journal.close()
+    segments = list_segments(tmp_path / "j")
+    assert len(segments) > 3
+    expected = expected_records(journal.last_cmd_id)
+    reader = JournalReader(tmp_path / "j", index_stride_bytes=STRIDE_BYTES_SMALL, indexes_cached_max=2)
+    for from_seq in (1, journal.last_seq // 2, 1, journal.last_seq):
+        got = [h.cmd_id for h, _ in reader.read(from_seq)]
+        assert got == [r[0] for r in expected if r[2] >= from_seq]
+        assert len(reader._indexes) <= 2
+    assert list(reader._indexes) == [s.name for s in segments[-2:]]  # the most recently used
+
+
 def test_read_seeks_without_side_index_files(tmp_path):
     journal = small_journal(tmp_path)
     journal.close()

@@ -56,14 +56,15 @@ def test_a_damaged_snapshot_falls_back_to_an_older_one(tmp_path, mix):
         recovered.journal.close()
 
 
-def test_a_snapshot_ahead_of_the_journal_is_not_trusted(tmp_path, mix):
+def test_a_snapshot_ahead_of_the_journal_is_not_trusted_and_deleted(tmp_path, mix):
     session.write(tmp_path, mix[: len(mix) // 2], snapshot_every=200)
     ahead = session.replay_fresh(mix, len(mix))
-    snapshots.write_snapshot(tmp_path / "snapshots", export_state(ahead), len(mix), session.CONFIG)
+    path = snapshots.write_snapshot(tmp_path / "snapshots", export_state(ahead), len(mix), session.CONFIG)
     recovered = recover(tmp_path, session.CONFIG)
     try:
         assert any("beyond the journal" in reason for reason in recovered.skipped_snapshots)
         assert recovered.state.last_seq == recovered.journal.last_seq
+        assert not path.exists()  # the venue will write other records at those seqs
     finally:
         recovered.journal.close()
 
@@ -87,3 +88,84 @@ def test_mid_journal_corruption_stops_start_up_with_its_location(tmp_path, mix):
         recovered = recover(tmp_path, session.CONFIG)
         recovered.journal.close()
     assert segment.name in str(error.value)
+
+
+def _record_payload(data_dir, cmd_id: int) -> bytes:
+    from ledger.journal import JournalReader
+
+    return next(p for h, p in JournalReader(data_dir / "journal").read(0) if h.cmd_id == cmd_id)
+
+
+def test_a_snapshot_without_proof_of_its_journal_is_ignored(tmp_path, mix):
+    """Snapshots written before they carried a proof (or with none) are not trusted."""
+    live = session.write(tmp_path, mix[:200])
+    snapshots.write_snapshot(tmp_path / "snapshots", export_state(live), 200, session.CONFIG)
+    recovered = recover(tmp_path, session.CONFIG)
+    try:
+        assert recovered.snapshot_seq == 0
+        assert any("carries no proof" in reason for reason in recovered.skipped_snapshots)
+        assert state_hash(recovered.state) == state_hash(live)
+    finally:
+        recovered.journal.close()
+
+
+def test_a_snapshot_of_another_journal_is_ignored(tmp_path, mix):
+    live = session.write(tmp_path, mix[:200])
+    digest = snapshots.record_digest(_record_payload(tmp_path, 200))
+    snapshots.write_snapshot(tmp_path / "snapshots", export_state(live), 200, session.CONFIG,
+                             journal_id="f" * 32, digest=digest)
+    recovered = recover(tmp_path, session.CONFIG)
+    try:
+        assert recovered.snapshot_seq == 0
+        assert any("belongs to journal ffff" in reason for reason in recovered.skipped_snapshots)
+    finally:
+        recovered.journal.close()
+
+
+def test_a_snapshot_of_another_history_at_the_same_seqs_is_ignored(tmp_path, mix):
+    """Same journal, same seq and cmd_id, but the record there is not the one it followed."""
+    other = tmp_path / "other"
+    elsewhere = session.write(other, [(command, ts_ns + 1) for command, ts_ns in mix[:200]])
+    digest = snapshots.record_digest(_record_payload(other, 200))
+    here = tmp_path / "here"
+    live = session.write(here, mix[:200])
+    assert elsewhere.last_seq == live.last_seq
+    snapshots.write_snapshot(here / "snapshots", export_state(elsewhere), 200, session.CONFIG, digest=digest)
+    recovered = recover(here, session.CONFIG)
+    try:
+        assert recovered.snapshot_seq == 0
+        assert any("another history" in reason for reason in recovered.skipped_snapshots)
+        assert state_hash(recovered.state) == state_hash(live)
+    finally:
+        recovered.journal.close()
+
+
+def test_a_snapshot_with_its_proof_is_used(tmp_path, mix):
+    live = session.write(tmp_path, mix[:200])
+    digest = snapshots.record_digest(_record_payload(tmp_path, 200))
+    snapshots.write_snapshot(tmp_path / "snapshots", export_state(live), 200, session.CONFIG, digest=digest)
+    recovered = recover(tmp_path, session.CONFIG)
+    try:
+        assert recovered.snapshot_seq == live.last_seq and not recovered.skipped_snapshots
+    finally:
+        recovered.journal.close()
+
+
+def test_the_snapshot_writer_holds_at_most_one_copy(tmp_path, mix):
+    """SnapshotWriter.COPIES_MAX: a copy while one waits for its batch (or is being written)
+    is skipped; none is written before submit (the sequencer's: after the batch's fsync)."""
+    live = session.replay_fresh(mix, 50)
+    writer = snapshots.SnapshotWriter(tmp_path / "snapshots")
+    try:
+        first = writer.copy(live, 50, b"record 50")
+        assert first is not None and first.seq == live.last_seq
+        assert writer.copy(live, 50, b"record 50") is None  # at the bound
+        assert snapshots.list_snapshots(tmp_path / "snapshots") == []  # copied, not written
+        writer.drop(first)  # its batch never became durable
+        second = writer.copy(live, 50, b"record 50")
+        assert second is not None
+        writer.submit(second).result()
+        assert writer.wait_written(0) and writer.copy(live, 50, b"record 50") is not None
+        assert [int(p.stem) for p in snapshots.list_snapshots(tmp_path / "snapshots")] == [live.last_seq]
+    finally:
+        writer.close()

@@ -46,7 +46,7 @@ def rewrite_journal(source: Path, target: Path, change) -> None:
 
     decoder = msgspec.msgpack.Decoder(JournalRecord)
     encoder = msgspec.msgpack.Encoder()
-    payloads = [encoder.encode(change(decoder.decode(p))) for _, p in JournalReader(source / "journal").read(1)]
+    payloads = [encoder.encode(change(decoder.decode(p))) for _, p in JournalReader(source / "journal").read(0)]
     with Journal.open(target / "journal") as journal:
         for start in range(0, len(payloads), 500):
             journal.append_batch(payloads[start:start + 500])
