@@ -12,7 +12,8 @@ from pathlib import Path
 
 import aiohttp
 
-from adapters.gateway import auth, http
+from adapters.gateway import http
+from protocol import signing
 from tests.scenarios import dsl
 from tests.support import agent_of, keypair
 from venue.app import Venue
@@ -66,7 +67,7 @@ def test_compute_price_risk_trades_like_btc():
 
 def _signed(key, method: str, path: str, body: bytes) -> dict[str, str]:
     timestamp = str(time.time_ns() // 1_000_000)
-    signature = key.sign_message(auth.http_message(timestamp, method, path, body))
+    signature = key.sign_message(signing.http_message(timestamp, method, path, body))
     return {"X-Agent": agent_of(key), "X-Timestamp": timestamp, "X-Signature": str(signature),
             "Content-Type": "application/json"}
 
