@@ -145,7 +145,8 @@ class SqlProjection:
                 last_ts_ns = record.ts_ns
             self._finish_kpis()
             with self.engine.begin() as conn:
-                self._write(conn)
+                # The checkpoint first: a compare-and-set that also locks the row (PostgreSQL),
+                # so a second writer waits, then finds the seq moved and writes nothing.
                 moved = conn.execute(
                     update(t.projection_checkpoints)
                     .where(and_(t.projection_checkpoints.c.name == self.name,
@@ -154,6 +155,7 @@ class SqlProjection:
                 if moved != 1:
                     raise RuntimeError(f"projection {self.name}: checkpoint is not at seq {after_seq} "
                                        "(another writer, or a rebuild under a running venue?)")
+                self._write(conn)
         except BaseException:
             self._loaded = False  # the cache may hold the failed batch: reload it from the database
             raise
