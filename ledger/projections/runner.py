@@ -158,6 +158,26 @@ class Runner:
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(projections)), thread_name_prefix="projection")
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
+        self._progress: asyncio.Condition | None = None  # notified on every change of a status
+
+    async def until(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate()`` holds, re-checked at every status change (a batch
+        applied, a failure, a state change): what tests and tools wait on, never a timer."""
+        async with self._changed():
+            await self._progress.wait_for(predicate)
+
+    async def wait_for_seq(self, name: str, seq: int) -> None:
+        """Return once projection ``name`` applied every event up to ``seq``."""
+        await self.until(lambda: self.status[name].seq >= seq)
+
+    def _changed(self) -> asyncio.Condition:
+        if self._progress is None:
+            self._progress = asyncio.Condition()
+        return self._progress
+
+    async def _notify(self) -> None:
+        async with self._changed():
+            self._progress.notify_all()
 
     # -- lag ----------------------------------------------------------------------------
 
@@ -208,9 +228,11 @@ class Runner:
             durable = self.tail.last_seq
             if status.seq >= durable:
                 status.state = "live"
+                await self._notify()
                 await self.tail.wait_beyond(status.seq)
                 continue
             await self._step(projection, durable, loop)
+            await self._notify()
 
     async def _step(self, projection: Projection, to_seq: int, loop) -> None:
         """Read and apply one batch after the checkpoint, retrying it until it is applied."""
@@ -261,6 +283,7 @@ class Runner:
             assert checkpoint == status.seq, (
                 f"projection {projection.name}: durable checkpoint {checkpoint} != applied {status.seq}: "
                 "a failed apply must not move the checkpoint")
+        await self._notify()
         await self._sleep(delay_s)
 
     # -- catch up (blocking) ----------------------------------------------------------------
