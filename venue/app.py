@@ -26,6 +26,7 @@ from ledger.snapshots import SnapshotWriter
 from venue.config import Config
 from adapters.gateway.hub import Hub
 from venue.metrics import Metrics
+from venue.projections import VenueProjections
 from venue.sequencer import Outcome, Sequencer
 
 log = logging.getLogger("agentperp.venue")
@@ -54,6 +55,7 @@ class Venue:
         self.sequencer_task: asyncio.Task | None = None
         self._tasks: list[asyncio.Task] = []  # everything else stop() cancels
         self._servers: list = []
+        self.projections = VenueProjections(self)  # the runner and the SQL read models (venue/projections.py)
 
     # -- what gateways use ------------------------------------------------------------------
 
@@ -91,6 +93,7 @@ class Venue:
         o = state.oracle  # all durable now: recovery replayed only what is on disk
         self.last_prices = {market: (o.price_e8[market], o.conf_e8[market], o.publish_ns[market])
                             for market in range(len(o.price_e8)) if o.publish_ns[market]}
+        await self.projections.start()
         _tune_gc()
         self.sequencer_task = asyncio.create_task(self.sequencer.run(), name="sequencer")
         if serve:
@@ -141,6 +144,7 @@ class Venue:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.projections.stop()
         if self.sequencer_task is not None:
             self.sequencer.stop()
             await asyncio.gather(self.sequencer_task, return_exceptions=True)

@@ -16,6 +16,7 @@ BENCH_SUITES = {
     "escrow": "benchmarks.escrow_cu",
     "replay": "benchmarks.replay",
     "gateway": "benchmarks.gateway",
+    "projections": "benchmarks.projections",
 }
 
 
@@ -49,6 +50,13 @@ def _run_overrides(args: argparse.Namespace) -> dict:
     if args.dev:
         venue["dev"] = True
     overrides = {"venue": venue, "gateway": gateway}
+    projections: dict = {}
+    if args.sql is not None:
+        projections["sql_url"] = args.sql
+    if args.no_sql:
+        projections["sql"] = False
+    if projections:
+        overrides["projections"] = projections
     if args.oracle is not None:
         overrides["oracle"] = {"source": args.oracle}
     return overrides
@@ -104,6 +112,12 @@ def _escrow(args: argparse.Namespace) -> int:
     return build.main(args.rest)
 
 
+def _projections(args: argparse.Namespace) -> int:
+    from ledger.projections import cli
+
+    return cli.main(args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentperp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -119,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--oracle", choices=["synthetic", "none"], help="price source (default synthetic; none: "
                                                                      "prices only from OracleUpdate senders)")
     run.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
+    run.add_argument("--sql", metavar="URL", help="SQL read models' database (default: SQLite file "
+                                                  "DATA/read_model.sqlite; e.g. postgresql+psycopg://...)")
+    run.add_argument("--no-sql", action="store_true", help="do not run the SQL read models")
     run.set_defaults(func=_run)
 
     show = commands.add_parser("config", help="print every setting with its default, as TOML")
@@ -145,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     escrow.add_argument("rest", nargs=argparse.REMAINDER, help="the action's options (see ACTION --help)")
     escrow.set_defaults(func=_escrow)
 
+    projections = commands.add_parser("projections", help="the journal's projections: status, rebuild",
+                                      add_help=False)
+    projections.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp projections --help`")
+    projections.set_defaults(func=_projections)
+
     replay = commands.add_parser("replay", help="quants' toolkit: verify, state, export, whatif, backtest",
                                  add_help=False)
     replay.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp replay --help`")
@@ -154,9 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args, unknown = build_parser().parse_known_args(argv)
-    if unknown and args.command != "replay":  # replay parses its own options (replay/cli.py)
+    if unknown and args.command not in ("replay", "projections"):  # they parse their own options
         build_parser().error(f"unrecognized arguments: {' '.join(unknown)}")
-    if args.command == "replay":
+    if args.command in ("replay", "projections"):
         args.rest = unknown + args.rest  # options before the first positional land in unknown
     return args.func(args)
 

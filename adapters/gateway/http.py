@@ -27,7 +27,7 @@ import msgspec
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from adapters.gateway import auth, http_parse, openapi, render, websocket
+from adapters.gateway import auth, http_history, http_parse, openapi, render, websocket
 from adapters.gateway import http_schemas as s
 from adapters.gateway.human import ConversionError
 from engine import rejections as rj
@@ -59,6 +59,7 @@ STATUS_OF_CODE: dict[str, int] = {
     INTERNAL: 500,
     auth.STOPPED: 503,
 }
+STATUS_OF_CODE.update(http_history.STATUS_OF_CODE)  # the SQL history reads' own codes
 BUSINESS_STATUS = 422  # any engine code not listed above
 
 EVENTS_PAGE_DEFAULT = 500
@@ -158,6 +159,7 @@ class HttpGateway:
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/openapi.json", self.openapi)
         app.router.add_get("/ws", self.ws)
+        http_history.add_routes(app, self)  # GET /agents/{agent}/stats, /leaderboard, /history/positions (SQL)
         app.on_shutdown.append(self._close_websockets)
         return app
 
@@ -366,7 +368,8 @@ class HttpGateway:
         stopping = sequencer.failed is not None or getattr(sequencer, "_stopping", False)
         body = s.Health(status="stopping" if stopping else "ok", last_seq=self.venue.hub.last_seq,
                         server_time_ms=self.venue.clock() // NS_PER_MS, queue_depth=sequencer.queue_depth,
-                        markets=list(self.venue.symbols), dev=self.dev)
+                        markets=list(self.venue.symbols), dev=self.dev,
+                        projections=self.venue.projections.summary())
         return json_response(body, 503 if stopping else 200)
 
     async def metrics(self, request: web.Request) -> web.Response:

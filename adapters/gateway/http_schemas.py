@@ -259,6 +259,9 @@ class Health(msgspec.Struct, kw_only=True):
     queue_depth: int
     markets: list[str]
     dev: bool
+    # Each projection: name, state (catching_up | live | retrying), seq, lag_seq, lag_s, failures,
+    # retry_attempt, failing_seq, last_error (docs/projections.md).
+    projections: list[dict[str, Any]] = []
 
 
 REQUEST_BODIES = (TradeRequestBody, TradeQuoteBody, TradeAcceptBody, TradeCloseBody, TradeCancelBody,

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from adapters.gateway import http_history
 from adapters.gateway import http_schemas as s
 from adapters.gateway import websocket
 
@@ -132,6 +133,8 @@ def document(*, dev: bool = True) -> dict:
                        _query("from_seq", "replay from this seq, then live (default: live only)", integer)],
         "responses": {"101": {"description": "switching protocols"}, **{k: v for k, v in _errors().items()
                                                                          if k in ("400", "401")}}}}
+    # -- the SQL history reads (adapters/gateway/http_history.py) --
+    paths.update(http_history.openapi_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "agentperp", "version": "1",

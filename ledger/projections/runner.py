@@ -280,9 +280,10 @@ class Runner:
         except Exception as recover_error:  # e.g. the database is down: the next attempt recovers again
             log.error("projection %s: recover failed: %s", projection.name, recover_error)
         else:
-            assert checkpoint == status.seq, (
-                f"projection {projection.name}: durable checkpoint {checkpoint} != applied {status.seq}: "
-                "a failed apply must not move the checkpoint")
+            if checkpoint != status.seq:  # e.g. `projections rebuild` reset it: the durable one is the truth
+                log.warning("projection %s: durable checkpoint is %d, not %d: continuing from it",
+                            projection.name, checkpoint, status.seq)
+                status.seq = checkpoint
         await self._notify()
         await self._sleep(delay_s)
 
