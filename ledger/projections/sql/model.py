@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from operator import itemgetter
 
 from sqlalchemy import Engine, and_, create_engine, event, select, update
 
@@ -33,6 +34,7 @@ DAYS_PER_YEAR = 365  # crypto trades every day: Sharpe annualised by sqrt(365)
 BPS = 10_000
 ACCOUNT = ev.ACCOUNT_NAMES
 SYSTEM_ACCOUNTS = ("fees", "insurance", "external")
+_BALANCE_COLUMN = ("free_e6", "held_e6", "margin_long_e6", "margin_short_e6")  # by account (FREE..MARGIN_SHORT)
 
 # Quote outcomes by how the maker behaved (docs/projections.md, "quote reliability").
 STOOD = frozenset({"filled", "not_selected", "rfq_closed"})  # live until the RFQ resolved
@@ -55,16 +57,30 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _upsert(engine: Engine, table):
-    """INSERT ... ON CONFLICT (primary key) DO UPDATE every other column."""
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(table)
-    keys = [c.name for c in table.primary_key.columns]
-    return statement.on_conflict_do_update(
-        index_elements=keys, set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys})
+class _Statement:
+    """One table's INSERT (or upsert) as driver SQL, and how a row dict becomes its parameters.
+
+    Rows go to the DBAPI's ``executemany`` as tuples (``exec_driver_sql``): SQLAlchemy's
+    per-row parameter processing cost more than the database's own work here. The SQL is
+    the subset SQLite (>= 3.24) and PostgreSQL share: ``ON CONFLICT (pk) DO UPDATE SET c =
+    excluded.c``.
+    """
+
+    __slots__ = ("sql", "params")
+
+    def __init__(self, engine: Engine, table, upsert: bool, tuples: bool = False) -> None:
+        columns = [c.name for c in table.columns]
+        marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+        if upsert:
+            keys = [c.name for c in table.primary_key.columns]
+            sets = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+            sql += f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+        self.sql = sql
+        self.params = None if tuples else itemgetter(*columns)  # tuples: rows come in column order
+
+    def execute(self, conn, rows: list) -> None:
+        conn.exec_driver_sql(self.sql, rows if self.params is None else [self.params(row) for row in rows])
 
 
 class _Cache:
@@ -109,7 +125,10 @@ class SqlProjection:
             from ledger.projections.sql.migrate import upgrade
 
             upgrade(self.engine)
-        self._upserts = {table.name: _upsert(self.engine, table) for table in
+        self._inserts = {table.name: _Statement(self.engine, table, upsert=False, tuples=table is t.transfers)
+                         for table in (t.fills, t.funding_payments, t.closes, t.liquidations, t.transfers,
+                                       t.oracle_prices)}
+        self._upserts = {table.name: _Statement(self.engine, table, upsert=True) for table in
                          (t.agents, t.system_accounts, t.rfqs, t.quotes, t.positions, t.agent_kpis,
                           t.agent_daily_pnl)}
         self._loaded = False
@@ -201,13 +220,13 @@ class SqlProjection:
     def _write(self, conn) -> None:
         for name, rows in self.inserts.items():
             if rows:
-                conn.execute(t.metadata.tables[name].insert(), rows)
+                self._inserts[name].execute(conn, rows)
         for table, cache in ((t.agents, self.agents), (t.system_accounts, self.system), (t.rfqs, self.rfqs),
                              (t.quotes, self.quotes), (t.positions, self.positions), (t.agent_kpis, self.kpis),
                              (t.agent_daily_pnl, self.daily)):
             rows = cache.take()
             if rows:
-                conn.execute(self._upserts[table.name], rows)
+                self._upserts[table.name].execute(conn, rows)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -260,16 +279,17 @@ class SqlProjection:
     def _transfers(self, e, transfers: list[ev.Transfer]) -> None:
         """Book every transfer: balances, margins, the books table, and the KPIs it moves."""
         tag = type(e).__struct_config__.tag
-        rows = self.inserts["transfers"]
+        add = self.inserts["transfers"].append
+        seq, ts_ns, move = e.seq, e.ts_ns, self._move
         for index, tr in enumerate(transfers):
             amount = tr.amount_e6
-            rows.append({"seq": e.seq, "idx": index, "ts_ns": e.ts_ns, "event": tag,
-                         "debit_account": ACCOUNT[tr.debit], "debit_ref": str(tr.debit_ref),
-                         "credit_account": ACCOUNT[tr.credit], "credit_ref": str(tr.credit_ref),
-                         "amount_e6": amount, "kind": tr.kind})
-            self._move(tr.debit, tr.debit_ref, -amount)
-            self._move(tr.credit, tr.credit_ref, amount)
+            add((seq, index, ts_ns, tag, ACCOUNT[tr.debit], str(tr.debit_ref), ACCOUNT[tr.credit],
+                 str(tr.credit_ref), amount, tr.kind))  # the columns of schema.transfers, in order
+            move(tr.debit, tr.debit_ref, -amount)
+            move(tr.credit, tr.credit_ref, amount)
             kind = tr.kind
+            if kind == "release" or kind == "hold" or kind == "margin" or kind == "return":
+                continue  # money moved between one owner's accounts: no KPI
             if kind == "fee":
                 agent = self._owner(tr.debit, tr.debit_ref)
                 self._kpi(agent)["fees_paid_e6"] += amount
@@ -296,14 +316,17 @@ class SqlProjection:
                     self._pnl(tr.credit_ref, amount)
 
     def _move(self, account: int, ref, delta_e6: int) -> None:
-        if account == ev.FREE:
-            self._agent(ref)["free_e6"] += delta_e6
-        elif account == ev.HELD:
-            self._agent(ref)["held_e6"] += delta_e6
-        elif account == ev.MARGIN_LONG:
-            self.positions.touch(ref)["margin_long_e6"] += delta_e6
-        elif account == ev.MARGIN_SHORT:
-            self.positions.touch(ref)["margin_short_e6"] += delta_e6
+        if account <= ev.HELD:
+            agents = self.agents
+            row = agents.rows.get(ref)
+            if row is None:
+                row = self._agent(ref)
+            agents.dirty.add(ref)
+            row[_BALANCE_COLUMN[account]] += delta_e6
+        elif account <= ev.MARGIN_SHORT:
+            positions = self.positions
+            positions.dirty.add(ref)
+            positions.rows[ref][_BALANCE_COLUMN[account]] += delta_e6
         else:
             self.system.touch(ACCOUNT[account])["balance_e6"] += delta_e6
 
@@ -463,10 +486,8 @@ class SqlProjection:
             if not amount:
                 continue
             debit, credit = (ev.MARGIN_LONG, ev.MARGIN_SHORT) if amount > 0 else (ev.MARGIN_SHORT, ev.MARGIN_LONG)
-            rows.append({"seq": e.seq, "idx": index, "ts_ns": e.ts_ns, "event": tag,
-                         "debit_account": ACCOUNT[debit], "debit_ref": str(position_id),
-                         "credit_account": ACCOUNT[credit], "credit_ref": str(position_id),
-                         "amount_e6": abs(amount), "kind": "funding"})
+            rows.append((e.seq, index, e.ts_ns, tag, ACCOUNT[debit], str(position_id), ACCOUNT[credit],
+                         str(position_id), abs(amount), "funding"))
             position = self.positions.touch(position_id)
             position["margin_long_e6"] -= amount
             position["margin_short_e6"] += amount
