@@ -1,0 +1,115 @@
+"""`agentperp bench projections`: how fast the SQL read models follow a journal.
+
+- ``projections.sqlite_events_per_s``: a rebuild from seq 0 of a generated journal into a
+  fresh SQLite file (WAL) through the runner (read, decode, rows, one transaction per batch
+  with its checkpoint);
+- ``projections.postgresql_events_per_s``: the same into a real PostgreSQL 16 (``pgserver``),
+  when it can start here (else the figure is null and ``projections.postgresql_skipped`` says
+  why);
+- each also as a ratio to ``replay verify`` of the same journal in the same run
+  (``..._ratio_to_verify``; target >= 0.5: writing SQL must not be the bottleneck).
+
+The journal is written by ``replay.generate`` (seeded) under a temporary directory (override
+with AGENTPERP_BENCH_DIR). JIT warm-up first; each rebuild is timed ``RUNS`` times (fresh
+database each) and the median kept; GC paused as replay's tools do.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.report import emit
+from engine.markets import DEFAULT_SYMBOLS
+from ledger.projections.runner import Runner
+from ledger.projections.sql.model import SqlProjection
+from replay import generate
+from replay.source import gc_paused
+from replay.verify import verify
+
+TARGETS = {"projections.sqlite_ratio_to_verify": (">=", 0.5),
+           "projections.postgresql_ratio_to_verify": (">=", 0.5)}
+RUNS = 3
+
+
+def _rebuild_events_per_s(journal_dir: Path, url_of_run) -> tuple[float, int]:
+    rates = []
+    events = 0
+    for run in range(RUNS):
+        projection = SqlProjection(url_of_run(run), symbols=DEFAULT_SYMBOLS)
+        runner = Runner(journal_dir, [projection])
+        started = time.perf_counter()
+        with gc_paused():
+            runner.catch_up()
+        rates.append(runner.status["sql"].events_applied / (time.perf_counter() - started))
+        events = runner.status["sql"].events_applied
+        projection.close()
+    return statistics.median(rates), events
+
+
+def measure(quick: bool = False) -> dict:
+    events_target = 50_000 if quick else 300_000
+    figures: dict = {"machine.cores": os.cpu_count(), "machine.python": platform.python_version(),
+                     "seed": generate.SEED}
+    scratch = Path(tempfile.mkdtemp(prefix="bench-projections-", dir=os.environ.get("AGENTPERP_BENCH_DIR")))
+    try:
+        data_dir = scratch / "data"
+        generate.generate(data_dir, events_target, progress=False)
+        journal_dir = data_dir / "journal"
+        warm = scratch / "warm"  # numba kernels (journal walk), decoders, SQLAlchemy's first compile
+        generate.generate(warm, 3_000, progress=False)
+        verify(warm)
+        warm_projection = SqlProjection(f"sqlite:///{scratch / 'warm.db'}", symbols=DEFAULT_SYMBOLS)
+        Runner(warm / "journal", [warm_projection]).catch_up()
+        warm_projection.close()
+
+        runs = [verify(data_dir) for _ in range(RUNS)]
+        assert all(r.ok for r in runs), runs[0].divergence
+        verify_rate = statistics.median(r.events_per_s for r in runs)
+        figures["projections.journal_events"] = runs[0].events
+        figures["replay.verify_events_per_s"] = verify_rate
+
+        rate, events = _rebuild_events_per_s(journal_dir, lambda run: f"sqlite:///{scratch / f'run{run}.db'}")
+        assert events == runs[0].events, (events, runs[0].events)
+        figures["projections.sqlite_events_per_s"] = rate
+        figures["projections.sqlite_ratio_to_verify"] = rate / verify_rate
+
+        server, reason = _postgres(scratch / "pg")
+        if server is None:
+            figures["projections.postgresql_events_per_s"] = None
+            figures["projections.postgresql_ratio_to_verify"] = None
+            figures["projections.postgresql_skipped"] = reason
+        else:
+            try:
+                host = server.get_uri().split("host=", 1)[1]
+
+                def url(run: int) -> str:
+                    server.psql(f"CREATE DATABASE bench_{run};")
+                    return f"postgresql+psycopg://postgres@/bench_{run}?host={host}"
+
+                rate, _ = _rebuild_events_per_s(journal_dir, url)
+                figures["projections.postgresql_events_per_s"] = rate
+                figures["projections.postgresql_ratio_to_verify"] = rate / verify_rate
+            finally:
+                server.cleanup()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return figures
+
+
+def _postgres(directory: Path):
+    try:
+        import pgserver
+
+        return pgserver.get_server(str(directory), cleanup_mode="stop"), ""
+    except Exception as error:  # not installed, or its binaries cannot run here
+        return None, f"{type(error).__name__}: {error}"
+
+
+def main(json_path: str | None = None, quick: bool = False) -> int:
+    return emit(measure(quick), TARGETS, json_path)
