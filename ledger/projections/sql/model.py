@@ -66,10 +66,13 @@ class _Statement:
     excluded.c``.
     """
 
-    __slots__ = ("sql", "params")
+    __slots__ = ("sql", "params", "copy")
 
     def __init__(self, engine: Engine, table, upsert: bool, tuples: bool = False) -> None:
         columns = [c.name for c in table.columns]
+        # PostgreSQL: append-only rows by COPY (one stream, not a round trip per row).
+        self.copy = (f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+                     if engine.dialect.name == "postgresql" and not upsert else None)
         marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
         if upsert:
@@ -80,7 +83,13 @@ class _Statement:
         self.params = None if tuples else itemgetter(*columns)  # tuples: rows come in column order
 
     def execute(self, conn, rows: list) -> None:
-        conn.exec_driver_sql(self.sql, rows if self.params is None else [self.params(row) for row in rows])
+        params = rows if self.params is None else [self.params(row) for row in rows]
+        if self.copy is None:
+            conn.exec_driver_sql(self.sql, params)
+            return
+        with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(self.copy) as copy:
+            for row in params:
+                copy.write_row(row)
 
 
 class _Cache:
