@@ -144,10 +144,11 @@ class Venue:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.projections.stop()
         if self.sequencer_task is not None:
             self.sequencer.stop()
             await asyncio.gather(self.sequencer_task, return_exceptions=True)
+        await self.projections.stop()  # after the last durable batch: they catch up to it first
+        if self.sequencer_task is not None:
             self.sequencer.journal.close()
         if self.snapshots:
             self.snapshots.close()

@@ -18,6 +18,7 @@ from ledger.recovery import JOURNAL_DIR
 
 SQLITE_FILE = "read_model.sqlite"
 SQL_NAME = "sql"
+STOP_CATCH_UP_S_MAX = 5.0  # at stop, projections get this long to reach the last durable seq
 
 
 def sql_url(config) -> str:
@@ -59,8 +60,18 @@ class VenueProjections:
         await self.runner.start()
 
     async def stop(self) -> None:
+        """Let every projection reach the last durable seq (bounded), then stop them."""
         if self.runner is not None:
-            await self.runner.stop()
+            runner, last_seq = self.runner, self.venue.hub.last_seq
+            healthy = all(status.retry_attempt == 0 for status in runner.status.values())
+            if healthy:
+                try:
+                    await asyncio.wait_for(runner.until(
+                        lambda: all(status.seq >= last_seq for status in runner.status.values())),
+                        STOP_CATCH_UP_S_MAX)
+                except TimeoutError:
+                    pass  # they resume from their checkpoints at the next start
+            await runner.stop()
         if self.sql is not None:
             self.sql.close()
 
