@@ -118,6 +118,12 @@ def _projections(args: argparse.Namespace) -> int:
     return cli.main(args.rest)
 
 
+def _stream(args: argparse.Namespace) -> int:
+    from adapters.stream import cli
+
+    return cli.main(args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentperp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -167,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     projections.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp projections --help`")
     projections.set_defaults(func=_projections)
 
+    stream = commands.add_parser("stream", help="the journal on NATS JetStream: publish, project", add_help=False)
+    stream.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp stream --help`")
+    stream.set_defaults(func=_stream)
+
     replay = commands.add_parser("replay", help="quants' toolkit: verify, state, export, whatif, backtest",
                                  add_help=False)
     replay.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp replay --help`")
@@ -176,9 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args, unknown = build_parser().parse_known_args(argv)
-    if unknown and args.command not in ("replay", "projections"):  # they parse their own options
+    if unknown and args.command not in ("replay", "projections", "stream"):  # they parse their own options
         build_parser().error(f"unrecognized arguments: {' '.join(unknown)}")
-    if args.command in ("replay", "projections"):
+    if args.command in ("replay", "projections", "stream"):
         args.rest = unknown + args.rest  # options before the first positional land in unknown
     return args.func(args)
 

@@ -94,6 +94,16 @@ class ProjectionStatus:
     extra: dict = field(default_factory=dict)
 
 
+class Source(Protocol):
+    """Where records come from: a local journal (``JournalSource``) or a stream of it."""
+
+    def read_batch(self, from_seq: int, to_seq: int, events_max: int) -> list[JournalRecord]:
+        """Whole records holding events ``from_seq..to_seq``, in order, about ``events_max``."""
+
+    def last_seq(self) -> int:
+        """The last seq available now."""
+
+
 class Tail(Protocol):
     """The durable end of the journal: its last seq and that event's ts_ns, and a wait."""
 
@@ -142,7 +152,10 @@ class Runner:
 
     def __init__(self, journal_dir, projections: list[Projection], *, tail: Tail | None = None,
                  batch_events: int = BATCH_EVENTS_DEFAULT, retry: RetryPolicy = RetryPolicy(),
-                 seed: int | None = None, sleep: Callable[[float], object] = asyncio.sleep) -> None:
+                 seed: int | None = None, sleep: Callable[[float], object] = asyncio.sleep,
+                 source: Callable[[], Source] | None = None) -> None:
+        """``source()`` makes each projection's reader (default: ``JournalSource(journal_dir)``;
+        e.g. a JetStream stream of the journal, so projections run on other machines)."""
         names = [p.name for p in projections]
         assert len(set(names)) == len(names), f"projection names must be unique: {names}"
         self.journal_dir = journal_dir
@@ -153,7 +166,8 @@ class Runner:
         self._sleep = sleep
         self._rng = random.Random(seed)
         self.status = {p.name: ProjectionStatus(p.name) for p in projections}
-        self._sources = {p.name: JournalSource(journal_dir) for p in projections}
+        self._source = source or (lambda: JournalSource(journal_dir))
+        self._sources = {p.name: self._source() for p in projections}
         # One thread per projection: a slow sink never delays another's batches.
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(projections)), thread_name_prefix="projection")
         self._tasks: list[asyncio.Task] = []
@@ -293,7 +307,7 @@ class Runner:
         """Apply every projection up to ``to_seq`` (default: the journal's end now) in this
         thread; failures retry like the live runner (blocking sleeps). The checkpoints."""
         if to_seq is None:
-            to_seq = JournalSource(self.journal_dir).last_seq()
+            to_seq = self._source().last_seq()
         if self.tail is None:
             self.tail = FixedTail(to_seq)
         out = {}
