@@ -87,6 +87,8 @@ class VenueProjections:
             text = f"{item['name']} lag {item['lag_seq']:,}"
             if item["state"] == "retrying":
                 text += f" RETRYING@{item['failing_seq']}"
+            elif item["state"] == "ahead_of_journal":
+                text = f"{item['name']} STOPPED: ahead of the journal (rebuild it)"
             parts.append(text)
         return ", ".join(parts)
 

@@ -84,7 +84,7 @@ class ProjectionStatus:
     name: str
     seq: int = 0  # checkpoint: last seq applied and durable
     ts_ns: int = 0  # journal time of that seq's record
-    state: str = "starting"  # starting | catching_up | live | retrying | stopped
+    state: str = "starting"  # starting | catching_up | live | retrying | ahead_of_journal | stopped
     failures: int = 0  # failed attempts since start
     retry_attempt: int = 0  # consecutive failures of the current batch (0: healthy)
     failing_seq: int | None = None  # first seq of the batch that fails
@@ -237,6 +237,14 @@ class Runner:
         loop = asyncio.get_running_loop()
         status = self.status[projection.name]
         status.seq = await loop.run_in_executor(self._pool, projection.load_checkpoint)
+        if status.seq > self.tail.last_seq:
+            # Its output belongs to another (longer) journal: applying would skip seqs. Stop it.
+            status.state = "ahead_of_journal"
+            status.last_error = (f"checkpoint {status.seq} is beyond the journal's last seq {self.tail.last_seq}: "
+                                 f"the read model belongs to another journal; rebuild it")
+            log.error("projection %s: %s", projection.name, status.last_error)
+            await self._notify()
+            return
         status.state = "catching_up"
         while not self._stopping:
             durable = self.tail.last_seq

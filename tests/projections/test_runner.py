@@ -109,3 +109,19 @@ async def test_live_runner_reports_the_failure_then_catches_up_on_the_hubs_notif
     finally:
         await runner.stop()
         writer.close()
+
+
+async def test_a_checkpoint_beyond_the_journal_stops_the_projection_and_says_so(tmp_path):
+    writer = _deposits(tmp_path, 5)
+    hub = Hub(tmp_path / "journal", writer.state.last_seq)
+    sink = FlakySink()
+    sink.applied = list(range(1, 9))  # its output came from a longer journal (a data dir reset)
+    runner = Runner(tmp_path / "journal", [sink], tail=HubTail(hub))
+    await runner.start()
+    try:
+        await runner.until(lambda: runner.status["flaky"].state == "ahead_of_journal")
+        assert "beyond the journal's last seq 5" in runner.summary()[0]["last_error"]
+        assert sink.applied == list(range(1, 9))  # nothing applied, nothing skipped silently
+    finally:
+        await runner.stop()
+        writer.close()
