@@ -229,7 +229,8 @@ class Runner:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        self._pool.shutdown(wait=True)  # a batch being applied finishes (or rolls back) first
+        # A batch being applied finishes (or rolls back) first; waited for off the loop.
+        await asyncio.get_running_loop().run_in_executor(None, self._pool.shutdown, True)
         for status in self.status.values():
             status.state = "stopped"
 
