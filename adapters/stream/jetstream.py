@@ -12,19 +12,18 @@ the projection runner reads from on other machines.
   carry its first and last seq), then read in order by an ordered pull from there.
 
 nats-py is asyncio; the runner calls projections and sources from its threads. Each object
-owns one private event loop in a daemon thread (``_LoopThread``) and waits on it with a
+owns one private event loop in a daemon thread (``ledger.projections.external.LoopThread``) and waits on it with a
 bounded timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 
 import msgspec
 
-from ledger.projections.external import FileCheckpoint
+from ledger.projections.external import FileCheckpoint, LoopThread
 from ledger.records import JournalRecord
 
 STREAM_DEFAULT = "AGENTPERP_JOURNAL"
@@ -42,29 +41,12 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(JournalRecord)
 
 
-class _LoopThread:
-    """A private asyncio loop in a daemon thread: sync callers run coroutines on it."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self.thread.start()
-
-    def call(self, coroutine, timeout_s: float = CALL_TIMEOUT_S):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout_s)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(CALL_TIMEOUT_S)
-        self.loop.close()
-
-
 class _Client:
     """A lazily (re)connected JetStream context on a private loop."""
 
     def __init__(self, url: str, stream: str, subject: str, name: str) -> None:
         self.url, self.stream, self.subject = url, stream, subject
-        self.runner = _LoopThread(name)
+        self.runner = LoopThread(name)
         self.nc = None
         self.js = None
 

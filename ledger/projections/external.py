@@ -9,11 +9,14 @@ batch. After a crash the batch since the checkpoint is sent again with the same 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import threading
 from pathlib import Path
 
 FORMAT_VERSION = 1
+LOOP_CALL_TIMEOUT_S = 30.0  # one call onto a sink's private loop, at most
 
 
 def idempotency_key(projection: str, seq: int, index: int = 0) -> str:
@@ -52,3 +55,22 @@ class FileCheckpoint:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+class LoopThread:
+    """A private asyncio loop in a daemon thread, for sinks whose client is asyncio (nats-py,
+    the Solana backends) while the runner calls them from its worker threads."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.thread.start()
+
+    def call(self, coroutine, timeout_s: float | None = LOOP_CALL_TIMEOUT_S):
+        """Run ``coroutine`` on the loop and return its result (or raise its error)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout_s)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(LOOP_CALL_TIMEOUT_S)
+        self.loop.close()
