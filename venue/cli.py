@@ -55,6 +55,8 @@ def _run_overrides(args: argparse.Namespace) -> dict:
         projections["sql_url"] = args.sql
     if args.no_sql:
         projections["sql"] = False
+    if args.nats is not None:
+        projections["nats_url"] = args.nats
     if projections:
         overrides["projections"] = projections
     if args.oracle is not None:
@@ -142,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sql", metavar="URL", help="SQL read models' database (default: SQLite file "
                                                   "DATA/read_model.sqlite; e.g. postgresql+psycopg://...)")
     run.add_argument("--no-sql", action="store_true", help="do not run the SQL read models")
+    run.add_argument("--nats", metavar="URL", help="also publish the journal to NATS JetStream (e.g. nats://127.0.0.1:4222)")
     run.set_defaults(func=_run)
 
     show = commands.add_parser("config", help="print every setting with its default, as TOML")

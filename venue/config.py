@@ -79,6 +79,7 @@ class ProjectionsSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     batch_events: int = 5_000  # events per read + transaction, at most
     retry_backoff_s_min: float = 0.05  # first wait before retrying a failed batch (same seq)
     retry_backoff_s_max: float = 30.0  # the waits double up to this, with ±25% jitter
+    nats_url: str = ""  # "": off; else publish the journal to this NATS JetStream (docs/projections.md)
 
 
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -18,6 +18,7 @@ from ledger.recovery import JOURNAL_DIR
 
 SQLITE_FILE = "read_model.sqlite"
 SQL_NAME = "sql"
+JETSTREAM_CHECKPOINT = "jetstream.checkpoint"  # as adapters.stream.cli's: one publisher per data dir
 STOP_CATCH_UP_S_MAX = 5.0  # at stop, projections get this long to reach the last durable seq
 
 
@@ -34,6 +35,7 @@ class VenueProjections:
         self.venue = venue
         self.config = venue.config.projections
         self.sql = None  # the SqlProjection (its engine also serves the reads)
+        self.publisher = None  # the JetStream publisher, when projections.nats_url is set
         self.runner: Runner | None = None
 
     @property
@@ -49,6 +51,12 @@ class VenueProjections:
             # Opening migrates the schema to the newest revision (alembic): off the loop.
             self.sql = await asyncio.to_thread(SqlProjection, url, symbols=self.venue.symbols, name=SQL_NAME)
             projections.append(self.sql)
+        if self.config.nats_url:
+            from adapters.stream.jetstream import JetStreamPublisher
+
+            self.publisher = JetStreamPublisher(self.config.nats_url,
+                                                Path(self.venue.config.venue.data_dir) / JETSTREAM_CHECKPOINT)
+            projections.append(self.publisher)
         if not projections:
             return
         c = self.config
@@ -74,6 +82,8 @@ class VenueProjections:
             await runner.stop()
         if self.sql is not None:
             self.sql.close()
+        if self.publisher is not None:
+            self.publisher.close()
 
     def summary(self) -> list[dict]:
         return self.runner.summary() if self.runner is not None else []

@@ -162,3 +162,30 @@ def test_sql_read_models_from_the_stream_equal_those_from_the_journal(generated_
             s.close()
         local.close()
         remote.close()
+
+
+async def test_the_venue_publishes_live_with_nats_url(nats_url, tmp_path):
+    """``[projections] nats_url``: the publisher runs on the venue's runner, woken by the hub."""
+    import asyncio
+
+    from engine import commands as cmd
+    from tests.support import FakeClock
+    from venue.app import Venue
+    from venue.config import load
+
+    config = load(env={}, overrides={"venue": {"data_dir": str(tmp_path / "venue"), "demo": False},
+                                     "gateway": {"tcp_port": 0, "http_port": 0}, "oracle": {"source": "none"},
+                                     "projections": {"sql": False, "nats_url": nats_url}})
+    venue = Venue(config, clock=FakeClock())
+    await venue.start(serve=False)
+    try:
+        for i in range(5):
+            outcome = await venue.execute(cmd.Deposit(f"agent{i}", 1_000_000, f"ref{i}"))
+            assert outcome.rejection is None
+        runner = venue.projections.runner
+        await runner.wait_for_seq("jetstream", venue.hub.last_seq)
+        assert runner.summary()[0]["lag_seq"] == 0
+    finally:
+        await venue.stop()
+    messages = await asyncio.to_thread(_stream_messages, nats_url)
+    assert [int(m.headers[HEADER_MSG_ID]) for m in messages] == [1, 2, 3, 4, 5]
