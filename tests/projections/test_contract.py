@@ -94,3 +94,15 @@ def test_a_stale_writer_cannot_double_count(generated_journal, db_url):
         assert queries.checkpoint(conn, "sql")[0] == records[-1].last_seq
     first.close()
     second.close()
+
+
+def test_the_migrations_build_exactly_the_schema(db_url):
+    """alembic's revisions and ``schema.py`` agree: autogenerate finds nothing to add."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    projection = SqlProjection(db_url, symbols=SYMBOLS)
+    with projection.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": migrate.VERSION_TABLE})
+        assert compare_metadata(context, t.metadata) == []
+    projection.close()

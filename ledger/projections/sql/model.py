@@ -32,6 +32,7 @@ NAME_DEFAULT = "sql"
 NS_PER_DAY = 86_400 * 10**9
 DAYS_PER_YEAR = 365  # crypto trades every day: Sharpe annualised by sqrt(365)
 BPS = 10_000
+SQLITE_CACHE_KIB = 64 * 1024  # page cache per connection: the indexes of a busy read model stay in memory
 ACCOUNT = ev.ACCOUNT_NAMES
 SYSTEM_ACCOUNTS = ("fees", "insurance", "external")
 _BALANCE_COLUMN = ("free_e6", "held_e6", "margin_long_e6", "margin_short_e6")  # by account (FREE..MARGIN_SHORT)
@@ -53,6 +54,8 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")  # negative: KiB, not pages
+            cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.close()
     return engine
 

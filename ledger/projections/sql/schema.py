@@ -94,7 +94,8 @@ positions = Table(
     _i64("reward_e6"),  # liquidation reward paid from the liquidated side's margin
     Index("ix_positions_long", "long_agent", "position_id"),
     Index("ix_positions_short", "short_agent", "position_id"),
-    Index("ix_positions_status", "status"),
+    # No index on status: every close would move the row in it (a third of the upsert's
+    # cost); status filters ride the agent indexes or the primary key's order.
 )
 
 fills = Table(

@@ -169,7 +169,6 @@ def upgrade() -> None:
     with op.batch_alter_table('positions', schema=None) as batch_op:
         batch_op.create_index('ix_positions_long', ['long_agent', 'position_id'], unique=False)
         batch_op.create_index('ix_positions_short', ['short_agent', 'position_id'], unique=False)
-        batch_op.create_index('ix_positions_status', ['status'], unique=False)
 
     op.create_table('projection_checkpoints',
     sa.Column('name', sa.String(length=32), nullable=False),
@@ -249,7 +248,6 @@ def downgrade() -> None:
     op.drop_table('quotes')
     op.drop_table('projection_checkpoints')
     with op.batch_alter_table('positions', schema=None) as batch_op:
-        batch_op.drop_index('ix_positions_status')
         batch_op.drop_index('ix_positions_short')
         batch_op.drop_index('ix_positions_long')
 
