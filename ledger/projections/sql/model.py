@@ -224,7 +224,6 @@ class SqlProjection:
         self.inserts: dict[str, list[dict]] = {table.name: [] for table in
                                                (t.fills, t.funding_payments, t.closes, t.liquidations, t.transfers,
                                                 t.oracle_prices)}
-        self.kpi_touched: set[str] = set()
         self.sharpe_touched: set[str] = set()
         self.seq = 0
         self.ts_ns = 0
@@ -257,10 +256,13 @@ class SqlProjection:
         return row
 
     def _kpi(self, agent: str) -> dict:
-        if agent not in self.kpis.rows:
+        """The agent's KPI row, marked changed (its ratios are recomputed at the batch's end)."""
+        kpis = self.kpis
+        row = kpis.rows.get(agent)
+        if row is None:
             self._agent(agent)
-        self.kpi_touched.add(agent)
-        row = self.kpis.touch(agent)
+            row = kpis.rows[agent]
+        kpis.dirty.add(agent)
         row["updated_seq"] = self.seq
         return row
 
@@ -399,7 +401,7 @@ class SqlProjection:
 
     def _finish_kpis(self) -> None:
         """The ratios and the Sharpe of every agent whose figures moved in this batch."""
-        for agent in self.kpi_touched:
+        for agent in self.kpis.dirty:
             k = self.kpis.rows[agent]
             ended = k["positions_ended"]
             k["win_rate_bps"] = div_half_even(k["positions_won"] * BPS, ended) if ended else None
