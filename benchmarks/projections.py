@@ -8,6 +8,11 @@
   why);
 - each also as a ratio to ``replay verify`` of the same journal in the same run
   (``..._ratio_to_verify``; target >= 0.5: writing SQL must not be the bottleneck);
+- ``projections.lag_seq_p99`` / ``projections.lag_s_p99`` (and p50, max): the SQL
+  projection's lag in the running venue (``agentperp run``, its defaults) while
+  ``bench gateway``'s throughput load runs (its client processes, its agents), sampled from
+  ``/health`` every ``LAG_SAMPLE_INTERVAL_S``; ``projections.catch_up_s``: how long after the
+  load it took to reach the last durable seq;
 - ``jetstream.publish_events_per_s`` / ``jetstream.consume_events_per_s``: the journal
   published to a real ``nats-server`` (JetStream, file storage) through the runner, and read
   back in order from seq 1 by ``JetStreamSource`` (null, with the reason, without the binary).
@@ -38,6 +43,8 @@ from replay.verify import verify
 TARGETS = {"projections.sqlite_ratio_to_verify": (">=", 0.5),
            "projections.postgresql_ratio_to_verify": (">=", 0.5)}
 RUNS = 3
+LAG_SAMPLE_INTERVAL_S = 0.05
+CATCH_UP_S_MAX = 300.0
 
 
 def _rebuild_events_per_s(journal_dir: Path, url_of_run) -> tuple[float, int]:
@@ -101,6 +108,7 @@ def measure(quick: bool = False) -> dict:
             finally:
                 server.cleanup()
         figures.update(_jetstream(journal_dir, scratch / "nats", runs[0].events))
+        figures.update(_lag_under_gateway_load(scratch / "venue", quick))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return figures
@@ -145,6 +153,61 @@ def _jetstream(journal_dir: Path, directory: Path, events: int) -> dict:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def _lag_under_gateway_load(data_dir: Path, quick: bool) -> dict:
+    import json
+    import threading
+    import urllib.request
+
+    import numpy as np
+
+    from benchmarks import gateway
+
+    processes, agents_per_process, seconds = 2, 4 if quick else 8, 3.0 if quick else 10.0
+    venue = gateway.VenueProcess(data_dir)
+    samples: list[tuple[int, float, int]] = []
+    stop = threading.Event()
+
+    def health() -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{venue.http_port}/health", timeout=5) as answer:
+            return json.loads(answer.read())
+
+    def sample() -> None:
+        while not stop.wait(LAG_SAMPLE_INTERVAL_S):
+            try:
+                body = health()
+            except OSError:
+                continue
+            [sql] = [p for p in body["projections"] if p["name"] == "sql"]
+            samples.append((sql["lag_seq"], sql["lag_s"], body["last_seq"]))
+
+    try:
+        venue.fund(processes * agents_per_process)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        answered, elapsed, _ = gateway._run_clients(venue.tcp_port, processes, agents_per_process, "throughput", 0,
+                                                    seconds, gateway.WINDOW_PER_AGENT)
+        stop.set()
+        sampler.join()
+        started = time.perf_counter()
+        while time.perf_counter() - started < CATCH_UP_S_MAX:
+            [sql] = [p for p in health()["projections"] if p["name"] == "sql"]
+            if sql["lag_seq"] == 0:
+                break
+            time.sleep(LAG_SAMPLE_INTERVAL_S)
+        catch_up_s = time.perf_counter() - started
+    finally:
+        venue.stop()
+    lag_seq = np.array([s[0] for s in samples], float)
+    lag_s = np.array([s[1] for s in samples], float)
+    return {"projections.load_commands_per_s": answered / elapsed,
+            "projections.lag_samples": len(samples),
+            "projections.lag_seq_p50": float(np.percentile(lag_seq, 50)),
+            "projections.lag_seq_p99": float(np.percentile(lag_seq, 99)), "projections.lag_seq_max": float(lag_seq.max()),
+            "projections.lag_s_p50": float(np.percentile(lag_s, 50)),
+            "projections.lag_s_p99": float(np.percentile(lag_s, 99)), "projections.lag_s_max": float(lag_s.max()),
+            "projections.catch_up_s": catch_up_s}
 
 
 def _postgres(directory: Path):
