@@ -13,12 +13,11 @@ from pathlib import Path
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from ledger.projections.external import JETSTREAM_CHECKPOINT_FILE, SQLITE_FILE
 from ledger.projections.runner import HubTail, RetryPolicy, Runner
 from ledger.recovery import JOURNAL_DIR
 
-SQLITE_FILE = "read_model.sqlite"
 SQL_NAME = "sql"
-JETSTREAM_CHECKPOINT = "jetstream.checkpoint"  # as adapters.stream.cli's: one publisher per data dir
 STOP_CATCH_UP_S_MAX = 5.0  # at stop, projections get this long to reach the last durable seq
 
 
@@ -55,7 +54,7 @@ class VenueProjections:
             from adapters.stream.jetstream import JetStreamPublisher
 
             self.publisher = JetStreamPublisher(self.config.nats_url,
-                                                Path(self.venue.config.venue.data_dir) / JETSTREAM_CHECKPOINT)
+                                                Path(self.venue.config.venue.data_dir) / JETSTREAM_CHECKPOINT_FILE)
             projections.append(self.publisher)
         if not projections:
             return

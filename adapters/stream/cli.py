@@ -18,10 +18,10 @@ from pathlib import Path
 
 from adapters.stream.jetstream import STREAM_DEFAULT, SUBJECT_DEFAULT, JetStreamPublisher, JetStreamSource
 from engine.markets import DEFAULT_SYMBOLS
+from ledger.projections.external import JETSTREAM_CHECKPOINT_FILE
 from ledger.projections.runner import Runner
 from ledger.projections.source import BATCH_EVENTS_DEFAULT
 
-CHECKPOINT_FILE = "jetstream.checkpoint"
 FOLLOW_INTERVAL_S_DEFAULT = 1.0
 
 
@@ -39,7 +39,7 @@ def _loop(runner: Runner, name: str, follow: bool, interval_s: float) -> int:
 
 
 def publish(args) -> int:
-    publisher = JetStreamPublisher(args.nats, Path(args.data) / CHECKPOINT_FILE, stream=args.stream,
+    publisher = JetStreamPublisher(args.nats, Path(args.data) / JETSTREAM_CHECKPOINT_FILE, stream=args.stream,
                                    subject=args.subject)
     try:
         return _loop(Runner(Path(args.data) / "journal", [publisher], batch_events=args.batch_events),

@@ -2,12 +2,15 @@
 
     agentperp projections status  [--data DIR] [--sql URL]
     agentperp projections rebuild sql [--from-seq 0] [--data DIR] [--sql URL] [--batch-events N]
+    agentperp projections rebuild jetstream --from-seq N [--data DIR]
 
 ``status`` shows each projection's checkpoint against the journal's last seq, its schema
 revision and its row counts. ``rebuild`` empties the read models and applies the journal
 from seq 0 (stop the venue first: a running venue's projection would find its checkpoint
 moved and continue from it). The SQL read models rebuild from seq 0 only: balances and KPIs
-depend on every event before.
+depend on every event before. ``rebuild jetstream --from-seq N`` moves the publisher's
+checkpoint back: records from N are published again (JetStream drops the ones it still holds
+within its duplicate window).
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ import time
 from pathlib import Path
 
 from engine.markets import DEFAULT_SYMBOLS
+from ledger.projections.external import JETSTREAM_CHECKPOINT_FILE, SQLITE_FILE, FileCheckpoint
 from ledger.projections.runner import Runner
 from ledger.projections.source import BATCH_EVENTS_DEFAULT, JournalSource
 
-SQLITE_FILE = "read_model.sqlite"  # as venue.projections.SQLITE_FILE (the venue's default)
-PROJECTIONS = ("sql",)
+PROJECTIONS = ("sql", "jetstream")
 
 
 def _url(args) -> str:
@@ -48,6 +51,10 @@ def status(args) -> int:
     finally:
         projection.close()
     print(f"journal {args.data}/journal: last seq {last_seq:,}")
+    published = Path(args.data) / JETSTREAM_CHECKPOINT_FILE
+    if published.exists():
+        seq = FileCheckpoint(published).load()
+        print(f"jetstream  checkpoint seq {seq:,}, lag {max(0, last_seq - seq):,} seqs ({published})")
     if found is None:
         print(f"sql  {_url(args)}: never ran (schema {revision or 'absent'}, newest {migrate.head()})")
         return 0
@@ -63,6 +70,11 @@ def rebuild(args) -> int:
         print(f"agentperp projections rebuild: unknown projection {args.name!r} (known: {', '.join(PROJECTIONS)})",
               file=sys.stderr)
         return 2
+    if args.name == "jetstream":  # an external sink: republish from a seq (JetStream drops what it has)
+        FileCheckpoint(Path(args.data) / JETSTREAM_CHECKPOINT_FILE).save(max(0, args.from_seq - 1))
+        print(f"jetstream: the next publisher (agentperp stream publish, or run --nats) starts at seq "
+              f"{max(1, args.from_seq):,}")
+        return 0
     if args.from_seq != 0:
         print("agentperp projections rebuild: the SQL read models rebuild from seq 0 only (balances and KPIs "
               "depend on every event before)", file=sys.stderr)
@@ -89,8 +101,9 @@ def main(argv: list[str]) -> int:
                                   ("rebuild", rebuild, "empty a projection and apply the journal from seq 0")):
         sub = actions.add_parser(name, help=help_text)
         if name == "rebuild":
-            sub.add_argument("name", help="the projection: sql")
-            sub.add_argument("--from-seq", type=int, default=0, metavar="N", help="0 (the SQL read models' only)")
+            sub.add_argument("name", help="the projection: sql | jetstream")
+            sub.add_argument("--from-seq", type=int, default=0, metavar="N",
+                             help="sql: 0 only; jetstream: republish from this seq")
             sub.add_argument("--batch-events", type=int, default=BATCH_EVENTS_DEFAULT, metavar="N")
         sub.add_argument("--data", default="data", metavar="DIR", help="the venue's data directory (default ./data)")
         sub.add_argument("--sql", metavar="URL", help="the read models' database (default DIR/read_model.sqlite)")

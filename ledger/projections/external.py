@@ -16,6 +16,9 @@ import threading
 from pathlib import Path
 
 FORMAT_VERSION = 1
+# The projections' files in a venue's data directory.
+SQLITE_FILE = "read_model.sqlite"  # the SQL read models' embedded default
+JETSTREAM_CHECKPOINT_FILE = "jetstream.checkpoint"  # the JetStream publisher's checkpoint
 LOOP_CALL_TIMEOUT_S = 30.0  # one call onto a sink's private loop, at most
 
 
