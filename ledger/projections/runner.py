@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ledger.projections.source import BATCH_EVENTS_DEFAULT, JournalSource
+from ledger.projections.source import BATCH_EVENTS_DEFAULT, BATCH_EVENTS_MAX, BATCH_EVENTS_MIN, JournalSource
 from ledger.records import JournalRecord
 
 log = logging.getLogger("agentperp.projections")
@@ -157,7 +157,10 @@ class Runner:
         """``source()`` makes each projection's reader (default: ``JournalSource(journal_dir)``;
         e.g. a JetStream stream of the journal, so projections run on other machines)."""
         names = [p.name for p in projections]
-        assert len(set(names)) == len(names), f"projection names must be unique: {names}"
+        if len(set(names)) != len(names):
+            raise ValueError(f"projection names must be unique: {names}")
+        if not BATCH_EVENTS_MIN <= batch_events <= BATCH_EVENTS_MAX:
+            raise ValueError(f"batch_events {batch_events} is outside [{BATCH_EVENTS_MIN}, {BATCH_EVENTS_MAX}]")
         self.journal_dir = journal_dir
         self.projections = projections
         self.tail = tail
