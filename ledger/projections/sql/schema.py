@@ -18,8 +18,16 @@ KEY = String(64)  # an agent's base58 key (44 characters at most) or a system ac
 SHORT = String(32)
 
 
+# A single-column integer key is SQLite's rowid only when declared INTEGER (BIGINT would add a
+# second B-tree beside the table); SQLite's INTEGER is 64-bit anyway.
+ID = BigInteger().with_variant(Integer, "sqlite")
+# Composite keys: the table is its key's B-tree (no rowid, no second index) on SQLite.
+CLUSTERED = {"sqlite_with_rowid": False}
+
+
 def _i64(name: str, **kw) -> Column:
-    return Column(name, BigInteger, nullable=kw.pop("nullable", False), **kw)
+    kind = ID if kw.get("primary_key") else BigInteger
+    return Column(name, kind, nullable=kw.pop("nullable", False), **kw)
 
 
 def _stamp() -> list[Column]:
@@ -32,6 +40,7 @@ projection_checkpoints = Table(
     Column("name", SHORT, primary_key=True),
     _i64("seq"),  # every event with seq <= this is in the tables
     _i64("ts_ns"),  # journal time of that event's record
+    **CLUSTERED,
 )
 
 agents = Table(
@@ -40,6 +49,7 @@ agents = Table(
     _i64("first_seq"), _i64("first_ts_ns"),
     _i64("free_e6"), _i64("held_e6"),
     _i64("deposited_e6"), _i64("withdrawn_e6"),
+    **CLUSTERED,
 )
 
 # The system accounts of the double-entry books: fees, insurance, external.
@@ -47,6 +57,7 @@ system_accounts = Table(
     "system_accounts", metadata,
     Column("account", SHORT, primary_key=True),
     _i64("balance_e6"),
+    **CLUSTERED,
 )
 
 rfqs = Table(
@@ -118,6 +129,7 @@ funding_payments = Table(
     Column("payer", KEY, nullable=False), Column("receiver", KEY, nullable=False),
     _i64("amount_e6"),  # > 0, payer -> receiver
     _i64("long_to_short_e6"),  # the same amount, signed long -> short
+    **CLUSTERED,
 )
 
 closes = Table(
@@ -150,6 +162,7 @@ transfers = Table(
     Column("debit_account", String(16), nullable=False), Column("debit_ref", KEY, nullable=False),
     Column("credit_account", String(16), nullable=False), Column("credit_ref", KEY, nullable=False),
     _i64("amount_e6"), Column("kind", String(16), nullable=False),
+    **CLUSTERED,
 )
 
 oracle_prices = Table(
@@ -175,6 +188,7 @@ agent_kpis = Table(
     Column("quotes_expired", Integer, nullable=False),
     Column("fill_ratio_bps", Integer, nullable=True), Column("reliability_bps", Integer, nullable=True),
     _i64("updated_seq"),
+    **CLUSTERED,
 )
 
 agent_daily_pnl = Table(
@@ -182,6 +196,7 @@ agent_daily_pnl = Table(
     Column("agent", KEY, primary_key=True),
     Column("day", Integer, primary_key=True, autoincrement=False),  # UTC days since the Unix epoch
     _i64("net_pnl_e6"),
+    **CLUSTERED,
 )
 
 # Tables a rebuild empties and the checksums compare (the tracking table aside).

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 07:35:50.194345
+Create Date: 2026-11-27 08:17:37.949605
 """
 
 from alembic import op
@@ -20,7 +20,8 @@ def upgrade() -> None:
     sa.Column('agent', sa.String(length=64), nullable=False),
     sa.Column('day', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('net_pnl_e6', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('agent', 'day')
+    sa.PrimaryKeyConstraint('agent', 'day'),
+    sqlite_with_rowid=False
     )
     op.create_table('agent_kpis',
     sa.Column('agent', sa.String(length=64), nullable=False),
@@ -48,7 +49,8 @@ def upgrade() -> None:
     sa.Column('fill_ratio_bps', sa.Integer(), nullable=True),
     sa.Column('reliability_bps', sa.Integer(), nullable=True),
     sa.Column('updated_seq', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('agent')
+    sa.PrimaryKeyConstraint('agent'),
+    sqlite_with_rowid=False
     )
     op.create_table('agents',
     sa.Column('agent', sa.String(length=64), nullable=False),
@@ -58,10 +60,11 @@ def upgrade() -> None:
     sa.Column('held_e6', sa.BigInteger(), nullable=False),
     sa.Column('deposited_e6', sa.BigInteger(), nullable=False),
     sa.Column('withdrawn_e6', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('agent')
+    sa.PrimaryKeyConstraint('agent'),
+    sqlite_with_rowid=False
     )
     op.create_table('closes',
-    sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('ts_ns', sa.BigInteger(), nullable=False),
     sa.Column('position_id', sa.BigInteger(), nullable=False),
     sa.Column('agent', sa.String(length=64), nullable=False),
@@ -77,7 +80,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('seq')
     )
     op.create_table('fills',
-    sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('ts_ns', sa.BigInteger(), nullable=False),
     sa.Column('position_id', sa.BigInteger(), nullable=False),
     sa.Column('market', sa.SmallInteger(), nullable=False),
@@ -95,8 +98,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_fills_position', ['position_id'], unique=False)
 
     op.create_table('funding_payments',
-    sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
-    sa.Column('position_id', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
+    sa.Column('position_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('ts_ns', sa.BigInteger(), nullable=False),
     sa.Column('source', sa.String(length=16), nullable=False),
     sa.Column('boundary_ns', sa.BigInteger(), nullable=True),
@@ -104,10 +107,11 @@ def upgrade() -> None:
     sa.Column('receiver', sa.String(length=64), nullable=False),
     sa.Column('amount_e6', sa.BigInteger(), nullable=False),
     sa.Column('long_to_short_e6', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('seq', 'position_id')
+    sa.PrimaryKeyConstraint('seq', 'position_id'),
+    sqlite_with_rowid=False
     )
     op.create_table('liquidations',
-    sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('ts_ns', sa.BigInteger(), nullable=False),
     sa.Column('position_id', sa.BigInteger(), nullable=False),
     sa.Column('market', sa.SmallInteger(), nullable=False),
@@ -127,7 +131,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('seq')
     )
     op.create_table('oracle_prices',
-    sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('ts_ns', sa.BigInteger(), nullable=False),
     sa.Column('market', sa.SmallInteger(), nullable=False),
     sa.Column('price_e8', sa.BigInteger(), nullable=False),
@@ -137,7 +141,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('seq')
     )
     op.create_table('positions',
-    sa.Column('position_id', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('position_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('rfq_id', sa.BigInteger(), nullable=False),
     sa.Column('quote_id', sa.BigInteger(), nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
@@ -174,10 +178,11 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=32), nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('ts_ns', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('name')
+    sa.PrimaryKeyConstraint('name'),
+    sqlite_with_rowid=False
     )
     op.create_table('quotes',
-    sa.Column('quote_id', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('quote_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('rfq_id', sa.BigInteger(), nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('ts_ns', sa.BigInteger(), nullable=False),
@@ -195,7 +200,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_quotes_maker', ['maker'], unique=False)
 
     op.create_table('rfqs',
-    sa.Column('rfq_id', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('rfq_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('ts_ns', sa.BigInteger(), nullable=False),
     sa.Column('trader', sa.String(length=64), nullable=False),
@@ -221,10 +226,11 @@ def upgrade() -> None:
     op.create_table('system_accounts',
     sa.Column('account', sa.String(length=32), nullable=False),
     sa.Column('balance_e6', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('account')
+    sa.PrimaryKeyConstraint('account'),
+    sqlite_with_rowid=False
     )
     op.create_table('transfers',
-    sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('idx', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('ts_ns', sa.BigInteger(), nullable=False),
     sa.Column('event', sa.String(length=32), nullable=False),
@@ -234,7 +240,8 @@ def upgrade() -> None:
     sa.Column('credit_ref', sa.String(length=64), nullable=False),
     sa.Column('amount_e6', sa.BigInteger(), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.PrimaryKeyConstraint('seq', 'idx')
+    sa.PrimaryKeyConstraint('seq', 'idx'),
+    sqlite_with_rowid=False
     )
 
 
