@@ -60,7 +60,7 @@ class VenueProjections:
             return
         c = self.config
         self.runner = Runner(Path(self.venue.config.venue.data_dir) / JOURNAL_DIR, projections,
-                             tail=HubTail(self.venue.hub), batch_events=c.batch_events,
+                             tail=HubTail(self.venue.hub, self.venue.sequencer.last_ts_ns), batch_events=c.batch_events,
                              retry=RetryPolicy(backoff_s_min=c.retry_backoff_s_min,
                                                backoff_s_max=c.retry_backoff_s_max))
         self.venue.metrics.registry.register(_LagCollector(self.runner))

@@ -118,9 +118,10 @@ class HubTail:
     """The tail as the venue's hub reports it: woken by every durable batch (the sequencer's
     durable-seq notification), no polling."""
 
-    def __init__(self, hub) -> None:
+    def __init__(self, hub, last_ts_ns: int = 0) -> None:
+        """``last_ts_ns``: the stamp of the hub's last seq (for the lag in seconds at start)."""
         self.last_seq = hub.last_seq
-        self.last_ts_ns = 0
+        self.last_ts_ns = last_ts_ns
         self._moved = asyncio.Event()
         hub.listen(self._on_durable)
 
@@ -147,7 +148,7 @@ class FixedTail:
 
 
 class Runner:
-    """Runs projections over one journal. ``run()`` follows the tail until ``stop()``;
+    """Runs projections over one journal. ``start()`` follows the tail until ``stop()``;
     ``catch_up()`` (blocking, no loop) applies everything up to a seq and returns."""
 
     def __init__(self, journal_dir, projections: list[Projection], *, tail: Tail | None = None,
