@@ -36,6 +36,10 @@ TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"  # more than wire.SUBSCRIPTION
 UNKNOWN_STREAM = "UNKNOWN_STREAM"  # Subscribe (TCP) or ?streams= (WebSocket) names no such stream
 UNKNOWN_SUBSCRIPTION = "UNKNOWN_SUBSCRIPTION"  # Unsubscribe of a sub that is not open (TCP)
 
+# -- the SQL history reads (adapters/gateway/http_history.py) ------------------------------------
+UNAVAILABLE = "UNAVAILABLE"  # the SQL read models are not running on this venue
+UNKNOWN_AGENT = "UNKNOWN_AGENT"  # the read model has no such agent
+
 # -- the venue itself (never journaled) ------------------------------------------------------------
 OVERLOADED = "OVERLOADED"  # the sequencer's queue is full; retry later (detail: queue_max)
 STOPPED = "STOPPED"  # the venue is stopping or failed; the command was not executed

@@ -27,6 +27,7 @@ from ledger.snapshots import SnapshotWriter
 from venue.config import Config
 from adapters.gateway.hub import Hub
 from venue.metrics import Metrics
+from venue.projections import VenueProjections
 from venue.sequencer import Outcome, Sequencer
 
 log = logging.getLogger("agentperp.venue")
@@ -55,6 +56,7 @@ class Venue:
         self.sequencer_task: asyncio.Task | None = None
         self._tasks: list[asyncio.Task] = []  # everything else stop() cancels
         self._servers: list = []
+        self.projections = VenueProjections(self)  # the runner and the SQL read models (venue/projections.py)
 
     # -- what gateways use ------------------------------------------------------------------
 
@@ -95,6 +97,7 @@ class Venue:
         o = state.oracle  # all durable now: recovery replayed only what is on disk
         self.last_prices = {market: (o.price_e8[market], o.conf_e8[market], o.publish_ns[market])
                             for market in range(len(o.price_e8)) if o.publish_ns[market]}
+        await self.projections.start()
         _tune_gc()
         self.sequencer_task = asyncio.create_task(self.sequencer.run(), name="sequencer")
         if serve:
@@ -146,6 +149,8 @@ class Venue:
         if self.sequencer_task is not None:
             self.sequencer.stop()
             await asyncio.gather(self.sequencer_task, return_exceptions=True)
+        await self.projections.stop()  # after the last durable batch: they catch up to it first
+        if self.sequencer_task is not None:
             self.sequencer.journal.close()
         if self.snapshots:
             self.snapshots.close()

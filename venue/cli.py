@@ -18,6 +18,7 @@ BENCH_SUITES = {
     "gateway": "benchmarks.gateway",
     "oracle": "benchmarks.oracle",
     "hedging": "benchmarks.hedging",
+    "projections": "benchmarks.projections",
 }
 
 
@@ -51,6 +52,15 @@ def _run_overrides(args: argparse.Namespace) -> dict:
     if args.dev:
         venue["dev"] = True
     overrides = {"venue": venue, "gateway": gateway}
+    projections: dict = {}
+    if args.sql is not None:
+        projections["sql_url"] = args.sql
+    if args.no_sql:
+        projections["sql"] = False
+    if args.nats is not None:
+        projections["nats_url"] = args.nats
+    if projections:
+        overrides["projections"] = projections
     if args.oracle is not None:
         overrides["oracle"] = {"source": args.oracle}
     return overrides
@@ -125,6 +135,18 @@ def _hedge(args: argparse.Namespace) -> int:
     return cli.hedge(args.rest)
 
 
+def _projections(args: argparse.Namespace) -> int:
+    from ledger.projections import cli
+
+    return cli.main(args.rest)
+
+
+def _stream(args: argparse.Namespace) -> int:
+    from adapters.stream import cli
+
+    return cli.main(args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentperp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -142,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "OracleUpdate senders); PRIMARY,CHECK (e.g. pyth,ccxt): a stale or diverging "
                           "primary is dropped for the check (docs/oracle.md)")
     run.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
+    run.add_argument("--sql", metavar="URL", help="SQL read models' database (default: SQLite file "
+                                                  "DATA/read_model.sqlite; e.g. postgresql+psycopg://...)")
+    run.add_argument("--no-sql", action="store_true", help="do not run the SQL read models")
+    run.add_argument("--nats", metavar="URL", help="also publish the journal to NATS JetStream (e.g. nats://127.0.0.1:4222)")
     run.set_defaults(func=_run)
 
     oracle = commands.add_parser("oracle", help="price sources: record one to a file (replay it with "
@@ -187,6 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     hedge.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp hedge --help`")
     hedge.set_defaults(func=_hedge)
 
+    projections = commands.add_parser("projections", help="the journal's projections: status, rebuild",
+                                      add_help=False)
+    projections.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp projections --help`")
+    projections.set_defaults(func=_projections)
+
+    stream = commands.add_parser("stream", help="the journal on NATS JetStream: publish, project", add_help=False)
+    stream.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp stream --help`")
+    stream.set_defaults(func=_stream)
+
     replay = commands.add_parser("replay", help="quants' toolkit: verify, state, export, whatif, backtest",
                                  add_help=False)
     replay.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp replay --help`")
@@ -196,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args, unknown = build_parser().parse_known_args(argv)
-    own_options = ("replay", "exchange-sim", "hedge")  # these parse their own options
+    own_options = ("replay", "exchange-sim", "hedge", "projections", "stream")  # these parse their own options
     if unknown and args.command not in own_options:
         build_parser().error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command in own_options:

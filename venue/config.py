@@ -134,12 +134,22 @@ class EngineSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     checkpoint_every_events: int = 100_000
 
 
+class ProjectionsSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    sql: bool = True  # run the SQL read models (docs/projections.md)
+    sql_url: str = ""  # "": SQLite file data_dir/read_model.sqlite (WAL); or postgresql+psycopg://...
+    batch_events: int = 5_000  # events per read + transaction, at most
+    retry_backoff_s_min: float = 0.05  # first wait before retrying a failed batch (same seq)
+    retry_backoff_s_max: float = 30.0  # the waits double up to this, with ±25% jitter
+    nats_url: str = ""  # "": off; else publish the journal to this NATS JetStream (docs/projections.md)
+
+
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     venue: VenueSection = msgspec.field(default_factory=VenueSection)
     gateway: GatewaySection = msgspec.field(default_factory=GatewaySection)
     oracle: OracleSection = msgspec.field(default_factory=OracleSection)
     demo: DemoSection = msgspec.field(default_factory=DemoSection)
     engine: EngineSection = msgspec.field(default_factory=EngineSection)
+    projections: ProjectionsSection = msgspec.field(default_factory=ProjectionsSection)
     markets: list[dict[str, Any]] = msgspec.field(default_factory=lambda: [{"symbol": s} for s in DEFAULT_SYMBOLS])
 
     def engine_config(self) -> EngineConfig:
@@ -160,7 +170,7 @@ class ConfigError(ValueError):
     pass
 
 
-SECTIONS = ("venue", "gateway", "oracle", "demo", "engine")
+SECTIONS = ("venue", "gateway", "oracle", "demo", "engine", "projections")
 
 
 def load(path: str | Path | None = None, *, env: dict[str, str] | None = None,

@@ -55,7 +55,8 @@ def status_line(venue: Venue, activity: Activity, commands_per_s: float) -> str:
     return (f"seq {books.last_seq:>9,} | rfqs {activity.rfqs:>6,} | fills {activity.fills:>5,} | "
             f"open {books.open_positions:>4,} (OI {_usdc(books.open_interest_e6)} USDC) | "
             f"funding {_usdc(activity.funding_paid_e6)} | liquidations {activity.liquidations:>3,} | "
-            f"{commands_per_s:,.0f} cmd/s")
+            + (f"{lag} | " if (lag := venue.projections.status_text()) else "")
+            + f"{commands_per_s:,.0f} cmd/s")
 
 
 async def _status(venue: Venue, activity: Activity, interval_s: float, tty: bool) -> None:
@@ -85,6 +86,10 @@ async def run_venue(config: Config) -> int:
     print(f"  TCP (msgpack | JSON)  {g.host}:{venue.tcp_port}")
     print(f"  HTTP + WebSocket      http://{g.host}:{venue.http_port}/  (docs: /openapi.json, metrics: /metrics)")
     print(f"  markets               {', '.join(venue.symbols)}; oracle: {config.oracle.source}")
+    if venue.projections.sql is not None:
+        from venue.projections import sql_url
+
+        print(f"  SQL read models       {sql_url(config)}  (GET /agents/{{agent}}/stats, /leaderboard, /history/positions)")
     if v.dev:
         print("  dev helpers ENABLED   POST /dev/faucet, POST /dev/oracle (unsigned; for demos and tests only)")
     if v.demo:

@@ -27,7 +27,7 @@ import msgspec
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from adapters.gateway import http_parse, openapi, render, websocket
+from adapters.gateway import http_history, http_parse, openapi, render, websocket
 from adapters.gateway import http_schemas as s
 from adapters.gateway.edge import Result, status_of
 from adapters.gateway.http_schemas import EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX
@@ -106,6 +106,7 @@ class HttpGateway:
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/openapi.json", self.openapi)
         app.router.add_get("/ws", self.ws)
+        http_history.add_routes(app, self)  # GET /agents/{agent}/stats, /leaderboard, /history/positions (SQL)
         app.on_shutdown.append(self._close_websockets)
         return app
 
@@ -281,7 +282,8 @@ class HttpGateway:
         body = s.Health(status="stopping" if stopping else "ok", last_seq=self.venue.hub.last_seq,
                         server_time_ms=self.venue.clock() // NS_PER_MS, queue_depth=sequencer.queue_depth,
                         markets=list(self.venue.symbols), dev=self.dev,
-                        oracle=feed.status() if (feed := getattr(self.venue, "oracle_feed", None)) else None)
+                        oracle=feed.status() if (feed := getattr(self.venue, "oracle_feed", None)) else None,
+                        projections=self.venue.projections.summary())
         return json_response(body, 503 if stopping else 200)
 
     async def metrics(self, request: web.Request) -> web.Response:

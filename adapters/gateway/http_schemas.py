@@ -326,6 +326,9 @@ class Health(msgspec.Struct, kw_only=True):
     markets: list[str]
     dev: bool
     oracle: dict | None = None  # the feed: source in use per market, failovers, drops (None: no feed)
+    # Each projection: name, state (catching_up | live | retrying), seq, lag_seq, lag_s, failures,
+    # retry_attempt, failing_seq, last_error (docs/projections.md).
+    projections: list[dict[str, Any]] = []
 
 
 REQUEST_BODIES = (TradeRequestBody, TradeQuoteBody, TradeAcceptBody, TradeCloseBody, TradeCancelBody,

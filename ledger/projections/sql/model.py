@@ -1,0 +1,606 @@
+"""The SQL read-model projection: journal events -> rows and per-agent KPIs, exactly once.
+
+``SqlProjection.apply(records, after_seq)`` turns one batch into rows in memory, then writes
+them in **one transaction** that also moves this projection's row of
+``projection_checkpoints`` from ``after_seq`` to the batch's last seq (a compare-and-set: a
+second writer, or a stale cache, fails the transaction instead of double-counting). A crash
+anywhere leaves either the whole batch with its checkpoint, or neither.
+
+Mutable rows (agents, KPIs, open RFQs, live quotes, open positions, the system accounts,
+daily PnL) are cached in memory and written once per batch when changed; rows that ended are
+written and leave the cache. The cache is only ever a copy of what is committed plus the
+batch in flight: ``recover()`` drops it after a failure and the next batch reloads it.
+
+Money moves only through the events' transfers, and this projection books money only from
+them too (balances, margins, fees, funding, PnL, rewards), so its books equal the engine's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from operator import itemgetter
+
+from sqlalchemy import Engine, and_, create_engine, event, select, update
+
+from engine import events as ev
+from engine.units import div_half_even
+from ledger.projections.sql import schema as t
+from ledger.records import JournalRecord
+
+NAME_DEFAULT = "sql"
+NS_PER_DAY = 86_400 * 10**9
+DAYS_PER_YEAR = 365  # crypto trades every day: Sharpe annualised by sqrt(365)
+BPS = 10_000
+SQLITE_CACHE_KIB = 64 * 1024  # page cache per connection: the indexes of a busy read model stay in memory
+ACCOUNT = ev.ACCOUNT_NAMES
+SYSTEM_ACCOUNTS = ("fees", "insurance", "external")
+_BALANCE_COLUMN = ("free_e6", "held_e6", "margin_long_e6", "margin_short_e6")  # by account (FREE..MARGIN_SHORT)
+
+# Quote outcomes by how the maker behaved (docs/projections.md, "quote reliability").
+STOOD = frozenset({"filled", "not_selected", "rfq_closed"})  # live until the RFQ resolved
+PULLED = frozenset({"cancelled", "replaced", "session_ended"})  # withdrawn before an accept
+EXPIRED = frozenset({"expired"})  # let lapse before an accept
+
+
+def make_engine(url: str) -> Engine:
+    """An SQLAlchemy engine for ``url``; SQLite files get WAL and NORMAL sync (durable
+    against a process crash, one fsync per checkpoint of the WAL)."""
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")  # negative: KiB, not pages
+            cursor.execute("PRAGMA temp_store=MEMORY")
+            cursor.close()
+    return engine
+
+
+class _Statement:
+    """One table's INSERT (or upsert) as driver SQL, and how a row dict becomes its parameters.
+
+    Rows go to the DBAPI's ``executemany`` as tuples (``exec_driver_sql``): SQLAlchemy's
+    per-row parameter processing cost more than the database's own work here. The SQL is
+    the subset SQLite (>= 3.24) and PostgreSQL share: ``ON CONFLICT (pk) DO UPDATE SET c =
+    excluded.c``.
+    """
+
+    __slots__ = ("sql", "params", "copy")
+
+    def __init__(self, engine: Engine, table, upsert: bool, tuples: bool = False) -> None:
+        columns = [c.name for c in table.columns]
+        # PostgreSQL: append-only rows by COPY (one stream, not a round trip per row).
+        self.copy = (f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+                     if engine.dialect.name == "postgresql" and not upsert else None)
+        marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+        if upsert:
+            keys = [c.name for c in table.primary_key.columns]
+            sets = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+            sql += f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+        self.sql = sql
+        self.params = None if tuples else itemgetter(*columns)  # tuples: rows come in column order
+
+    def execute(self, conn, rows: list) -> None:
+        params = rows if self.params is None else [self.params(row) for row in rows]
+        if self.copy is None:
+            conn.exec_driver_sql(self.sql, params)
+            return
+        with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(self.copy) as copy:
+            for row in params:
+                copy.write_row(row)
+
+
+class _Cache:
+    """Rows of one mutable table by primary key; which changed in this batch; which ended."""
+
+    __slots__ = ("rows", "dirty", "ended")
+
+    def __init__(self) -> None:
+        self.rows: dict = {}
+        self.dirty: set = set()
+        self.ended: set = set()
+
+    def touch(self, key) -> dict:
+        self.dirty.add(key)
+        return self.rows[key]
+
+    def take(self) -> list[dict]:
+        rows = [self.rows[key] for key in self.dirty]
+        for key in self.ended:
+            del self.rows[key]
+        self.dirty.clear()
+        self.ended.clear()
+        return rows
+
+
+def _new_kpis(agent: str) -> dict:
+    row = {c.name: 0 for c in t.agent_kpis.columns}
+    row.update(agent=agent, win_rate_bps=None, sharpe_daily=None, fill_ratio_bps=None, reliability_bps=None)
+    return row
+
+
+class SqlProjection:
+    """The read models of ``ledger.projections.sql.schema`` for one database URL."""
+
+    def __init__(self, url: str, *, symbols: Iterable[str] = (), name: str = NAME_DEFAULT,
+                 engine: Engine | None = None, migrate: bool = True) -> None:
+        self.name = name
+        self.url = url
+        self.symbols = list(symbols)
+        self.engine = engine or make_engine(url)
+        if migrate:
+            from ledger.projections.sql.migrate import upgrade
+
+            upgrade(self.engine)
+        self._inserts = {table.name: _Statement(self.engine, table, upsert=False, tuples=table is t.transfers)
+                         for table in (t.fills, t.funding_payments, t.closes, t.liquidations, t.transfers,
+                                       t.oracle_prices)}
+        self._upserts = {table.name: _Statement(self.engine, table, upsert=True) for table in
+                         (t.agents, t.system_accounts, t.rfqs, t.quotes, t.positions, t.agent_kpis,
+                          t.agent_daily_pnl)}
+        self._loaded = False
+
+    # -- the runner's contract ---------------------------------------------------------
+
+    def load_checkpoint(self) -> int:
+        with self.engine.begin() as conn:
+            seq = conn.execute(select(t.projection_checkpoints.c.seq)
+                               .where(t.projection_checkpoints.c.name == self.name)).scalar()
+            if seq is None:
+                conn.execute(t.projection_checkpoints.insert().values(name=self.name, seq=0, ts_ns=0))
+                seq = 0
+        return seq
+
+    def recover(self) -> None:
+        self._loaded = False
+
+    def apply(self, records: list[JournalRecord], after_seq: int) -> int:
+        if not self._loaded:
+            self._load()
+        self._begin_batch()
+        last_seq, last_ts_ns = after_seq, 0
+        try:
+            for record in records:
+                for e in record.events:
+                    if e.seq <= after_seq:
+                        continue
+                    handler = self._handlers.get(type(e))
+                    if handler is not None:
+                        handler(self, e)
+                    last_seq = e.seq
+                last_ts_ns = record.ts_ns
+            self._finish_kpis()
+            with self.engine.begin() as conn:
+                # The checkpoint first: a compare-and-set that also locks the row (PostgreSQL),
+                # so a second writer waits, then finds the seq moved and writes nothing.
+                moved = conn.execute(
+                    update(t.projection_checkpoints)
+                    .where(and_(t.projection_checkpoints.c.name == self.name,
+                                t.projection_checkpoints.c.seq == after_seq))
+                    .values(seq=last_seq, ts_ns=last_ts_ns)).rowcount
+                if moved != 1:
+                    raise RuntimeError(f"projection {self.name}: checkpoint is not at seq {after_seq} "
+                                       "(another writer, or a rebuild under a running venue?)")
+                self._write(conn)
+        except BaseException:
+            self._loaded = False  # the cache may hold the failed batch: reload it from the database
+            raise
+        return last_seq
+
+    # -- the cache ---------------------------------------------------------------------
+
+    def _load(self) -> None:
+        self.agents, self.system, self.kpis = _Cache(), _Cache(), _Cache()
+        self.rfqs, self.quotes, self.positions, self.daily = _Cache(), _Cache(), _Cache(), _Cache()
+        self.days: dict[str, dict[int, int]] = {}  # agent -> day -> net PnL (for Sharpe)
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(t.agents)).mappings():
+                self.agents.rows[row["agent"]] = dict(row)
+            for row in conn.execute(select(t.system_accounts)).mappings():
+                self.system.rows[row["account"]] = dict(row)
+            for row in conn.execute(select(t.agent_kpis)).mappings():
+                self.kpis.rows[row["agent"]] = dict(row)
+            for row in conn.execute(select(t.rfqs).where(t.rfqs.c.status == "open")).mappings():
+                self.rfqs.rows[row["rfq_id"]] = dict(row)
+            for row in conn.execute(select(t.quotes).where(t.quotes.c.outcome == "live")).mappings():
+                self.quotes.rows[row["quote_id"]] = dict(row)
+            for row in conn.execute(select(t.positions).where(t.positions.c.status == "open")).mappings():
+                self.positions.rows[row["position_id"]] = dict(row)
+            for row in conn.execute(select(t.agent_daily_pnl)).mappings():
+                self.daily.rows[(row["agent"], row["day"])] = dict(row)
+                self.days.setdefault(row["agent"], {})[row["day"]] = row["net_pnl_e6"]
+        for account in SYSTEM_ACCOUNTS:
+            if account not in self.system.rows:
+                self.system.rows[account] = {"account": account, "balance_e6": 0}
+                self.system.dirty.add(account)
+        self._loaded = True
+
+    def _begin_batch(self) -> None:
+        self.inserts: dict[str, list[dict]] = {table.name: [] for table in
+                                               (t.fills, t.funding_payments, t.closes, t.liquidations, t.transfers,
+                                                t.oracle_prices)}
+        self.sharpe_touched: set[str] = set()
+        self.seq = 0
+        self.ts_ns = 0
+
+    def _write(self, conn) -> None:
+        for name, rows in self.inserts.items():
+            if rows:
+                self._inserts[name].execute(conn, rows)
+        for table, cache in ((t.agents, self.agents), (t.system_accounts, self.system), (t.rfqs, self.rfqs),
+                             (t.quotes, self.quotes), (t.positions, self.positions), (t.agent_kpis, self.kpis),
+                             (t.agent_daily_pnl, self.daily)):
+            rows = cache.take()
+            if rows:
+                self._upserts[table.name].execute(conn, rows)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _symbol(self, market: int) -> str:
+        return self.symbols[market] if 0 <= market < len(self.symbols) else f"market-{market}"
+
+    def _agent(self, agent: str) -> dict:
+        row = self.agents.rows.get(agent)
+        if row is None:
+            row = {"agent": agent, "first_seq": self.seq, "first_ts_ns": self.ts_ns, "free_e6": 0, "held_e6": 0,
+                   "deposited_e6": 0, "withdrawn_e6": 0}
+            self.agents.rows[agent] = row
+            self.kpis.rows[agent] = _new_kpis(agent)
+            self.kpis.dirty.add(agent)
+        self.agents.dirty.add(agent)
+        return row
+
+    def _kpi(self, agent: str) -> dict:
+        """The agent's KPI row, marked changed (its ratios are recomputed at the batch's end)."""
+        kpis = self.kpis
+        row = kpis.rows.get(agent)
+        if row is None:
+            self._agent(agent)
+            row = kpis.rows[agent]
+        kpis.dirty.add(agent)
+        row["updated_seq"] = self.seq
+        return row
+
+    def _owner(self, account: int, ref) -> str:
+        """Whose money an account is: the agent of FREE/HELD, a margin's side's agent."""
+        if account <= ev.HELD:
+            return ref
+        position = self.positions.rows[ref]
+        return position["long_agent"] if account == ev.MARGIN_LONG else position["short_agent"]
+
+    def _pnl(self, agent: str, delta_e6: int) -> None:
+        """``delta_e6`` of net PnL for ``agent`` now: the curve, its drawdown, the day's bucket."""
+        k = self._kpi(agent)
+        k["net_pnl_e6"] += delta_e6
+        if k["net_pnl_e6"] > k["net_pnl_peak_e6"]:
+            k["net_pnl_peak_e6"] = k["net_pnl_e6"]
+        drawdown = k["net_pnl_peak_e6"] - k["net_pnl_e6"]
+        if drawdown > k["max_drawdown_e6"]:
+            k["max_drawdown_e6"] = drawdown
+        day = self.ts_ns // NS_PER_DAY
+        days = self.days.setdefault(agent, {})
+        days[day] = days.get(day, 0) + delta_e6
+        key = (agent, day)
+        self.daily.rows[key] = {"agent": agent, "day": day, "net_pnl_e6": days[day]}
+        self.daily.dirty.add(key)
+        self.sharpe_touched.add(agent)
+
+    def _transfers(self, e, transfers: list[ev.Transfer]) -> None:
+        """Book every transfer: balances, margins, the books table, and the KPIs it moves."""
+        tag = type(e).__struct_config__.tag
+        add = self.inserts["transfers"].append
+        seq, ts_ns, move = e.seq, e.ts_ns, self._move
+        for index, tr in enumerate(transfers):
+            amount = tr.amount_e6
+            add((seq, index, ts_ns, tag, ACCOUNT[tr.debit], str(tr.debit_ref), ACCOUNT[tr.credit],
+                 str(tr.credit_ref), amount, tr.kind))  # the columns of schema.transfers, in order
+            move(tr.debit, tr.debit_ref, -amount)
+            move(tr.credit, tr.credit_ref, amount)
+            kind = tr.kind
+            if kind == "release" or kind == "hold" or kind == "margin" or kind == "return":
+                continue  # money moved between one owner's accounts: no KPI
+            if kind == "fee":
+                agent = self._owner(tr.debit, tr.debit_ref)
+                self._kpi(agent)["fees_paid_e6"] += amount
+                self._pnl(agent, -amount)
+            elif kind == "funding":
+                self._funding(e, tr.debit_ref, amount if tr.debit == ev.MARGIN_LONG else -amount)
+            elif kind == "pnl" or kind == "insurance":
+                position = self.positions.touch(tr.credit_ref)
+                position["pnl_long_e6"] += amount if tr.credit == ev.MARGIN_LONG else -amount
+                winner = self._owner(tr.credit, tr.credit_ref)
+                self._kpi(winner)["realized_pnl_e6"] += amount
+                self._pnl(winner, amount)
+                if kind == "pnl":
+                    loser = self._owner(tr.debit, tr.debit_ref)
+                    self._kpi(loser)["realized_pnl_e6"] -= amount
+                    self._pnl(loser, -amount)
+            elif kind == "reward":
+                self.positions.touch(tr.debit_ref)["reward_e6"] += amount
+                loser = self._owner(tr.debit, tr.debit_ref)
+                self._kpi(loser)["liquidation_penalty_e6"] += amount
+                self._pnl(loser, -amount)
+                if tr.credit == ev.FREE:
+                    self._kpi(tr.credit_ref)["keeper_rewards_e6"] += amount
+                    self._pnl(tr.credit_ref, amount)
+
+    def _move(self, account: int, ref, delta_e6: int) -> None:
+        if account <= ev.HELD:
+            agents = self.agents
+            row = agents.rows.get(ref)
+            if row is None:
+                row = self._agent(ref)
+            agents.dirty.add(ref)
+            row[_BALANCE_COLUMN[account]] += delta_e6
+        elif account <= ev.MARGIN_SHORT:
+            positions = self.positions
+            positions.dirty.add(ref)
+            positions.rows[ref][_BALANCE_COLUMN[account]] += delta_e6
+        else:
+            self.system.touch(ACCOUNT[account])["balance_e6"] += delta_e6
+
+    def _funding(self, e, position_id: int, long_to_short_e6: int, boundary_ns: int | None = None) -> None:
+        if not long_to_short_e6:
+            return
+        position = self.positions.touch(position_id)
+        position["funding_long_to_short_e6"] += long_to_short_e6
+        long_agent, short_agent = position["long_agent"], position["short_agent"]
+        payer, receiver = (long_agent, short_agent) if long_to_short_e6 > 0 else (short_agent, long_agent)
+        amount = abs(long_to_short_e6)
+        source = "boundary" if boundary_ns is not None else (
+            "liquidation" if type(e) is ev.PositionLiquidated else "close")
+        self.inserts["funding_payments"].append({
+            "seq": e.seq, "position_id": position_id, "ts_ns": e.ts_ns, "source": source, "boundary_ns": boundary_ns,
+            "payer": payer, "receiver": receiver, "amount_e6": amount, "long_to_short_e6": long_to_short_e6})
+        self._kpi(payer)["funding_paid_e6"] += amount
+        self._kpi(receiver)["funding_received_e6"] += amount
+        self._pnl(payer, -amount)
+        self._pnl(receiver, amount)
+
+    def _position_ended(self, position: dict, status: str, liquidated_side: str | None = None) -> None:
+        """A position's last close: its status, and each side's win or loss."""
+        position["status"] = status
+        position["open_size_e6"] = 0
+        position["ended_seq"], position["ended_ts_ns"] = self.seq, self.ts_ns
+        self.positions.ended.add(position["position_id"])
+        taker_long = position["taker_side"] == "long"
+        fee_long = position["taker_fee_e6"] if taker_long else position["maker_fee_e6"]
+        fee_short = position["maker_fee_e6"] if taker_long else position["taker_fee_e6"]
+        pnl, funding = position["pnl_long_e6"], position["funding_long_to_short_e6"]
+        reward = position["reward_e6"]
+        net_long = pnl - funding - fee_long - (reward if liquidated_side == "long" else 0)
+        net_short = -pnl + funding - fee_short - (reward if liquidated_side == "short" else 0)
+        for agent, net in ((position["long_agent"], net_long), (position["short_agent"], net_short)):
+            k = self._kpi(agent)
+            k["positions_ended"] += 1
+            if net > 0:
+                k["positions_won"] += 1
+
+    def _volume(self, agent: str, size_e6: int) -> None:
+        self._kpi(agent)["volume_e6"] += size_e6
+
+    def _quote_ended(self, quote_id: int, outcome: str) -> None:
+        quote = self.quotes.touch(quote_id)
+        quote["outcome"] = outcome
+        quote["ended_seq"], quote["ended_ts_ns"] = self.seq, self.ts_ns
+        self.quotes.ended.add(quote_id)
+        k = self._kpi(quote["maker"])
+        if outcome == "filled":
+            k["quotes_filled"] += 1
+        if outcome in STOOD:
+            k["quotes_stood"] += 1
+        elif outcome in PULLED:
+            k["quotes_pulled"] += 1
+        elif outcome in EXPIRED:
+            k["quotes_expired"] += 1
+
+    def _finish_kpis(self) -> None:
+        """The ratios and the Sharpe of every agent whose figures moved in this batch."""
+        for agent in self.kpis.dirty:
+            k = self.kpis.rows[agent]
+            ended = k["positions_ended"]
+            k["win_rate_bps"] = div_half_even(k["positions_won"] * BPS, ended) if ended else None
+            submitted = k["quotes_submitted"]
+            k["fill_ratio_bps"] = div_half_even(k["quotes_filled"] * BPS, submitted) if submitted else None
+            resolved = k["quotes_stood"] + k["quotes_pulled"] + k["quotes_expired"]
+            k["reliability_bps"] = div_half_even(k["quotes_stood"] * BPS, resolved) if resolved else None
+        for agent in self.sharpe_touched:
+            k = self.kpis.touch(agent)
+            k["days"], k["sharpe_daily"] = sharpe_of_days(self.days.get(agent, {}))
+
+    # -- events ------------------------------------------------------------------------
+
+    def _stamp(self, e) -> None:
+        self.seq, self.ts_ns = e.seq, e.ts_ns
+
+    def _deposited(self, e: ev.Deposited) -> None:
+        self._stamp(e)
+        self._agent(e.agent)["deposited_e6"] += e.amount_e6
+        self._transfers(e, e.transfers)
+
+    def _withdrawn(self, e: ev.Withdrawn) -> None:
+        self._stamp(e)
+        self._agent(e.agent)["withdrawn_e6"] += e.amount_e6
+        self._transfers(e, e.transfers)
+
+    def _rfq_opened(self, e: ev.RfqOpened) -> None:
+        self._stamp(e)
+        self.rfqs.rows[e.rfq_id] = {
+            "rfq_id": e.rfq_id, "seq": e.seq, "ts_ns": e.ts_ns, "trader": e.trader, "market": e.market,
+            "market_symbol": self._symbol(e.market), "side": e.side, "size_e6": e.size_e6, "leverage": e.leverage,
+            "max_funding_rate_e9": e.max_funding_rate_e9, "duration": e.duration, "expires_ns": e.expires_ns,
+            "margin_e6": e.margin_e6, "fee_e6": e.fee_e6, "auto_accept": e.auto_accept,
+            "target_rate_e9": e.target_rate_e9, "status": "open", "quotes": 0, "ended_seq": None,
+            "ended_ts_ns": None, "position_id": None}
+        self.rfqs.dirty.add(e.rfq_id)
+        self._transfers(e, e.transfers)
+
+    def _quote_submitted(self, e: ev.QuoteSubmitted) -> None:
+        self._stamp(e)
+        self.quotes.rows[e.quote_id] = {
+            "quote_id": e.quote_id, "rfq_id": e.rfq_id, "seq": e.seq, "ts_ns": e.ts_ns, "maker": e.maker,
+            "funding_rate_e9": e.funding_rate_e9, "collateral_e6": e.collateral_e6, "fee_e6": e.fee_e6,
+            "expires_ns": e.expires_ns, "outcome": "live", "ended_seq": None, "ended_ts_ns": None}
+        self.quotes.dirty.add(e.quote_id)
+        self.rfqs.touch(e.rfq_id)["quotes"] += 1
+        self._kpi(e.maker)["quotes_submitted"] += 1
+        self._transfers(e, e.transfers)
+
+    def _quote_released(self, e: ev.QuoteReleased) -> None:
+        self._stamp(e)
+        self._quote_ended(e.quote_id, e.reason)
+        self._transfers(e, e.transfers)
+
+    def _rfq_closed(self, e: ev.RfqClosed) -> None:
+        self._stamp(e)
+        rfq = self.rfqs.touch(e.rfq_id)
+        rfq["status"], rfq["ended_seq"], rfq["ended_ts_ns"] = e.reason, e.seq, e.ts_ns
+        self.rfqs.ended.add(e.rfq_id)
+        self._transfers(e, e.transfers)
+
+    def _position_opened(self, e: ev.PositionOpened) -> None:
+        self._stamp(e)
+        self.positions.rows[e.position_id] = {
+            "position_id": e.position_id, "rfq_id": e.rfq_id, "quote_id": e.quote_id, "seq": e.seq,
+            "ts_ns": e.ts_ns, "market": e.market, "market_symbol": self._symbol(e.market),
+            "long_agent": e.long_agent, "short_agent": e.short_agent, "taker_side": e.taker_side,
+            "size_e6": e.size_e6, "open_size_e6": e.size_e6, "entry_price_e8": e.entry_price_e8,
+            "funding_rate_e9": e.funding_rate_e9, "margin_long_e6": 0, "margin_short_e6": 0,
+            "taker_fee_e6": e.taker_fee_e6, "maker_fee_e6": e.maker_fee_e6, "duration": e.duration,
+            "expires_ns": e.expires_ns, "status": "open", "exit_price_e8": None, "ended_seq": None,
+            "ended_ts_ns": None, "pnl_long_e6": 0, "funding_long_to_short_e6": 0, "reward_e6": 0}
+        self.positions.dirty.add(e.position_id)
+        rfq = self.rfqs.touch(e.rfq_id)
+        rfq["status"], rfq["ended_seq"], rfq["ended_ts_ns"], rfq["position_id"] = \
+            "filled", e.seq, e.ts_ns, e.position_id
+        self.rfqs.ended.add(e.rfq_id)
+        self._quote_ended(e.quote_id, "filled")
+        for quote_id in e.released_quote_ids:
+            self._quote_ended(quote_id, "not_selected")
+        trader = e.long_agent if e.taker_side == "long" else e.short_agent
+        for agent in (e.long_agent, e.short_agent):
+            self._volume(agent, e.size_e6)
+            self._kpi(agent)["positions_opened"] += 1
+        self.inserts["fills"].append({
+            "seq": e.seq, "ts_ns": e.ts_ns, "position_id": e.position_id, "market": e.market, "kind": "open",
+            "agent": trader, "price_e8": e.entry_price_e8, "size_e6": e.size_e6, "remaining_size_e6": e.size_e6,
+            "pnl_long_e6": 0, "funding_long_to_short_e6": 0, "fee_e6": e.taker_fee_e6 + e.maker_fee_e6})
+        self._transfers(e, e.transfers)
+
+    def _funding_settled(self, e: ev.FundingSettled) -> None:
+        self._stamp(e)
+        rows = self.inserts["transfers"]
+        tag = type(e).__struct_config__.tag
+        for index, (position_id, amount) in enumerate(zip(e.position_ids, e.long_to_short_e6)):
+            if not amount:
+                continue
+            debit, credit = (ev.MARGIN_LONG, ev.MARGIN_SHORT) if amount > 0 else (ev.MARGIN_SHORT, ev.MARGIN_LONG)
+            rows.append((e.seq, index, e.ts_ns, tag, ACCOUNT[debit], str(position_id), ACCOUNT[credit],
+                         str(position_id), abs(amount), "funding"))
+            position = self.positions.touch(position_id)
+            position["margin_long_e6"] -= amount
+            position["margin_short_e6"] += amount
+            self._funding(e, position_id, amount, e.boundary_ns)
+
+    def _position_closed(self, e: ev.PositionClosed) -> None:
+        self._stamp(e)
+        position = self.positions.touch(e.position_id)
+        self.inserts["closes"].append({
+            "seq": e.seq, "ts_ns": e.ts_ns, "position_id": e.position_id, "agent": e.agent, "reason": e.reason,
+            "fraction_bps": e.fraction_bps, "price_e8": e.price_e8, "closed_size_e6": e.closed_size_e6,
+            "remaining_size_e6": e.remaining_size_e6, "funding_long_to_short_e6": e.funding_long_to_short_e6,
+            "pnl_long_e6": e.pnl_long_e6, "insurance_e6": e.insurance_e6, "bad_debt_e6": e.bad_debt_e6})
+        self.inserts["fills"].append({
+            "seq": e.seq, "ts_ns": e.ts_ns, "position_id": e.position_id, "market": position["market"],
+            "kind": "expiry" if e.reason == "expiry" else "close", "agent": e.agent, "price_e8": e.price_e8,
+            "size_e6": e.closed_size_e6, "remaining_size_e6": e.remaining_size_e6, "pnl_long_e6": e.pnl_long_e6,
+            "funding_long_to_short_e6": e.funding_long_to_short_e6, "fee_e6": 0})
+        for agent in (position["long_agent"], position["short_agent"]):
+            self._volume(agent, e.closed_size_e6)
+        position["open_size_e6"] = e.remaining_size_e6
+        position["exit_price_e8"] = e.price_e8
+        self._transfers(e, e.transfers)
+        if e.remaining_size_e6 == 0:
+            self._position_ended(position, "expired" if e.reason == "expiry" else "closed")
+
+    def _position_liquidated(self, e: ev.PositionLiquidated) -> None:
+        self._stamp(e)
+        position = self.positions.touch(e.position_id)
+        size_e6 = position["open_size_e6"]
+        liquidated, counterparty = ((position["long_agent"], position["short_agent"]) if e.side == "long"
+                                    else (position["short_agent"], position["long_agent"]))
+        self.inserts["liquidations"].append({
+            "seq": e.seq, "ts_ns": e.ts_ns, "position_id": e.position_id, "market": position["market"],
+            "side": e.side, "liquidated_agent": liquidated, "counterparty": counterparty, "keeper": e.keeper,
+            "by_engine": not e.keeper, "price_e8": e.price_e8, "oracle_stale": e.oracle_stale, "size_e6": size_e6,
+            "funding_long_to_short_e6": e.funding_long_to_short_e6, "pnl_long_e6": e.pnl_long_e6,
+            "insurance_e6": e.insurance_e6, "bad_debt_e6": e.bad_debt_e6, "reward_e6": e.reward_e6})
+        self.inserts["fills"].append({
+            "seq": e.seq, "ts_ns": e.ts_ns, "position_id": e.position_id, "market": position["market"],
+            "kind": "liquidation", "agent": e.keeper, "price_e8": e.price_e8, "size_e6": size_e6,
+            "remaining_size_e6": 0, "pnl_long_e6": e.pnl_long_e6,
+            "funding_long_to_short_e6": e.funding_long_to_short_e6, "fee_e6": 0})
+        for agent in (position["long_agent"], position["short_agent"]):
+            self._volume(agent, size_e6)
+        position["exit_price_e8"] = e.price_e8
+        self._transfers(e, e.transfers)
+        self._position_ended(position, "liquidated", e.side)
+
+    def _margin_changed(self, e: ev.MarginChanged) -> None:
+        self._stamp(e)
+        self._transfers(e, e.transfers)
+
+    def _oracle_updated(self, e: ev.OracleUpdated) -> None:
+        self._stamp(e)
+        self.inserts["oracle_prices"].append({
+            "seq": e.seq, "ts_ns": e.ts_ns, "market": e.market, "price_e8": e.price_e8, "conf_e8": e.conf_e8,
+            "publish_ns": e.publish_ns, "source": e.source})
+
+    # LiquidationWatch and Checkpoint move no money and make no row; unknown (newer) event
+    # types are skipped the same way: the read model books only what it knows.
+    _handlers = {
+        ev.Deposited: _deposited, ev.Withdrawn: _withdrawn, ev.RfqOpened: _rfq_opened,
+        ev.QuoteSubmitted: _quote_submitted, ev.QuoteReleased: _quote_released, ev.RfqClosed: _rfq_closed,
+        ev.PositionOpened: _position_opened, ev.FundingSettled: _funding_settled,
+        ev.PositionClosed: _position_closed, ev.PositionLiquidated: _position_liquidated,
+        ev.MarginChanged: _margin_changed, ev.OracleUpdated: _oracle_updated,
+    }
+
+    # -- tools -------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Empty every table and set the checkpoint to 0 (a rebuild from seq 0 follows)."""
+        with self.engine.begin() as conn:
+            for table in t.MODEL_TABLES:
+                conn.execute(table.delete())
+            conn.execute(update(t.projection_checkpoints).where(t.projection_checkpoints.c.name == self.name)
+                         .values(seq=0, ts_ns=0))
+        self._loaded = False
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def sharpe_of_days(days: dict[int, int]) -> tuple[int, float | None]:
+    """(days spanned, annualised Sharpe of daily net PnL) over every UTC day from the first
+    active one to the last (quiet days count as 0). Sharpe is scale-free, so on a constant
+    capital it is the Sharpe of daily returns. None below 2 days or with no variance."""
+    if not days:
+        return 0, None
+    first, last = min(days), max(days)
+    n = last - first + 1
+    if n < 2:
+        return n, None
+    total = sum(days.values())
+    squares = sum(v * v for v in days.values())
+    # Exact integers until the last step: n² var = n Σx² − (Σx)².
+    numerator = n * squares - total * total
+    if numerator <= 0:
+        return n, None
+    std_e6 = math.sqrt(numerator / (n * (n - 1)))
+    return n, (total / n) / std_e6 * math.sqrt(DAYS_PER_YEAR)

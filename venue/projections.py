@@ -1,0 +1,135 @@
+"""The venue's projections: the runner on the venue's loop, fed by the hub's durable batches,
+with the SQL read models on by default (``[projections]`` in docs/config.md).
+
+``VenueProjections`` is what the rest of the venue holds: ``start``/``stop``, ``summary()``
+for ``/health``, a Prometheus collector for ``/metrics``, ``status_text()`` for the status
+line, and ``read(fn, ...)`` to run a read-model query off the loop (the HTTP history reads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from ledger.projections.external import JETSTREAM_CHECKPOINT_FILE, SQLITE_FILE
+from ledger.projections.runner import HubTail, RetryPolicy, Runner
+from ledger.recovery import JOURNAL_DIR
+
+SQL_NAME = "sql"
+STOP_CATCH_UP_S_MAX = 5.0  # at stop, projections get this long to reach the last durable seq
+
+
+def sql_url(config) -> str:
+    """The read models' database: ``projections.sql_url``, or the SQLite file in the data dir."""
+    url = config.projections.sql_url
+    if url:
+        return url
+    return f"sqlite:///{(Path(config.venue.data_dir) / SQLITE_FILE).resolve()}"
+
+
+class VenueProjections:
+    def __init__(self, venue) -> None:
+        self.venue = venue
+        self.config = venue.config.projections
+        self.sql = None  # the SqlProjection (its engine also serves the reads)
+        self.publisher = None  # the JetStream publisher, when projections.nats_url is set
+        self.runner: Runner | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.runner is not None
+
+    async def start(self) -> None:
+        projections = []
+        if self.config.sql:
+            from ledger.projections.sql.model import SqlProjection
+
+            url = sql_url(self.venue.config)
+            # Opening migrates the schema to the newest revision (alembic): off the loop.
+            self.sql = await asyncio.to_thread(SqlProjection, url, symbols=self.venue.symbols, name=SQL_NAME)
+            projections.append(self.sql)
+        if self.config.nats_url:
+            from adapters.stream.jetstream import JetStreamPublisher
+
+            self.publisher = JetStreamPublisher(self.config.nats_url,
+                                                Path(self.venue.config.venue.data_dir) / JETSTREAM_CHECKPOINT_FILE)
+            projections.append(self.publisher)
+        if not projections:
+            return
+        c = self.config
+        self.runner = Runner(Path(self.venue.config.venue.data_dir) / JOURNAL_DIR, projections,
+                             tail=HubTail(self.venue.hub, self.venue.sequencer.last_ts_ns), batch_events=c.batch_events,
+                             retry=RetryPolicy(backoff_s_min=c.retry_backoff_s_min,
+                                               backoff_s_max=c.retry_backoff_s_max))
+        self.venue.metrics.registry.register(_LagCollector(self.runner))
+        await self.runner.start()
+
+    async def stop(self) -> None:
+        """Let every projection reach the last durable seq (bounded), then stop them."""
+        if self.runner is not None:
+            runner, last_seq = self.runner, self.venue.hub.last_seq
+            healthy = all(status.retry_attempt == 0 for status in runner.status.values())
+            if healthy:
+                try:
+                    await asyncio.wait_for(runner.until(
+                        lambda: all(status.seq >= last_seq for status in runner.status.values())),
+                        STOP_CATCH_UP_S_MAX)
+                except TimeoutError:
+                    pass  # they resume from their checkpoints at the next start
+            await runner.stop()
+        if self.sql is not None:
+            self.sql.close()
+        if self.publisher is not None:
+            self.publisher.close()
+
+    def summary(self) -> list[dict]:
+        return self.runner.summary() if self.runner is not None else []
+
+    def status_text(self) -> str:
+        """``sql lag 0`` (seqs behind) for the status line; ``RETRYING`` when a batch fails."""
+        if self.runner is None:
+            return ""
+        parts = []
+        for item in self.runner.summary():
+            text = f"{item['name']} lag {item['lag_seq']:,}"
+            if item["state"] == "retrying":
+                text += f" RETRYING@{item['failing_seq']}"
+            elif item["state"] == "ahead_of_journal":
+                text = f"{item['name']} STOPPED: ahead of the journal (rebuild it)"
+            parts.append(text)
+        return ", ".join(parts)
+
+    async def read(self, fn, *args, **kwargs):
+        """``fn(connection, *args, **kwargs)`` on the read models, in a worker thread."""
+        def run():
+            with self.sql.engine.connect() as conn:
+                return fn(conn, *args, **kwargs)
+
+        return await asyncio.to_thread(run)
+
+
+class _LagCollector:
+    """Per-projection figures for /metrics, read from the runner at scrape time."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    def collect(self):
+        seq = GaugeMetricFamily("agentperp_projection_seq", "Last seq a projection applied (its checkpoint)",
+                                labels=["projection"])
+        lag_seq = GaugeMetricFamily("agentperp_projection_lag_seq", "Seqs a projection is behind the durable journal",
+                                    labels=["projection"])
+        lag_s = GaugeMetricFamily("agentperp_projection_lag_seconds",
+                                  "Journal time between a projection's checkpoint and the durable tail",
+                                  labels=["projection"])
+        failures = CounterMetricFamily("agentperp_projection_failures", "Failed batch attempts (each retried)",
+                                       labels=["projection"])
+        for item in self.runner.summary():
+            name = [item["name"]]
+            seq.add_metric(name, item["seq"])
+            lag_seq.add_metric(name, item["lag_seq"])
+            lag_s.add_metric(name, item["lag_s"])
+            failures.add_metric(name, item["failures"])
+        yield from (seq, lag_seq, lag_s, failures)
