@@ -5,7 +5,7 @@ Each sub-agent is a pure function of hand-buildable inputs that returns an ``Opi
 
 | sub-agent | weight | looks at | says |
 |---|---|---|---|
-| market analyzer | 25 | trend and volatility of the oracle (``agents.features``) | skip in a storm; + rate for a trend against the maker and for volatility |
+| market analyzer | 25 | trend and volatility of the oracle (``agents.features``) | skip in a storm or a strong trend against the maker; + rate for a trend against it and for volatility |
 | risk manager | 30 | exposure after the trade vs the limit, drawdown, volatility | **veto** beyond the limit or in extreme volatility; skip adding risk in a drawdown; + inventory rate |
 | strategy optimizer | 20 | its recent quotes and fills | raise the rate when it fills too often, lower it when too rarely; skip an RFQ far larger than it usually fills |
 | execution agent | 25 | the RFQ's remaining life, its live quotes | skip an RFQ about to expire or when too many quotes are live; the quote's lifetime |
@@ -96,7 +96,7 @@ class Decision(NamedTuple):
 # -- the sub-agents: pure functions ------------------------------------------------------------------
 
 def market_analyzer(f: MarketFeatures, maker_sign: int, *, trend_rate_e9: int, volatility_rate_e9: int,
-                    volatility_skip: float, samples_min: int) -> Opinion:
+                    volatility_skip: float, samples_min: int, trend_skip: float = 0.002) -> Opinion:
     """Trend and volatility of the oracle. ``maker_sign``: +1 the maker goes long, -1 short."""
     if f.samples < 2:
         return Opinion(QUOTE, 0, 0.2, "no price history yet")
@@ -104,6 +104,9 @@ def market_analyzer(f: MarketFeatures, maker_sign: int, *, trend_rate_e9: int, v
         return Opinion(SKIP, 0, min(1.0, 0.6 + 0.4 * (f.volatility / volatility_skip - 1)),
                        f"volatility {f.volatility:.5f} >= {volatility_skip:.5f}")
     against = max(0.0, -maker_sign * f.trend)  # a rising price hurts a short maker
+    if against >= trend_skip:
+        return Opinion(SKIP, 0, min(1.0, 0.5 + 0.5 * (against / trend_skip - 1)),
+                       f"trend {f.trend:+.5f} against the maker >= {trend_skip:.5f}")
     adjust = round(trend_rate_e9 * against + volatility_rate_e9 * f.volatility / volatility_skip)
     confidence = min(1.0, f.samples / samples_min) * 0.8
     return Opinion(QUOTE, adjust, confidence, f"trend {f.trend:+.5f}, volatility {f.volatility:.5f}")
@@ -191,6 +194,7 @@ class SwarmMaker(BaseStrategy):
                  threshold: float = THRESHOLD, weights: dict[str, int] | None = None,
                  trend_rate_e9: int = 200_000_000, volatility_rate_e9: int = 2_000_000,
                  volatility_skip: float = 0.01, volatility_veto: float = 0.02, samples_min: int = 16,
+                 trend_skip: float = 0.002,
                  inventory_rate_e9: int = 4_000_000, drawdown_warn_bps: int = 1_000, drawdown_cap_bps: int = 1_500,
                  fill_ratio_low: float = 0.1, fill_ratio_high: float = 0.6, step_e9: int = 200_000,
                  size_multiple_max: float = 10.0, recent: int = 50, remaining_ms_min: int = 1_000,
@@ -203,7 +207,7 @@ class SwarmMaker(BaseStrategy):
         self.risk_limit_e6, self.capital_e6 = risk_limit_e6, capital_e6
         self.threshold, self.weights = threshold, dict(weights or WEIGHTS)
         self.analyzer = dict(trend_rate_e9=trend_rate_e9, volatility_rate_e9=volatility_rate_e9,
-                             volatility_skip=volatility_skip, samples_min=samples_min)
+                             volatility_skip=volatility_skip, samples_min=samples_min, trend_skip=trend_skip)
         self.risk = dict(inventory_rate_e9=inventory_rate_e9, drawdown_warn_bps=drawdown_warn_bps,
                          volatility_veto=volatility_veto)
         self.optimizer = dict(fill_ratio_low=fill_ratio_low, fill_ratio_high=fill_ratio_high, step_e9=step_e9,
