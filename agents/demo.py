@@ -1,4 +1,5 @@
-"""The demo agents of ``agentperp run``: traders, three market makers and a keeper, each a
+"""The demo agents of ``agentperp run``: traders, four market makers (three inventory makers and
+a swarm-consensus maker, ``agents/swarm.py``) and a keeper, each a
 real TCP client of the venue on loopback — exactly what an outside agent would run.
 
 ``start(venue)`` tops up every demo agent to ``[demo] faucet_usdc`` (a ``Deposit`` with a
@@ -15,6 +16,7 @@ import logging
 from agents import sdk
 from agents.keeper import KeeperAgent
 from agents.makers import AggressiveMaker, ConservativeMaker, InventoryMaker, MakerAgent
+from agents.swarm import SwarmMaker
 from agents.trader import TraderAgent
 from engine import commands as cmd
 from engine import views
@@ -23,7 +25,7 @@ from engine.units import USDC_E6
 log = logging.getLogger("agentperp.agents.demo")
 
 MAKERS = (("maker-conservative", ConservativeMaker), ("maker-balanced", InventoryMaker),
-          ("maker-aggressive", AggressiveMaker))
+          ("maker-aggressive", AggressiveMaker), ("maker-swarm", SwarmMaker))
 
 
 def roles(traders: int) -> list[tuple[str, int]]:
@@ -59,6 +61,8 @@ async def start(venue) -> list[asyncio.Task]:
             agents.append((role, KeeperAgent(client)))
         else:
             strategy = dict(MAKERS)[role](seed)
+            if role == "maker-swarm":  # its drawdown is measured from what the faucet gave it
+                strategy = SwarmMaker(seed, capital_e6=demo.faucet_usdc * USDC_E6)
             client = await sdk.connect(host, venue.tcp_port, keypair, "json" if role == "maker-balanced" else "msgpack")
             agents.append((role, MakerAgent(client, strategy)))
     return [asyncio.create_task(_guarded(name, agent), name=f"demo-{name}") for name, agent in agents]

@@ -182,7 +182,10 @@ class MakerAgent:
         strategy.on_start(self.config or client.engine_config, me)
         # The Welcome's prices, then every update after them: no gap between the two.
         prices = {p.market: p.price_e8 for p in client.welcome.prices}
-        subscription = await client.subscribe(["rfqs", "oracle", "account"], from_seq=client.welcome.last_seq + 1)
+        # A strategy may ask for more public streams (DynamicPricingMaker: fills, closes, liquidations).
+        streams = ["rfqs", "oracle", "account", *getattr(strategy, "streams", ())]
+        subscription = await client.subscribe(streams, from_seq=client.welcome.last_seq + 1)
+        take_cancels = getattr(strategy, "take_cancels", None)
         try:
             async for event in subscription:
                 kind = type(event)
@@ -197,6 +200,9 @@ class MakerAgent:
                 if kind is ev.PositionOpened and me in (event.long_agent, event.short_agent):
                     self.stats["fills"] += 1
                     strategy.on_fill(position_view(event), event.ts_ns)
+                if take_cancels is not None:  # a strategy that may pull its quotes (SwarmMaker's emergency stop)
+                    for quote_id in take_cancels():
+                        self._cancel(quote_id)
         finally:
             await client.disconnect()
 
@@ -205,6 +211,10 @@ class MakerAgent:
         future = self.client.send(cmd.SubmitQuote(self.client.agent, rfq_id, intent.funding_rate_e9,
                                                   intent.collateral_e6, intent.valid_for_ms))
         future.add_done_callback(self._answered)
+
+    def _cancel(self, quote_id: int) -> None:
+        self.stats["cancels"] = self.stats.get("cancels", 0) + 1
+        self.client.send(cmd.CancelQuote(self.client.agent, quote_id)).add_done_callback(self._answered)
 
     def _answered(self, future) -> None:
         if future.cancelled() or future.exception() is not None:

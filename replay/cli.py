@@ -87,6 +87,18 @@ def _backtest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _tournament(args: argparse.Namespace) -> int:
+    import replay.tournament as tournament
+
+    result = tournament.tournament(
+        args.journals, [name.strip() for name in args.strategies.split(",") if name.strip()],
+        tournament.parse_grid(args.grid or []), seed=args.seed, deposit_e6=_usdc_e6(args.deposit_usdc),
+        config=_config(args), scheduler=args.scheduler, in_process=args.in_process, workers=args.workers,
+        out=args.out, progress=_progress(args))
+    print(tournament.to_json(result) if args.json else tournament.format_table(result))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentperp replay", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -135,6 +147,28 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--deposit-usdc", type=Decimal, default=Decimal(1_000_000), help="its deposit (default 1 000 000 USDC)")
     b.add_argument("--png", metavar="FILE", help="write the equity curve as a PNG")
     b.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    t = commands.add_parser("tournament", help="every strategy x parameter set on the same journals, on Dask",
+                            description="every strategy x parameter set on the same journals under the venue's "
+                                        "ranking: PnL, funding, fees, Sharpe, max drawdown, fill ratio (table, "
+                                        "JSON, equity curves and PnL distributions); docs/strategies.md")
+    t.add_argument("journals", nargs="+", metavar="JOURNAL", help="data directories (with journal/) or journal dirs")
+    t.add_argument("--strategies", required=True, metavar="A,B",
+                   help="short names (spread, conservative, balanced, aggressive, swarm, dynamic, arbitrage) "
+                        "or MODULE:CLASS, comma separated")
+    t.add_argument("--grid", action="append", metavar="PARAM=V1,V2",
+                   help="a parameter's values (repeatable; the product is run; NAME.PARAM for one strategy only)")
+    t.add_argument("--seed", type=int, default=0, help="every strategy's seed (default 0)")
+    t.add_argument("--deposit-usdc", type=Decimal, default=Decimal(1_000_000), help="each strategy's deposit")
+    t.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler (default: a LocalCluster)")
+    t.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (default 2)")
+    t.add_argument("--in-process", action="store_true", help="no Dask: run one after the other here")
+    t.add_argument("--out", metavar="DIR", help="write tournament.json, equity.png and pnl.png there")
+    t.add_argument("--json", action="store_true", help="print the result as JSON")
+    t.add_argument("--checkpoint-every", type=int, metavar="EVENTS",
+                   help="the checkpoint interval the journals were written with")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_tournament)
     return parser
 
 

@@ -38,6 +38,7 @@ from engine import views
 from engine.rejections import Rejected
 from engine.units import NS_PER_MS
 from protocol import codes
+from protocol.risk import Holding, RiskView, risk_view
 from protocol.signing import parse_agent
 
 log = logging.getLogger("agentperp.gateway.http")
@@ -101,6 +102,7 @@ class HttpGateway:
         app.router.add_get("/positions", self.positions)
         app.router.add_get("/positions/{position_id}", self.position)
         app.router.add_get("/accounts/{agent}", self.account)
+        app.router.add_get("/agents/{agent}/risk", self.agent_risk)  # issue 16, block at the end of the class
         app.router.add_get("/events", self.events)
         app.router.add_get("/health", self.health)
         app.router.add_get("/metrics", self.metrics)
@@ -261,6 +263,27 @@ class HttpGateway:
             raise self.error(rj.INVALID_FIELD, "the agent must be a base58 Solana public key", field="agent")
         return json_response(render.account_info(views.account(self.venue.state, agent), self.venue.symbols))
 
+    # -- GET /agents/{agent}/risk (issue 16: strategies) ----------------------------------------
+    # protocol.risk.risk_view — the same pure function agents compute from their streams
+    # (agents/risk.py) — over engine.views, rendered in human units (USDC strings, bps, price).
+
+    async def agent_risk(self, request: web.Request) -> web.Response:
+        agent = request.match_info["agent"]
+        if parse_agent(agent) is None:
+            raise self.error(rj.INVALID_FIELD, "the agent must be a base58 Solana public key", field="agent")
+        state = self.venue.state
+        account = views.account(state, agent)
+        p = state.positions.v
+        holdings = []
+        for pos in account.positions:
+            row, long = state.position_row[pos.position_id], pos.long_agent == agent
+            holdings.append(Holding(pos.position_id, pos.market, 1 if long else -1, pos.size_e6, pos.size_opened_e6,
+                                    pos.entry_price_e8, pos.margin_long_e6 if long else pos.margin_short_e6,
+                                    int(p.margin_open_long_e6[row] if long else p.margin_open_short_e6[row])))
+        prices = {m.market_id: int(state.oracle.price_e8[m.market_id]) for m in state.config.markets}
+        view = risk_view(agent, account.free_e6, account.held_e6, holdings, prices, state.config)
+        return json_response(risk_info(view, self.venue.symbols))
+
     async def events(self, request: web.Request) -> web.Response:
         """The journal's events from ``from_seq`` (default 1), at most ``limit``, in human units."""
         hub = self.venue.hub
@@ -339,3 +362,29 @@ async def serve(venue) -> tuple[web.AppRunner, int]:
     await site.start()
     port = runner.addresses[0][1]
     return runner, port
+
+
+# -- the risk view in human units (issue 16) ---------------------------------------------------------
+
+def risk_info(view: RiskView, symbols: list[str]) -> dict:
+    """``protocol.risk.RiskView`` for ``GET /agents/{agent}/risk`` (schema: ``openapi.RISK_SCHEMA``)."""
+    from adapters.gateway.human import price, usdc
+
+    return {
+        "agent_id": view.agent, "equity_usdc": usdc(view.equity_e6), "free_usdc": usdc(view.free_e6),
+        "held_usdc": usdc(view.held_e6), "margin_usdc": usdc(view.margin_e6),
+        "unrealized_pnl_usdc": usdc(view.unrealized_pnl_e6), "net_exposure_usdc": usdc(view.net_exposure_e6),
+        "gross_exposure_usdc": usdc(view.gross_exposure_e6), "margin_usage_bps": view.margin_usage_bps,
+        "maintenance_usdc": usdc(view.maintenance_e6), "maintenance_usage_bps": view.maintenance_usage_bps,
+        "leverage_bps": view.leverage_bps, "liquidation_distance_bps": view.liquidation_distance_bps,
+        "score": view.score, "level": view.level,
+        "markets": [{"market": symbols[m.market], "price": price(m.price_e8), "positions": m.positions,
+                     "net_exposure_usdc": usdc(m.net_exposure_e6), "gross_exposure_usdc": usdc(m.gross_exposure_e6),
+                     "unrealized_pnl_usdc": usdc(m.unrealized_pnl_e6), "margin_usdc": usdc(m.margin_e6),
+                     "liquidation_distance_bps": m.liquidation_distance_bps} for m in view.markets],
+        "positions": [{"position_id": str(r.position_id), "market": symbols[r.market], "side": r.side,
+                       "exposure_usdc": usdc(r.exposure_e6), "unrealized_pnl_usdc": usdc(r.unrealized_pnl_e6),
+                       "margin_usdc": usdc(r.margin_e6), "maintenance_usdc": usdc(r.maintenance_e6),
+                       "liquidation_price": price(r.liquidation_price_e8),
+                       "liquidation_distance_bps": r.liquidation_distance_bps} for r in view.positions],
+    }

@@ -144,6 +144,10 @@ def document(markets, *, dev: bool = True) -> dict:
     paths["/accounts/{agent}"] = _get(
         "An agent's balances and open positions", _ref(s.AccountInfo),
         [{"name": "agent", "in": "path", "required": True, "schema": agent}])
+    # issue 16: the per-agent risk view (protocol/risk.py), rendered by http.risk_info
+    paths["/agents/{agent}/risk"] = _get(
+        "An agent's risk: exposure per market, margin usage, distance to liquidation, a 0-100 score",
+        RISK_SCHEMA, [{"name": "agent", "in": "path", "required": True, "schema": agent}])
     paths["/events"] = _get("The journal's events in seq order, in human units", _ref(s.EventsPage),
                             [_query("from_seq", "first seq (default 1)", seq),
                              _query("limit", f"at most this many (default {EVENTS_PAGE_DEFAULT})",
@@ -187,3 +191,32 @@ def document(markets, *, dev: bool = True) -> dict:
             },
         },
     }
+
+
+# -- GET /agents/{agent}/risk (issue 16) --------------------------------------------------------------
+
+_USDC = {"type": "string"}
+_BPS_OR_NULL = {"anyOf": [{"type": "integer"}, {"type": "null"}]}
+
+
+def _object(properties: dict) -> dict:
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+RISK_SCHEMA = _object({
+    "agent_id": {"type": "string"}, "equity_usdc": _USDC, "free_usdc": _USDC, "held_usdc": _USDC,
+    "margin_usdc": _USDC, "unrealized_pnl_usdc": _USDC, "net_exposure_usdc": _USDC, "gross_exposure_usdc": _USDC,
+    "margin_usage_bps": {"type": "integer"}, "maintenance_usdc": _USDC, "maintenance_usage_bps": {"type": "integer"},
+    "leverage_bps": {"type": "integer"}, "liquidation_distance_bps": _BPS_OR_NULL,
+    "score": {"type": "integer", "minimum": 0, "maximum": 100},
+    "level": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
+    "markets": {"type": "array", "items": _object({
+        "market": {"type": "string"}, "price": {"type": "string"}, "positions": {"type": "integer"},
+        "net_exposure_usdc": _USDC, "gross_exposure_usdc": _USDC, "unrealized_pnl_usdc": _USDC,
+        "margin_usdc": _USDC, "liquidation_distance_bps": _BPS_OR_NULL})},
+    "positions": {"type": "array", "items": _object({
+        "position_id": {"type": "string"}, "market": {"type": "string"},
+        "side": {"type": "string", "enum": ["long", "short"]}, "exposure_usdc": _USDC,
+        "unrealized_pnl_usdc": _USDC, "margin_usdc": _USDC, "maintenance_usdc": _USDC,
+        "liquidation_price": {"type": "string"}, "liquidation_distance_bps": _BPS_OR_NULL})},
+})

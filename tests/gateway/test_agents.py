@@ -104,7 +104,7 @@ async def test_demo_agents_trade_over_tcp(rig):
     await rig.price(2, 150)
     tasks = await demo.start(rig.venue)
     try:
-        assert len(tasks) == config.demo.traders + 3 + 1
+        assert len(tasks) == config.demo.traders + len(demo.MAKERS) + 1
         trader = str(sdk.demo_keypair(config.demo.seed, "trader", 0).pubkey())
         assert views.account(rig.venue.state, trader).free_e6 == config.demo.faucet_usdc * USDC_E6  # topped up
         # Makers quote once they have seen a price after subscribing: keep the oracle moving.
@@ -127,7 +127,8 @@ async def test_demo_agents_trade_over_tcp(rig):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     deposits = [e.amount_e6 for r in journal_records(rig.venue) for e in r.events if type(e) is ev.Deposited]
-    assert deposits == [10] * 7 + [config.demo.faucet_usdc * USDC_E6 - 10] * 7  # topped up, not doubled
+    agents = config.demo.traders + len(demo.MAKERS) + 1
+    assert deposits == [10] * agents + [config.demo.faucet_usdc * USDC_E6 - 10] * agents  # topped up, not doubled
     await eventually(lambda: views.books(rig.venue.state).live_quotes == 0, "the makers' quotes to be cancelled")
 
 
