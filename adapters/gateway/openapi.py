@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import msgspec
 
+from adapters.dashboard import routes as dashboard_routes
 from adapters.gateway import http_schemas as s
 from adapters.gateway import websocket
 from adapters.gateway.http_schemas import EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX
@@ -165,6 +166,7 @@ def document(markets, *, dev: bool = True) -> dict:
         "responses": {"101": {"description": "switching protocols"},
                       "426": {"description": "not a WebSocket upgrade request", **_json(_ref(s.ErrorBody))},
                       **{k: v for k, v in _errors().items() if k in ("400", "401", "429")}}}}
+    paths.update(dashboard_routes.openapi_paths())  # GET /, /dashboard/* (docs/dashboard.md)
     return {
         "openapi": "3.1.0",
         "info": {"title": "agentperp", "version": "1",
