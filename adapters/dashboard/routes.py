@@ -50,7 +50,7 @@ def register(app: web.Application, gateway) -> Dashboard:
     async def asset(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         found = ASSETS.get(name)
-        path = ASSET_DIR / found[0] if found else None
+        path = (dashboard.charts_asset if found[0] == CHARTS_ASSET else ASSET_DIR / found[0]) if found else None
         if path is None or not path.is_file():
             raise gateway.error(codes.NOT_FOUND, f"no dashboard asset {name[:40]!r}",
                                 assets=sorted(n for n, (f, _) in ASSETS.items() if (ASSET_DIR / f).is_file()))

@@ -46,6 +46,7 @@ class Dashboard:
         self.forecasts: dict[str, dict] = {}
         self.forecast_note = "waiting for the first refresh"
         self.forecast_refreshes = 0
+        self.charts_asset = ASSET_DIR / CHARTS_ASSET  # absent (never fetched): the page runs with charts off
         self._executor = ThreadPoolExecutor(max_workers=FORECAST_WORKERS, thread_name_prefix="dashboard-forecast")
         self._tasks: list[asyncio.Task] = []
         self._pending: list | None = None  # live events held during the backfill
@@ -196,7 +197,7 @@ class Dashboard:
         return {
             "last_seq": model.last_seq if self._pending is None else venue.hub.last_seq,
             "server_time_ms": now_ns // 1_000_000,
-            "charts_asset": (ASSET_DIR / CHARTS_ASSET).is_file(),
+            "charts_asset": self.charts_asset.is_file(),
             "markets": markets,
             "books": {"insurance_usdc": render.h.usdc(books.insurance_e6), "bad_debt_usdc": render.h.usdc(books.bad_debt_e6),
                       "fees_usdc": render.h.usdc(books.fees_e6), "open_positions": books.open_positions,
