@@ -9,7 +9,8 @@ from collections import deque
 
 from engine import events as ev
 
-PRICE_POINTS_MAX = 2_000  # oracle updates kept per market (chart history, z-scores, forecasts)
+PRICE_POINTS_MAX = 3_600  # oracle prices kept per market, one per second (the last): an hour of history
+PRICE_POINT_NS = 1_000_000_000
 RATES_MAX = 500  # negotiated funding rates (fills) kept per market
 FLOW_EVENTS_MAX = 200  # RFQ → quote → fill events kept for the page's flow (all markets)
 LIQUIDATIONS_MAX = 100
@@ -45,7 +46,12 @@ class Model:
         for event in events:
             kind = type(event)
             if kind is ev.OracleUpdated:
-                self.prices[event.market].append((event.publish_ns, event.price_e8, event.conf_e8, event.source))
+                prices = self.prices[event.market]
+                point = (event.publish_ns, event.price_e8, event.conf_e8, event.source)
+                if prices and prices[-1][0] // PRICE_POINT_NS == event.publish_ns // PRICE_POINT_NS:
+                    prices[-1] = point  # one point per second: history bounded in time, not by the feed's rate
+                else:
+                    prices.append(point)
             elif kind in FLOW_TYPES or kind is ev.QuoteReleased:
                 self._flow(event, kind)
             elif kind is ev.PositionLiquidated:

@@ -44,6 +44,9 @@ def test_the_model_keeps_every_series_bounded():
                                       publish_ns=i * 10**9, source="dev") for i in range(n)])
     assert len(model.prices[0]) == md.PRICE_POINTS_MAX and model.prices[0][-1][1] == 10**10 + n - 1
     assert model.last_seq == n
+    model.on_events([ev.OracleUpdated(seq=n + 1, ts_ns=0, cmd_id=0, market=0, price_e8=7, conf_e8=1,
+                                      publish_ns=(n - 1) * 10**9 + 5, source="dev")])  # the same second
+    assert len(model.prices[0]) == md.PRICE_POINTS_MAX and model.prices[0][-1][1] == 7
     for i in range(md.FLOW_BUCKETS_MAX + 5):  # one RFQ per bucket
         model._count(0, i * md.FLOW_BUCKET_NS)
     assert len(model.flow_buckets[0]) == md.FLOW_BUCKETS_MAX

@@ -12,6 +12,7 @@
   let markets = {};          // symbol -> {el, chart, series, cone, rateSeries, lastTime}
   let queue = [];            // /ws messages waiting for the next frame (at most QUEUE_MAX)
   let ws = null, agent = null, equity = [], chartsOk = false;
+  const RFQ_MARKETS_MAX = 10000, rfqMarket = new Map();  // request_id -> market, for quote rows
 
   const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
   const short = (k) => (k ? String(k).slice(0, 6) + "…" : "engine");
@@ -45,10 +46,12 @@
       entry.coneUp = entry.chart.addSeries(charts.LineSeries, cone);
       entry.coneDown = entry.chart.addSeries(charts.LineSeries, { ...cone, title: "" });
       entry.rateChart = charts.createChart(el.querySelector('[data-chart="rate"]'), opts);
-      entry.rateSeries = entry.rateChart.addSeries(charts.LineSeries, { color: "#3fb950", lineWidth: 1, title: "fill rate", lineType: 1 });
-      entry.rateFc = entry.rateChart.addSeries(charts.LineSeries, { color: "#a371f7", lineWidth: 1, lineStyle: 2, title: "forecast (estimate)", priceLineVisible: false });
-      entry.rateHi = entry.rateChart.addSeries(charts.LineSeries, { color: "#a371f755", lineWidth: 1, lineStyle: 2, lastValueVisible: false, priceLineVisible: false });
-      entry.rateLo = entry.rateChart.addSeries(charts.LineSeries, { color: "#a371f755", lineWidth: 1, lineStyle: 2, lastValueVisible: false, priceLineVisible: false });
+      const percent = { type: "price", precision: 4, minMove: 0.0001 };  // rates drawn in % per 8h
+      entry.rateSeries = entry.rateChart.addSeries(charts.LineSeries, { color: "#3fb950", lineWidth: 1, title: "fill rate %", lineType: 1, priceFormat: percent });
+      entry.rateFc = entry.rateChart.addSeries(charts.LineSeries, { color: "#a371f7", lineWidth: 1, lineStyle: 2, title: "forecast (estimate)", priceLineVisible: false, priceFormat: percent });
+      const band = { color: "#a371f755", lineWidth: 1, lineStyle: 2, lastValueVisible: false, priceLineVisible: false, priceFormat: percent };
+      entry.rateHi = entry.rateChart.addSeries(charts.LineSeries, band);
+      entry.rateLo = entry.rateChart.addSeries(charts.LineSeries, band);
     }
     return entry;
   }
@@ -77,7 +80,7 @@
     if (history && entry.series && m.prices) {
       const data = perSecond(m.prices.map(([ms, p]) => [ms, p]));
       entry.series.setData(data); entry.lastTime = data.length ? data[data.length - 1].time : 0;
-      const rates = perSecond(m.rates.map(([ms, r]) => [ms, r]));
+      const rates = perSecond(m.rates.map(([ms, r]) => [ms, 100 * Number(r)]));
       entry.rateSeries.setData(rates); entry.lastRateTime = rates.length ? rates[rates.length - 1].time : 0;
     }
     if (history || q(entry, ".price").textContent === "–") setPrice(entry, m.price, m.conf, m.source, m.publish_ns / 1e6);
@@ -106,7 +109,7 @@
     }
     if (f.funding_rate && entry.lastRateTime) {
       const r = f.funding_rate, t0 = entry.lastRateTime;
-      const pts = (xs) => xs.map((v, k) => ({ time: t0 + k + 1, value: v }));
+      const pts = (xs) => xs.map((v, k) => ({ time: t0 + k + 1, value: 100 * v }));
       entry.rateFc.setData(pts(r.mean)); entry.rateHi.setData(pts(r.upper)); entry.rateLo.setData(pts(r.lower));
     }
   }
@@ -129,8 +132,14 @@
     tbody.insertBefore(tr, tbody.firstChild);
     while (tbody.rows.length > max) tbody.deleteRow(tbody.rows.length - 1);
   }
-  function addFlow(e) {
-    const [what, market, detail] = describe(e);
+  function addFlow(e, live = true) {
+    if (e.type === "rfq_opened.v1") { rfqMarket.set(e.request_id, e.market); if (rfqMarket.size > RFQ_MARKETS_MAX) rfqMarket.delete(rfqMarket.keys().next().value); }
+    let [what, market, detail] = describe(e);
+    if (!market && e.request_id) market = rfqMarket.get(e.request_id) || "";
+    if (live && e.type === "position_opened.v1") {
+      const m = markets[e.market];
+      if (m && m.rateSeries) { const t = Math.max(Math.floor(e.ts_ns / 1e9), m.lastRateTime); m.rateSeries.update({ time: t, value: 100 * Number(e.funding_rate) }); m.lastRateTime = t; }
+    }
     prepend($("flow"), `<td>${e.seq}</td><td>${time(e.ts_ns)}</td><td>${esc(what)}</td><td>${esc(market)}</td><td>${esc(detail)}</td>`,
       FLOW_ROWS_MAX, { type: e.type, seq: e.seq });
   }
@@ -189,7 +198,7 @@
       : '<li class="none">none</li>';
     $("health-edges").innerHTML = table(body.edges);
     if (history) {
-      for (const e of body.flow) addFlow(e);
+      for (const e of body.flow.slice(-FLOW_ROWS_MAX)) addFlow(e, false);
       for (const e of body.liquidations) addLiquidation(e);
       stats.lastSeq = Math.max(stats.lastSeq, body.last_seq);
       $("charts-missing").hidden = chartsOk;
