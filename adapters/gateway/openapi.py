@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import msgspec
 
+from adapters.dashboard import routes as dashboard_routes
 from adapters.gateway import http_history
 from adapters.gateway import http_schemas as s
 from adapters.gateway import websocket
@@ -172,6 +173,7 @@ def document(markets, *, dev: bool = True) -> dict:
                       **{k: v for k, v in _errors().items() if k in ("400", "401", "429")}}}}
     # -- the SQL history reads (adapters/gateway/http_history.py) --
     paths.update(http_history.openapi_paths())
+    paths.update(dashboard_routes.openapi_paths())  # GET /, /dashboard/* (docs/dashboard.md)
     return {
         "openapi": "3.1.0",
         "info": {"title": "agentperp", "version": "1",
