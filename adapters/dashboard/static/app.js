@@ -218,7 +218,7 @@
   async function readLeaderboard() {
     if (!paths["/leaderboard"]) { $("leaderboard").innerHTML = '<span class="off">SQL read models off (no /leaderboard on this venue)</span>'; return; }
     const { status, body } = await getJson("/leaderboard?by=" + $("leaderboard-by").value);
-    if (status === 404 || !body) { $("leaderboard").innerHTML = '<span class="off">SQL read models off</span>'; return; }
+    if (status === 404 || status === 503 || !body) { $("leaderboard").innerHTML = '<span class="off">SQL read models off</span>'; return; }
     const rows = Array.isArray(body) ? body : (body.agents || body.rows || body.leaderboard || []);
     if (!rows.length) { $("leaderboard").textContent = "no agents yet"; return; }
     const keys = Object.keys(rows[0]).filter((k) => typeof rows[0][k] !== "object").slice(0, 8);
