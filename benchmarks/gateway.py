@@ -345,7 +345,7 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
     plot_paths = [
         plots.latency_cdf({"venue": venue_ms, "echo": echo_ms}, out_dir / "gateway_latency_cdf.png",
                           f"ack latency at {offered_per_s:,.0f}/s offered ({ECHO_LOAD_FRACTION:.0%} of echo)"),
-        plots.throughput_over_time({k: v["bins"] for k, v in last.items()}, BIN_S,
+        plots.throughput_over_time({k: v["bins"][:-1] for k, v in last.items()}, BIN_S,  # the last bin: the tail past the end
                                    out_dir / "gateway_throughput_over_time.png",
                                    "throughput over the last interleaved run of each server"),
     ]
