@@ -8,22 +8,30 @@
   ``engine.command_us_by_type``: the mean per command type, from one more run.
 - ``kernels.sweep_1m_ms`` / ``kernels.funding_1m_ms``: one market sweep / one funding
   settlement over 1 000 000 open positions; and the pure-Python twins' figures and ratios.
-- ``engine.commands_per_s_interpreted``: the same mix in a subprocess with the engine's
-  modules interpreted (``AGENTPERP_ENGINE=python``); ``engine.compiled`` says whether the
-  main figures ran on the compiled engine (``make native``).
+- ``engine.compiled_over_interpreted``: the mix on the compiled engine (this process) ÷ the
+  same mix in a worker process with the engine's modules interpreted
+  (``AGENTPERP_ENGINE=python``), interleaved run by run (``benchmarks.interleave``);
+  ``engine.commands_per_s`` is the median of the compiled runs. Target >= 3.
+  ``engine.compiled`` says whether the compiled engine was built (``make native``).
+- ``kernels.scaling``: sweep and funding times at several position counts (and a plot).
+- ``memory.engine_rss_mb_per_1m_positions``: the RSS that ``n`` open positions add to a
+  fresh process's engine state (opened by RFQ, quote and accept), per million.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import os
 import platform
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
+from benchmarks.interleave import PAIRS_MIN, interleave
 from benchmarks.report import emit, percentiles
 from venue import compiled
 from engine import commands as cmd
@@ -38,7 +46,7 @@ from engine.units import NS_PER_MS, NS_PER_S
 
 SEED = 20261121
 START_NS = 1_767_225_600 * NS_PER_S
-TARGETS = {"engine.commands_per_s": (">=", 200_000), "kernels.sweep_1m_ms": ("<=", 10.0),
+TARGETS = {"engine.compiled_over_interpreted": (">=", 3.0), "kernels.sweep_1m_ms": ("<=", 10.0),
            "kernels.funding_1m_ms": ("<=", 50.0)}
 
 
@@ -208,35 +216,162 @@ def time_funding(kernel, p: dict, repeats: int) -> list[float]:
     return timings
 
 
-def interpreted_commands_per_s(n_rounds: int) -> float | None:
-    """The mix in a subprocess with the engine's modules interpreted from their Python
-    sources (AGENTPERP_ENGINE=python; the kernels stay compiled by numba): what Cython adds."""
-    env = dict(os.environ, AGENTPERP_ENGINE="python")
-    code = ("from venue import compiled; compiled.prepare(); import json, benchmarks.engine as b; "
-            "mix = b.build_mix(%d); b.run_mix(mix[: len(mix) // 10]); "
-            "s = sorted(b.run_mix(mix)[0] for _ in range(3))[1]; print(json.dumps(len(mix) / s))" % n_rounds)
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
-    return float(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
+_WORKER = """
+import sys
+from venue import compiled; compiled.prepare()
+import benchmarks.engine as b
+mix = b.build_mix(int(sys.argv[1]))
+b.run_mix(mix[: len(mix) // 10])
+print("ready", compiled.engine_is_compiled(), flush=True)
+for line in sys.stdin:
+    print(b.run_mix(mix)[0], flush=True)
+"""
+
+
+class InterpretedWorker:
+    """The mix on the interpreted engine, in a process of its own (``AGENTPERP_ENGINE=python``;
+    the kernels stay compiled by numba), one run per ``run()``: its commands/s."""
+
+    def __init__(self, n_rounds: int, n_commands: int):
+        env = dict(os.environ, AGENTPERP_ENGINE="python")
+        self.n_commands = n_commands
+        self.process = subprocess.Popen([sys.executable, "-c", _WORKER, str(n_rounds)], env=env, text=True,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        ready = self.process.stdout.readline().split()
+        if not ready or ready[0] != "ready":
+            self.close()
+            raise RuntimeError("the interpreted engine worker did not start")
+        assert ready[1] == "False", "the worker runs the compiled engine: AGENTPERP_ENGINE=python was ignored"
+
+    def run(self) -> float:
+        self.process.stdin.write("run\n")
+        self.process.stdin.flush()
+        return self.n_commands / float(self.process.stdout.readline())
+
+    def close(self) -> None:
+        if self.process.stdin:
+            self.process.stdin.close()
+        self.process.wait(60)
+
+
+_RSS_PROBE = """
+import json, sys
+from venue import compiled; compiled.prepare()
+import benchmarks.engine as b
+print(json.dumps(b.open_positions_rss(int(sys.argv[1]))))
+"""
+
+
+def open_positions_rss(n_positions: int) -> dict:
+    """Open ``n_positions`` (RFQ, one quote, accept; longs and shorts in turn) in a fresh
+    state; the RSS they add (VmRSS after the agents are funded, and after), in KB."""
+    state = State(default_config())
+    traders = [f"trader{i:04d}" for i in range(1_000)]
+    makers = [f"maker{i:03d}" for i in range(100)]
+    now_ns = START_NS
+    cmd_id = 0
+
+    def run(command):
+        nonlocal cmd_id, now_ns
+        cmd_id += 1
+        now_ns += 1_000
+        return execute(state, command, now_ns, cmd_id)
+
+    for agent in traders + makers:
+        run(cmd.Deposit(agent, 100_000_000 * 1_000_000, f"seed-{agent}"))
+    prices_e8 = [100_000 * 10**8, 4_000 * 10**8, 200 * 10**8]
+    for market, price_e8 in enumerate(prices_e8):
+        run(cmd.OracleUpdate(market, price_e8, price_e8 // 10_000, now_ns, "bench"))
+    gc.collect()
+    before_kb = _rss_kb()
+    rejected = 0
+    for i in range(n_positions):
+        if i % 10_000 == 9_999:  # keep the prices fresh
+            for market, price_e8 in enumerate(prices_e8):
+                run(cmd.OracleUpdate(market, price_e8, price_e8 // 10_000, now_ns, "bench"))
+        trader, maker = traders[i % len(traders)], makers[i % len(makers)]
+        opened = run(cmd.RequestQuote(trader, i % 3, "long" if i % 2 else "short", 10_000_000, 10, 10_000_000,
+                                      "perpetual", 60_000))
+        if isinstance(opened, Rejected):
+            rejected += 1
+            continue
+        rfq_id = opened[0].rfq_id
+        run(cmd.SubmitQuote(maker, rfq_id, 1_000_000, 2_000_000, 60_000))
+        if isinstance(run(cmd.AcceptQuote(trader, rfq_id, cmd.BEST_QUOTE, "sig")), Rejected):
+            rejected += 1
+    gc.collect()
+    return {"positions": len(state.position_row), "rejected": rejected, "before_kb": before_kb,
+            "after_kb": _rss_kb()}
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def engine_rss_per_1m_positions(n_positions: int) -> dict:
+    done = subprocess.run([sys.executable, "-c", _RSS_PROBE, str(n_positions)], capture_output=True, text=True,
+                          timeout=1_800)
+    if done.returncode != 0:
+        return {"memory.engine_error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
+    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    added_mb = (probe["after_kb"] - probe["before_kb"]) / 1024
+    return {"memory.engine_rss_mb_per_1m_positions": added_mb * 1e6 / max(probe["positions"], 1),
+            "memory.engine_rss_added_mb": added_mb, "memory.engine_open_positions": probe["positions"],
+            "memory.engine_rejected_opens": probe["rejected"]}
 
 
 # -- the program ----------------------------------------------------------------------------
 
 
-def measure(quick: bool = False) -> dict:
+def kernel_scaling(counts: list[int], repeats: int = 5) -> dict:
+    """Median sweep and funding ms at each position count."""
+    sweep, funding = [], []
+    for n in counts:
+        p = random_positions(n)
+        time_sweep(sweep_market_nb, p, 1)
+        time_funding(settle_funding_nb, p, 1)
+        sweep.append(float(np.median(time_sweep(sweep_market_nb, p, repeats))))
+        funding.append(float(np.median(time_funding(settle_funding_nb, p, repeats))))
+    return {"positions": counts, "sweep_ms": sweep, "funding_ms": funding}
+
+
+def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
+    from benchmarks import plots
+
     n_rounds = 2_000 if quick else 30_000
     n_positions = 100_000 if quick else 1_000_000
+    memory_positions = 30_000 if quick else 200_000
+    out_dir = Path(out_dir) if out_dir else Path(__file__).parent / "results"
     figures: dict = {"machine.cores": os.cpu_count(), "machine.python": platform.python_version(),
-                     "engine.compiled": compiled.engine_is_compiled(), "seed": SEED, "engine.mix_rounds": n_rounds, "kernels.positions": n_positions}
+                     "engine.compiled": compiled.engine_is_compiled(), "seed": SEED, "engine.mix_rounds": n_rounds,
+                     "kernels.positions": n_positions}
 
     mix = build_mix(n_rounds)  # also the JIT warm-up: every kernel has run by now
     run_mix(mix[: len(mix) // 10])
-    # The median of several whole runs: one run on a shared VM varies by ±5%.
-    runs = sorted((run_mix(mix) for _ in range(MIX_RUNS)), key=lambda run: run[0])
-    elapsed, batch_us, events = runs[len(runs) // 2]
     figures["engine.commands"] = len(mix)
     figures["engine.mix_rejections"] = mix_outcomes(mix)  # how realistic the mix is: almost none
-    figures["engine.commands_per_s"] = len(mix) / elapsed
-    figures["engine.commands_per_s_runs"] = [round(len(mix) / run[0]) for run in runs]
+    runs: list[tuple[float, list[float], int]] = []
+
+    def compiled_run() -> float:
+        runs.append(run_mix(mix))
+        return len(mix) / runs[-1][0]
+
+    worker = InterpretedWorker(n_rounds, len(mix))
+    try:
+        ratio = interleave(compiled_run, worker.run, pairs=max(PAIRS_MIN, MIX_RUNS),
+                           figure="engine.commands_per_s", baseline="engine.commands_per_s_interpreted",
+                           label="engine compiled / interpreted")
+    finally:
+        worker.close()
+    figures["engine.compiled_over_interpreted"] = ratio
+    elapsed, batch_us, events = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
+    figures["engine.commands_per_s"] = ratio["figure_spread"]["median"]
+    figures["engine.commands_per_s_runs"] = [round(v) for v in ratio["figure_values"]]
+    figures["engine.commands_per_s_interpreted"] = ratio["baseline_spread"]["median"]
     figures["engine.events_per_s"] = events / elapsed
     figures["engine.command_us"] = percentiles(batch_us)
     figures["engine.command_us_by_type"] = command_us_by_type(mix)
@@ -261,12 +396,18 @@ def measure(quick: bool = False) -> dict:
     figures["ratio.sweep_twin_over_kernel"] = figures["reference.sweep_1m_ms"] / figures["kernels.sweep_1m_ms"]
     figures["ratio.funding_twin_over_kernel"] = figures["reference.funding_1m_ms"] / figures["kernels.funding_1m_ms"]
 
-    interpreted = interpreted_commands_per_s(n_rounds)
-    figures["engine.commands_per_s_interpreted"] = interpreted
-    if interpreted:
-        figures["ratio.commands_compiled_over_interpreted"] = figures["engine.commands_per_s"] / interpreted
+    counts = [10_000, 30_000, 100_000, 300_000] if quick else [10_000, 100_000, 300_000, 1_000_000, 3_000_000]
+    scaling = kernel_scaling(counts)
+    figures["kernels.scaling"] = scaling
+    figures["kernels.scaling_plot"] = str(plots.scaling(
+        scaling["positions"], {"sweep (ms)": scaling["sweep_ms"], "funding (ms)": scaling["funding_ms"]},
+        out_dir / "kernels_scaling.png", xlabel="open positions", ylabel="ms per pass",
+        title="kernel time by open positions"))
+
+    figures.update(engine_rss_per_1m_positions(memory_positions))
     return figures
 
 
 def main(json_path: str | None = None, quick: bool = False) -> int:
-    return emit(measure(quick), TARGETS, json_path)
+    out_dir = Path(json_path).parent if json_path else None
+    return emit(measure(quick, out_dir), TARGETS, json_path)

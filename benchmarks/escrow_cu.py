@@ -162,6 +162,9 @@ def main(json_path: str | None = None, quick: bool = False) -> int:
     for key, value in throughput.items():
         print(f"{key:32s} {value:>10}")
     figures.update(throughput)
+    from benchmarks.report import stamp
+
+    stamp(figures)  # machine.calibration, as in every suite's JSON
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")

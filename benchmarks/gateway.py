@@ -1,15 +1,22 @@
 """`agentperp bench gateway`: the running venue under load from separate client processes
-over loopback TCP (msgpack), journal fsync `batch`.
+over loopback TCP (msgpack), journal fsync `batch`, against a baseline measured in the same
+run: a minimal framed echo server (``benchmarks.echo``) driven by the same load generators.
 
-- ``gateway.commands_per_s``: sustained throughput. Each client process holds several
-  logged-in agents, each keeping a window of requests in flight (RequestQuote, and
-  CancelRfq of its own acknowledged RFQs), for a fixed time; acks per second over the run.
-- ``gateway.p50_ms / p99_ms / p999_ms``: ack latency at a fixed offered load (10 000
-  commands/s by default, open loop: requests go out on their schedule whatever the answers
-  do, so a stall of the venue shows as latency, not as a lower load). Latency counts from
-  the moment the request is written to the socket to the moment its answer is read: the
-  client's own wake-up jitter (epoll sleeps in whole milliseconds) is not the venue's.
-- a PNG plot of the latency distribution next to the JSON (or in benchmarks/results/).
+- ``gateway.ratio_to_echo``: throughput, venue / echo, interleaved (venue, echo, venue, …,
+  ``PAIRS_MIN`` pairs; ``benchmarks.interleave``). Each client process holds several
+  logged-in agents, each keeping a window of requests in flight (RequestQuote, and CancelRfq
+  of its own acknowledged RFQs), for a fixed time; answers per second over the run.
+  Target >= 0.5.
+- ``gateway.p99_ratio_to_echo``: ack p99 of the venue / the echo's, both at the same offered
+  load — ``ECHO_LOAD_FRACTION`` (25%) of the echo's measured capacity — open loop (requests
+  go out on their schedule whatever the answers do, so a stall shows as latency), interleaved.
+  Latency counts from the request's write to its answer's read. Target <= 5.
+- ``gateway.p50_ms / p99_ms / p999_ms``, ``echo.*``: the pooled latencies of those runs.
+- PNGs next to the JSON: latency CDFs (venue and echo), throughput over time.
+
+After each run its load generators wait for every answer still owed (up to ``DRAIN_S_MAX``;
+the rest is reported as unanswered), so the next run starts on an idle server and an
+overloaded run's slowest answers are counted, not dropped.
 
 The venue runs as its own process (`agentperp run --no-demo --dev --oracle none`); demo
 agents are off; the dev faucet funds the benchmark's agents.
@@ -42,6 +49,10 @@ RFQ_LIFETIME_MS = 1_000  # RFQs that are not cancelled expire within the second
 # Requests each agent keeps in flight in the throughput run: enough to fill a group commit
 # while the previous one is being fsynced (throughput <= window / fsync time).
 WINDOW_PER_AGENT = 256
+BIN_S = 0.1  # throughput over time: answers per bin of this many seconds
+DRAIN_S_MAX = 30.0  # after a run, how long its load generators wait for answers still owed
+SETTLE_S = 0.5  # pause after each run (RFQ expiry ticks, writeback) before the next one
+ECHO_LOAD_FRACTION = 0.25  # the latency runs' offered load: this fraction of the echo's capacity
 
 
 def _free_port() -> int:
@@ -148,6 +159,7 @@ def _client_process(port: int, first_index: int, agents: int, mode: str, rate_pe
     answered = 0
     start = time.perf_counter()
     end = start + seconds
+    bins = np.zeros(int(seconds / BIN_S) + 1, np.int64)  # answers per BIN_S: throughput over time
     sent = 0
     if mode == "throughput":
         for client in clients:
@@ -172,16 +184,29 @@ def _client_process(port: int, first_index: int, agents: int, mode: str, rate_pe
             client = key.data
             got = client.on_readable(latencies)
             answered += got
+            bins[min(int((time.perf_counter() - start) / BIN_S), len(bins) - 1)] += got
             if mode == "throughput":
                 for _ in range(got):
                     client.queue_request()
                 client.flush()
     elapsed = time.perf_counter() - start
-    out.send({"answered": answered, "elapsed_s": elapsed, "latencies_s": latencies})
+    # Drain: wait for the answers still owed, so the server is idle when the next run starts
+    # and an open-loop run's slowest answers are counted, not dropped.
+    in_window = len(latencies)
+    drain_end = time.perf_counter() + DRAIN_S_MAX
+    while any(c.sent_at for c in clients) and time.perf_counter() < drain_end:
+        for key, _ in selector.select(0.05):
+            key.data.on_readable(latencies)
+    if mode == "throughput":
+        latencies = latencies[:in_window]  # the throughput run's latencies are not a figure
+    out.send({"answered": answered, "elapsed_s": elapsed, "latencies_s": latencies, "bins": bins,
+              "unanswered": sum(len(c.sent_at) for c in clients)})
 
 
 def _run_clients(port: int, processes: int, agents_per_process: int, mode: str, rate_per_s: float,
-                 seconds: float, window: int) -> tuple[int, float, np.ndarray]:
+                 seconds: float, window: int) -> dict:
+    """Run the load generators against ``port``: ``answered``, ``elapsed_s``, ``latencies_s``
+    (an array), ``bins`` (answers per ``BIN_S``), ``unanswered`` (after the drain)."""
     context = mp.get_context("spawn")
     pipes, workers = [], []
     for p in range(processes):
@@ -194,10 +219,11 @@ def _run_clients(port: int, processes: int, agents_per_process: int, mode: str, 
     results = [pipe.recv() for pipe in pipes]
     for worker in workers:
         worker.join()
-    answered = sum(r["answered"] for r in results)
-    elapsed = max(r["elapsed_s"] for r in results)
-    latencies = np.concatenate([np.asarray(r["latencies_s"]) for r in results]) if results else np.zeros(0)
-    return answered, elapsed, latencies
+    return {"answered": sum(r["answered"] for r in results),
+            "elapsed_s": max(r["elapsed_s"] for r in results),
+            "latencies_s": np.concatenate([np.asarray(r["latencies_s"]) for r in results]),
+            "bins": np.sum([r["bins"] for r in results], axis=0),
+            "unanswered": sum(r["unanswered"] for r in results)}
 
 
 # -- the venue side --------------------------------------------------------------------------------
@@ -241,66 +267,113 @@ class VenueProcess:
         self.process.wait(30)
 
 
-def _plot(latencies_s: np.ndarray, path: Path, rate_per_s: float) -> None:
-    import matplotlib
+class EchoProcess:
+    """The baseline server (``benchmarks.echo``) in its own process, like the venue."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def __init__(self):
+        self.tcp_port = _free_port()
+        self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.echo", str(self.tcp_port)],
+                                        stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline()
+        if line.strip() != "ready":
+            self.process.kill()
+            raise RuntimeError(f"the echo server did not start: {line!r}")
 
-    ms = latencies_s * 1e3
-    fig, (hist, tail) = plt.subplots(1, 2, figsize=(11, 4))
-    hist.hist(ms, bins=np.logspace(np.log10(max(ms.min(), 1e-3)), np.log10(ms.max() + 1e-3), 80))
-    hist.set_xscale("log")
-    hist.set_xlabel("ack latency (ms, log)")
-    hist.set_ylabel("commands")
-    hist.set_title(f"{len(ms):,} commands at {rate_per_s:,.0f}/s offered")
-    quantiles = np.linspace(0, 0.9999, 2000)
-    tail.plot(1 / (1 - quantiles), np.quantile(ms, quantiles))
-    tail.set_xscale("log")
-    tail.set_xlabel("1 / (1 - quantile)  (10 = p90, 100 = p99, 1000 = p99.9)")
-    tail.set_ylabel("ms")
-    tail.set_title("latency by quantile")
-    for q in (0.5, 0.99, 0.999):
-        tail.axvline(1 / (1 - q), color="grey", lw=0.5)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
+    """The gateway's figures as ratios to the echo server's, interleaved (see the module doc)."""
+    from benchmarks import plots
+    from benchmarks.interleave import LOWER, PAIRS_MIN, interleave
+
+    processes = 2
+    agents_per_process = 4 if quick else 8
+    throughput_s = 1.5 if quick else 5.0
+    latency_s = 2.0 if quick else 5.0
+    settle_s = SETTLE_S if quick else 2 * SETTLE_S
+    out_dir = Path(out_dir) if out_dir else RESULTS_DIR
+    last: dict[str, dict] = {}  # the last run of each kind, for the plots
+    latency_ms: dict[str, list[np.ndarray]] = {"venue": [], "echo": []}
+    unanswered = {"venue": 0, "echo": 0}
+
+    def throughput(server, label: str):
+        def run() -> float:
+            result = _run_clients(server.tcp_port, processes, agents_per_process, "throughput", 0, throughput_s,
+                                  WINDOW_PER_AGENT)
+            last[f"{label} throughput"] = result
+            return result["answered"] / result["elapsed_s"]
+        return run
+
+    def p99_at(server, label: str, offered_per_s: float):
+        def run() -> float:
+            result = _run_clients(server.tcp_port, processes, agents_per_process, "latency", offered_per_s,
+                                  latency_s, 0)
+            latency_ms[label].append(result["latencies_s"] * 1e3)
+            unanswered[label] += result["unanswered"]
+            return float(np.percentile(result["latencies_s"], 99)) * 1e3
+        return run
+
+    with tempfile.TemporaryDirectory(prefix="agentperp-bench-gateway-") as tmp:
+        venue = VenueProcess(Path(tmp) / "data")
+        echo = None
+        try:
+            echo = EchoProcess()
+            venue.fund(processes * agents_per_process)
+            for server in (venue, echo):  # warm-up: JIT, page cache, connection set-up paths
+                _run_clients(server.tcp_port, processes, agents_per_process, "throughput", 0, 1.0, WINDOW_PER_AGENT)
+            time.sleep(settle_s)
+            pause = lambda: time.sleep(settle_s)  # noqa: E731
+            ratio_tp = interleave(throughput(venue, "venue"), throughput(echo, "echo"), pairs=PAIRS_MIN,
+                                  figure="gateway.commands_per_s", baseline="echo.commands_per_s",
+                                  label="gateway throughput", between=pause)
+            # Let the throughput runs' open RFQs expire before the latency runs.
+            time.sleep(RFQ_LIFETIME_MS / 1_000 + settle_s)
+            offered_per_s = ECHO_LOAD_FRACTION * ratio_tp["baseline_spread"]["median"]
+            ratio_p99 = interleave(p99_at(venue, "venue", offered_per_s), p99_at(echo, "echo", offered_per_s),
+                                   pairs=PAIRS_MIN, figure="gateway.p99_ms", baseline="echo.p99_ms", better=LOWER,
+                                   label="gateway p99 at 25% of echo", between=pause)
+        finally:
+            venue.stop()
+            if echo is not None:
+                echo.stop()
+
+    venue_ms = np.concatenate(latency_ms["venue"])
+    echo_ms = np.concatenate(latency_ms["echo"])
+    plot_paths = [
+        plots.latency_cdf({"venue": venue_ms, "echo": echo_ms}, out_dir / "gateway_latency_cdf.png",
+                          f"ack latency at {offered_per_s:,.0f}/s offered ({ECHO_LOAD_FRACTION:.0%} of echo)"),
+        plots.throughput_over_time({k: v["bins"][:-1] for k, v in last.items()}, BIN_S,  # the last bin: the tail past the end
+                                   out_dir / "gateway_throughput_over_time.png",
+                                   "throughput over the last interleaved run of each server"),
+    ]
+    figures = {
+        "gateway.ratio_to_echo": ratio_tp,
+        "gateway.p99_ratio_to_echo": ratio_p99,
+        "gateway.commands_per_s": round(ratio_tp["figure_spread"]["median"]),
+        "echo.commands_per_s": round(ratio_tp["baseline_spread"]["median"]),
+        "gateway.offered_per_s": round(offered_per_s),
+        "gateway.p50_ms": round(float(np.percentile(venue_ms, 50)), 3),
+        "gateway.p99_ms": round(float(np.percentile(venue_ms, 99)), 3),
+        "gateway.p999_ms": round(float(np.percentile(venue_ms, 99.9)), 3),
+        "echo.p50_ms": round(float(np.percentile(echo_ms, 50)), 3),
+        "echo.p99_ms": round(float(np.percentile(echo_ms, 99)), 3),
+        "gateway.latency_commands": int(len(venue_ms)),
+        "gateway.unanswered_after_drain": unanswered["venue"], "echo.unanswered_after_drain": unanswered["echo"],
+        "gateway.fsync": "batch",
+        "gateway.client_processes": processes, "gateway.agents": processes * agents_per_process,
+        "gateway.throughput_run_s": throughput_s, "gateway.latency_run_s": latency_s,
+        "gateway.plots": [str(p) for p in plot_paths],
+        "machine.cores": os.cpu_count(),
+    }
+    return figures
+
+
+TARGETS = {"gateway.ratio_to_echo": (">=", 0.5), "gateway.p99_ratio_to_echo": ("<=", 5.0)}
 
 
 def main(json_path: str | None = None, quick: bool = False) -> int:
-    processes = 2
-    agents_per_process = 4 if quick else 8
-    seconds = 3.0 if quick else 10.0
-    offered_per_s = 10_000.0
-    with tempfile.TemporaryDirectory(prefix="agentperp-bench-gateway-") as tmp:
-        venue = VenueProcess(Path(tmp) / "data")
-        try:
-            venue.fund(processes * agents_per_process)
-            warm_up_s = 1.0
-            _run_clients(venue.tcp_port, processes, agents_per_process, "throughput", 0, warm_up_s, WINDOW_PER_AGENT)
-            answered, elapsed, _ = _run_clients(venue.tcp_port, processes, agents_per_process, "throughput", 0,
-                                                seconds, WINDOW_PER_AGENT)
-            throughput = answered / elapsed
-            # Let the throughput run's backlog drain (its in-flight windows, and the tens of
-            # thousands of RFQs it left open, which expire within RFQ_LIFETIME_MS): the
-            # latency run measures 10 000/s offered to a venue in a steady state.
-            time.sleep(RFQ_LIFETIME_MS / 1_000 + 2.0)
-            _, _, latencies = _run_clients(venue.tcp_port, processes, agents_per_process, "latency", offered_per_s,
-                                           seconds, 0)
-        finally:
-            venue.stop()
-    plot_path = Path(json_path).with_suffix(".png") if json_path else RESULTS_DIR / "gateway_latency.png"
-    plot_path.parent.mkdir(parents=True, exist_ok=True)
-    _plot(latencies, plot_path, offered_per_s)
-    p50, p99, p999 = (round(float(np.percentile(latencies, q)) * 1e3, 3) for q in (50, 99, 99.9))
-    figures = {
-        "gateway.commands_per_s": round(throughput),
-        "gateway.p50_ms": p50, "gateway.p99_ms": p99, "gateway.p999_ms": p999,
-        "gateway.latency_commands": int(len(latencies)),
-        "gateway.offered_per_s": offered_per_s,
-        "gateway.client_processes": processes, "gateway.agents": processes * agents_per_process,
-        "gateway.seconds": seconds, "gateway.plot": str(plot_path),
-        "machine.cores": os.cpu_count(),
-    }
-    targets = {"gateway.commands_per_s": (">=", 50_000), "gateway.p99_ms": ("<=", 2.0)}
-    return emit(figures, targets, json_path)
+    out_dir = Path(json_path).parent if json_path else RESULTS_DIR
+    return emit(measure(quick, out_dir), TARGETS, json_path)

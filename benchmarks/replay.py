@@ -1,35 +1,71 @@
-"""`agentperp bench replay`: the replay toolkit's throughput on a generated journal.
+"""`agentperp bench replay`: the replay toolkit's throughput as ratios to the journal's raw
+read rate on the same journal, interleaved (``benchmarks.interleave``).
 
-- ``replay.events_per_s``: ``replay.verify.verify`` from seq 1 (read, crc, decode, apply
-  every event, state hash and invariants at every checkpoint); also the split between
-  read + decode alone (``replay.decode_events_per_s``) and the whole.
-- ``replay.export_rows_per_s``: every export table to Parquet.
-- ``replay.whatif_commands_per_s``: re-deciding the commands under a changed maintenance
-  fraction (both worlds: the journal's applied, the what-if's executed).
+The baseline, ``journal.read_events_per_s``: ``JournalReader.read(1)`` over the journal —
+read, crc32c check and record-header decode of every frame, events counted from the headers
+(what `bench journal` measures, here on the replay's own journal, page cache warm).
+
+- ``replay.verify_ratio_to_read``: ``replay.verify.verify`` from seq 1 (read, crc, decode,
+  apply every event, state hash and invariants at every checkpoint) events/s ÷ the raw read
+  rate; figure and baseline in alternation, ``PAIRS_MIN`` pairs. Target >= 0.3.
+- ``replay.export_ratio_to_read``: every export table to Parquet, rows/s ÷ raw read events/s.
+- ``replay.whatif_ratio_to_read``: re-deciding the commands under a changed maintenance
+  fraction (both worlds), commands/s ÷ raw read events/s.
+- ``replay.decode_events_per_s``: read + decode alone (no apply), one run.
+- ``memory.replay_rss_mb_per_1m_events``: the peak RSS a verify adds (a fresh process:
+  high-water mark minus the RSS after imports), per million journaled events.
 
 The journal is written by ``replay.generate`` (seeded) under a temporary directory (override
 with AGENTPERP_BENCH_DIR), or taken from AGENTPERP_REPLAY_JOURNAL (a data directory written by
-`agentperp journal generate`, e.g. the 10 000 000-event one). JIT warm-up first, GC paused
-by the tools themselves; verify is timed three times and each figure is the median.
+`agentperp journal generate`, e.g. the 10 000 000-event one). JIT warm-up first; GC paused
+by the tools themselves and by the raw read.
 """
 
 from __future__ import annotations
 
+import gc
+import json
 import os
 import platform
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.report import emit, percentiles
+from benchmarks.interleave import PAIRS_MIN, interleave
+from benchmarks.report import emit
+from ledger.journal import JournalReader
 from replay import generate
 from replay.export import export
-from replay.source import ReplayJournal, gc_paused
+from replay.source import ReplayJournal, gc_paused, resolve
 from replay.verify import verify
 from replay.whatif import whatif
 
-TARGETS = {"replay.events_per_s": (">=", 1_000_000)}
+TARGETS = {"replay.verify_ratio_to_read": (">=", 0.3)}
+WHATIF_SETTINGS = ["markets.*.maintenance_of_initial_bps=4000"]
+
+
+READ_S_MIN = 0.25  # a small journal is read again until this long has passed: a run long enough to time
+
+
+def raw_read_events_per_s(journal_dir: Path) -> float:
+    """Frames + crc + record header of the whole journal (whole passes, at least
+    ``READ_S_MIN`` in all), GC off: events/s."""
+    gc.collect()
+    gc.disable()
+    try:
+        events = 0
+        started = time.perf_counter()
+        while True:
+            for header, _payload in JournalReader(journal_dir).read(1):
+                events += header.last_seq - header.first_seq + 1
+            elapsed = time.perf_counter() - started
+            if elapsed >= READ_S_MIN:
+                return events / elapsed
+    finally:
+        gc.enable()
 
 
 def _decode_events_per_s(path: Path) -> float:
@@ -43,9 +79,39 @@ def _decode_events_per_s(path: Path) -> float:
     return events / (time.perf_counter() - started)
 
 
-def measure(quick: bool = False) -> dict:
-    events_target = 100_000 if quick else 1_000_000
-    whatif_commands = 20_000 if quick else 200_000
+_RSS_PROBE = """
+import json, sys
+from venue import compiled; compiled.prepare()
+from replay.verify import verify
+def kb(field):
+    for line in open('/proc/self/status'):
+        if line.startswith(field):
+            return int(line.split()[1])
+verify(sys.argv[1] + '/../warm')  # JIT and imports in the baseline, not in the figure
+before = kb('VmRSS:')
+result = verify(sys.argv[1])
+print(json.dumps({'events': result.events, 'before_kb': before, 'peak_kb': kb('VmHWM:')}))
+"""
+
+
+def replay_rss_per_1m_events(data_dir: Path) -> dict:
+    """A verify in a fresh process: the peak RSS it adds over the process after imports and a
+    small warm-up verify, in MB per million journaled events."""
+    done = subprocess.run([sys.executable, "-c", _RSS_PROBE, str(data_dir)], capture_output=True, text=True,
+                          timeout=1_800)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
+    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    added_mb = (probe["peak_kb"] - probe["before_kb"]) / 1024
+    return {"memory.replay_rss_mb_per_1m_events": added_mb * 1e6 / probe["events"],
+            "memory.replay_rss_added_mb": added_mb, "memory.replay_events": probe["events"],
+            "memory.replay_process_peak_mb": probe["peak_kb"] / 1024}
+
+
+def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
+    events_target = 50_000 if quick else 1_000_000
+    whatif_commands = 10_000 if quick else 200_000
+    pairs = PAIRS_MIN
     figures: dict = {"machine.cores": os.cpu_count(), "machine.python": platform.python_version(),
                      "seed": generate.SEED}
     given = os.environ.get("AGENTPERP_REPLAY_JOURNAL")
@@ -59,29 +125,62 @@ def measure(quick: bool = False) -> dict:
             written = generate.generate(data_dir, events_target, progress=False)
             figures["generate.seconds"] = time.perf_counter() - started
             figures["generate.events_per_s"] = written.events / figures["generate.seconds"]
-        # Warm-up: numba kernels (journal walk, sweeps) and the decoders.
+        journal_dir = resolve(data_dir)
+        # Warm-up: numba kernels (journal walk, sweeps), the decoders, the page cache.
         warm = scratch / "warm"
         generate.generate(warm, 3_000, progress=False)
         verify(warm)
-        whatif(warm, ["markets.*.maintenance_of_initial_bps=4000"])
+        whatif(warm, WHATIF_SETTINGS)
+        export(warm, scratch / "warm-export", "parquet")
+        raw_read_events_per_s(journal_dir)
+        read = lambda: raw_read_events_per_s(journal_dir)  # noqa: E731
 
-        runs = [verify(data_dir) for _ in range(1 if given else 3)]
-        assert all(r.ok for r in runs), runs[0].divergence
-        rates = [r.events_per_s for r in runs]
-        figures["replay.journal_events"] = runs[0].events
-        figures["replay.journal_records"] = runs[0].records
-        figures["replay.events_per_s"] = sorted(rates)[len(rates) // 2]
-        figures["replay.verify_seconds"] = sorted(r.seconds for r in runs)[len(runs) // 2]
-        figures["replay.verify_events_per_s_runs"] = percentiles(rates)
+        verified: list = []
+
+        def run_verify() -> float:
+            result = verify(data_dir)
+            assert result.ok, result.divergence
+            verified.append(result)
+            return result.events_per_s
+
+        figures["replay.verify_ratio_to_read"] = interleave(
+            run_verify, read, pairs=pairs, figure="replay.events_per_s", baseline="journal.read_events_per_s",
+            label="replay verify / raw read")
+        figures["replay.journal_events"] = verified[0].events
+        figures["replay.journal_records"] = verified[0].records
+        figures["replay.events_per_s"] = figures["replay.verify_ratio_to_read"]["figure_spread"]["median"]
+        figures["journal.read_events_per_s"] = figures["replay.verify_ratio_to_read"]["baseline_spread"]["median"]
         figures["replay.decode_events_per_s"] = _decode_events_per_s(data_dir)
 
-        exported = export(data_dir, scratch / "export", "parquet")
-        figures["replay.export_rows"] = sum(exported.rows.values())
-        figures["replay.export_rows_per_s"] = exported.rows_per_s
+        exported: list = []
 
-        result = whatif(data_dir, ["markets.*.maintenance_of_initial_bps=4000"], max_commands=whatif_commands)
-        figures["replay.whatif_commands"] = result.commands
-        figures["replay.whatif_commands_per_s"] = result.commands_per_s
+        def run_export() -> float:
+            out = scratch / "export"
+            shutil.rmtree(out, ignore_errors=True)
+            result = export(data_dir, out, "parquet")
+            exported.append(result)
+            return result.rows_per_s
+
+        figures["replay.export_ratio_to_read"] = interleave(
+            run_export, read, pairs=pairs, figure="replay.export_rows_per_s", baseline="journal.read_events_per_s",
+            label="replay export / raw read")
+        figures["replay.export_rows"] = sum(exported[0].rows.values())
+        figures["replay.export_rows_per_s"] = figures["replay.export_ratio_to_read"]["figure_spread"]["median"]
+
+        whatifs: list = []
+
+        def run_whatif() -> float:
+            result = whatif(data_dir, WHATIF_SETTINGS, max_commands=whatif_commands)
+            whatifs.append(result)
+            return result.commands_per_s
+
+        figures["replay.whatif_ratio_to_read"] = interleave(
+            run_whatif, read, pairs=pairs, figure="replay.whatif_commands_per_s",
+            baseline="journal.read_events_per_s", label="replay what-if / raw read")
+        figures["replay.whatif_commands"] = whatifs[0].commands
+        figures["replay.whatif_commands_per_s"] = figures["replay.whatif_ratio_to_read"]["figure_spread"]["median"]
+
+        figures.update(replay_rss_per_1m_events(data_dir))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return figures

@@ -82,6 +82,18 @@ def _config(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     import importlib
 
+    if args.suite == "all":
+        bench_all = importlib.import_module("benchmarks.all")  # by name: venue never imports benchmarks
+
+        if not args.report:
+            print("agentperp bench all: --report DIR is required", file=sys.stderr)
+            return 2
+        suites = tuple(args.suites.split(",")) if args.suites else bench_all.SUITES
+        unknown = [s for s in suites if s not in BENCH_SUITES]
+        if unknown:
+            print(f"agentperp bench all: unknown suite(s) {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        return bench_all.main(args.report, against=args.against, quick=args.quick, suites=suites)
     suite = importlib.import_module(BENCH_SUITES[args.suite])
     return suite.main(json_path=args.json, quick=args.quick)
 
@@ -183,10 +195,16 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("config", help="print every setting with its default, as TOML")
     show.set_defaults(func=_config)
 
-    bench = commands.add_parser("bench", help="run a benchmark suite")
-    bench.add_argument("suite", choices=sorted(BENCH_SUITES))
+    bench = commands.add_parser("bench", help="run a benchmark suite, or all of them into one report "
+                                              "(docs/benchmarks.md)")
+    bench.add_argument("suite", choices=sorted(BENCH_SUITES) + ["all"])
     bench.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    bench.add_argument("--report", metavar="DIR", help="all: write report.{md,html,json}, each suite's JSON, "
+                                                       "log and plots to DIR")
+    bench.add_argument("--against", metavar="PREV_DIR", help="all: compare with the report in PREV_DIR; "
+                                                             "ratios that regressed beyond noise are flagged")
+    bench.add_argument("--suites", metavar="A,B", help="all: only these suites (default: every one)")
     bench.set_defaults(func=_bench)
 
     journal = commands.add_parser("journal", help="inspect a journal directory")

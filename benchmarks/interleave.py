@@ -1,0 +1,133 @@
+"""Ratios measured interleaved, and the machine's calibration.
+
+This machine's speed drifts (a fixed loop took 0.94 s, then 1.76 s an hour later), so a
+figure and the baseline it is divided by are measured in alternation — A B A B …, at least
+``PAIRS_MIN`` pairs — and the ratio reported is the median of the pairwise ratios, with its
+min and max: two runs next to each other see the same machine. The min–max spread is also
+what `bench all --against` takes for noise.
+
+A ratio is a dict in the figures (JSON-ready)::
+
+    {"ratio": 0.41, "min": 0.37, "max": 0.47, "pairs": 5, "better": "higher",
+     "figure": "replay.events_per_s", "baseline": "journal.read_events_per_s",
+     "ratios": [...], "figure_values": [...], "baseline_values": [...],
+     "figure_spread": {"median", "min", "max"}, "baseline_spread": {...}}
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from typing import Callable
+
+PAIRS_MIN = 5
+HIGHER, LOWER = "higher", "lower"  # which way a ratio is better
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, min and max of ``values`` (non-empty)."""
+    assert values, "a spread of no values"
+    return {"median": float(statistics.median(values)), "min": float(min(values)), "max": float(max(values))}
+
+
+def ratio_summary(figure_values: list[float], baseline_values: list[float], *, figure: str, baseline: str,
+                  better: str = HIGHER) -> dict:
+    """The ratio dict of pairwise ``figure_values[i] / baseline_values[i]``.
+
+    Pairs whose baseline is 0 are left out of the ratios (a division by nothing measured).
+    """
+    assert len(figure_values) == len(baseline_values), "figure and baseline come in pairs"
+    assert better in (HIGHER, LOWER), better
+    ratios = [a / b for a, b in zip(figure_values, baseline_values) if b]
+    if not ratios:
+        return {"ratio": None, "min": None, "max": None, "pairs": 0, "better": better, "figure": figure,
+                "baseline": baseline, "ratios": [], "figure_values": figure_values,
+                "baseline_values": baseline_values}
+    r = spread(ratios)
+    return {"ratio": r["median"], "min": r["min"], "max": r["max"], "pairs": len(ratios), "better": better,
+            "figure": figure, "baseline": baseline, "ratios": ratios,
+            "figure_values": list(map(float, figure_values)), "baseline_values": list(map(float, baseline_values)),
+            "figure_spread": spread(figure_values), "baseline_spread": spread(baseline_values)}
+
+
+def interleave(run_figure: Callable[[], float], run_baseline: Callable[[], float], *, figure: str, baseline: str,
+               pairs: int = PAIRS_MIN, better: str = HIGHER, label: str | None = None,
+               between: Callable[[], None] | None = None) -> dict:
+    """Run ``run_figure`` and ``run_baseline`` in alternation, ``pairs`` times each (figure
+    first), each returning its value; the ratio dict (see the module docstring).
+
+    ``between`` runs after every single run (e.g. let a server drain) and is not timed.
+    A progress bar shows the pairs when ``label`` is given.
+    """
+    assert pairs >= 1, pairs
+    figure_values: list[float] = []
+    baseline_values: list[float] = []
+    bar = _bar(pairs, label)
+    try:
+        for _ in range(pairs):
+            figure_values.append(float(run_figure()))
+            if between:
+                between()
+            baseline_values.append(float(run_baseline()))
+            if between:
+                between()
+            if bar is not None:
+                bar.set_postfix_str(f"ratio {figure_values[-1] / baseline_values[-1]:.3g}"
+                                    if baseline_values[-1] else "")
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return ratio_summary(figure_values, baseline_values, figure=figure, baseline=baseline, better=better)
+
+
+def _bar(total: int, label: str | None):
+    if label is None:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="pair", leave=False)
+
+
+# -- the machine's calibration ----------------------------------------------------------------
+
+CALIBRATION_WORKLOAD = "integer hash chain and a 1 024-slot dict over 1 000 000 steps, pure Python"
+CALIBRATION_RUNS = 5
+
+
+def _calibration_workload() -> int:
+    """A fixed pure-Python workload (interpreter speed: bytecode, ints, dict stores)."""
+    total = 0
+    slots: dict[int, int] = {}
+    for i in range(1_000_000):
+        total = (total * 31 + i) % 1_000_003
+        slots[i & 1023] = total
+    return total + len(slots)
+
+
+def calibration(runs: int = CALIBRATION_RUNS) -> dict:
+    """``machine.calibration``: the workload's seconds (median, min, max of ``runs``), GC off.
+
+    Divide a previous run's calibration by this one's to compare absolute figures across
+    machines or hours.
+    """
+    timings = []
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(runs):
+            started = time.perf_counter()
+            _calibration_workload()
+            timings.append(time.perf_counter() - started)
+    finally:
+        if was_enabled:
+            gc.enable()
+    s = spread(timings)
+    return {"median_s": s["median"], "min_s": s["min"], "max_s": s["max"], "runs": runs,
+            "workload": CALIBRATION_WORKLOAD}
+
+
+def is_ratio(value) -> bool:
+    return isinstance(value, dict) and "ratio" in value and "better" in value

@@ -1,0 +1,71 @@
+"""The benchmark harness's pure parts: interleaving order and ratio statistics (no timing)."""
+
+import pytest
+
+from benchmarks.interleave import HIGHER, LOWER, PAIRS_MIN, interleave, is_ratio, ratio_summary, spread
+
+
+def test_runs_alternate_figure_first_for_every_pair():
+    calls = []
+    values = iter(range(1, 100))
+
+    def figure():
+        calls.append("A")
+        return next(values)
+
+    def baseline():
+        calls.append("B")
+        return next(values)
+
+    interleave(figure, baseline, figure="f", baseline="b", pairs=5)
+    assert calls == ["A", "B"] * 5
+
+
+def test_between_runs_after_every_single_run():
+    calls = []
+    interleave(lambda: calls.append("A") or 1.0, lambda: calls.append("B") or 1.0, figure="f", baseline="b",
+               pairs=2, between=lambda: calls.append("-"))
+    assert calls == ["A", "-", "B", "-", "A", "-", "B", "-"]
+
+
+def test_the_default_is_at_least_five_pairs():
+    counted = []
+    result = interleave(lambda: counted.append(1) or 2.0, lambda: 1.0, figure="f", baseline="b")
+    assert PAIRS_MIN >= 5 and len(counted) == PAIRS_MIN and result["pairs"] == PAIRS_MIN
+
+
+def test_ratio_is_the_median_of_pairwise_ratios_not_the_ratio_of_medians():
+    # Drift: both halve in speed over the run; each pair sees the same machine.
+    figure = [100.0, 80.0, 60.0, 40.0, 20.0]
+    baseline = [200.0, 160.0, 120.0, 80.0, 40.0]
+    r = ratio_summary(figure, baseline, figure="f", baseline="b")
+    assert r["ratios"] == [0.5] * 5
+    assert (r["ratio"], r["min"], r["max"]) == (0.5, 0.5, 0.5)
+    assert r["figure_spread"] == {"median": 60.0, "min": 20.0, "max": 100.0}
+    assert r["baseline_spread"] == {"median": 120.0, "min": 40.0, "max": 200.0}
+
+
+def test_ratio_min_max_and_even_count_median():
+    r = ratio_summary([1.0, 3.0, 2.0, 8.0], [1.0, 1.0, 1.0, 2.0], figure="f", baseline="b", better=LOWER)
+    assert r["ratios"] == [1.0, 3.0, 2.0, 4.0]
+    assert (r["ratio"], r["min"], r["max"], r["pairs"]) == (2.5, 1.0, 4.0, 4)
+    assert r["better"] == LOWER and is_ratio(r)
+
+
+def test_a_zero_baseline_pair_is_left_out():
+    r = ratio_summary([1.0, 2.0], [0.0, 1.0], figure="f", baseline="b")
+    assert r["ratios"] == [2.0] and r["pairs"] == 1
+    nothing = ratio_summary([1.0], [0.0], figure="f", baseline="b")
+    assert nothing["ratio"] is None and nothing["pairs"] == 0
+
+
+def test_pairs_must_match_and_direction_must_be_known():
+    with pytest.raises(AssertionError):
+        ratio_summary([1.0], [1.0, 2.0], figure="f", baseline="b")
+    with pytest.raises(AssertionError):
+        ratio_summary([1.0], [1.0], figure="f", baseline="b", better="sideways")
+    assert HIGHER != LOWER
+
+
+def test_spread():
+    assert spread([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0}
