@@ -33,7 +33,8 @@ from benchmarks import compare, plots
 from benchmarks.interleave import calibration, is_ratio
 from benchmarks.report import show, target_met
 
-SUITES = ("engine", "journal", "replay", "gateway", "oracle", "hedging", "escrow")
+SUITES = ("engine", "journal", "replay", "gateway", "projections", "oracle", "hedging", "escrow", "tournament",
+          "dashboard")
 SUITE_TIMEOUT_S = 3_600  # a suite still running after this long is stopped and reported failed
 
 

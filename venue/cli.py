@@ -19,6 +19,8 @@ BENCH_SUITES = {
     "oracle": "benchmarks.oracle",
     "hedging": "benchmarks.hedging",
     "projections": "benchmarks.projections",
+    "tournament": "benchmarks.tournament",
+    "dashboard": "benchmarks.dashboard",
 }
 
 
