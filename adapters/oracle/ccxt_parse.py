@@ -139,7 +139,8 @@ def aggregate(quotes: list[Quote], *, now_ns: int, stale_ns: int, divergence_bps
     spread = Fraction(max(mids2) - min(mids2), 2)
     half_book = max(Fraction(q.ask_e8 - q.bid_e8, 2) for q in kept)
     conf_e8 = math.ceil(max(spread, half_book))
-    # the engine's bound is 100 %: only a divergence_bps_max above 5 000 could reach it
+    # capped at the engine's bound (100 %), which only a divergence_bps_max in the thousands can
+    # let the kept mids reach (default 50): a price still goes through, its spread shown as 100 %
     spread_bps = min(BPS_SCALE, math.ceil(spread * BPS_SCALE / max(price_e8, 1)))
     names = tuple(name for name in order if any(q.exchange == name for q in kept))
     return Median(price_e8, conf_e8, min(q.ts_ns for q in kept), source_of(names), names, diverged, stale,
