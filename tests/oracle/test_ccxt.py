@@ -71,6 +71,8 @@ def test_confidence_is_the_spread_of_the_kept():
     assert m.spread_bps == 40  # 40 / 10_020 = 39.92 bps, rounded up
     tiny = agg([q("a", 10**9, 10**9), q("b", 10**9, 10**9 + 2)])  # mids 1 unit apart in 10^9
     assert tiny.spread_bps == 1  # 0.00001 bps: rounded up, a spread is never shown as none
+    wide = agg([q("a", 100, 100), q("b", 100, 100), q("c", 400, 400)], bps=30_000)  # c kept: 300 % away
+    assert wide.kept == ("a", "b", "c") and wide.spread_bps == 10_000  # 30 000 bps, at the engine's bound
     assert agg([q("a", 100, 100), q("b", 100, 100)]).spread_bps == 0
 
 
