@@ -224,8 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     escrow.add_argument("rest", nargs=argparse.REMAINDER, help="the action's options (see ACTION --help)")
     escrow.set_defaults(func=_escrow)
 
-    sim = commands.add_parser("exchange-sim", help="serve a simulated Binance USDⓈ-M exchange for the hedger's demos",
-                              add_help=False)
+    sim = commands.add_parser("exchange-sim", add_help=False,
+                              help="serve a simulated exchange (--exchange binanceusdm|okx) for the hedger's demos")
     sim.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp exchange-sim --help`")
     sim.set_defaults(func=_exchange_sim)
 

@@ -13,28 +13,61 @@ KEYFILE_DEFAULT = "data/hedging/keys.json"
 STATE_DEFAULT = "data/hedging/hedger.json"
 
 
+SIM_EXCHANGES = {"binanceusdm": "Binance USDⓈ-M futures", "okx": "OKX v5 USDT swaps"}  # --exchange → what it speaks
+SIM_ACCOUNT_DEFAULT = {"binanceusdm": "demo:demo-secret", "okx": "demo:demo-secret:demo-passphrase"}
+
+
+def build_sim(exchange: str, seed: int, accounts: list[str]):
+    """The simulator of ``exchange`` (a key of ``SIM_EXCHANGES``) with ``accounts``:
+    ``KEY:SECRET`` for Binance, ``KEY:SECRET:PASSPHRASE`` for OKX (none: the demo account).
+    Raise ``ValueError`` for an account that is not in that shape."""
+    if exchange == "binanceusdm":
+        from adapters.hedging.sim.binance import BinanceSim
+
+        sim = BinanceSim(seed=seed)
+    elif exchange == "okx":
+        from adapters.hedging.sim.okx import OkxSim
+
+        sim = OkxSim(seed=seed)
+    else:
+        raise ValueError(f"no simulator for {exchange!r}; one of {', '.join(SIM_EXCHANGES)}")
+    parts_needed = 3 if exchange == "okx" else 2
+    for account in accounts or [SIM_ACCOUNT_DEFAULT[exchange]]:
+        parts = account.split(":", parts_needed - 1)
+        if len(parts) != parts_needed or not all(parts):
+            shape = "KEY:SECRET:PASSPHRASE" if exchange == "okx" else "KEY:SECRET"
+            raise ValueError(f"--account {parts[0]}:… for {exchange} must be {shape}")
+        sim.add_account(*parts)
+    return sim
+
+
 def exchange_sim(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="agentperp exchange-sim",
-                                     description="Serve a simulated Binance USDⓈ-M futures exchange (REST, as "
-                                                 "ccxt.binanceusdm calls it) on loopback.")
+                                     description="Serve a simulated exchange on loopback, speaking REST as "
+                                                 "ccxt calls it: Binance USDⓈ-M futures (ccxt.binanceusdm) or "
+                                                 "OKX v5 USDT swaps (ccxt.okx).")
+    parser.add_argument("--exchange", choices=list(SIM_EXCHANGES), default="binanceusdm",
+                        help="the exchange to simulate (default binanceusdm)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7410, help="default 7410 (0: any free port)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--account", action="append", default=[], metavar="KEY:SECRET",
-                        help="an API key and its secret (repeatable); default demo:demo-secret")
+    parser.add_argument("--account", action="append", default=[], metavar="KEY:SECRET[:PASSPHRASE]",
+                        help="an API key and its secret, for OKX also its passphrase (repeatable); default "
+                             "demo:demo-secret (OKX: demo:demo-secret:demo-passphrase)")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
     args = parser.parse_args(argv)
-    from adapters.hedging.sim.binance import BinanceSim
     from adapters.hedging.sim.server import start
 
+    try:
+        sim = build_sim(args.exchange, args.seed, args.account)
+    except ValueError as error:
+        parser.error(str(error))
+
     async def serve() -> None:
-        sim = BinanceSim(seed=args.seed)
-        for pair in args.account or ["demo:demo-secret"]:
-            key, _, secret = pair.partition(":")
-            sim.add_account(key, secret)
         runner, port = await start(sim.app(), args.host, args.port)
-        print(f"exchange simulator (Binance USDⓈ-M) on http://{args.host}:{port}  "
-              f"accounts: {', '.join(a.split(':')[0] for a in args.account or ['demo:…'])}  "
+        keys = [a.split(":")[0] for a in args.account] or ["demo"]
+        print(f"exchange simulator ({SIM_EXCHANGES[args.exchange]}) on http://{args.host}:{port}  "
+              f"accounts: {', '.join(keys)}  "
               f"faults: POST /sim/faults {{\"outage\": true, \"latency_s\": 0.2}}", flush=True)
         try:
             await asyncio.sleep(args.duration if args.duration is not None else 10**9)

@@ -28,16 +28,18 @@ from adapters.oracle import ccxt_parse as parse
 from adapters.oracle.limits import Backoff, RequestBudget
 from adapters.oracle.source import Sink
 from engine.commands import OracleUpdate
+from engine.units import ORACLE_SOURCE_LEN_MAX, SOURCE_NAME_LEN_MAX, SOURCES_MAX
 
 log = logging.getLogger("agentperp.oracle.ccxt")
 
 SOURCE = "ccxt"
-EXCHANGES_MAX = 16  # a median of more is a configuration error
+EXCHANGES_MAX = SOURCES_MAX  # a median of more is a configuration error (and beyond the engine's sources)
 # Notes to the sink (labels of agentperp_oracle_source_events)
 EXCHANGE_ERROR = "exchange_error"
 BUDGET = "budget"
 DIVERGED = "diverged"
 STALE = "stale"
+COUNTED = (EXCHANGE_ERROR, BUDGET, DIVERGED, STALE)  # per exchange, in status() (/health → oracle.sources)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,11 @@ class CcxtSettings:
             f"ccxt oracle: 1..{EXCHANGES_MAX} exchanges with distinct names"
         assert 1 <= self.sources_min <= len(names), "ccxt oracle: sources_min between 1 and the exchanges"
         assert self.symbols, "ccxt oracle: at least one market needs a symbol"
+        # the provenance must fit the engine's bounds, or every price would be refused
+        assert all(1 <= len(n) <= SOURCE_NAME_LEN_MAX for n in names), \
+            f"ccxt oracle: exchange names of 1..{SOURCE_NAME_LEN_MAX} characters"
+        assert len(parse.source_of(tuple(names))) <= ORACLE_SOURCE_LEN_MAX, \
+            f"ccxt oracle: 'ccxt:' + the names joined by '+' must fit {ORACLE_SOURCE_LEN_MAX} characters"
 
 
 @dataclass
@@ -92,12 +99,15 @@ class CcxtSource:
         self.order = tuple(e.name for e in settings.exchanges)
         self.rounds = 0
         self.exchanges: list[_Exchange] = []
+        # per exchange, from the start (before the first round too): status() shows every one
+        self.counts = {e.name: dict.fromkeys(COUNTED, 0) for e in settings.exchanges}
 
     async def run(self, sink: Sink) -> None:
         s = self.settings
         self.exchanges = [
             _Exchange(e, self._factory(e.kind, e.base_url, None, timeout_ms=s.timeout_ms),
-                      RequestBudget(s.requests_per_10s, 10.0), Backoff(s.backoff_base_s, s.backoff_max_s, rng=self.rng))
+                      RequestBudget(s.requests_per_10s, 10.0), Backoff(s.backoff_base_s, s.backoff_max_s, rng=self.rng),
+                      counts=self.counts[e.name])
             for e in s.exchanges]
         try:
             while True:
@@ -138,12 +148,11 @@ class CcxtSource:
             for name in median.stale:
                 self._count(name, STALE)
                 sink.note(STALE, f"{name} {s.symbols[market]}")
-            sink.update(OracleUpdate(market, median.price_e8, median.conf_e8, median.publish_ns, median.source))
+            sink.update(OracleUpdate(market, median.price_e8, median.conf_e8, median.publish_ns, median.source,
+                                     sources=list(median.kept), spread_bps=median.spread_bps))
 
     def _count(self, name: str, what: str) -> None:
-        for x in self.exchanges:
-            if x.config.name == name:
-                x.counts[what] = x.counts.get(what, 0) + 1
+        self.counts[name][what] += 1
 
     async def _ask(self, x: _Exchange, sink: Sink) -> dict | None:
         """The exchange's tickers by unified symbol, or None (skipped, failed)."""
@@ -152,7 +161,7 @@ class CcxtSource:
             return None
         requests = 1 if x.client.markets else 2  # the first round loads the markets too
         if x.budget.room() < requests:
-            x.counts[BUDGET] = x.counts.get(BUDGET, 0) + 1
+            x.counts[BUDGET] += 1
             sink.note(BUDGET, x.config.name)
             return None
         for _ in range(requests):
@@ -169,7 +178,7 @@ class CcxtSource:
         except ccxt.BaseError as error:
             delay_s = x.backoff.next_s()
             x.retry_at_s = time.monotonic() + delay_s
-            x.counts[EXCHANGE_ERROR] = x.counts.get(EXCHANGE_ERROR, 0) + 1
+            x.counts[EXCHANGE_ERROR] += 1
             sink.note(EXCHANGE_ERROR, f"{x.config.name}: {type(error).__name__}")
             if x.counts[EXCHANGE_ERROR] <= 10 or x.counts[EXCHANGE_ERROR] % 100 == 0:
                 log.warning("ccxt oracle: %s failed (%s: %s); next try in %.3g s", x.config.name,
@@ -179,5 +188,7 @@ class CcxtSource:
         return tickers
 
     def status(self) -> dict:
-        """Per exchange: what was counted (errors, budget skips, divergences, staleness)."""
-        return {x.config.name: dict(x.counts) for x in self.exchanges}
+        """Per exchange (configuration order): the rounds it failed (``exchange_error``), was
+        skipped for want of budget (``budget``), was left out of a market's median for diverging
+        (``diverged``) or for a stale timestamp (``stale``). Shown in ``/health`` → ``oracle.sources``."""
+        return {name: dict(counts) for name, counts in self.counts.items()}

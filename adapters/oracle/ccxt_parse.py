@@ -14,7 +14,9 @@ The price is the median of the mids kept, rounded half-even to 1e-8 USD — the 
 at most half a unit; the confidence is the spread of the sources kept: the range of their
 mids, but never less than the widest half bid-ask spread among them (one source alone is not
 certain), rounded up. ``publish_ns`` is the oldest kept exchange timestamp (the price is no
-fresher than its oldest input); the provenance is ``ccxt:<name>+<name>...`` of the kept.
+fresher than its oldest input); the provenance is ``ccxt:<name>+<name>...`` of the kept,
+with the kept names and their spread (max − min of their mids in bps of the price, rounded up)
+for the ``OracleUpdate``'s ``sources`` and ``spread_bps``.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class Median(NamedTuple):
     kept: tuple[str, ...]
     diverged: tuple[str, ...]  # fresh, but too far from the median
     stale: tuple[str, ...]  # answered, but with a timestamp older than stale_ns
+    spread_bps: int  # max - min of the kept mids, in bps of the price, rounded up (≤ BPS_SCALE)
 
 
 def price_to_e8(value: float) -> int | Drop:
@@ -136,5 +139,9 @@ def aggregate(quotes: list[Quote], *, now_ns: int, stale_ns: int, divergence_bps
     spread = Fraction(max(mids2) - min(mids2), 2)
     half_book = max(Fraction(q.ask_e8 - q.bid_e8, 2) for q in kept)
     conf_e8 = math.ceil(max(spread, half_book))
+    # capped at the engine's bound (100 %), which only a divergence_bps_max in the thousands can
+    # let the kept mids reach (default 50): a price still goes through, its spread shown as 100 %
+    spread_bps = min(BPS_SCALE, math.ceil(spread * BPS_SCALE / max(price_e8, 1)))
     names = tuple(name for name in order if any(q.exchange == name for q in kept))
-    return Median(price_e8, conf_e8, min(q.ts_ns for q in kept), source_of(names), names, diverged, stale)
+    return Median(price_e8, conf_e8, min(q.ts_ns for q in kept), source_of(names), names, diverged, stale,
+                  spread_bps)

@@ -259,6 +259,9 @@ class OracleFeed:
                         for m, symbol in enumerate(self.symbols)},
             "failovers": self.failovers, "last_switches": list(self.switches)[-8:],
             "dropped": dropped, "rejected": dict(self.rejected),
+            # what a source counts itself (the CCXT median: per exchange), for sources that do
+            "sources": {role.name: role.source.status() for role in (self.primary, self.check)
+                        if role is not None and callable(getattr(role.source, "status", None))},
         }
 
     def _dropped(self, source: str, reason: str, detail: str) -> None:

@@ -4,7 +4,9 @@ A source is an object with a ``name`` and ``async run(sink)`` that runs until ca
 reconnecting by itself; it calls ``sink.update`` with each ``OracleUpdate`` it has
 translated, ``sink.drop`` with what it refused and why, and ``sink.note`` with what
 happened to its connection (``reconnect``, ``rate_limited``, ``error_event``). The feed
-(``adapters/oracle/feed.py``) is the sink: it screens, chooses and submits.
+(``adapters/oracle/feed.py``) is the sink: it screens, chooses and submits. A source may
+also have ``status() -> dict`` (JSON-able, bounded): the feed's status shows it in ``/health``
+under ``oracle.sources.<name>`` (the CCXT median's per-exchange counts).
 """
 
 from __future__ import annotations

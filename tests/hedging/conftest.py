@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from adapters.hedging.exchanges import Credentials, make_client
@@ -10,16 +12,19 @@ from adapters.hedging.sim.server import start
 
 
 class Clock:
-    """The simulator's clock: real time plus an offset tests move (no sleeping)."""
+    """The simulator's clock: real time plus an offset, or frozen at an instant (``frozen_s``).
+
+    Tests move it, never sleep. A test at a bound freezes it: the server's "now" is then a
+    number the test chose, not a clock read racing the request.
+    """
 
     def __init__(self) -> None:
-        import time
-
         self._time = time.time
         self.offset_s = 0.0
+        self.frozen_s: float | None = None
 
     def __call__(self) -> float:
-        return self._time() + self.offset_s
+        return (self._time() if self.frozen_s is None else self.frozen_s) + self.offset_s
 
 
 @pytest.fixture

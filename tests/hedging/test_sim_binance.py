@@ -8,6 +8,7 @@ import ccxt
 import pytest
 
 from adapters.hedging.exchanges import Credentials, make_client
+from adapters.hedging.sim.binance import AHEAD_MS_MAX
 
 BTC = "BTC/USDT:USDT"
 
@@ -77,12 +78,37 @@ async def test_wrong_secret_is_an_authentication_error_at_once(binance):
 
 
 async def test_stale_timestamp_is_invalid_nonce(client, binance):
+    """-1021 at its bounds, exactly: the server's clock frozen, the request's timestamp pinned.
+
+    (It once set the server 10 s ahead with ccxt's own nonce; ccxt's recvWindow is 10 000 ms, so
+    the outcome hung on whether a millisecond passed between ccxt's signing and the server's
+    clock read: refused most runs, accepted some.)
+    """
     sim, _ = binance
     await client.load_markets()
-    sim.clock_control.offset_s = 10.0  # the exchange's clock runs 10 s ahead of ours
+    now_ms = 1_767_250_800_000
+    sim.clock_control.frozen_s = now_ms / 1_000
+    window = 5_000
+
+    async def balance_at(timestamp_ms: int):
+        return await client.fetch_balance({"timestamp": timestamp_ms, "recvWindow": window})
+
+    await balance_at(now_ms - window)  # the oldest timestamp the window takes
+    with pytest.raises(ccxt.InvalidNonce):
+        await balance_at(now_ms - window - 1)
+    await balance_at(now_ms + AHEAD_MS_MAX)  # the furthest ahead the server takes
+    with pytest.raises(ccxt.InvalidNonce):
+        await balance_at(now_ms + AHEAD_MS_MAX + 1)
+
+
+async def test_a_server_clock_an_hour_off_refuses_ccxts_own_nonce(client, binance):
+    """ccxt's own timestamp against a server an hour ahead, then an hour behind: no bound is near."""
+    sim, _ = binance
+    await client.load_markets()
+    sim.clock_control.offset_s = 3_600.0
     with pytest.raises(ccxt.InvalidNonce):
         await client.fetch_balance()
-    sim.clock_control.offset_s = -10.0  # behind: our timestamp is in its future
+    sim.clock_control.offset_s = -3_600.0
     with pytest.raises(ccxt.InvalidNonce):
         await client.fetch_balance()
 

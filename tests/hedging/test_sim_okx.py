@@ -15,7 +15,7 @@ import ccxt.async_support as ccxt_async
 import pytest
 
 from adapters.hedging.exchanges import Credentials, make_client
-from adapters.hedging.sim.okx import OkxSim
+from adapters.hedging.sim.okx import TIMESTAMP_SKEW_MS_MAX, OkxSim
 from adapters.hedging.sim.server import start
 from tests.hedging.conftest import Clock
 
@@ -49,7 +49,7 @@ async def raw(okx):
     await c.close()
 
 
-async def test_markets_tickers_books_time(raw):
+async def test_markets_tickers_books_time(raw, okx):
     markets = await raw.load_markets()
     assert set(markets) == {BTC, "ETH/USDT:USDT", "SOL/USDT:USDT"}
     m = markets[BTC]
@@ -61,7 +61,8 @@ async def test_markets_tickers_books_time(raw):
     assert set(tickers) == {BTC, "ETH/USDT:USDT"}
     book = await raw.fetch_order_book(BTC, 5)
     assert len(book["bids"]) == 5 and book["bids"][0][0] == ticker["bid"]
-    assert abs(await raw.fetch_time() - raw.milliseconds()) < 5_000
+    okx[0].clock_control.frozen_s = 1_767_250_800.5
+    assert await raw.fetch_time() == 1_767_250_800_500  # the server's clock, to the millisecond
 
 
 async def test_ioc_through_batch_orders_fills_in_contracts(raw, okx):
@@ -139,7 +140,7 @@ async def test_the_signature_is_okx_v5s(okx):
     """Signed by hand: base64(HMAC-SHA256(secret, ts + METHOD + path?query + body))."""
     sim, url = okx
     ts = "2020-12-08T09:08:57.715Z"
-    sim.clock_control.offset_s = 1607418537.715 - sim.clock_control._time()  # the server's clock at ts
+    sim.clock_control.frozen_s = 1607418537.715  # the server's clock at ts
     path = "/api/v5/account/positions?instType=SWAP"
     sign = base64.b64encode(hmac.new(b"s1", (ts + "GET" + path).encode(), hashlib.sha256).digest()).decode()
     headers = {"OK-ACCESS-KEY": "k1", "OK-ACCESS-PASSPHRASE": "p1", "OK-ACCESS-TIMESTAMP": ts, "OK-ACCESS-SIGN": sign}
@@ -151,19 +152,29 @@ async def test_the_signature_is_okx_v5s(okx):
 
 
 async def test_stale_timestamp_and_passed_exptime_are_invalid_nonce(raw, okx):
-    sim, _ = okx
+    """50102 at its bounds, exactly: the server's clock frozen and ccxt's nonce pinned (ccxt's
+    documented override, ``exchange.nonce = ...``), so no clock read races the request."""
+    sim, url = okx
     await raw.load_markets()
-    sim.clock_control.offset_s = 60.0
-    with pytest.raises(ccxt.InvalidNonce):  # 50102
-        await raw.fetch_balance()
-    sim.clock_control.offset_s = 0.0
-    late = make_client("okx", okx[1], Credentials("k1", "s1", "p1"), recv_window_ms=1_000)
+    now_ms = 1_767_250_800_000
+    sim.clock_control.frozen_s = now_ms / 1_000
+    for skew_ms in (-TIMESTAMP_SKEW_MS_MAX, TIMESTAMP_SKEW_MS_MAX):
+        raw.nonce = lambda skew_ms=skew_ms: now_ms + skew_ms
+        await raw.fetch_balance()  # at the bound: taken
+        raw.nonce = lambda skew_ms=skew_ms: now_ms + skew_ms + (1 if skew_ms > 0 else -1)
+        with pytest.raises(ccxt.InvalidNonce):  # 50102
+            await raw.fetch_balance()
+    late = make_client("okx", url, Credentials("k1", "s1", "p1"), recv_window_ms=1_000)
     try:
         await late.load_markets()
-        with pytest.raises(ccxt.InvalidNonce):  # expTime = timestamp + recvWindow has passed
+        late.nonce = lambda: now_ms
+        with pytest.raises(ccxt.InvalidNonce):  # expTime = timestamp + recvWindow = now - 1 ms: passed
             await late.create_order(BTC, "limit", "buy", 0.01, 101_000,
-                                    {"timeInForce": "IOC", "timestamp": late.milliseconds() - 2_000})
+                                    {"timeInForce": "IOC", "timestamp": now_ms - 1_001})
         assert sim.orders_placed == 0
+        order = await late.create_order(BTC, "limit", "buy", 0.01, 101_000,  # expTime = now: still taken
+                                        {"timeInForce": "IOC", "timestamp": now_ms - 1_000})
+        assert order["filled"] == 0.01 and sim.orders_placed == 1
     finally:
         await late.close()
 

@@ -15,6 +15,7 @@ from adapters.hedging.sim.okx import OkxSim
 from adapters.hedging.sim.server import start
 from adapters.oracle import ccxt_parse as p
 from adapters.oracle.ccxt_client import CcxtExchange, CcxtSettings, CcxtSource
+from tests.hedging.conftest import Clock
 from tests.oracle.conftest import Collect
 
 NOW = 1_700_000_000_000_000_000
@@ -60,12 +61,19 @@ def test_median_keeps_the_agreeing_and_drops_the_diverging():
     assert m.kept == ("a", "c") and m.diverged == ("b",) and m.source == "ccxt:a+c"
     assert m.price_e8 == 10_002  # median of mids 10_002 and 10_001 = 10_001.5 → half-even → 10_002
     assert m.conf_e8 == 2  # max(range of mids 1, widest half book (10_004 - 10_000) / 2 = 2)
+    assert m.spread_bps == 1  # range of the kept mids 1 / 10_002, 0.9998 bps, rounded up
     assert m.publish_ns == NOW
 
 
 def test_confidence_is_the_spread_of_the_kept():
     m = agg([q("a", 10_000, 10_000), q("b", 10_040, 10_040), q("c", 10_020, 10_020)])
     assert m.price_e8 == 10_020 and m.conf_e8 == 40 and m.kept == ("a", "b", "c")
+    assert m.spread_bps == 40  # 40 / 10_020 = 39.92 bps, rounded up
+    tiny = agg([q("a", 10**9, 10**9), q("b", 10**9, 10**9 + 2)])  # mids 1 unit apart in 10^9
+    assert tiny.spread_bps == 1  # 0.00001 bps: rounded up, a spread is never shown as none
+    wide = agg([q("a", 100, 100), q("b", 100, 100), q("c", 400, 400)], bps=30_000)  # c kept: 300 % away
+    assert wide.kept == ("a", "b", "c") and wide.spread_bps == 10_000  # 30 000 bps, at the engine's bound
+    assert agg([q("a", 100, 100), q("b", 100, 100)]).spread_bps == 0
 
 
 def test_fewer_than_k_fresh_is_no_price():
@@ -89,15 +97,15 @@ BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
 @pytest.fixture
 async def sims():
     """Three Binance simulators and one OKX simulator around the same prices."""
-    made, runners = {}, []
+    made, runners = {"clock": Clock()}, []  # one clock for all: real time unless a test freezes it
     for name in ("a", "b", "c"):
-        sim = BinanceSim(seed=ord(name))
+        sim = BinanceSim(seed=ord(name), clock=made["clock"])
         sim.set_reference("BTCUSDT", "65000")
         sim.set_reference("ETHUSDT", "3200")
         runner, port = await start(sim.app())
         made[name] = (sim, f"http://127.0.0.1:{port}")
         runners.append(runner)
-    okx = OkxSim(seed=5)
+    okx = OkxSim(seed=5, clock=made["clock"])
     okx.set_reference("BTC-USDT-SWAP", "65000")
     okx.set_reference("ETH-USDT-SWAP", "3200")
     runner, port = await start(okx.app())
@@ -108,12 +116,12 @@ async def sims():
         await runner.cleanup()
 
 
-def source(sims, names=("a", "b", "c"), kinds=None, **kw) -> CcxtSource:
+def source(sims, names=("a", "b", "c"), kinds=None, clock=time.time_ns, **kw) -> CcxtSource:
     kinds = kinds or {}
     exchanges = tuple(CcxtExchange(n, kinds.get(n, "binanceusdm"), sims[n][1]) for n in names)
     settings = CcxtSettings(exchanges=exchanges, symbols={0: BTC, 1: ETH}, timeout_ms=1_000,
                             backoff_base_s=0.01, backoff_max_s=0.02, **kw)
-    return CcxtSource(settings, time.time_ns)
+    return CcxtSource(settings, clock)
 
 
 async def polled(src: CcxtSource, rounds: int = 1) -> Collect:
@@ -131,12 +139,14 @@ async def polled(src: CcxtSource, rounds: int = 1) -> Collect:
 
 
 async def test_three_exchanges_agree(sims):
-    sink = await polled(source(sims, poll_interval_s=0.01))
+    now_ns = 1_767_250_800_000 * 10**6
+    sims["clock"].frozen_s = now_ns / SEC  # the exchanges' clock, frozen; the venue's 7 ms later
+    sink = await polled(source(sims, poll_interval_s=0.01, clock=lambda: now_ns + 7 * 10**6))
     btc = [u for u in sink.updates if u.market == 0][0]
-    assert btc.source == "ccxt:a+b+c"
+    assert btc.source == "ccxt:a+b+c" and btc.sources == ["a", "b", "c"] and 0 <= btc.spread_bps <= 1
     assert abs(btc.price_e8 - 6_500_000_000_000) < 6_500_000_000_000 // 10_000  # within 1 bp of the reference
     assert 0 < btc.conf_e8 < 6_500_000_000_000 // 10_000
-    assert abs(btc.publish_ns - time.time_ns()) < 5 * SEC
+    assert btc.publish_ns == now_ns  # the exchanges' timestamp, not the time of arrival
 
 
 async def test_an_exchange_moved_away_is_left_out(sims):
@@ -207,13 +217,19 @@ async def test_venue_priced_by_the_median_shows_its_provenance(tmp_path, hermes,
     venue, runner, session = await venue_with(tmp_path, hermes.url, {"source": "ccxt", **ccxt_oracle(sims)})
     try:
         durable = Durable(venue)
-        await durable.until(lambda e: e.market == 0 and e.source == "ccxt:a+b+okx")
+        first = await durable.until(lambda e: e.market == 0 and e.source == "ccxt:a+b+okx")
+        assert first.sources == ["a", "b", "okx"] and first.feed_id == "" and first.ema_price_e8 == 0
+        assert 0 <= first.spread_bps <= 5  # the simulators' books sit a few ticks around 65 000
         sims["b"][0].set_reference("BTCUSDT", "70000")  # b wanders off: left out of BTC, kept for ETH
-        await durable.until(lambda e: e.market == 0 and e.source == "ccxt:a+okx")
+        left_out = await durable.until(lambda e: e.market == 0 and e.source == "ccxt:a+okx")
+        assert left_out.sources == ["a", "okx"]  # the journaled OracleUpdated names the exchanges kept
         markets = {m["market"]: m for m in await get(session, "/markets")}
         assert markets["BTC-PERP"]["oracle_source"] == "ccxt:a+okx"
         assert markets["ETH-PERP"]["oracle_source"] == "ccxt:a+b+okx"
         assert abs(float(markets["BTC-PERP"]["price"]) - 65_000) < 10
+        exchanges = (await get(session, "/health"))["oracle"]["sources"]["ccxt"]  # CcxtSource.status()
+        assert list(exchanges) == ["a", "b", "okx"] and exchanges["b"]["diverged"] >= 1
+        assert set(exchanges["a"]) == {"exchange_error", "budget", "diverged", "stale"}  # every count, 0 or not
         assert 'agentperp_oracle_source_events_total{event="diverged",source="ccxt"}' in await get(session, "/metrics")
     finally:
         await session.close()

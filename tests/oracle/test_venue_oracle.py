@@ -90,7 +90,8 @@ def switched(feed, market: int, to: str) -> asyncio.Event:
 async def test_stale_primary_fails_over_to_the_check_and_back(stack, hermes):
     venue, session = await stack({"source": "pyth,synthetic", "stale_ms": 1_500, "failback_ms": 100})
     durable = Durable(venue)
-    await durable.until(lambda e: e.market == 0 and e.source == f"pyth:{BTC}")  # the latest answer
+    latest = await durable.until(lambda e: e.market == 0 and e.source == f"pyth:{BTC}")  # the latest answer
+    assert (latest.feed_id, latest.ema_price_e8, latest.sources) == (BTC, latest.price_e8, [])  # sim EMA = price
     markets = await get(session, "/markets")
     assert markets[0]["oracle_source"] == f"pyth:{BTC}" and markets[0]["price"] == "65000"
 
