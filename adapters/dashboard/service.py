@@ -135,8 +135,20 @@ class Dashboard:
         return out
 
     def lags(self) -> dict[str, dict]:
-        """name → {"lag_seq", "lag_s"} of every projection the venue runs (docs/dashboard.md)."""
+        """name → {"lag_seq", "lag_s"} of every projection the venue runs (docs/dashboard.md):
+        the venue's runner (``venue.projections.summary()``, the rows of ``/health``'s
+        ``projections``), then any other edge's ``status()``."""
         found: dict[str, dict] = {}
+        summary = getattr(getattr(self.venue, "projections", None), "summary", None)
+        if callable(summary):
+            try:
+                rows = summary()
+            except Exception:  # a view of another edge: its failure is its own alert, not ours
+                log.exception("dashboard: projections.summary() failed")
+                rows = []
+            found.update({str(row["name"]): {"lag_seq": row.get("lag_seq"), "lag_s": row.get("lag_s"),
+                                             "state": row.get("state")}
+                          for row in rows if isinstance(row, dict) and "name" in row})
         for attr in ("projections", "settlement", "hedger"):
             edge = getattr(self.venue, attr, None)
             status = _status(edge)
