@@ -1,9 +1,16 @@
 """The dashboard in a real browser (headless Debian chromium): it loads with no console error,
 shows the markets, moves a price when the oracle updates, shows a fill in the flow and a
-liquidation, and raises the oracle-staleness alert when the oracle stops. Waits are on the DOM
-(playwright's wait_for_*), never sleeps; screenshots go to tests/dashboard/screenshots/."""
+liquidation, and raises the oracle-staleness alert when the oracle stops; with the SQL read
+models on, the fill reaches the leaderboard and the agent's KPIs, and a projection's lag shows
+in the health panel and as an alert. Waits are on the DOM (playwright's wait_for_*) or on the
+projection runner (``wait_for_seq``), never sleeps; screenshots go to tests/dashboard/screenshots/."""
 
 from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from decimal import Decimal
 
 from tests.dashboard.conftest import SCREENSHOTS
 from tests.http.test_lifecycle import ALICE, BOB, CAROL, DAVE, ERIN, open_position
@@ -26,7 +33,13 @@ async def test_the_venue_live_in_a_browser(rig, page):
     assert await page.text_content("[data-testid='source-BTC-PERP']") == "source: dev"
     await page.wait_for_selector("#ws-status[data-state='live']", timeout=TIMEOUT_MS)
     assert await page.is_hidden("#charts-missing"), "make dashboard-assets fetches the chart library"
-    await page.wait_for_selector("#leaderboard :text('SQL read models off')", timeout=TIMEOUT_MS)
+    # The SQL read models are off: /health lists no "sql" projection, so the page never asks the
+    # history routes (they would answer 503 UNAVAILABLE) and says so.
+    await page.wait_for_selector("#leaderboard :text('SQL read models off (no sql projection in /health)')",
+                                 timeout=TIMEOUT_MS)
+    assert (await rig.get("/leaderboard")).code == "UNAVAILABLE"
+    await page.wait_for_selector("#health-projections :text('no projections on this venue')", timeout=TIMEOUT_MS)
+    await page.wait_for_selector("#health-oracle [data-testid='oracle-off']", timeout=TIMEOUT_MS)  # source = none
 
     # A fill appears in the flow, with its RFQ and quotes before it.
     first = await open_position(rig, leverage=10, quotes=[(BOB, 0.006), (CAROL, 0.005), (DAVE, 0.007)])
@@ -57,7 +70,8 @@ async def test_the_venue_live_in_a_browser(rig, page):
 
     # An agent's page: balances and open positions (none left for alice), KPIs off without SQL.
     await page.goto(f"http://127.0.0.1:{rig.port}/#/agent/{agent_of(CAROL)}")
-    await page.wait_for_selector("#agent-account:has-text('equity')", timeout=TIMEOUT_MS)
+    await page.wait_for_selector("#agent-account[data-source='accounts']:has-text('equity')", timeout=TIMEOUT_MS)
+    await page.wait_for_selector("#agent-stats :text('SQL read models off')", timeout=TIMEOUT_MS)
     await page.screenshot(path=str(SCREENSHOTS / "agent.png"), full_page=True)
     assert page.errors == []
 
