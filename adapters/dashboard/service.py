@@ -2,8 +2,9 @@
 asked: the page's poll, a ``/metrics`` scrape), and the forecasts refreshed on a bounded
 background worker so the event loop never waits for a fit.
 
-Edges that are not there yet (SQL projections, settlement, hedger) are read if the venue has
-them, by the contract stated in ``docs/dashboard.md``; absent, they are simply not shown.
+Projection lags come from the venue's runner (``venue.projections.summary()``, as in
+``/health``); edges that are not there yet (settlement, hedger) are read if the venue has them,
+by the contract stated in ``docs/dashboard.md``; absent, they are simply not shown.
 """
 
 from __future__ import annotations
