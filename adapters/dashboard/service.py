@@ -2,8 +2,9 @@
 asked: the page's poll, a ``/metrics`` scrape), and the forecasts refreshed on a bounded
 background worker so the event loop never waits for a fit.
 
-Edges that are not there yet (SQL projections, settlement, hedger) are read if the venue has
-them, by the contract stated in ``docs/dashboard.md``; absent, they are simply not shown.
+Projection lags come from the venue's runner (``venue.projections.summary()``, as in
+``/health``); edges that are not there yet (settlement, hedger) are read if the venue has them,
+by the contract stated in ``docs/dashboard.md``; absent, they are simply not shown.
 """
 
 from __future__ import annotations
@@ -135,8 +136,20 @@ class Dashboard:
         return out
 
     def lags(self) -> dict[str, dict]:
-        """name → {"lag_seq", "lag_s"} of every projection the venue runs (docs/dashboard.md)."""
+        """name → {"lag_seq", "lag_s"} of every projection the venue runs (docs/dashboard.md):
+        the venue's runner (``venue.projections.summary()``, the rows of ``/health``'s
+        ``projections``), then any other edge's ``status()``."""
         found: dict[str, dict] = {}
+        summary = getattr(getattr(self.venue, "projections", None), "summary", None)
+        if callable(summary):
+            try:
+                rows = summary()
+            except Exception:  # a view of another edge: its failure is its own alert, not ours
+                log.exception("dashboard: projections.summary() failed")
+                rows = []
+            found.update({str(row["name"]): {"lag_seq": row.get("lag_seq"), "lag_s": row.get("lag_s"),
+                                             "state": row.get("state")}
+                          for row in rows if isinstance(row, dict) and "name" in row})
         for attr in ("projections", "settlement", "hedger"):
             edge = getattr(self.venue, attr, None)
             status = _status(edge)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.http.conftest import start_rig, stop_rig
+from tests.http.conftest import Rig, stop_rig, venue_config
+from tests.support import FakeClock
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"  # gitignored
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage",
@@ -19,9 +20,38 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+async def start_rig(tmp_path, *, sql: bool) -> Rig:
+    """tests/http's rig with the SQL read models (``[projections] sql``) on or off, said
+    explicitly: the page differs (leaderboard, agent KPIs, projection lags)."""
+    from adapters.gateway import http
+    from venue.app import Venue
+
+    import aiohttp
+
+    clock = FakeClock()
+    config = venue_config(tmp_path)
+    config.projections.sql = sql
+    venue = Venue(config, clock=clock)
+    await venue.start(serve=False)
+    runner, port = await http.serve(venue)
+    session = aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}")
+    return Rig(venue, clock, session, port, runner)
+
+
 @pytest.fixture
 async def rig(tmp_path):
-    rig = await start_rig(tmp_path)
+    """A venue without the SQL read models (its history routes answer 503 UNAVAILABLE)."""
+    rig = await start_rig(tmp_path, sql=False)
+    try:
+        yield rig
+    finally:
+        await stop_rig(rig)
+
+
+@pytest.fixture
+async def sql_rig(tmp_path):
+    """A venue with the SQL read models on (SQLite in the data dir), as by default."""
+    rig = await start_rig(tmp_path, sql=True)
     try:
         yield rig
     finally:
@@ -47,7 +77,8 @@ async def page(browser):
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     page.errors = []  # console errors and uncaught exceptions, asserted empty by the tests
-    page.on("console", lambda m: page.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("console", lambda m: page.errors.append(f"console.{m.type}: {m.text} ({m.location.get('url', '')})")
+            if m.type == "error" else None)
     page.on("pageerror", lambda e: page.errors.append(f"pageerror: {e}"))
     yield page
     await context.close()

@@ -18,9 +18,23 @@
   const short = (k) => (k ? String(k).slice(0, 6) + "…" : "engine");
   const time = (ns) => new Date(Number(ns) / 1e6).toISOString().slice(11, 19);
   const pct = (r) => (r == null ? "–" : (Number(r) * 100).toFixed(4) + "%");
-  async function getJson(path) {
+  async function getJson(path) {   // {status, body (200 only), code: the error body's code, if any}
     const r = await fetch(path, { headers: { Accept: "application/json" } });
-    return { status: r.status, body: r.status === 200 ? await r.json() : null };
+    if (r.status === 200) return { status: 200, body: await r.json(), code: null };
+    let code = null;
+    try { code = (await r.json()).error.code; } catch (err) { code = null; }  // e.g. aiohttp's bare 404
+    return { status: r.status, body: null, code };
+  }
+  // USDC decimal strings (the gateway's X_usdc) added exactly: micro-USDC as BigInt, back to the
+  // gateway's rendering (no trailing zeros).
+  function micro(s) {
+    const t = String(s ?? "0"), neg = t.startsWith("-"), [i, f = ""] = (neg ? t.slice(1) : t).split(".");
+    const v = BigInt(i || "0") * 1000000n + BigInt((f + "000000").slice(0, 6));
+    return neg ? -v : v;
+  }
+  function usdc(v) {
+    const neg = v < 0n, a = neg ? -v : v, f = (a % 1000000n).toString().padStart(6, "0").replace(/0+$/, "");
+    return (neg ? "-" : "") + (a / 1000000n).toString() + (f ? "." + f : "");
   }
 
   // -- markets --------------------------------------------------------------------------
@@ -211,50 +225,126 @@
     const rows = Object.entries(obj).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${typeof v === "object" && v !== null ? table(v) : esc(v)}</td></tr>`);
     return rows.length ? `<table>${rows.join("")}</table>` : "–";
   }
+  // /health: {status, last_seq, server_time_ms, queue_depth, markets, dev, oracle (the feed's
+  // status() or null), projections: [{name, state, seq, lag_seq, lag_s, failures, retry_attempt,
+  // failing_seq, last_error, events_applied}]} (adapters/gateway/http_schemas.py Health).
+  let health = null;           // the last /health body
+  const PROJECTION_COLUMNS = ["name", "state", "seq", "lag_seq", "lag_s", "failures", "retry_attempt", "failing_seq", "events_applied", "last_error"];
+  function sqlOn() {           // the SQL read models run iff /health lists the "sql" projection
+    return !!health && health.projections.some((p) => p.name === "sql");
+  }
+  function projectionsTable(rows) {
+    if (!rows.length) return '<span class="off">no projections on this venue (SQL read models off)</span>';
+    return `<table><thead><tr>${PROJECTION_COLUMNS.map((k) => `<th>${esc(k)}</th>`).join("")}</tr></thead><tbody>${rows.map((p) =>
+      `<tr data-projection="${esc(p.name)}" data-state="${esc(p.state)}">${PROJECTION_COLUMNS.map((k) => `<td data-field="${k}">${esc(p[k] ?? "–")}</td>`).join("")}</tr>`).join("")}</tbody></table>`;
+  }
+  // /health's oracle: null without a feed ([oracle] source = none), else the feed's status():
+  // {primary, check, markets: {SYM: {source, <src>_age_ms..., divergence_bps?}}, failovers,
+  // last_switches: [{market, from, to, reason, at_ns, ...}], dropped: {source: {reason: n}}, rejected: {code: n}}.
+  function oracleView(o) {
+    if (!o) return '<span class="off" data-testid="oracle-off">no oracle feed on this venue ([oracle] source = none): prices only from /dev/oracle</span>';
+    const ages = [...new Set(Object.values(o.markets).flatMap((m) => Object.keys(m).filter((k) => k !== "source")))];
+    const markets = `<table><thead><tr><th>market</th><th>source in use</th>${ages.map((k) => `<th>${esc(k)}</th>`).join("")}</tr></thead><tbody>${Object.entries(o.markets).map(([sym, m]) =>
+      `<tr data-oracle-market="${esc(sym)}"><td>${esc(sym)}</td><td data-field="source">${esc(m.source)}</td>${ages.map((k) => `<td data-field="${esc(k)}">${esc(m[k] ?? "–")}</td>`).join("")}</tr>`).join("")}</tbody></table>`;
+    const counts = (obj) => Object.keys(obj).length ? table(obj) : "none";
+    const switches = o.last_switches.length ? `<table>${o.last_switches.slice().reverse().map((w) =>
+      `<tr><td>${time(w.at_ns)}</td><td>${esc(w.market)}</td><td>${esc(w.from)} → ${esc(w.to)}</td><td>${esc(w.reason)}</td></tr>`).join("")}</table>` : "none";
+    return `<div>primary <b data-testid="oracle-primary">${esc(o.primary)}</b> · check <b data-testid="oracle-check">${esc(o.check ?? "none")}</b> · failovers <b data-testid="oracle-failovers">${esc(o.failovers)}</b></div>${markets}
+      <div class="meta">last switches</div>${switches}<div class="meta">dropped (source → reason → count)</div>${counts(o.dropped)}<div class="meta">rejected by the engine</div>${counts(o.rejected)}`;
+  }
   async function readHealth() {
     const { status, body } = await getJson("/health");
-    $("health-venue").innerHTML = body ? table(body) : `<span class="off">/health answered ${status}</span>`;
+    if (!body) { $("health-venue").innerHTML = `<span class="off">/health answered ${status}</span>`; return; }
+    health = body;
+    const { oracle, projections, ...venue } = body;
+    $("health-venue").innerHTML = table(venue);
+    $("health-projections").innerHTML = projectionsTable(projections);
+    $("health-oracle").innerHTML = oracleView(oracle);
+    // The read models moved past what the leaderboard shows: read it now, not at the next poll.
+    const sql = projections.find((p) => p.name === "sql");
+    if (sql && leaderboardAsOf !== null && sql.seq > leaderboardAsOf) readLeaderboard();
+  }
+
+  // /leaderboard?by=: {as_of_seq, by, agents: [{rank, agent, <agent_kpis columns in human units>}]}
+  // (adapters/gateway/http_history.py, ledger/projections/sql/queries.py). 503 UNAVAILABLE with
+  // the SQL read models off; a venue without the route: not in /openapi.json (or a 404).
+  const LEADERBOARD_COLUMNS = [["rank", "#"], ["agent", "agent"], ["net_pnl_usdc", "net PnL"], ["sharpe_daily", "Sharpe"],
+    ["max_drawdown_usdc", "max drawdown"], ["volume_usdc", "volume"], ["win_rate_bps", "win rate"], ["reliability_bps", "maker reliability"]];
+  const bps = (v) => (v == null ? "–" : (Number(v) / 100).toFixed(2) + "%");
+  const kpi = (k, v) => (v == null ? "–" : k.endsWith("_bps") ? bps(v) : k === "sharpe_daily" ? Number(v).toFixed(2) : String(v));
+  let leaderboardAsOf = null;  // as_of_seq of the leaderboard shown
+  function sqlOff(why) {
+    leaderboardAsOf = null;
+    $("leaderboard").innerHTML = `<span class="off">SQL read models off (${esc(why)})</span>`;
   }
   async function readLeaderboard() {
-    if (!paths["/leaderboard"]) { $("leaderboard").innerHTML = '<span class="off">SQL read models off (no /leaderboard on this venue)</span>'; return; }
-    const { status, body } = await getJson("/leaderboard?by=" + $("leaderboard-by").value);
-    if (status === 404 || status === 503 || !body) { $("leaderboard").innerHTML = '<span class="off">SQL read models off</span>'; return; }
-    const rows = Array.isArray(body) ? body : (body.agents || body.rows || body.leaderboard || []);
-    if (!rows.length) { $("leaderboard").textContent = "no agents yet"; return; }
-    const keys = Object.keys(rows[0]).filter((k) => typeof rows[0][k] !== "object").slice(0, 8);
-    $("leaderboard").innerHTML = `<table><thead><tr>${keys.map((k) => `<th>${esc(k)}</th>`).join("")}</tr></thead><tbody>${rows.map((r) =>
-      `<tr>${keys.map((k) => `<td>${k.startsWith("agent") ? `<a href="#/agent/${esc(r[k])}">${esc(short(r[k]))}</a>` : esc(r[k])}</td>`).join("")}</tr>`).join("")}</tbody></table>`;
+    if (!paths["/leaderboard"]) return sqlOff("no /leaderboard on this venue");
+    if (!health) { $("leaderboard").textContent = "waiting for /health"; return; }
+    if (!sqlOn()) return sqlOff("no sql projection in /health");
+    const { status, body, code } = await getJson("/leaderboard?by=" + encodeURIComponent($("leaderboard-by").value));
+    if (status === 404 || status === 503) return sqlOff(`/leaderboard answered ${status}${code ? " " + code : ""}`);
+    if (!body) { $("leaderboard").innerHTML = `<span class="off">/leaderboard answered ${status}${code ? " " + esc(code) : ""}</span>`; return; }
+    leaderboardAsOf = body.as_of_seq;
+    const asOf = `<div class="meta">by ${esc(body.by)} · as of seq <b data-testid="leaderboard-as-of">${esc(body.as_of_seq)}</b></div>`;
+    if (!body.agents.length) { $("leaderboard").innerHTML = asOf + '<span class="off">no agents yet</span>'; return; }
+    $("leaderboard").innerHTML = asOf + `<table><thead><tr>${LEADERBOARD_COLUMNS.map(([, t]) => `<th>${esc(t)}</th>`).join("")}</tr></thead><tbody>${body.agents.map((r) =>
+      `<tr data-agent="${esc(r.agent)}">${LEADERBOARD_COLUMNS.map(([k]) => `<td data-kpi="${k}">${k === "agent" ? `<a href="#/agent/${esc(r.agent)}">${esc(short(r.agent))}</a>` : esc(kpi(k, r[k]))}</td>`).join("")}</tr>`).join("")}</tbody></table>`;
   }
 
   // -- an agent's page --------------------------------------------------------------------
+  // /agents/{agent}/stats: {as_of_seq, agent, <agent_kpis columns>, first_seq, first_ts_ns,
+  // free_usdc, held_usdc, deposited_usdc, withdrawn_usdc, open_positions} (human units); 404
+  // UNKNOWN_AGENT before the read model saw the agent; 503 UNAVAILABLE with SQL off. It has no
+  // equity series: the page's curve is sampled while it is open.
+  const KPI_ROWS = [["net_pnl_usdc", "net PnL"], ["realized_pnl_usdc", "realized PnL"], ["fees_paid_usdc", "fees paid"],
+    ["funding_received_usdc", "funding received"], ["funding_paid_usdc", "funding paid"], ["liquidation_penalty_usdc", "liquidation penalty"],
+    ["keeper_rewards_usdc", "keeper rewards"], ["max_drawdown_usdc", "max drawdown"], ["sharpe_daily", "Sharpe (daily, ×√365)"],
+    ["days", "days"], ["volume_usdc", "volume"], ["positions_opened", "positions opened"], ["positions_ended", "positions ended"],
+    ["win_rate_bps", "win rate"], ["open_positions", "open positions"], ["quotes_submitted", "quotes submitted"],
+    ["fill_ratio_bps", "fill ratio"], ["reliability_bps", "maker reliability"], ["deposited_usdc", "deposited"],
+    ["withdrawn_usdc", "withdrawn"], ["free_usdc", "free"], ["held_usdc", "held"]];
+  async function readStats(id) {   // {stats, why}: stats null with the reason shown instead
+    if (!paths["/agents/{agent}/stats"]) return { stats: null, why: "SQL read models off (no /agents/{agent}/stats on this venue)" };
+    if (!sqlOn()) return { stats: null, why: "SQL read models off (no sql projection in /health)" };
+    const { status, body, code } = await getJson(`/agents/${id}/stats`);
+    if (status === 503 || (status === 404 && code !== "UNKNOWN_AGENT")) return { stats: null, why: `SQL read models off (/agents/…/stats answered ${status}${code ? " " + code : ""})` };
+    if (code === "UNKNOWN_AGENT") return { stats: null, why: "not in the SQL read models yet (no trade, deposit or quote applied)" };
+    return body ? { stats: body, why: "" } : { stats: null, why: `/agents/…/stats answered ${status}${code ? " " + code : ""}` };
+  }
   async function readAgent() {
     if (!agent) return;
     const id = encodeURIComponent(agent);
     const { status, body } = await getJson(`/accounts/${id}`);
     if (!body) { $("agent-account").textContent = `/accounts answered ${status}`; return; }
-    const pnl = body.positions.reduce((s, p) => s + Number(p.long_agent === agent ? p.unrealized_pnl_long_usdc : -p.unrealized_pnl_long_usdc), 0);
-    const value = Number(body.free_usdc) + Number(body.held_usdc) + Number(body.margin_usdc) + pnl;
-    $("agent-account").textContent = `free ${body.free_usdc} · held ${body.held_usdc} · margin ${body.margin_usdc} · unrealized PnL ${pnl.toFixed(6)} · equity ${value.toFixed(6)} USDC`;
+    // Unrealized PnL is live (the engine's marks), not in the read models.
+    const unrealized = body.positions.reduce((s, p) => s + (p.long_agent === agent ? 1n : -1n) * micro(p.unrealized_pnl_long_usdc), 0n);
+    const live = micro(body.free_usdc) + micro(body.held_usdc) + micro(body.margin_usdc);
+    const { stats, why } = await readStats(id);
+    let booked, source;
+    if (stats) {   // the agent's money per the read models: deposits − withdrawals + net PnL from trading
+      booked = micro(stats.deposited_usdc) - micro(stats.withdrawn_usdc) + micro(stats.net_pnl_usdc);
+      source = `SQL read models, as of seq ${stats.as_of_seq}: deposited − withdrawn + net PnL`;
+      $("agent-stats").innerHTML = `<div class="meta">as of seq <b data-testid="stats-as-of">${esc(stats.as_of_seq)}</b></div><table>${KPI_ROWS.map(([k, t]) =>
+        `<tr><th>${esc(t)}</th><td data-kpi="${k}">${esc(kpi(k, stats[k]))}</td></tr>`).join("")}</table>`;
+    } else {
+      booked = live;
+      source = "/accounts: free + held + margin";
+      $("agent-stats").innerHTML = `<span class="off">${esc(why)}</span>`;
+    }
+    const value = booked + unrealized;
+    const el = $("agent-account");
+    el.innerHTML = `free ${esc(body.free_usdc)} · held ${esc(body.held_usdc)} · margin ${esc(body.margin_usdc)} (live) · booked equity <b data-testid="agent-booked">${usdc(booked)}</b>
+      <small>(${esc(source)})</small> + unrealized PnL ${usdc(unrealized)} = equity <b data-testid="agent-equity">${usdc(value)}</b> USDC`;
+    el.dataset.source = stats ? "sql" : "accounts";
     $("agent-positions").innerHTML = body.positions.length ? table(Object.fromEntries(body.positions.map((p) => [`#${p.position_id} ${p.market}`,
       { side: p.long_agent === agent ? "long" : "short", size_usdc: p.size_usdc, entry_price: p.entry_price, funding_rate: pct(p.funding_rate),
         margin_usdc: p.long_agent === agent ? p.margin_long_usdc : p.margin_short_usdc }]))) : "none";
-    let curve = null;
-    if (paths["/agents/{agent}/stats"]) {
-      const s = await getJson(`/agents/${id}/stats`);
-      $("agent-stats").innerHTML = s.body ? table(Object.fromEntries(Object.entries(s.body).filter(([, v]) => typeof v !== "object"))) : `<span class="off">/agents/…/stats answered ${s.status}</span>`;
-      curve = s.body && (s.body.equity_curve || s.body.equity);
-    } else $("agent-stats").innerHTML = '<span class="off">SQL read models off</span>';
     if (paths["/agents/{agent}/risk"]) {
       const r = await getJson(`/agents/${id}/risk`);
       $("agent-risk").innerHTML = r.body ? table(r.body) : `<span class="off">/agents/…/risk answered ${r.status}</span>`;
     } else $("agent-risk").innerHTML = '<span class="off">risk view not on this venue</span>';
-    if (Array.isArray(curve) && curve.length) {
-      equity = curve.slice(-EQUITY_POINTS_MAX).map((p) => Array.isArray(p) ? [p[0], p[1]] : [p.ts_ms ?? p.ts_ns / 1e6, p.equity_usdc ?? p.value]);
-      $("equity-note").textContent = "from the SQL read models";
-    } else {
-      equity.push([Date.now(), value]); if (equity.length > EQUITY_POINTS_MAX) equity.shift();
-      $("equity-note").textContent = "sampled by this page while it is open";
-    }
+    equity.push([Date.now(), Number(value) / 1e6]); if (equity.length > EQUITY_POINTS_MAX) equity.shift();
+    $("equity-note").textContent = `sampled every ${AGENT_POLL_MS / 1000} s by this page while it is open (${stats ? "booked from the SQL read models" : "from /accounts"} + live unrealized PnL)`;
     if (chartsOk) {
       if (!window.__equity) { window.__equity = charts.createChart($("equity-chart"), { autoSize: true, layout: { background: { color: "#161c23" }, textColor: "#8b949e" } });
         window.__equitySeries = window.__equity.addSeries(charts.LineSeries, { color: "#3fb950" }); }
@@ -271,7 +361,10 @@
   async function every(ms, fn) { for (;;) { try { await fn(); } catch (err) { console.warn("dashboard read failed", err); } await new Promise((r) => setTimeout(r, ms)); } }
 
   async function main() {
-    $("health").innerHTML = '<h3>venue (/health)</h3><div id="health-venue">–</div><h3>journal, sequencer, projections, hedger (dashboard)</h3><div id="health-edges">–</div>';
+    $("health").innerHTML = '<h3>venue (/health)</h3><div id="health-venue">–</div>'
+      + '<h3>projections (/health)</h3><div id="health-projections">–</div>'
+      + '<h3>oracle feed (/health)</h3><div id="health-oracle">–</div>'
+      + '<h3>journal, sequencer, lags, hedger (dashboard)</h3><div id="health-edges">–</div>';
     const probe = await getJson("/dashboard/state?history=0");
     if (probe.body && probe.body.charts_asset) {   // only asked for when the venue has it: no 404 in the console
       await new Promise((resolve) => {
@@ -291,6 +384,7 @@
     document.body.dataset.ready = "1";
     $("agent-form").onsubmit = (ev) => { ev.preventDefault(); location.hash = "#/agent/" + $("agent-input").value.trim(); };
     $("leaderboard-by").onchange = readLeaderboard;
+    try { await readHealth(); } catch (err) { console.warn("dashboard read failed", err); }  // before the SQL reads: is SQL on?
     window.addEventListener("hashchange", route); route();
     every(STATE_POLL_MS, () => readState(false));
     every(HEALTH_POLL_MS, readHealth);
