@@ -44,20 +44,30 @@ def _open_rfq(state: State, rfq_id: int, now_ns: int) -> Rfq | rj.Rejected:
     return rfq
 
 
-def best_quote(rfq: Rfq, now_ns: int) -> Quote | None:
-    """The best live, unexpired quote of the RFQ, or None: lowest funding rate first (the
-    taker pays it), then earliest, then lowest id.
+def quote_rank(quote: Quote) -> tuple[int, int, int]:
+    """DESIGN §4's ranking of quotes, smallest best: lowest funding rate first (the taker
+    pays it), then earliest, then lowest id. The one definition every fill uses."""
+    return (quote.rate_e9, quote.created_ns, quote.quote_id)
+
+
+def best_live_quote(quotes, now_ns: int) -> Quote | None:
+    """The best of ``quotes`` unexpired at ``now_ns`` by ``quote_rank``, or None.
 
     An RFQ has at most one quote per maker, so this is a short loop: cheaper than any
     array a kernel could take (docs/engine.md, "State representation").
     """
     best, best_rank = None, None
-    for quote in rfq.quotes.values():
+    for quote in quotes:
         if quote.expires_ns > now_ns:
-            rank = (quote.rate_e9, quote.created_ns, quote.quote_id)
+            rank = quote_rank(quote)
             if best is None or rank < best_rank:
                 best, best_rank = quote, rank
     return best
+
+
+def best_quote(rfq: Rfq, now_ns: int) -> Quote | None:
+    """The best live, unexpired quote of the RFQ by ``quote_rank``, or None."""
+    return best_live_quote(rfq.quotes.values(), now_ns)
 
 
 def _lifetime_ms(requested_ms: int, default_ms: int, low_ms: int, high_ms: int, field: str):
@@ -150,13 +160,17 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
         ctx.seq(), ts_ns, ctx.cmd_id, quote_id=quote_id, rfq_id=rfq_id, maker=maker, funding_rate_e9=rate_e9,
         collateral_e6=collateral_e6, fee_e6=fee_e6, expires_ns=expires_ns, client_id=c.client_id, transfers=transfers))
 
-    # Auto-accept at a target: the arriving quote is the best, or an earlier one would
-    # already have triggered the fill.
-    if rfq.auto_accept and rfq.target_rate_e9 is not None and rate_e9 <= rfq.target_rate_e9 \
-            and oracle.guard(state, rfq.market, ts_ns) is None:
-        quote = Quote(quote_id, rfq_id, maker, rate_e9, collateral_e6, fee_e6, ts_ns, expires_ns)
-        others = [q.quote_id for q in quotes.values() if q is not replaced]
-        events.append(_open_position(state, rfq, quote, others, "", True, "", ctx))
+    # Auto-accept at a target: once a quote at or below the target is live and the oracle
+    # allows a fill, the RFQ fills with its best live quote — which need not be the one
+    # arriving: a better one may have come while the oracle was stale.
+    if rfq.auto_accept and rfq.target_rate_e9 is not None and oracle.guard(state, rfq.market, ts_ns) is None:
+        arriving = Quote(quote_id, rfq_id, maker, rate_e9, collateral_e6, fee_e6, ts_ns, expires_ns)
+        live = [q for q in quotes.values() if q is not replaced]
+        live.append(arriving)
+        best = best_live_quote(live, ts_ns)
+        if best.rate_e9 <= rfq.target_rate_e9:
+            others = [q for q in live if q is not best]
+            events.append(_open_position(state, rfq, best, others, "", True, "", ctx))
     return events
 
 
@@ -181,7 +195,7 @@ def decide_accept(state: State, c: cmd.AcceptQuote, ctx: Ctx):
         if ctx.ts_ns >= quote.expires_ns:
             return rj.rejected(rj.QUOTE_EXPIRED, f"quote {c.quote_id} has expired", quote_id=c.quote_id,
                                expires_ns=quote.expires_ns)
-    others = [q.quote_id for q in rfq.quotes.values() if q is not quote]
+    others = [q for q in rfq.quotes.values() if q is not quote]
     return [_open_position(state, rfq, quote, others, c.signature, False, c.client_id, ctx)]
 
 
@@ -228,7 +242,7 @@ def due_rfq_expiries(state: State, ctx: Ctx) -> list:
         if rfq.auto_accept and oracle.guard(state, rfq.market, ctx.ts_ns) is None:
             quote = best_quote(rfq, ctx.ts_ns)
             if quote is not None:
-                others = [q.quote_id for q in rfq.quotes.values() if q is not quote]
+                others = [q for q in rfq.quotes.values() if q is not quote]
                 events.append(_open_position(state, rfq, quote, others, "", True, "", ctx))
                 return events
         events.extend(_close_unfilled(rfq, "expired", "", ctx))
@@ -255,10 +269,10 @@ def _close_unfilled(rfq: Rfq, reason: str, client_id: str, ctx: Ctx) -> list:
 _QUOTE_ID = attrgetter("quote_id")
 
 
-def _open_position(state: State, rfq: Rfq, quote: Quote, other_quote_ids: list[int], signature: str,
+def _open_position(state: State, rfq: Rfq, quote: Quote, others: list[Quote], signature: str,
                    auto: bool, client_id: str, ctx: Ctx) -> ev.PositionOpened:
     """Fill the RFQ with ``quote`` at the oracle price: holds to margins and fees, the
-    other quotes released."""
+    ``others`` (every other live quote of the RFQ) released."""
     market = rfq.market
     o = state.oracle
     trader = rfq.trader
@@ -271,9 +285,8 @@ def _open_position(state: State, rfq: Rfq, quote: Quote, other_quote_ids: list[i
     transfer(transfers, ev.HELD, trader, ev.FEES, "", rfq.fee_e6, "fee")
     transfers.append(ev.Transfer(ev.HELD, quote.maker, maker_margin, position_id, quote.collateral_e6, "margin"))
     transfer(transfers, ev.HELD, quote.maker, ev.FEES, "", quote.fee_e6, "fee")
-    released = sorted(other_quote_ids)
-    for quote_id in released:
-        other = state.quotes[quote_id]
+    others = sorted(others, key=_QUOTE_ID)
+    for other in others:
         transfers.append(ev.Transfer(ev.HELD, other.maker, ev.FREE, other.maker, other.collateral_e6 + other.fee_e6,
                                      "release"))
     duration_ns = rfq.duration_ns
@@ -287,7 +300,7 @@ def _open_position(state: State, rfq: Rfq, quote: Quote, other_quote_ids: list[i
         margin_short_e6=quote.collateral_e6 if taker_is_long else margin_e6, taker_fee_e6=rfq.fee_e6,
         maker_fee_e6=quote.fee_e6, duration=_DURATION_NAMES[duration_ns],
         expires_ns=ctx.ts_ns + duration_ns if duration_ns else 0, signature=signature, auto_accepted=auto,
-        released_quote_ids=released, client_id=client_id, transfers=transfers)
+        released_quote_ids=[q.quote_id for q in others], client_id=client_id, transfers=transfers)
 
 
 _DURATION_NAMES = {ns: name for name, ns in DURATION_NS.items()}
