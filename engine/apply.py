@@ -12,6 +12,7 @@ from engine import events as ev
 from engine.commands import DURATION_NS
 from engine.events import EXTERNAL, FEES, FREE, HELD, INSURANCE, MARGIN_LONG, MARGIN_SHORT
 from engine.risk import bands
+from engine.lifecycles import POSITION, QUOTE, RFQ, QuoteState, RfqState
 from engine.state import OPEN, RECENT_CLOSED_RFQS_MAX, Quote, Rfq, State
 from engine.units import NS_PER_MS
 
@@ -101,6 +102,7 @@ def _withdrawn(state: State, e: ev.Withdrawn) -> None:
 
 
 def _rfq_opened(state: State, e: ev.RfqOpened) -> None:
+    RFQ.next(state.rfq_state(e.rfq_id), "opened", e.rfq_id)
     _move(state, e.transfers)
     state.rfqs[e.rfq_id] = Rfq(e.rfq_id, e.trader, e.market, e.side == "long", e.size_e6, e.leverage,
                                e.max_funding_rate_e9, DURATION_NS[e.duration], e.expires_ns, e.margin_e6, e.fee_e6,
@@ -110,6 +112,7 @@ def _rfq_opened(state: State, e: ev.RfqOpened) -> None:
 
 
 def _quote_submitted(state: State, e: ev.QuoteSubmitted) -> None:
+    QUOTE.next(state.quote_state(e.quote_id), "submitted", e.quote_id)
     _move(state, e.transfers)
     quote = Quote(e.quote_id, e.rfq_id, e.maker, e.funding_rate_e9, e.collateral_e6, e.fee_e6, e.ts_ns, e.expires_ns)
     state.quotes[e.quote_id] = quote
@@ -118,22 +121,26 @@ def _quote_submitted(state: State, e: ev.QuoteSubmitted) -> None:
     _remember_client_id(state, e.maker, e.client_id, e)
 
 
-def _drop_quote(state: State, quote_id: int) -> None:
-    quote = state.quotes.pop(quote_id)
+def _end_quote(state: State, quote_id: int, happened: str) -> None:
+    """End a live quote: accepted, or released for the reason ``happened``."""
+    quote = state.quotes.pop(quote_id, None)
+    QUOTE.next(_QUOTE_LIVE if quote is not None else state.quote_state(quote_id), happened, quote_id)
     del state.rfqs[quote.rfq_id].quotes[quote.maker]
 
 
 def _quote_released(state: State, e: ev.QuoteReleased) -> None:
     _move(state, e.transfers)
-    _drop_quote(state, e.quote_id)
+    _end_quote(state, e.quote_id, e.reason)
     _remember_client_id(state, e.maker, e.client_id, e)
 
 
-def _close_rfq(state: State, rfq_id: int, reason: str) -> None:
-    rfq = state.rfqs.pop(rfq_id)
+def _close_rfq(state: State, rfq_id: int, happened: str) -> None:
+    """Close an open RFQ: ``filled``, or the ``RfqClosed`` reason (cancelled, expired)."""
+    rfq = state.rfqs.pop(rfq_id, None)
+    ended = RFQ.next(_RFQ_OPEN if rfq is not None else state.rfq_state(rfq_id), happened, rfq_id)
     assert not rfq.quotes, f"RFQ {rfq_id} closes with live quotes {sorted(q.quote_id for q in rfq.quotes.values())}"
     closed = state.closed_rfqs
-    closed[rfq_id] = reason
+    closed[rfq_id] = ended
     if len(closed) > RECENT_CLOSED_RFQS_MAX:
         closed.popitem(last=False)
 
@@ -151,7 +158,9 @@ def _position_opened(state: State, e: ev.PositionOpened) -> None:
     row = positions.alloc()
     t = positions.v
     position_id, ts_ns, expires_ns = e.position_id, e.ts_ns, e.expires_ns
-    t.status[row] = OPEN
+    if position_id in state.position_row:
+        raise AssertionError(f"position {position_id} is opened twice")
+    t.status[row] = POSITION.next(t.status[row], "opened", position_id)
     t.position_id[row] = position_id
     t.market[row] = e.market
     t.taker_is_long[row] = e.taker_side == "long"
@@ -173,9 +182,9 @@ def _position_opened(state: State, e: ev.PositionOpened) -> None:
     state.next_position_id = position_id + 1
     _move(state, e.transfers)  # the margins exist once the row does
     bands.narrow(state, row)
-    _drop_quote(state, e.quote_id)
+    _end_quote(state, e.quote_id, "accepted")
     for quote_id in e.released_quote_ids:
-        _drop_quote(state, quote_id)
+        _end_quote(state, quote_id, "not_selected")
     _close_rfq(state, e.rfq_id, "filled")
     _remember_client_id(state, e.long_agent if e.taker_side == "long" else e.short_agent, e.client_id, e)
 
@@ -210,8 +219,10 @@ def _settled_rows(state: State, e: ev.FundingSettled) -> np.ndarray:
     return np.fromiter(map(state.position_row.__getitem__, e.position_ids), np.int64, len(e.position_ids))
 
 
-def _remove_position(state: State, position_id: int) -> None:
+def _remove_position(state: State, position_id: int, happened: str) -> None:
+    """The position ends (``closed`` or ``liquidated``): its row is freed."""
     row = state.position_row.pop(position_id)
+    POSITION.next(state.positions.v.status[row], happened, position_id)
     state.fixed_duration_open -= state.positions.v.expires_ns[row] != 0
     state.flagged.pop(position_id, None)
     state.positions.release(row)
@@ -221,8 +232,9 @@ def _position_closed(state: State, e: ev.PositionClosed) -> None:
     _move(state, e.transfers)
     row = state.position_row[e.position_id]
     if e.remaining_size_e6 == 0:
-        _remove_position(state, e.position_id)
+        _remove_position(state, e.position_id, "closed")
     else:
+        POSITION.next(state.positions.v.status[row], "closed_partly", e.position_id)
         state.positions.v.size_e6[row] = e.remaining_size_e6
         state.positions.v.last_funding_ns[row] = e.ts_ns
         bands.narrow(state, row)
@@ -232,7 +244,7 @@ def _position_closed(state: State, e: ev.PositionClosed) -> None:
 def _position_liquidated(state: State, e: ev.PositionLiquidated) -> None:
     _move(state, e.transfers)
     state.bad_debt_e6 += e.bad_debt_e6
-    _remove_position(state, e.position_id)
+    _remove_position(state, e.position_id, "liquidated")
     _remember_client_id(state, e.keeper, e.client_id, e)
 
 
@@ -265,6 +277,9 @@ def _liquidation_watch(state: State, e: ev.LiquidationWatch) -> None:
 def _checkpoint(state: State, e: ev.Checkpoint) -> None:
     state.last_checkpoint_seq = e.seq
 
+
+_RFQ_OPEN = RfqState.OPEN.value
+_QUOTE_LIVE = QuoteState.LIVE.value
 
 _APPLY = {
     ev.Deposited: _deposited,

@@ -18,11 +18,12 @@ import math
 import msgspec
 import numpy as np
 
+from engine.lifecycles import GONE, NEW, PositionStatus, QuoteState, RfqState
 from engine.markets import EngineConfig
 
-FREE_ROW = 0
+FREE_ROW = int(PositionStatus.FREE)  # plain ints: the kernels compare the status column with them
+OPEN = int(PositionStatus.OPEN)  # a position row in use
 LIVE = 1  # an RFQ or quote in the canonical column form (state_hash, snapshots)
-OPEN = 1  # a position row in use
 
 CAPACITY_INITIAL = 1024
 OPENED_NS_NONE = 2**63 - 1  # State.opened_ns_low before any position opened
@@ -172,7 +173,7 @@ class State:
 
         # Ids are handed out in increasing order, so both dicts iterate in id order.
         self.rfqs: dict[int, Rfq] = {}  # open RFQs
-        # Recent rfq_id -> why it closed, oldest first (bounded). An OrderedDict because
+        # Recent rfq_id -> its end state (``RfqState`` value), oldest first (bounded). An OrderedDict because
         # dropping the oldest from a plain dict rescans its deleted slots: quadratic over a run.
         self.closed_rfqs: OrderedDict[int, str] = OrderedDict()
         self.next_rfq_id = 1
@@ -210,6 +211,23 @@ class State:
 
     # -- reads used by decide -------------------------------------------------------------
 
+    def rfq_state(self, rfq_id: int) -> str:
+        """Where the RFQ is in its lifecycle (``engine.lifecycles.RFQ``): an ``RfqState``
+        value, ``NEW`` for an id not handed out, ``GONE`` for one closed and forgotten."""
+        if rfq_id in self.rfqs:
+            return _RFQ_OPEN
+        ended = self.closed_rfqs.get(rfq_id)
+        if ended is not None:
+            return ended
+        return GONE if 1 <= rfq_id < self.next_rfq_id else NEW
+
+    def quote_state(self, quote_id: int) -> str:
+        """``QuoteState.LIVE``'s value, ``NEW`` for an id not handed out, else ``GONE``
+        (ended quotes are not remembered)."""
+        if quote_id in self.quotes:
+            return _QUOTE_LIVE
+        return GONE if 1 <= quote_id < self.next_quote_id else NEW
+
     def free_of(self, agent: str) -> int:
         row = self.agent_row.get(agent)
         return 0 if row is None else self.agents.v.free_e6[row]
@@ -222,6 +240,10 @@ class State:
             self.agent_row[agent] = row
             self.agent_keys.append(agent)
         return row
+
+
+_RFQ_OPEN = RfqState.OPEN.value
+_QUOTE_LIVE = QuoteState.LIVE.value
 
 
 def state_hash(state: State) -> str:

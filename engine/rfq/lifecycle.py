@@ -6,7 +6,8 @@ fee`` move from ``free`` to ``held`` when the RFQ or quote opens, and back when 
 unfilled; at a fill they move to the position's margins and the fee account.
 
 Transitions (an RFQ): open -> filled | cancelled | expired. (A quote): live -> accepted |
-released (cancelled, replaced, expired, rfq_closed, not_selected, session_ended).
+released (cancelled, replaced, expired, rfq_closed, not_selected, session_ended). The tables
+are ``engine.lifecycles``; ``apply`` routes every change through them.
 
 Every hold, release and margin is at least 1 micro-USDC (sizes and collateral have positive
 minimums), so those transfers are built directly; fees may be zero and go through
@@ -23,6 +24,7 @@ from engine import events as ev
 from engine import oracle
 from engine import rejections as rj
 from engine.context import Ctx, transfer
+from engine.lifecycles import GONE, NEW, RfqState
 from engine.state import Quote, Rfq, State
 from engine.units import AMOUNT_E6_MAX, BPS_SCALE, NS_PER_MS, RATE_E9_MAX, div_ceil, div_half_even
 
@@ -33,12 +35,13 @@ def _open_rfq(state: State, rfq_id: int, now_ns: int) -> Rfq | rj.Rejected:
     """An RFQ that can still be quoted or accepted, or the rejection saying why not."""
     rfq = state.rfqs.get(rfq_id)
     if rfq is None:
-        reason = state.closed_rfqs.get(rfq_id)
-        if reason is None and not 1 <= rfq_id < state.next_rfq_id:
+        where = state.rfq_state(rfq_id)
+        if where == NEW:
             return rj.rejected(rj.UNKNOWN_RFQ, f"no RFQ {rfq_id}", rfq_id=rfq_id)
-        if reason == "expired":
+        if where == RfqState.EXPIRED.value:
             return rj.rejected(rj.RFQ_EXPIRED, f"RFQ {rfq_id} has expired", rfq_id=rfq_id)
-        return rj.rejected(rj.RFQ_CLOSED, f"RFQ {rfq_id} is closed", rfq_id=rfq_id, reason=reason or "closed")
+        return rj.rejected(rj.RFQ_CLOSED, f"RFQ {rfq_id} is closed", rfq_id=rfq_id,
+                           reason="closed" if where == GONE else where)
     if now_ns >= rfq.expires_ns:
         return rj.rejected(rj.RFQ_EXPIRED, f"RFQ {rfq_id} has expired", rfq_id=rfq_id, expires_ns=rfq.expires_ns)
     return rfq
