@@ -12,7 +12,7 @@ far cheaper than a numpy row (docs/engine.md, "State representation").
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 import math
 
 import msgspec
@@ -206,8 +206,15 @@ class State:
         self.deposited_e6 = 0
         self.withdrawn_e6 = 0
 
-        self.deposit_refs: dict[str, int] = {}  # external ref -> seq of its Deposited
+        self.deposit_refs: dict[str, int] = {}  # external ref -> seq of its Deposited (for ever; bounded)
         self.client_ids: dict[tuple[str, str], tuple[int, int]] = {}  # (agent, id) -> (seq, ts_ns)
+        # Derived: the same entries as ``client_ids``, in the same (time) order, as
+        # (ts_ns, seq, key): the window is trimmed from its left in O(1) (apply), where
+        # deleting from the front of a dict would rescan its deleted slots.
+        self.client_id_order: deque[tuple[int, int, tuple[str, str]]] = deque()
+        # Derived, per agent: its open RFQs and live quotes (the per-agent limits).
+        self.open_rfqs_of: dict[str, int] = {}
+        self.live_quotes_of: dict[str, int] = {}
 
     # -- reads used by decide -------------------------------------------------------------
 
@@ -413,6 +420,11 @@ def import_state(config: EngineConfig, data: dict) -> State:
     state.flagged = {int(k): int(v) for k, v in data["flagged"]}
     state.deposit_refs = {k: int(v) for k, v in data["deposit_refs"]}
     state.client_ids = {(agent, client_id): (seq, ts_ns) for agent, client_id, seq, ts_ns in data["client_ids"]}
+    state.client_id_order = deque((ts_ns, seq, key) for key, (seq, ts_ns) in state.client_ids.items())
+    for rfq in state.rfqs.values():
+        state.open_rfqs_of[rfq.trader] = state.open_rfqs_of.get(rfq.trader, 0) + 1
+    for quote in state.quotes.values():
+        state.live_quotes_of[quote.maker] = state.live_quotes_of.get(quote.maker, 0) + 1
     return state
 
 

@@ -73,6 +73,12 @@ def best_quote(rfq: Rfq, now_ns: int) -> Quote | None:
     return best_live_quote(rfq.quotes.values(), now_ns)
 
 
+def _room_for_a_position(state: State) -> bool:
+    """Fewer open positions than ``positions_max``. An auto-accept with no room does not
+    fill: the RFQ stays open and, at its expiry, closes unfilled."""
+    return state.positions.live < state.config.positions_max
+
+
 def _lifetime_ms(requested_ms: int, default_ms: int, low_ms: int, high_ms: int, field: str):
     lifetime_ms = requested_ms or default_ms
     if not low_ms <= lifetime_ms <= high_ms:
@@ -106,6 +112,10 @@ def decide_request(state: State, c: cmd.RequestQuote, ctx: Ctx):
             return rj.rejected(rj.INVALID_FIELD, "target_rate_e9 needs auto_accept", field="target_rate_e9")
         if not -RATE_E9_MAX <= c.target_rate_e9 <= c.max_funding_rate_e9:
             return rj.out_of_range("target_rate_e9", c.target_rate_e9, -RATE_E9_MAX, c.max_funding_rate_e9)
+    open_rfqs = state.open_rfqs_of.get(c.trader, 0)
+    if open_rfqs >= state.config.open_rfqs_per_agent_max:
+        return rj.limit_reached("open_rfqs_per_agent_max", state.config.open_rfqs_per_agent_max,
+                                "too many open RFQs; cancel one or wait for one to end", open_rfqs=open_rfqs)
     margin_e6 = div_ceil(c.size_e6, c.leverage)
     fee_e6 = div_half_even(c.size_e6 * m.taker_fee_bps, BPS_SCALE)
     free_e6 = state.free_of(c.trader)
@@ -148,6 +158,10 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
     events: list = []
     quotes = rfq.quotes
     replaced = quotes.get(maker)
+    live_quotes = state.live_quotes_of.get(maker, 0) - (replaced is not None)
+    if live_quotes >= state.config.live_quotes_per_agent_max:
+        return rj.limit_reached("live_quotes_per_agent_max", state.config.live_quotes_per_agent_max,
+                                "too many live quotes; cancel one or wait for one to end", live_quotes=live_quotes)
     available_e6 = state.free_of(maker)
     if replaced is not None:
         available_e6 += replaced.collateral_e6 + replaced.fee_e6
@@ -166,7 +180,8 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
     # Auto-accept at a target: once a quote at or below the target is live and the oracle
     # allows a fill, the RFQ fills with its best live quote — which need not be the one
     # arriving: a better one may have come while the oracle was stale.
-    if rfq.auto_accept and rfq.target_rate_e9 is not None and oracle.guard(state, rfq.market, ts_ns) is None:
+    if rfq.auto_accept and rfq.target_rate_e9 is not None and oracle.guard(state, rfq.market, ts_ns) is None \
+            and _room_for_a_position(state):
         arriving = Quote(quote_id, rfq_id, maker, rate_e9, collateral_e6, fee_e6, ts_ns, expires_ns)
         live = [q for q in quotes.values() if q is not replaced]
         live.append(arriving)
@@ -186,6 +201,9 @@ def decide_accept(state: State, c: cmd.AcceptQuote, ctx: Ctx):
     refused = oracle.guard(state, rfq.market, ctx.ts_ns)
     if refused is not None:
         return refused
+    if not _room_for_a_position(state):
+        return rj.limit_reached("positions_max", state.config.positions_max,
+                                "the venue holds as many open positions as it may", positions=state.positions.live)
     if c.quote_id == cmd.BEST_QUOTE:
         quote = best_quote(rfq, ctx.ts_ns)
         if quote is None:
@@ -242,7 +260,7 @@ def due_rfq_expiries(state: State, ctx: Ctx) -> list:
     for rfq in state.rfqs.values():
         if rfq.expires_ns > ctx.ts_ns:
             continue
-        if rfq.auto_accept and oracle.guard(state, rfq.market, ctx.ts_ns) is None:
+        if rfq.auto_accept and oracle.guard(state, rfq.market, ctx.ts_ns) is None and _room_for_a_position(state):
             quote = best_quote(rfq, ctx.ts_ns)
             if quote is not None:
                 others = [q for q in rfq.quotes.values() if q is not quote]
