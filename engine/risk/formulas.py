@@ -183,23 +183,10 @@ def below_maintenance(equity_e6, margin_open_e6, size_open_e6, size_e6, entry_pr
 
 
 @formula
-def _sides(pnl, margin_long_e6, margin_short_e6, margin_open_long_e6, margin_open_short_e6, size_open_e6, size_e6,
-           entry_price_e8, price_e8, maintenance_bps):
-    """Each side's two products of ``below_maintenance`` in float64:
-    ``(left_long, right_long, left_short, right_short)``, left = equity × size_open × 10 000 ×
-    entry, right = margin_open × maintenance × size × price (each within 4.01 u)."""
-    scale_open = float(size_open_e6) * BPS_SCALE_F * float(entry_price_e8)
-    scale_now = float(maintenance_bps) * float(size_e6) * float(price_e8)
-    return (float(margin_long_e6 + pnl) * scale_open, float(margin_open_long_e6) * scale_now,
-            float(margin_short_e6 - pnl) * scale_open, float(margin_open_short_e6) * scale_now)
-
-
-@formula
-def _side_of(long_below, short_below, left_long, right_long, left_short, right_short):
-    """The side to liquidate: the one below, or if both are, the one further below (the larger
-    float deficit ``requirement − equity``, here scaled alike on both sides; long on a tie)."""
-    further_long = right_long - left_long >= right_short - left_short
-    if long_below & (further_long | (not short_below)):
+def _side_of(long_below, short_below, deficit_long, deficit_short):
+    """The side to liquidate: the one below, or if both are, the one further below (the
+    larger float64 deficit ``requirement − equity``; long on a tie)."""
+    if long_below and (deficit_long >= deficit_short or not short_below):
         return SIDE_LONG
     return SIDE_SHORT if short_below else SIDE_NONE
 
@@ -213,10 +200,11 @@ def liquidatable_side_exact(margin_long_e6, margin_short_e6, margin_open_long_e6
                                    entry_price_e8, price_e8, maintenance_bps)
     short_below = below_maintenance(margin_short_e6 - pnl, margin_open_short_e6, size_open_e6, size_e6,
                                     entry_price_e8, price_e8, maintenance_bps)
-    left_long, right_long, left_short, right_short = _sides(
-        pnl, margin_long_e6, margin_short_e6, margin_open_long_e6, margin_open_short_e6, size_open_e6, size_e6,
-        entry_price_e8, price_e8, maintenance_bps)
-    return _side_of(long_below, short_below, left_long, right_long, left_short, right_short), pnl
+    deficit_long = requirement_e6(margin_open_long_e6, size_open_e6, size_e6, entry_price_e8, price_e8,
+                                  maintenance_bps) - float(margin_long_e6 + pnl)
+    deficit_short = requirement_e6(margin_open_short_e6, size_open_e6, size_e6, entry_price_e8, price_e8,
+                                   maintenance_bps) - float(margin_short_e6 - pnl)
+    return _side_of(long_below, short_below, deficit_long, deficit_short), pnl
 
 
 @formula
@@ -228,28 +216,30 @@ def liquidatable_side(margin_long_e6, margin_short_e6, margin_open_long_e6, marg
     SIDE_NONE if neither; if both are (rare: only after funding drained a side's margin),
     the one further below (``_side_of``).
 
-    The hot path of every sweep, so it first decides in float64 with the bounds proven at
-    ``pnl_long_e6`` and ``EXACT_SLACK``: when the PnL estimate is clear of a half and each
-    side's two products clear of each other, that verdict is the exact one. Otherwise
-    (rarely) ``liquidatable_side_exact`` decides. Same result either way; the fast path is
-    written without short-circuits, so that the sweep's loop stays free of branches.
+    The hot path of every sweep, so it decides in float64 first: the PnL estimate rounded,
+    each side's deficit ``requirement − equity`` from ``requirement_e6`` (one division).
+    When the PnL estimate is clear of a half (the bound at ``pnl_long_e6``) and each deficit
+    is larger than ``EXACT_SLACK × (requirement + |equity|)`` — beyond the error of the
+    requirement (7 roundings, < 7.01 u) and of ``float(equity)`` (u) — the signs are the
+    exact ones. Otherwise (rarely) ``liquidatable_side_exact`` decides. Same result either
+    way: the exact path breaks ties between two sides below with the same float deficits.
     """
-    estimate = float(size_e6) * float(price_e8 - entry_price_e8) / float(entry_price_e8)  # ± the magnitude's
+    estimate = float(size_e6) * float(price_e8 - entry_price_e8) / float(entry_price_e8)
     clamped = max(-PNL_E6_MAX_F, min(PNL_E6_MAX_F, estimate))
     pnl = round(clamped)
+    requirement_long = requirement_e6(margin_open_long_e6, size_open_e6, size_e6, entry_price_e8, price_e8,
+                                      maintenance_bps)
+    requirement_short = requirement_e6(margin_open_short_e6, size_open_e6, size_e6, entry_price_e8, price_e8,
+                                       maintenance_bps)
+    equity_long = float(margin_long_e6 + pnl)
+    equity_short = float(margin_short_e6 - pnl)
+    deficit_long = requirement_long - equity_long
+    deficit_short = requirement_short - equity_short
     magnitude = abs(clamped)
-    left_long, right_long, left_short, right_short = _sides(
-        pnl, margin_long_e6, margin_short_e6, margin_open_long_e6, margin_open_short_e6, size_open_e6, size_e6,
-        entry_price_e8, price_e8, maintenance_bps)
-    # A side's verdict is certain when its two products differ by more than EXACT_SLACK ×
-    # the right one: the difference then exceeds both products' errors (below 4.01 u × left
-    # + 3.01 u × right) whatever their sizes, so its sign is the exact one.
-    gap_long = left_long - right_long
-    gap_short = left_short - right_short
-    certain = ((abs(estimate - pnl) < 0.5 - magnitude * PNL_REL_ERR_BOUND) & (magnitude < PNL_E6_MAX_F)
-               & (abs(gap_long) > right_long * EXACT_SLACK) & (abs(gap_short) > right_short * EXACT_SLACK))
-    if certain:
-        return _side_of(gap_long < 0.0, gap_short < 0.0, left_long, right_long, left_short, right_short), pnl
+    if (abs(estimate - pnl) < 0.5 - magnitude * PNL_REL_ERR_BOUND and magnitude < PNL_E6_MAX_F
+            and abs(deficit_long) > EXACT_SLACK * (requirement_long + abs(equity_long))
+            and abs(deficit_short) > EXACT_SLACK * (requirement_short + abs(equity_short))):
+        return _side_of(deficit_long > 0.0, deficit_short > 0.0, deficit_long, deficit_short), pnl
     return liquidatable_side_exact(margin_long_e6, margin_short_e6, margin_open_long_e6, margin_open_short_e6,
                                    size_open_e6, size_e6, entry_price_e8, price_e8, maintenance_bps)
 
