@@ -12,7 +12,7 @@ from engine import events as ev
 from engine.commands import DURATION_NS
 from engine.events import EXTERNAL, FEES, FREE, HELD, INSURANCE, MARGIN_LONG, MARGIN_SHORT
 from engine.risk import bands
-from engine.lifecycles import POSITION, QUOTE, RFQ, QuoteState, RfqState
+from engine.lifecycles import NEW, POSITION, QUOTE, RFQ, QuoteState, RfqState
 from engine.state import OPEN, RECENT_CLOSED_RFQS_MAX, Quote, Rfq, State
 from engine.units import NS_PER_MS
 
@@ -129,7 +129,7 @@ def _withdrawn(state: State, e: ev.Withdrawn) -> None:
 
 
 def _rfq_opened(state: State, e: ev.RfqOpened) -> None:
-    RFQ.next(state.rfq_state(e.rfq_id), "opened", e.rfq_id)
+    RFQ.next(NEW if e.rfq_id == state.next_rfq_id else state.rfq_state(e.rfq_id), "opened", e.rfq_id)
     _move(state, e.transfers)
     state.open_rfqs_of[e.trader] = state.open_rfqs_of.get(e.trader, 0) + 1
     state.rfqs[e.rfq_id] = Rfq(e.rfq_id, e.trader, e.market, e.side == "long", e.size_e6, e.leverage,
@@ -140,7 +140,7 @@ def _rfq_opened(state: State, e: ev.RfqOpened) -> None:
 
 
 def _quote_submitted(state: State, e: ev.QuoteSubmitted) -> None:
-    QUOTE.next(state.quote_state(e.quote_id), "submitted", e.quote_id)
+    QUOTE.next(NEW if e.quote_id == state.next_quote_id else state.quote_state(e.quote_id), "submitted", e.quote_id)
     _move(state, e.transfers)
     state.live_quotes_of[e.maker] = state.live_quotes_of.get(e.maker, 0) + 1
     quote = Quote(e.quote_id, e.rfq_id, e.maker, e.funding_rate_e9, e.collateral_e6, e.fee_e6, e.ts_ns, e.expires_ns)
