@@ -1,5 +1,11 @@
 """Deposits and withdrawals (DESIGN §4): deposits come from ``external`` and are idempotent
-by their external reference; withdrawals only from ``free``."""
+by their external reference; withdrawals only from ``free``.
+
+A deposit ref is remembered for ever (a watcher may redeliver any time, even after a
+restart), so a repeat is DUPLICATE however late it comes; their number is bounded by
+``EngineConfig.deposit_refs_max``, beyond which deposits are refused (LIMIT_REACHED) —
+never credited twice.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,14 @@ def decide_deposit(state: State, c: cmd.Deposit, ctx: Ctx):
     first_seq = state.deposit_refs.get(c.ref)
     if first_seq is not None:
         return rj.rejected(rj.DUPLICATE, "this deposit ref was already credited", ref=c.ref, first_seq=first_seq)
+    limits = state.config
+    if len(state.deposit_refs) >= limits.deposit_refs_max:
+        return rj.limit_reached("deposit_refs_max", limits.deposit_refs_max,
+                                "the venue remembers every deposit ref and holds as many as it may",
+                                deposit_refs=len(state.deposit_refs))
+    if c.agent not in state.agent_row and len(state.agent_row) >= limits.agents_max:
+        return rj.limit_reached("agents_max", limits.agents_max, "the venue has as many agent accounts as it may",
+                                agents=len(state.agent_row))
     room_e6 = EXTERNAL_E6_MAX + state.external_e6
     if c.amount_e6 > room_e6:
         return rj.rejected(rj.LIMIT_REACHED, "the venue's total deposit cap would be exceeded",

@@ -13,6 +13,7 @@ from engine.commands import DURATION_NS
 from engine.events import EXTERNAL, FEES, FREE, HELD, INSURANCE, MARGIN_LONG, MARGIN_SHORT
 from engine.oracle import twap_after
 from engine.risk import bands
+from engine.lifecycles import NEW, POSITION, QUOTE, RFQ, QuoteState, RfqState
 from engine.state import OPEN, RECENT_CLOSED_RFQS_MAX, Quote, Rfq, State
 from engine.units import NS_PER_MS
 
@@ -29,19 +30,28 @@ def _move(state: State, transfers: list[ev.Transfer]) -> None:
     """Apply each transfer: ``amount_e6`` out of the debit account, into the credit account.
 
     Agents' accounts are the hot case and are handled inline (``balances[FREE]`` and
-    ``balances[HELD]`` are their columns); the rest go through ``_add``.
+    ``balances[HELD]`` are their columns); the rest go through ``_add``. Only ``external``
+    may go below zero (DESIGN §4): ``decide`` checked every debit against what the account
+    holds, so a negative balance here means a rule let money out that was not there.
     """
     agent_row = state.agent_row
     balances = state.agents.v.free_e6, state.agents.v.held_e6
     for t in transfers:
         amount_e6 = t.amount_e6
+        if amount_e6 <= 0:
+            raise AssertionError(f"a transfer moves a positive amount, not {amount_e6} ({t.kind})")
         account = t.debit
         if account <= HELD:
             row = agent_row.get(t.debit_ref)
             if row is None:  # a new account may grow the table, and so replace its views
                 row = state.agent_index(t.debit_ref)
                 balances = state.agents.v.free_e6, state.agents.v.held_e6
-            balances[account][row] -= amount_e6
+            column = balances[account]
+            column[row] -= amount_e6
+            if column[row] < 0:
+                raise AssertionError(f"{t.kind} of {amount_e6} leaves {t.debit_ref}'s "
+                                     f"{'free' if account == FREE else 'held'} at {column[row]}: "
+                                     "no agent account may go below zero")
         else:
             _add(state, account, t.debit_ref, -amount_e6)
         account = t.credit
@@ -56,17 +66,30 @@ def _move(state: State, transfers: list[ev.Transfer]) -> None:
 
 
 def _add(state: State, account: int, ref, delta_e6: int) -> None:
-    """Add ``delta_e6`` to a position margin or a system account."""
+    """Add ``delta_e6`` to a position margin or a system account; a debit must not take
+    any but ``external`` below zero."""
     if account == MARGIN_LONG:
-        state.positions.v.margin_long_e6[state.position_row[ref]] += delta_e6
+        column = state.positions.v.margin_long_e6
+        row = state.position_row[ref]
+        column[row] += delta_e6
+        if column[row] < 0:
+            raise AssertionError(f"position {ref}'s long margin goes to {column[row]}: a margin never goes below zero")
     elif account == MARGIN_SHORT:
-        state.positions.v.margin_short_e6[state.position_row[ref]] += delta_e6
+        column = state.positions.v.margin_short_e6
+        row = state.position_row[ref]
+        column[row] += delta_e6
+        if column[row] < 0:
+            raise AssertionError(f"position {ref}'s short margin goes to {column[row]}: a margin never goes below zero")
     elif account == FEES:
         state.fees_e6 += delta_e6
+        if state.fees_e6 < 0:
+            raise AssertionError(f"the fee account goes to {state.fees_e6}: fees are never paid out beyond what came in")
     elif account == INSURANCE:
         state.insurance_e6 += delta_e6
+        if state.insurance_e6 < 0:
+            raise AssertionError(f"insurance goes to {state.insurance_e6}: it covers shortfalls only as far as it goes")
     elif account == EXTERNAL:
-        state.external_e6 += delta_e6
+        state.external_e6 += delta_e6  # the one account that goes below zero: -external = net deposits
     else:
         raise AssertionError(f"unknown account kind {account}")
 
@@ -74,19 +97,24 @@ def _add(state: State, account: int, ref, delta_e6: int) -> None:
 def _remember_client_id(state: State, agent: str, client_id: str, event) -> None:
     """Record an agent's client_id; forget the ones older than the idempotency window.
 
-    The dict is in insertion (= time) order, so the oldest entries are at its front.
+    ``client_id_order`` holds the entries of ``client_ids`` in the same (time) order, so
+    the expired ones are popped from its left in O(1) each. It never holds a stale entry:
+    a client_id is recorded again only after its first record left the window (``decide``
+    rejects it as DUPLICATE before), and the trim below pops that record first.
     """
     if not client_id:
         return
-    window_ns = state.config.idempotency_window_ms * NS_PER_MS
-    ids = state.client_ids
-    while ids:
-        oldest = next(iter(ids))
-        if event.ts_ns - ids[oldest][1] <= window_ns:
-            break
-        del ids[oldest]
-    ids.pop((agent, client_id), None)
-    ids[(agent, client_id)] = (event.seq, event.ts_ns)
+    ids, order = state.client_ids, state.client_id_order
+    cutoff_ns = event.ts_ns - state.config.idempotency_window_ms * NS_PER_MS
+    while order and order[0][0] < cutoff_ns:
+        ts_ns, seq, key = order.popleft()
+        if ids.pop(key) != (seq, ts_ns):
+            raise AssertionError(f"client_id order out of step with the window at {key}")
+    key = (agent, client_id)
+    if key in ids:
+        raise AssertionError(f"client_id {key} recorded twice within the window")
+    ids[key] = (event.seq, event.ts_ns)
+    order.append((event.ts_ns, event.seq, key))
 
 
 def _deposited(state: State, e: ev.Deposited) -> None:
@@ -102,7 +130,9 @@ def _withdrawn(state: State, e: ev.Withdrawn) -> None:
 
 
 def _rfq_opened(state: State, e: ev.RfqOpened) -> None:
+    RFQ.next(NEW if e.rfq_id == state.next_rfq_id else state.rfq_state(e.rfq_id), "opened", e.rfq_id)
     _move(state, e.transfers)
+    state.open_rfqs_of[e.trader] = state.open_rfqs_of.get(e.trader, 0) + 1
     state.rfqs[e.rfq_id] = Rfq(e.rfq_id, e.trader, e.market, e.side == "long", e.size_e6, e.leverage,
                                e.max_funding_rate_e9, DURATION_NS[e.duration], e.expires_ns, e.margin_e6, e.fee_e6,
                                e.auto_accept, e.target_rate_e9, {})
@@ -111,7 +141,9 @@ def _rfq_opened(state: State, e: ev.RfqOpened) -> None:
 
 
 def _quote_submitted(state: State, e: ev.QuoteSubmitted) -> None:
+    QUOTE.next(NEW if e.quote_id == state.next_quote_id else state.quote_state(e.quote_id), "submitted", e.quote_id)
     _move(state, e.transfers)
+    state.live_quotes_of[e.maker] = state.live_quotes_of.get(e.maker, 0) + 1
     quote = Quote(e.quote_id, e.rfq_id, e.maker, e.funding_rate_e9, e.collateral_e6, e.fee_e6, e.ts_ns, e.expires_ns)
     state.quotes[e.quote_id] = quote
     state.rfqs[e.rfq_id].quotes[e.maker] = quote  # a replaced quote was released just before
@@ -119,22 +151,37 @@ def _quote_submitted(state: State, e: ev.QuoteSubmitted) -> None:
     _remember_client_id(state, e.maker, e.client_id, e)
 
 
-def _drop_quote(state: State, quote_id: int) -> None:
-    quote = state.quotes.pop(quote_id)
+def _end_quote(state: State, quote_id: int, happened: str) -> None:
+    """End a live quote: accepted, or released for the reason ``happened``."""
+    quote = state.quotes.pop(quote_id, None)
+    QUOTE.next(_QUOTE_LIVE if quote is not None else state.quote_state(quote_id), happened, quote_id)
     del state.rfqs[quote.rfq_id].quotes[quote.maker]
+    _count_down(state.live_quotes_of, quote.maker)
+
+
+def _count_down(counts: dict[str, int], agent: str) -> None:
+    """One fewer for ``agent``; an agent at zero leaves the dict (it stays bounded)."""
+    left = counts[agent] - 1
+    if left:
+        counts[agent] = left
+    else:
+        del counts[agent]
 
 
 def _quote_released(state: State, e: ev.QuoteReleased) -> None:
     _move(state, e.transfers)
-    _drop_quote(state, e.quote_id)
+    _end_quote(state, e.quote_id, e.reason)
     _remember_client_id(state, e.maker, e.client_id, e)
 
 
-def _close_rfq(state: State, rfq_id: int, reason: str) -> None:
-    rfq = state.rfqs.pop(rfq_id)
+def _close_rfq(state: State, rfq_id: int, happened: str) -> None:
+    """Close an open RFQ: ``filled``, or the ``RfqClosed`` reason (cancelled, expired)."""
+    rfq = state.rfqs.pop(rfq_id, None)
+    ended = RFQ.next(_RFQ_OPEN if rfq is not None else state.rfq_state(rfq_id), happened, rfq_id)
     assert not rfq.quotes, f"RFQ {rfq_id} closes with live quotes {sorted(q.quote_id for q in rfq.quotes.values())}"
+    _count_down(state.open_rfqs_of, rfq.trader)
     closed = state.closed_rfqs
-    closed[rfq_id] = reason
+    closed[rfq_id] = ended
     if len(closed) > RECENT_CLOSED_RFQS_MAX:
         closed.popitem(last=False)
 
@@ -152,7 +199,9 @@ def _position_opened(state: State, e: ev.PositionOpened) -> None:
     row = positions.alloc()
     t = positions.v
     position_id, ts_ns, expires_ns = e.position_id, e.ts_ns, e.expires_ns
-    t.status[row] = OPEN
+    if position_id in state.position_row:
+        raise AssertionError(f"position {position_id} is opened twice")
+    t.status[row] = POSITION.next(t.status[row], "opened", position_id)
     t.position_id[row] = position_id
     t.market[row] = e.market
     t.taker_is_long[row] = e.taker_side == "long"
@@ -174,9 +223,9 @@ def _position_opened(state: State, e: ev.PositionOpened) -> None:
     state.next_position_id = position_id + 1
     _move(state, e.transfers)  # the margins exist once the row does
     bands.narrow(state, row)
-    _drop_quote(state, e.quote_id)
+    _end_quote(state, e.quote_id, "accepted")
     for quote_id in e.released_quote_ids:
-        _drop_quote(state, quote_id)
+        _end_quote(state, quote_id, "not_selected")
     _close_rfq(state, e.rfq_id, "filled")
     _remember_client_id(state, e.long_agent if e.taker_side == "long" else e.short_agent, e.client_id, e)
 
@@ -211,8 +260,10 @@ def _settled_rows(state: State, e: ev.FundingSettled) -> np.ndarray:
     return np.fromiter(map(state.position_row.__getitem__, e.position_ids), np.int64, len(e.position_ids))
 
 
-def _remove_position(state: State, position_id: int) -> None:
+def _remove_position(state: State, position_id: int, happened: str) -> None:
+    """The position ends (``closed`` or ``liquidated``): its row is freed."""
     row = state.position_row.pop(position_id)
+    POSITION.next(state.positions.v.status[row], happened, position_id)
     state.fixed_duration_open -= state.positions.v.expires_ns[row] != 0
     state.flagged.pop(position_id, None)
     state.positions.release(row)
@@ -222,8 +273,9 @@ def _position_closed(state: State, e: ev.PositionClosed) -> None:
     _move(state, e.transfers)
     row = state.position_row[e.position_id]
     if e.remaining_size_e6 == 0:
-        _remove_position(state, e.position_id)
+        _remove_position(state, e.position_id, "closed")
     else:
+        POSITION.next(state.positions.v.status[row], "closed_partly", e.position_id)
         state.positions.v.size_e6[row] = e.remaining_size_e6
         state.positions.v.last_funding_ns[row] = e.ts_ns
         bands.narrow(state, row)
@@ -233,7 +285,7 @@ def _position_closed(state: State, e: ev.PositionClosed) -> None:
 def _position_liquidated(state: State, e: ev.PositionLiquidated) -> None:
     _move(state, e.transfers)
     state.bad_debt_e6 += e.bad_debt_e6
-    _remove_position(state, e.position_id)
+    _remove_position(state, e.position_id, "liquidated")
     _remember_client_id(state, e.keeper, e.client_id, e)
 
 
@@ -271,6 +323,9 @@ def _liquidation_watch(state: State, e: ev.LiquidationWatch) -> None:
 def _checkpoint(state: State, e: ev.Checkpoint) -> None:
     state.last_checkpoint_seq = e.seq
 
+
+_RFQ_OPEN = RfqState.OPEN.value
+_QUOTE_LIVE = QuoteState.LIVE.value
 
 _APPLY = {
     ev.Deposited: _deposited,

@@ -65,10 +65,19 @@ def _check_client_id_and_signature(state: State, actor: str, client_id: str, sig
     if client_id:
         if len(client_id) > CLIENT_ID_LEN_MAX:
             return rj.rejected(rj.INVALID_FIELD, f"client_id longer than {CLIENT_ID_LEN_MAX}", field="client_id")
+        window_ns = state.config.idempotency_window_ms * NS_PER_MS
         seen = state.client_ids.get((actor, client_id))
-        if seen is not None and ts_ns - seen[1] <= state.config.idempotency_window_ms * NS_PER_MS:
+        if seen is not None and ts_ns - seen[1] <= window_ns:
             return rj.rejected(rj.DUPLICATE, "this client_id was already executed; nothing was done again",
                                client_id=client_id, first_seq=seen[0])
+        limit = state.config.client_ids_max
+        if len(state.client_ids) >= limit and state.client_id_order[0][0] >= ts_ns - window_ns:
+            # Full, and the oldest record is still inside the window: recording one more
+            # would forget an id that must still answer DUPLICATE.
+            oldest_ns = state.client_id_order[0][0]
+            return rj.limit_reached("client_ids_max", limit, "too many client_ids within the idempotency window; "
+                                    "retry without a client_id or once the oldest leaves the window",
+                                    retry_after_ns=oldest_ns + window_ns + 1)
     if len(signature) > SIGNATURE_LEN_MAX:
         return rj.rejected(rj.INVALID_FIELD, f"signature longer than {SIGNATURE_LEN_MAX}", field="signature")
     return None

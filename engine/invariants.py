@@ -158,8 +158,37 @@ def _structure(state: State) -> list[str]:
         found.append("a position opened before opened_ns_low")
     if int(np.count_nonzero(p.column("flagged_ns")[open_rows])) != len(state.flagged):
         found.append("flag times and the flagged index disagree")
+    found += _limits(state)
     for ids, next_id, name in ((state.rfqs, state.next_rfq_id, "rfq"), (state.quotes, state.next_quote_id, "quote"),
                                (state.position_row, state.next_position_id, "position")):
         if ids and max(ids) >= next_id:
             found.append(f"a {name} id is not below the next {name} id")
+    return found
+
+
+def _limits(state: State) -> list[str]:
+    """The derived counts behind the limits are right, and no limit is passed."""
+    found = []
+    rfqs_of: dict[str, int] = {}
+    for rfq in state.rfqs.values():
+        rfqs_of[rfq.trader] = rfqs_of.get(rfq.trader, 0) + 1
+    quotes_of: dict[str, int] = {}
+    for quote in state.quotes.values():
+        quotes_of[quote.maker] = quotes_of.get(quote.maker, 0) + 1
+    if rfqs_of != state.open_rfqs_of:
+        found.append("the per-agent count of open RFQs is wrong")
+    if quotes_of != state.live_quotes_of:
+        found.append("the per-agent count of live quotes is wrong")
+    if [(ts_ns, seq, key) for key, (seq, ts_ns) in state.client_ids.items()] != list(state.client_id_order):
+        found.append("the client_id window order does not list the remembered client_ids in order")
+    c = state.config
+    for name, count, limit in (("open RFQs of an agent", max(rfqs_of.values(), default=0), c.open_rfqs_per_agent_max),
+                               ("live quotes of an agent", max(quotes_of.values(), default=0),
+                                c.live_quotes_per_agent_max),
+                               ("agents", len(state.agent_row), c.agents_max),
+                               ("open positions", state.positions.live, c.positions_max),
+                               ("client_ids", len(state.client_ids), c.client_ids_max),
+                               ("deposit refs", len(state.deposit_refs), c.deposit_refs_max)):
+        if count > limit:
+            found.append(f"{count} {name}, above the limit {limit}")
     return found

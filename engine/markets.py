@@ -76,6 +76,15 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True):
     # A repeated client_id from the same agent within this window returns the first result.
     idempotency_window_ms: int = 10 * 60 * 1_000
     checkpoint_every_events: int = 100_000
+    # Limits on what grows (docs/engine.md, "Limits"). A command that would pass one is
+    # rejected with LIMIT_REACHED, detail {limit: <field name>, max, ...}; nothing grows
+    # without bound. Appended with defaults (schema evolution): old configurations load.
+    open_rfqs_per_agent_max: int = 1_000  # open RFQs of one trader
+    live_quotes_per_agent_max: int = 10_000  # live quotes of one maker, over all RFQs
+    agents_max: int = 1_000_000  # agent accounts (rows of the agents table)
+    positions_max: int = 1_000_000  # open positions (live rows of the positions table)
+    client_ids_max: int = 1_000_000  # client_ids remembered within idempotency_window_ms
+    deposit_refs_max: int = 10_000_000  # deposit refs, remembered for ever (idempotency)
 
     def validate(self) -> None:
         for index, market in enumerate(self.markets):
@@ -86,7 +95,15 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("market symbols must be unique")
         if self.auto_liquidate_after_ms < 0 or self.idempotency_window_ms <= 0 or self.checkpoint_every_events <= 0:
             raise ValueError("auto_liquidate_after_ms >= 0, idempotency_window_ms > 0, checkpoint_every_events > 0")
+        limits = {name: getattr(self, name) for name in LIMIT_FIELDS}
+        bad = [name for name, value in limits.items() if not 1 <= value <= LIMIT_MAX]
+        if bad:
+            raise ValueError(f"limits must be 1..{LIMIT_MAX}: {', '.join(bad)}")
 
+
+LIMIT_FIELDS = ("open_rfqs_per_agent_max", "live_quotes_per_agent_max", "agents_max", "positions_max",
+                "client_ids_max", "deposit_refs_max")
+LIMIT_MAX = 100_000_000  # no limit may be configured beyond this (memory: ~100-200 bytes per entry)
 
 DEFAULT_SYMBOLS = ("BTC-PERP", "ETH-PERP", "SOL-PERP")
 

@@ -40,11 +40,17 @@ ORACLE_UNCERTAIN = "ORACLE_UNCERTAIN"  # TooUncertain: conf / price above the ma
 ORACLE_OUT_OF_ORDER = "ORACLE_OUT_OF_ORDER"
 NOT_LIQUIDATABLE = "NOT_LIQUIDATABLE"
 REMAINDER_TOO_SMALL = "REMAINDER_TOO_SMALL"  # a partial close leaving less than the min size
-LIMIT_REACHED = "LIMIT_REACHED"  # a system-wide cap (e.g. total deposits) would be exceeded
+LIMIT_REACHED = "LIMIT_REACHED"  # a cap (total deposits, a table, per agent) would be exceeded; detail.limit names it
 
 
 def rejected(code: str, message: str, **detail: Any) -> Rejected:
     return Rejected(code, message, detail)
+
+
+def limit_reached(limit: str, maximum: int, message: str, **detail: Any) -> Rejected:
+    """LIMIT_REACHED: ``limit`` names the EngineConfig field (or engine constant) that was
+    reached, ``max`` its value; what else would help the caller is in ``detail``."""
+    return Rejected(LIMIT_REACHED, message, {"limit": limit, "max": maximum, **detail})
 
 
 def out_of_range(field: str, value: int, low: int, high: int) -> Rejected:

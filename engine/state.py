@@ -12,17 +12,18 @@ far cheaper than a numpy row (docs/engine.md, "State representation").
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 import math
 
 import msgspec
 import numpy as np
 
+from engine.lifecycles import GONE, NEW, PositionStatus, QuoteState, RfqState
 from engine.markets import EngineConfig
 
-FREE_ROW = 0
+FREE_ROW = int(PositionStatus.FREE)  # plain ints: the kernels compare the status column with them
+OPEN = int(PositionStatus.OPEN)  # a position row in use
 LIVE = 1  # an RFQ or quote in the canonical column form (state_hash, snapshots)
-OPEN = 1  # a position row in use
 
 CAPACITY_INITIAL = 1024
 OPENED_NS_NONE = 2**63 - 1  # State.opened_ns_low before any position opened
@@ -174,7 +175,7 @@ class State:
 
         # Ids are handed out in increasing order, so both dicts iterate in id order.
         self.rfqs: dict[int, Rfq] = {}  # open RFQs
-        # Recent rfq_id -> why it closed, oldest first (bounded). An OrderedDict because
+        # Recent rfq_id -> its end state (``RfqState`` value), oldest first (bounded). An OrderedDict because
         # dropping the oldest from a plain dict rescans its deleted slots: quadratic over a run.
         self.closed_rfqs: OrderedDict[int, str] = OrderedDict()
         self.next_rfq_id = 1
@@ -207,10 +208,34 @@ class State:
         self.deposited_e6 = 0
         self.withdrawn_e6 = 0
 
-        self.deposit_refs: dict[str, int] = {}  # external ref -> seq of its Deposited
+        self.deposit_refs: dict[str, int] = {}  # external ref -> seq of its Deposited (for ever; bounded)
         self.client_ids: dict[tuple[str, str], tuple[int, int]] = {}  # (agent, id) -> (seq, ts_ns)
+        # Derived: the same entries as ``client_ids``, in the same (time) order, as
+        # (ts_ns, seq, key): the window is trimmed from its left in O(1) (apply), where
+        # deleting from the front of a dict would rescan its deleted slots.
+        self.client_id_order: deque[tuple[int, int, tuple[str, str]]] = deque()
+        # Derived, per agent: its open RFQs and live quotes (the per-agent limits).
+        self.open_rfqs_of: dict[str, int] = {}
+        self.live_quotes_of: dict[str, int] = {}
 
     # -- reads used by decide -------------------------------------------------------------
+
+    def rfq_state(self, rfq_id: int) -> str:
+        """Where the RFQ is in its lifecycle (``engine.lifecycles.RFQ``): an ``RfqState``
+        value, ``NEW`` for an id not handed out, ``GONE`` for one closed and forgotten."""
+        if rfq_id in self.rfqs:
+            return _RFQ_OPEN
+        ended = self.closed_rfqs.get(rfq_id)
+        if ended is not None:
+            return ended
+        return GONE if 1 <= rfq_id < self.next_rfq_id else NEW
+
+    def quote_state(self, quote_id: int) -> str:
+        """``QuoteState.LIVE``'s value, ``NEW`` for an id not handed out, else ``GONE``
+        (ended quotes are not remembered)."""
+        if quote_id in self.quotes:
+            return _QUOTE_LIVE
+        return GONE if 1 <= quote_id < self.next_quote_id else NEW
 
     def free_of(self, agent: str) -> int:
         row = self.agent_row.get(agent)
@@ -224,6 +249,10 @@ class State:
             self.agent_row[agent] = row
             self.agent_keys.append(agent)
         return row
+
+
+_RFQ_OPEN = RfqState.OPEN.value
+_QUOTE_LIVE = QuoteState.LIVE.value
 
 
 def state_hash(state: State) -> str:
@@ -396,6 +425,11 @@ def import_state(config: EngineConfig, data: dict) -> State:
     state.flagged = {int(k): int(v) for k, v in data["flagged"]}
     state.deposit_refs = {k: int(v) for k, v in data["deposit_refs"]}
     state.client_ids = {(agent, client_id): (seq, ts_ns) for agent, client_id, seq, ts_ns in data["client_ids"]}
+    state.client_id_order = deque((ts_ns, seq, key) for key, (seq, ts_ns) in state.client_ids.items())
+    for rfq in state.rfqs.values():
+        state.open_rfqs_of[rfq.trader] = state.open_rfqs_of.get(rfq.trader, 0) + 1
+    for quote in state.quotes.values():
+        state.live_quotes_of[quote.maker] = state.live_quotes_of.get(quote.maker, 0) + 1
     return state
 
 

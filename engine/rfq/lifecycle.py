@@ -6,7 +6,8 @@ fee`` move from ``free`` to ``held`` when the RFQ or quote opens, and back when 
 unfilled; at a fill they move to the position's margins and the fee account.
 
 Transitions (an RFQ): open -> filled | cancelled | expired. (A quote): live -> accepted |
-released (cancelled, replaced, expired, rfq_closed, not_selected, session_ended).
+released (cancelled, replaced, expired, rfq_closed, not_selected, session_ended). The tables
+are ``engine.lifecycles``; ``apply`` routes every change through them.
 
 Every hold, release and margin is at least 1 micro-USDC (sizes and collateral have positive
 minimums), so those transfers are built directly; fees may be zero and go through
@@ -23,6 +24,7 @@ from engine import events as ev
 from engine import oracle
 from engine import rejections as rj
 from engine.context import Ctx, transfer
+from engine.lifecycles import GONE, NEW, RfqState
 from engine.state import Quote, Rfq, State
 from engine.units import AMOUNT_E6_MAX, BPS_SCALE, NS_PER_MS, RATE_E9_MAX, div_ceil, div_half_even
 
@@ -33,31 +35,48 @@ def _open_rfq(state: State, rfq_id: int, now_ns: int) -> Rfq | rj.Rejected:
     """An RFQ that can still be quoted or accepted, or the rejection saying why not."""
     rfq = state.rfqs.get(rfq_id)
     if rfq is None:
-        reason = state.closed_rfqs.get(rfq_id)
-        if reason is None and not 1 <= rfq_id < state.next_rfq_id:
+        where = state.rfq_state(rfq_id)
+        if where == NEW:
             return rj.rejected(rj.UNKNOWN_RFQ, f"no RFQ {rfq_id}", rfq_id=rfq_id)
-        if reason == "expired":
+        if where == RfqState.EXPIRED.value:
             return rj.rejected(rj.RFQ_EXPIRED, f"RFQ {rfq_id} has expired", rfq_id=rfq_id)
-        return rj.rejected(rj.RFQ_CLOSED, f"RFQ {rfq_id} is closed", rfq_id=rfq_id, reason=reason or "closed")
+        return rj.rejected(rj.RFQ_CLOSED, f"RFQ {rfq_id} is closed", rfq_id=rfq_id,
+                           reason="closed" if where == GONE else where)
     if now_ns >= rfq.expires_ns:
         return rj.rejected(rj.RFQ_EXPIRED, f"RFQ {rfq_id} has expired", rfq_id=rfq_id, expires_ns=rfq.expires_ns)
     return rfq
 
 
-def best_quote(rfq: Rfq, now_ns: int) -> Quote | None:
-    """The best live, unexpired quote of the RFQ, or None: lowest funding rate first (the
-    taker pays it), then earliest, then lowest id.
+def quote_rank(quote: Quote) -> tuple[int, int, int]:
+    """DESIGN §4's ranking of quotes, smallest best: lowest funding rate first (the taker
+    pays it), then earliest, then lowest id. The one definition every fill uses."""
+    return (quote.rate_e9, quote.created_ns, quote.quote_id)
+
+
+def best_live_quote(quotes, now_ns: int) -> Quote | None:
+    """The best of ``quotes`` unexpired at ``now_ns`` by ``quote_rank``, or None.
 
     An RFQ has at most one quote per maker, so this is a short loop: cheaper than any
     array a kernel could take (docs/engine.md, "State representation").
     """
     best, best_rank = None, None
-    for quote in rfq.quotes.values():
+    for quote in quotes:
         if quote.expires_ns > now_ns:
-            rank = (quote.rate_e9, quote.created_ns, quote.quote_id)
+            rank = quote_rank(quote)
             if best is None or rank < best_rank:
                 best, best_rank = quote, rank
     return best
+
+
+def best_quote(rfq: Rfq, now_ns: int) -> Quote | None:
+    """The best live, unexpired quote of the RFQ by ``quote_rank``, or None."""
+    return best_live_quote(rfq.quotes.values(), now_ns)
+
+
+def _room_for_a_position(state: State) -> bool:
+    """Fewer open positions than ``positions_max``. An auto-accept with no room does not
+    fill: the RFQ stays open and, at its expiry, closes unfilled."""
+    return state.positions.live < state.config.positions_max
 
 
 def _lifetime_ms(requested_ms: int, default_ms: int, low_ms: int, high_ms: int, field: str):
@@ -93,6 +112,10 @@ def decide_request(state: State, c: cmd.RequestQuote, ctx: Ctx):
             return rj.rejected(rj.INVALID_FIELD, "target_rate_e9 needs auto_accept", field="target_rate_e9")
         if not -RATE_E9_MAX <= c.target_rate_e9 <= c.max_funding_rate_e9:
             return rj.out_of_range("target_rate_e9", c.target_rate_e9, -RATE_E9_MAX, c.max_funding_rate_e9)
+    open_rfqs = state.open_rfqs_of.get(c.trader, 0)
+    if open_rfqs >= state.config.open_rfqs_per_agent_max:
+        return rj.limit_reached("open_rfqs_per_agent_max", state.config.open_rfqs_per_agent_max,
+                                "too many open RFQs; cancel one or wait for one to end", open_rfqs=open_rfqs)
     margin_e6 = div_ceil(c.size_e6, c.leverage)
     fee_e6 = div_half_even(c.size_e6 * m.taker_fee_bps, BPS_SCALE)
     free_e6 = state.free_of(c.trader)
@@ -135,6 +158,10 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
     events: list = []
     quotes = rfq.quotes
     replaced = quotes.get(maker)
+    live_quotes = state.live_quotes_of.get(maker, 0) - (replaced is not None)
+    if live_quotes >= state.config.live_quotes_per_agent_max:
+        return rj.limit_reached("live_quotes_per_agent_max", state.config.live_quotes_per_agent_max,
+                                "too many live quotes; cancel one or wait for one to end", live_quotes=live_quotes)
     available_e6 = state.free_of(maker)
     if replaced is not None:
         available_e6 += replaced.collateral_e6 + replaced.fee_e6
@@ -150,13 +177,18 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
         ctx.seq(), ts_ns, ctx.cmd_id, quote_id=quote_id, rfq_id=rfq_id, maker=maker, funding_rate_e9=rate_e9,
         collateral_e6=collateral_e6, fee_e6=fee_e6, expires_ns=expires_ns, client_id=c.client_id, transfers=transfers))
 
-    # Auto-accept at a target: the arriving quote is the best, or an earlier one would
-    # already have triggered the fill.
-    if rfq.auto_accept and rfq.target_rate_e9 is not None and rate_e9 <= rfq.target_rate_e9 \
-            and oracle.guard(state, rfq.market, ts_ns) is None:
-        quote = Quote(quote_id, rfq_id, maker, rate_e9, collateral_e6, fee_e6, ts_ns, expires_ns)
-        others = [q.quote_id for q in quotes.values() if q is not replaced]
-        events.append(_open_position(state, rfq, quote, others, "", True, "", ctx))
+    # Auto-accept at a target: once a quote at or below the target is live and the oracle
+    # allows a fill, the RFQ fills with its best live quote — which need not be the one
+    # arriving: a better one may have come while the oracle was stale.
+    if rfq.auto_accept and rfq.target_rate_e9 is not None and oracle.guard(state, rfq.market, ts_ns) is None \
+            and _room_for_a_position(state):
+        arriving = Quote(quote_id, rfq_id, maker, rate_e9, collateral_e6, fee_e6, ts_ns, expires_ns)
+        live = [q for q in quotes.values() if q is not replaced]
+        live.append(arriving)
+        best = best_live_quote(live, ts_ns)
+        if best.rate_e9 <= rfq.target_rate_e9:
+            others = [q for q in live if q is not best]
+            events.append(_open_position(state, rfq, best, others, "", True, "", ctx))
     return events
 
 
@@ -169,6 +201,9 @@ def decide_accept(state: State, c: cmd.AcceptQuote, ctx: Ctx):
     refused = oracle.guard(state, rfq.market, ctx.ts_ns)
     if refused is not None:
         return refused
+    if not _room_for_a_position(state):
+        return rj.limit_reached("positions_max", state.config.positions_max,
+                                "the venue holds as many open positions as it may", positions=state.positions.live)
     if c.quote_id == cmd.BEST_QUOTE:
         quote = best_quote(rfq, ctx.ts_ns)
         if quote is None:
@@ -181,7 +216,7 @@ def decide_accept(state: State, c: cmd.AcceptQuote, ctx: Ctx):
         if ctx.ts_ns >= quote.expires_ns:
             return rj.rejected(rj.QUOTE_EXPIRED, f"quote {c.quote_id} has expired", quote_id=c.quote_id,
                                expires_ns=quote.expires_ns)
-    others = [q.quote_id for q in rfq.quotes.values() if q is not quote]
+    others = [q for q in rfq.quotes.values() if q is not quote]
     return [_open_position(state, rfq, quote, others, c.signature, False, c.client_id, ctx)]
 
 
@@ -225,10 +260,10 @@ def due_rfq_expiries(state: State, ctx: Ctx) -> list:
     for rfq in state.rfqs.values():
         if rfq.expires_ns > ctx.ts_ns:
             continue
-        if rfq.auto_accept and oracle.guard(state, rfq.market, ctx.ts_ns) is None:
+        if rfq.auto_accept and oracle.guard(state, rfq.market, ctx.ts_ns) is None and _room_for_a_position(state):
             quote = best_quote(rfq, ctx.ts_ns)
             if quote is not None:
-                others = [q.quote_id for q in rfq.quotes.values() if q is not quote]
+                others = [q for q in rfq.quotes.values() if q is not quote]
                 events.append(_open_position(state, rfq, quote, others, "", True, "", ctx))
                 return events
         events.extend(_close_unfilled(rfq, "expired", "", ctx))
@@ -255,10 +290,10 @@ def _close_unfilled(rfq: Rfq, reason: str, client_id: str, ctx: Ctx) -> list:
 _QUOTE_ID = attrgetter("quote_id")
 
 
-def _open_position(state: State, rfq: Rfq, quote: Quote, other_quote_ids: list[int], signature: str,
+def _open_position(state: State, rfq: Rfq, quote: Quote, others: list[Quote], signature: str,
                    auto: bool, client_id: str, ctx: Ctx) -> ev.PositionOpened:
     """Fill the RFQ with ``quote`` at the oracle price: holds to margins and fees, the
-    other quotes released."""
+    ``others`` (every other live quote of the RFQ) released."""
     market = rfq.market
     o = state.oracle
     trader = rfq.trader
@@ -271,9 +306,8 @@ def _open_position(state: State, rfq: Rfq, quote: Quote, other_quote_ids: list[i
     transfer(transfers, ev.HELD, trader, ev.FEES, "", rfq.fee_e6, "fee")
     transfers.append(ev.Transfer(ev.HELD, quote.maker, maker_margin, position_id, quote.collateral_e6, "margin"))
     transfer(transfers, ev.HELD, quote.maker, ev.FEES, "", quote.fee_e6, "fee")
-    released = sorted(other_quote_ids)
-    for quote_id in released:
-        other = state.quotes[quote_id]
+    others = sorted(others, key=_QUOTE_ID)
+    for other in others:
         transfers.append(ev.Transfer(ev.HELD, other.maker, ev.FREE, other.maker, other.collateral_e6 + other.fee_e6,
                                      "release"))
     duration_ns = rfq.duration_ns
@@ -287,7 +321,7 @@ def _open_position(state: State, rfq: Rfq, quote: Quote, other_quote_ids: list[i
         margin_short_e6=quote.collateral_e6 if taker_is_long else margin_e6, taker_fee_e6=rfq.fee_e6,
         maker_fee_e6=quote.fee_e6, duration=_DURATION_NAMES[duration_ns],
         expires_ns=ctx.ts_ns + duration_ns if duration_ns else 0, signature=signature, auto_accepted=auto,
-        released_quote_ids=released, client_id=client_id, transfers=transfers)
+        released_quote_ids=[q.quote_id for q in others], client_id=client_id, transfers=transfers)
 
 
 _DURATION_NAMES = {ns: name for name, ns in DURATION_NS.items()}

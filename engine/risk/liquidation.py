@@ -67,6 +67,11 @@ def decide_liquidate(state: State, c: cmd.Liquidate, ctx: Ctx):
     side = side_at(state, row, price_e8)
     if side == SIDE_NONE:
         return _not_liquidatable(state, row, price_e8)
+    if c.keeper not in state.agent_row and len(state.agent_row) >= state.config.agents_max:
+        # The reward is paid to the keeper's account, which would be a new one.
+        return rj.limit_reached("agents_max", state.config.agents_max,
+                                "the venue has as many agent accounts as it may; liquidate from an existing one",
+                                agents=len(state.agent_row))
     return [liquidation_event(state, row, side, c.keeper, c.client_id, ctx)]
 
 

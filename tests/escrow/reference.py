@@ -16,8 +16,9 @@ def div_half_even(n: int, d: int) -> int:
 
 
 def pnl_long_e6(size_e6: int, entry_e8: int, price_e8: int) -> int:
-    """As the engine computes it: float64, rounded once, half to even."""
-    return round(float(size_e6) * float(price_e8 - entry_e8) / float(entry_e8))
+    """As the engine computes it (``engine.risk.formulas.pnl_long_e6``) and the program's
+    ``pnl_at``: the exact quotient, rounded half to even (the clamp never applies here)."""
+    return pnl_exact(size_e6, entry_e8, price_e8)
 
 
 def pnl_exact(size_e6: int, entry_e8: int, price_e8: int) -> int:

@@ -3,6 +3,11 @@ ticks across funding boundaries and sharp price moves.
 
 After every command: the invariants hold, and a shadow state that only ever sees the
 emitted events (``apply``) hashes the same as the live one (``execute``).
+
+A model of the RFQ book (``QuoteBook``), kept from the events alone and independent of the
+engine's state, checks that every fill by "best" — an accept of the best quote or an
+auto-accept, at expiry or at a target — took the best live quote by DESIGN §4's ranking
+(lowest rate, then earliest, then id), and released every other quote of its RFQ.
 """
 
 from __future__ import annotations
@@ -42,6 +47,34 @@ time_steps_ns = st.sampled_from([0, 1, NS_PER_MS, 100 * NS_PER_MS, NS_PER_S, 2_5
 price_moves_bps = st.sampled_from([0, 1, -1, 50, -50, 300, -300, 600, -600, 1_500, -1_500, 4_000, -4_000])
 
 
+class QuoteBook:
+    """Live quotes per RFQ, from the events only: the model the fills are checked against."""
+
+    def __init__(self):
+        self.quotes: dict[int, dict[int, tuple[int, int, int]]] = {}  # rfq -> quote -> (rate, created, expires)
+
+    def see(self, command, events) -> None:
+        for e in events:
+            kind = type(e)
+            if kind is ev.QuoteSubmitted:
+                self.quotes.setdefault(e.rfq_id, {})[e.quote_id] = (e.funding_rate_e9, e.ts_ns, e.expires_ns)
+            elif kind is ev.QuoteReleased:
+                del self.quotes[e.rfq_id][e.quote_id]
+            elif kind is ev.RfqClosed:
+                assert not self.quotes.pop(e.rfq_id, {}), f"RFQ {e.rfq_id} closed with live quotes"
+            elif kind is ev.PositionOpened:
+                live = self.quotes.pop(e.rfq_id, {})
+                assert e.quote_id in live, f"position {e.position_id} took quote {e.quote_id}, not live"
+                assert sorted(e.released_quote_ids) == sorted(set(live) - {e.quote_id}), "others not all released"
+                by_best = e.auto_accepted or (type(command) is cmd.AcceptQuote and command.quote_id == cmd.BEST_QUOTE)
+                if by_best:
+                    ranked = sorted((rate, created, quote_id) for quote_id, (rate, created, expires) in live.items()
+                                    if expires > e.ts_ns)
+                    assert ranked and ranked[0][2] == e.quote_id, \
+                        f"position {e.position_id} took quote {e.quote_id}, the best live was {ranked[:1]}"
+                    assert e.funding_rate_e9 == ranked[0][0]
+
+
 class EngineMachine(RuleBasedStateMachine):
     @initialize()
     def start(self) -> None:
@@ -52,6 +85,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.cmd_id = 0
         self.prices_e8 = list(START_PRICES_E8)
         self.client_ids: list[tuple[str, str]] = []
+        self.book = QuoteBook()
         for agent in AGENTS:
             self.run(cmd.Deposit(agent, 10_000 * 1_000_000, f"seed-{agent}"))
         for market, price_e8 in enumerate(self.prices_e8):
@@ -69,6 +103,7 @@ class EngineMachine(RuleBasedStateMachine):
         if not isinstance(outcome, Rejected):
             for event in outcome:
                 apply(self.shadow, event)
+            self.book.see(command, outcome)
         return outcome
 
     def _pick(self, ids: dict, index: int) -> int:
@@ -135,6 +170,30 @@ class EngineMachine(RuleBasedStateMachine):
             if not isinstance(opened, Rejected):
                 self.run(cmd.SubmitQuote(maker, opened[0].rfq_id, 0, 50 * 1_000_000, 5_000))
         self.tick(wait_ms * NS_PER_MS)
+
+    @rule(trader=agents, makers=st.lists(agents, min_size=2, max_size=4, unique=True), market=markets,
+          target_bps=st.integers(-5, 15), rates_bps=st.lists(st.integers(-10, 20), min_size=4, max_size=4),
+          stale_quotes=st.integers(0, 3), replace=st.booleans())
+    def auto_target_after_stale(self, trader, makers, market, target_bps, rates_bps, stale_quotes, replace):
+        """An auto-accept RFQ with a target: quotes arrive while the oracle is stale (none
+        can fill), then the price is refreshed and the rest arrive. The fill must take the
+        best live quote, not the one arriving (issue 11, defect 1)."""
+        self.oracle(market, 0, 0)
+        opened = self.run(cmd.RequestQuote(trader, market, "long", 100 * 1_000_000, 5, 2_000_000, "perpetual",
+                                           300_000, "", True, target_bps * 100_000))
+        if isinstance(opened, Rejected):
+            return
+        rfq_id = opened[0].rfq_id
+        age_ns = self.state.config.markets[market].oracle_age_ns_max
+        self.now_ns = max(self.now_ns, self.state.oracle.publish_ns[market] + age_ns + 1)  # the price is now stale
+        quoting = list(zip(makers, rates_bps))
+        if replace:  # a maker re-quotes the same rate: later, so it ranks behind an equal one
+            quoting.insert(stale_quotes, quoting[0])
+        for index, (maker, rate_bps) in enumerate(quoting):
+            if index == stale_quotes:
+                self.oracle(market, 0, 0)
+            self.now_ns += NS_PER_MS
+            self.run(cmd.SubmitQuote(maker, rfq_id, rate_bps * 100_000, 50 * 1_000_000, 60_000))
 
     @rule(pick=st.integers(0, 50), best=st.booleans(), quote_pick=st.integers(0, 50), as_trader=st.booleans())
     def accept(self, pick, best, quote_pick, as_trader):
@@ -231,3 +290,22 @@ class EngineMachine(RuleBasedStateMachine):
 EngineMachine.TestCase.settings = settings(max_examples=EXAMPLES, stateful_step_count=60, deadline=None,
                                           suppress_health_check=[HealthCheck.too_slow])
 TestEngine = EngineMachine.TestCase
+
+
+def test_the_quote_book_model_catches_a_fill_that_is_not_the_best() -> None:
+    """The model can fail: a fill of the worse of two live quotes is caught."""
+    import pytest
+
+    book = QuoteBook()
+    submitted = [ev.QuoteSubmitted(1, 10, 1, quote_id=1, rfq_id=1, maker="a", funding_rate_e9=1_000_000,
+                                   collateral_e6=1, fee_e6=0, expires_ns=100, client_id="", transfers=[]),
+                 ev.QuoteSubmitted(2, 11, 2, quote_id=2, rfq_id=1, maker="b", funding_rate_e9=2_000_000,
+                                   collateral_e6=1, fee_e6=0, expires_ns=100, client_id="", transfers=[])]
+    book.see(None, submitted)
+    opened = ev.PositionOpened(3, 12, 3, position_id=1, rfq_id=1, quote_id=2, market=0, long_agent="t",
+                               short_agent="b", taker_side="long", size_e6=1, entry_price_e8=1, oracle_conf_e8=0,
+                               oracle_publish_ns=1, funding_rate_e9=2_000_000, margin_long_e6=1, margin_short_e6=1,
+                               taker_fee_e6=0, maker_fee_e6=0, duration="perpetual", expires_ns=0, signature="",
+                               auto_accepted=True, released_quote_ids=[1], client_id="", transfers=[])
+    with pytest.raises(AssertionError, match="the best live was"):
+        book.see(cmd.SubmitQuote("b", 1, 2_000_000, 1), [opened])

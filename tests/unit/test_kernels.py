@@ -126,3 +126,35 @@ def test_sweep_of_the_worked_example():
         out = sweep_outputs(1)
         assert sweep_market_nb(*_sweep_args(p), 0, price_usd * 10**8, 5_000, *out) == liquidatable
     assert abs(out[2][0] / 1e8 - 94_736.842105) < 1e-5
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, N_MAX), data=st.data(), maintenance_bps=st.sampled_from([1, 5_000, 10_000]))
+def test_kernels_at_the_exact_threshold_match_their_twins(n, data, maintenance_bps):
+    """Positions exactly at maintenance (± 1 micro-USDC) at the price: float64 cannot tell,
+    so the kernels' second, exact pass decides — and agrees with the twins and the rule."""
+    size = np.array(data.draw(st.lists(st.integers(1, 10**6), min_size=n, max_size=n)), np.int64) * 10_000
+    margin_open = np.array(data.draw(st.lists(st.integers(1, 10**5), min_size=n, max_size=n)), np.int64) * 10_000
+    margin_open = np.minimum(margin_open, size)
+    requirement = margin_open * maintenance_bps // 10_000  # exact: margin_open is in whole 10 000s
+    delta = np.array(data.draw(st.lists(st.sampled_from([-1, 0, 0, 1]), min_size=n, max_size=n)), np.int64)
+    entry = data.draw(prices)
+    p = {"status": np.ones(n, np.int8), "market": np.zeros(n, np.int64), "size_e6": size, "size_open_e6": size.copy(),
+         "entry_price_e8": np.full(n, entry, np.int64), "margin_long_e6": np.maximum(requirement + delta, 0),
+         "margin_short_e6": size.copy(), "margin_open_long_e6": margin_open, "margin_open_short_e6": size.copy(),
+         "flagged_ns": np.array(data.draw(st.lists(st.sampled_from([0, 5]), min_size=n, max_size=n)), np.int64),
+         "n": n}
+    fast, slow = sweep_outputs(n), sweep_outputs(n)
+    count = sweep_market_nb(*_sweep_args(p), 0, entry, maintenance_bps, *fast)
+    assert count == reference.sweep_market(*_sweep_args(p), 0, entry, maintenance_bps, *slow)
+    for a, b in zip(fast, slow):
+        assert a.tobytes() == b.tobytes()
+    below = p["margin_long_e6"] < requirement  # at the entry price the PnL is 0: the rule, exactly
+    assert fast[4].tolist() == np.where(below, 1, 0).tolist()
+    flags = [np.zeros(n, np.int64) for _ in range(4)]
+    args = (*_sweep_args(p)[:-1], p["flagged_ns"], n, 0, entry, maintenance_bps)
+    got, want = watch_market_nb(*args, flags[0], flags[1]), reference.watch_market(*args, flags[2], flags[3])
+    assert got == want
+    assert flags[0][: got[0]].tolist() == flags[2][: want[0]].tolist() == np.flatnonzero(
+        below & (p["flagged_ns"] == 0)).tolist()
+    assert flags[1][: got[1]].tolist() == flags[3][: want[1]].tolist()
