@@ -238,14 +238,6 @@ class VenueHedging:
             sim.add_account(creds.api_key, creds.secret, wallet_usdt=EMBEDDED_WALLET_USDT)
         return creds
 
-    def sim_symbol(self, exchange: str, ccxt_symbol: str) -> str | None:
-        """``BTC/USDT:USDT`` as simulator ``exchange`` names it (``BTCUSDT``, ``BTC-USDT-SWAP``)."""
-        base, _, rest = ccxt_symbol.partition("/")
-        quote = rest.partition(":")[0]
-        sim = self.sims[exchange]
-        symbol = f"{base}-{quote}-SWAP" if type(sim).__name__ == "OkxSim" else f"{base}{quote}"
-        return symbol if symbol in sim.books else None
-
     def _on_durable(self, events: list) -> None:
         """Hub listener (on the ack path): note the prices; the books move in a later callback."""
         for event in events:
@@ -260,7 +252,7 @@ class VenueHedging:
         prices, self._prices = self._prices, {}
         for market, price_e8 in prices.items():
             for name, sim in self.sims.items():
-                symbol = self.sim_symbol(name, self.markets[market])
+                symbol = sim_symbol(sim, self.markets[market])
                 if symbol is not None:
                     sim.set_reference(symbol, Decimal(price_e8) / Decimal(10**8))
 
@@ -302,6 +294,14 @@ class VenueHedging:
         health = ", ".join(f"{n} {e['state']}" for n, e in s.get("exchanges", {}).items())
         return (f"hedged {Decimal(s['hedged_usdc']):,.2f} / residual {Decimal(s['residual_usdc']):,.2f} USDC"
                 + (f" ({health})" if health else ""))
+
+
+def sim_symbol(sim, ccxt_symbol: str) -> str | None:
+    """``BTC/USDT:USDT`` as simulator ``sim`` names it (``BTCUSDT``, ``BTC-USDT-SWAP``); None if unlisted."""
+    base, _, rest = ccxt_symbol.partition("/")
+    quote = rest.partition(":")[0]
+    symbol = f"{base}-{quote}-SWAP" if type(sim).__name__ == "OkxSim" else f"{base}{quote}"
+    return symbol if symbol in sim.books else None
 
 
 def _agent_id(name: str, seed: int) -> str:
