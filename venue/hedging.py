@@ -110,8 +110,7 @@ class HedgerSink:
 
     async def _start(self) -> None:
         h = self.hedger
-        for client in [*h.clients.values(), *h.public.values()]:  # a failed start left these
-            await client.close()
+        await asyncio.gather(*(c.close() for c in [*h.clients.values(), *h.public.values()]))  # a failed start's
         h.clients.clear()
         h.public.clear()
         try:

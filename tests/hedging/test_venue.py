@@ -219,3 +219,19 @@ async def test_a_restarted_venue_sends_no_order_twice(tmp_path, exchanges):
         assert len(ids) > orders_before and len(ids) == len(set(ids))  # new hedges, never a reused id
     finally:
         await stop_venue(rig)
+
+
+def test_the_demo_makers_are_hedged_by_default_and_only_in_the_demo(tmp_path):
+    from agents import demo, sdk
+    from venue.config import DEMO_MAKER_ROLES
+
+    assert DEMO_MAKER_ROLES == tuple(name for name, _ in demo.MAKERS)
+    cfg = load(env={}, overrides={"venue": {"data_dir": str(tmp_path)}})
+    assert cfg.hedging.enabled == "auto" and [e.base_url for e in cfg.hedging.exchanges] == ["embedded", "embedded"]
+    assert vh._agent_id("maker-swarm", cfg.demo.seed) == str(sdk.demo_keypair(cfg.demo.seed, "maker-swarm", 0).pubkey())
+    assert vh._agent_id("SomeAgentId", 1) == "SomeAgentId"
+    assert vh.VenueHedging(Venue(cfg)).enabled
+    no_demo = load(env={}, overrides={"venue": {"data_dir": str(tmp_path), "demo": False}})
+    assert not vh.VenueHedging(Venue(no_demo)).enabled
+    forced = load(env={"AGENTPERP_HEDGING_ENABLED": "on"}, overrides={"venue": {"demo": False}})
+    assert vh.VenueHedging(Venue(forced)).enabled
