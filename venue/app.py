@@ -25,6 +25,7 @@ from ledger.records import decode_record
 from ledger.recovery import JOURNAL_DIR, SNAPSHOT_DIR, recover
 from ledger.snapshots import SnapshotWriter
 from venue.config import Config
+from venue.hedging import VenueHedging
 from adapters.gateway.hub import Hub
 from venue.metrics import Metrics
 from venue.projections import VenueProjections
@@ -57,6 +58,7 @@ class Venue:
         self._tasks: list[asyncio.Task] = []  # everything else stop() cancels
         self._servers: list = []
         self.projections = VenueProjections(self)  # the runner and the SQL read models (venue/projections.py)
+        self.hedger = VenueHedging(self)  # [hedging]: a projection on that runner, simulators (venue/hedging.py)
 
     # -- what gateways use ------------------------------------------------------------------
 
@@ -97,6 +99,7 @@ class Venue:
         o = state.oracle  # all durable now: recovery replayed only what is on disk
         self.last_prices = {market: (o.price_e8[market], o.conf_e8[market], o.publish_ns[market])
                             for market in range(len(o.price_e8)) if o.publish_ns[market]}
+        await self.hedger.start()  # before the runner: it registers the hedger's projection
         await self.projections.start()
         _tune_gc()
         self.sequencer_task = asyncio.create_task(self.sequencer.run(), name="sequencer")
@@ -150,6 +153,7 @@ class Venue:
             self.sequencer.stop()
             await asyncio.gather(self.sequencer_task, return_exceptions=True)
         await self.projections.stop()  # after the last durable batch: they catch up to it first
+        await self.hedger.stop()  # after the runner: the simulators serve its last batch
         if self.sequencer_task is not None:
             self.sequencer.journal.close()
         if self.snapshots:

@@ -143,6 +143,40 @@ class ProjectionsSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     nats_url: str = ""  # "": off; else publish the journal to this NATS JetStream (docs/projections.md)
 
 
+# -- [hedging] (docs/hedging.md, venue/hedging.py) -------------------------------------------
+# The demo's market makers by role (agents/demo.py): a name here is that demo agent's id.
+DEMO_MAKER_ROLES = ("maker-conservative", "maker-balanced", "maker-aggressive", "maker-swarm")
+EMBEDDED = "embedded"  # an exchange simulator started in the venue's process ("embedded:PORT": on that port)
+
+
+class HedgeExchangeSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str  # ours: in /health, /metrics, the audit and the keyfile
+    kind: Literal["binanceusdm", "okx"] = "binanceusdm"  # the ccxt id
+    base_url: str = EMBEDDED  # "embedded" | "embedded:PORT" | a URL (a simulator elsewhere) | "" (the real one)
+    fee_bps: float = 5.0  # taker fee, in the all-in cost that picks the exchange
+    timeout_ms: int = 5_000  # one request
+    recv_window_ms: int = 5_000  # an order arriving later than this after its timestamp is refused
+    weight_per_window: int = 2_400  # the request budget shared by all makers (per 60 s)
+
+
+class HedgingSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    enabled: Literal["auto", "on", "off"] = "auto"  # auto: on when [venue] demo is on
+    exchanges: list[HedgeExchangeSection] = msgspec.field(default_factory=lambda: [
+        HedgeExchangeSection(name="binance", kind="binanceusdm"), HedgeExchangeSection(name="okx", kind="okx")])
+    makers: list[str] = msgspec.field(default_factory=lambda: list(DEMO_MAKER_ROLES))  # demo roles or agent ids
+    symbols: dict[str, str] = msgspec.field(default_factory=lambda: dict(CCXT_SYMBOLS))  # market → ccxt symbol
+    hedge_ratio_bps: int = 10_000  # target = -ratio x the maker's net exposure
+    slippage_bps: int = 50  # IOC limit at mid ± this
+    keyfile: str = ""  # "": DATA/hedging/keys.json (needed only for non-embedded exchanges)
+
+    def __post_init__(self):
+        names = [e.name for e in self.exchanges]
+        if len(set(names)) != len(names):
+            raise ValueError(f"hedging.exchanges: names must be unique, got {names}")
+        if not 0 <= self.hedge_ratio_bps <= 10_000 or not 0 < self.slippage_bps <= 1_000:
+            raise ValueError("hedging: hedge_ratio_bps in 0..10000, slippage_bps in 1..1000")
+
+
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     venue: VenueSection = msgspec.field(default_factory=VenueSection)
     gateway: GatewaySection = msgspec.field(default_factory=GatewaySection)
@@ -150,6 +184,7 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     demo: DemoSection = msgspec.field(default_factory=DemoSection)
     engine: EngineSection = msgspec.field(default_factory=EngineSection)
     projections: ProjectionsSection = msgspec.field(default_factory=ProjectionsSection)
+    hedging: HedgingSection = msgspec.field(default_factory=HedgingSection)
     markets: list[dict[str, Any]] = msgspec.field(default_factory=lambda: [{"symbol": s} for s in DEFAULT_SYMBOLS])
 
     def engine_config(self) -> EngineConfig:
@@ -170,7 +205,7 @@ class ConfigError(ValueError):
     pass
 
 
-SECTIONS = ("venue", "gateway", "oracle", "demo", "engine", "projections")
+SECTIONS = ("venue", "gateway", "oracle", "demo", "engine", "projections", "hedging")
 
 
 def load(path: str | Path | None = None, *, env: dict[str, str] | None = None,
@@ -236,4 +271,8 @@ def _toml_value(value: Any) -> str:
         return f'"{value}"'
     if isinstance(value, dict):
         return "{ " + ", ".join(f'"{k}" = {_toml_value(v)}' for k, v in value.items()) + " }"
+    if isinstance(value, msgspec.Struct):  # [hedging] exchanges: inline tables
+        return _toml_value(msgspec.structs.asdict(value))
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return repr(value)

@@ -56,6 +56,9 @@ class VenueProjections:
             self.publisher = JetStreamPublisher(self.config.nats_url,
                                                 Path(self.venue.config.venue.data_dir) / JETSTREAM_CHECKPOINT_FILE)
             projections.append(self.publisher)
+        hedging = getattr(self.venue, "hedger", None)  # [hedging] (venue/hedging.py)
+        if hedging is not None and hedging.sink is not None:
+            projections.append(hedging.sink)
         if not projections:
             return
         c = self.config

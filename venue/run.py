@@ -56,6 +56,7 @@ def status_line(venue: Venue, activity: Activity, commands_per_s: float) -> str:
             f"open {books.open_positions:>4,} (OI {_usdc(books.open_interest_e6)} USDC) | "
             f"funding {_usdc(activity.funding_paid_e6)} | liquidations {activity.liquidations:>3,} | "
             + (f"{lag} | " if (lag := venue.projections.status_text()) else "")
+            + (f"{hedge} | " if (hedge := venue.hedger.status_text()) else "")
             + f"{commands_per_s:,.0f} cmd/s")
 
 
@@ -90,6 +91,10 @@ async def run_venue(config: Config) -> int:
         from venue.projections import sql_url
 
         print(f"  SQL read models       {sql_url(config)}  (GET /agents/{{agent}}/stats, /leaderboard, /history/positions)")
+    if venue.hedger.sink is not None:  # [hedging] (venue/hedging.py)
+        print(f"  hedging               {len(venue.hedger.credentials)} makers on "
+              + ", ".join(f"{n} {u or '(real)'}" + (" (embedded simulator)" if n in venue.hedger.sims else "")
+                          for n, u in venue.hedger.urls.items()))
     if v.dev:
         print("  dev helpers ENABLED   POST /dev/faucet, POST /dev/oracle (unsigned; for demos and tests only)")
     if v.demo:

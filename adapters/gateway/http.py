@@ -308,7 +308,8 @@ class HttpGateway:
                         server_time_ms=self.venue.clock() // NS_PER_MS, queue_depth=sequencer.queue_depth,
                         markets=list(self.venue.symbols), dev=self.dev,
                         oracle=feed.status() if (feed := getattr(self.venue, "oracle_feed", None)) else None,
-                        projections=self.venue.projections.summary())
+                        projections=self.venue.projections.summary(),
+                        hedging=(hedger.status() or None) if (hedger := getattr(self.venue, "hedger", None)) else None)
         return json_response(body, 503 if stopping else 200)
 
     async def metrics(self, request: web.Request) -> web.Response:

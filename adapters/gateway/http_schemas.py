@@ -329,6 +329,8 @@ class Health(msgspec.Struct, kw_only=True):
     # Each projection: name, state (catching_up | live | retrying), seq, lag_seq, lag_s, failures,
     # retry_attempt, failing_seq, last_error (docs/projections.md).
     projections: list[dict[str, Any]] = []
+    # The hedger (docs/hedging.md): exchanges' health, hedged / residual notional, its lag (None: off).
+    hedging: dict[str, Any] | None = None
 
 
 REQUEST_BODIES = (TradeRequestBody, TradeQuoteBody, TradeAcceptBody, TradeCloseBody, TradeCancelBody,

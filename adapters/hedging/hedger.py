@@ -151,14 +151,35 @@ class Hedger:
         await self.reconcile()
 
     async def close(self) -> None:
-        for client in [*self.clients.values(), *self.public.values()]:
-            await client.close()
+        # At once: ccxt's close waits timeout_on_exit (250 ms) per client after closing it.
+        await asyncio.gather(*(client.close() for client in [*self.clients.values(), *self.public.values()]))
         self.audit.close()
 
     @property
     def position(self) -> int:
         """The last journal seq applied (the projection's checkpoint)."""
         return self.state.applied_seq
+
+    async def ping(self) -> None:
+        """One light request (server time) per exchange whose breaker lets it through, so health
+        moves while no hedge is sent: a dead exchange is seen down, a healed one closes its
+        breaker (the ping is the half-open probe). Not audited (no decision rides on it)."""
+        for name, client in self.public.items():
+            if not self.health[name].usable(self.clock()):
+                continue
+            await self.budgets[name].acquire(1)
+            started = time.perf_counter()
+            try:
+                await client.fetch_time()
+            except ccxt.DDoSProtection:
+                headers = client.last_response_headers or {}
+                self.budgets[name].back_off(float(headers.get("Retry-After") or headers.get("retry-after") or 1))
+            except (ccxt.NetworkError, ccxt.ExchangeNotAvailable):
+                self.health[name].failure(self.clock(), "network")
+            except ccxt.BaseError:  # it answered
+                self.health[name].success((time.perf_counter() - started) * 1e3)
+            else:
+                self.health[name].success((time.perf_counter() - started) * 1e3)
 
     # -- the projection ------------------------------------------------------------------
     async def handle(self, records) -> None:

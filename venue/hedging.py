@@ -1,0 +1,350 @@
+"""The hedger on the running venue (DESIGN §9, docs/hedging.md): ``[hedging]`` turned into a
+``Hedger`` registered as a projection on the venue's runner, and — for ``embedded`` exchanges —
+the exchange simulators started in this process on loopback, one account per hedged maker,
+their reference prices fed from the venue's durable ``OracleUpdated`` events.
+
+``VenueHedging`` is what the venue holds (``venue.hedger``): ``start()`` before the runner
+starts, ``sink`` (the projection the runner drives), ``stop()`` after the runner stopped,
+``status()`` for ``/health`` and the dashboard, ``status_text()`` for the status line, a
+Prometheus collector for ``/metrics``.
+
+The hedger is asyncio (``ccxt.async_support``); the runner calls projections from its worker
+threads, so ``HedgerSink`` gives the hedger a private loop (``LoopThread``) and every call to
+it runs there, one at a time. What the venue's loop reads (``status()``) is a snapshot the
+hedger's loop takes after every batch and every health ping — never the hedger's live dicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import secrets
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from adapters.hedging.exchanges import Credentials
+from adapters.hedging.hedger import ExchangeConfig, Hedger, HedgerConfig
+from engine import events as ev
+from ledger.projections.external import LoopThread
+from ledger.records import JournalRecord
+from venue.config import DEMO_MAKER_ROLES, EMBEDDED
+
+log = logging.getLogger("agentperp.hedging")
+
+NAME = "hedging"  # the projection's name (runner, /health, /metrics, status line)
+HEDGING_DIR = "hedging"  # DATA/hedging: the hedger's state, audit trail and (default) keyfile
+STATE_FILE, AUDIT_FILE, KEYFILE = "hedger.json", "audit.jsonl", "keys.json"
+START_TIMEOUT_S = 60.0  # start(): load the state, open the clients, reconcile with every exchange
+BATCH_TIMEOUT_S = 120.0  # one batch applied and hedged, at most, before it counts as failed (retried)
+CLOSE_TIMEOUT_S = 10.0
+PING_INTERVAL_S = 5.0  # health pings per exchange while no hedge is sent
+EMBEDDED_WALLET_USDT = 100_000_000  # each hedged maker's account on an embedded simulator
+EMBEDDED_RATE_LIMIT_MS = 5.0  # ccxt's throttler against an embedded simulator (loopback)
+STATES = ("connected", "degraded", "down")
+
+
+class HedgeTimeout(Exception):
+    """A call to the hedger did not finish in time; it was cancelled (the runner retries)."""
+
+
+class HedgerSink:
+    """``Hedger`` (async) as the runner's projection (blocking ``load_checkpoint`` / ``apply`` /
+    ``recover``): ``start()`` before the first batch, ``HedgeIncomplete`` raised through to the
+    runner, which retries the same seq with backoff."""
+
+    def __init__(self, hedger: Hedger, *, name: str = NAME) -> None:
+        self.name = name
+        self.hedger = hedger
+        self.loop = LoopThread(f"{name}-sink")
+        self.started = False
+        self.snapshot: dict = {}  # hedger.status() taken on the hedger's loop; replaced whole, read anywhere
+        self._one_at_a_time: asyncio.Lock | None = None  # made on the hedger's loop
+        self._pinger: concurrent.futures.Future | None = None
+
+    # -- the runner's contract (called from its thread) ----------------------------------
+    def load_checkpoint(self) -> int:
+        if not self.started:
+            try:
+                self._call(self._start(), START_TIMEOUT_S)
+            except Exception:  # apply() tries again, and its failure shows in /health
+                log.exception("hedging: start failed; retried with the first batch")
+        return self.hedger.position
+
+    def apply(self, records: list[JournalRecord], after_seq: int) -> int:
+        if not self.started:
+            self._call(self._start(), START_TIMEOUT_S)
+        self._call(self._handle(records), BATCH_TIMEOUT_S)
+        return records[-1].last_seq
+
+    def recover(self) -> None:
+        """Nothing to drop: the hedger writes its state through after every change, and a
+        key not at its target stays marked for the next attempt."""
+
+    def close(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
+        try:
+            self._call(self.hedger.close(), CLOSE_TIMEOUT_S)
+        except Exception:
+            log.exception("hedging: closing the exchange clients failed")
+        self.loop.close()
+
+    # -- on the hedger's loop ------------------------------------------------------------
+    def _call(self, coroutine, timeout_s: float):
+        future = asyncio.run_coroutine_threadsafe(self._serialized(coroutine), self.loop.loop)
+        try:
+            return future.result(timeout_s)
+        except concurrent.futures.TimeoutError:
+            future.cancel()  # the next call waits until it has unwound (the lock)
+            raise HedgeTimeout(f"hedger call did not finish in {timeout_s:g} s; cancelled") from None
+
+    async def _serialized(self, coroutine):
+        if self._one_at_a_time is None:
+            self._one_at_a_time = asyncio.Lock()
+        async with self._one_at_a_time:
+            return await coroutine
+
+    async def _start(self) -> None:
+        h = self.hedger
+        await asyncio.gather(*(c.close() for c in [*h.clients.values(), *h.public.values()]))  # a failed start's
+        h.clients.clear()
+        h.public.clear()
+        try:
+            await h.start()
+        finally:
+            self.snapshot = h.status()
+        self.started = True
+        if self._pinger is None:
+            self._pinger = asyncio.run_coroutine_threadsafe(self._ping_forever(), self.loop.loop)
+
+    async def _handle(self, records: list[JournalRecord]) -> None:
+        try:
+            await self.hedger.handle(records)
+        finally:
+            self.snapshot = self.hedger.status()
+
+    async def _ping_forever(self) -> None:
+        while True:
+            await asyncio.sleep(PING_INTERVAL_S)
+            try:
+                async with self._one_at_a_time:
+                    await self.hedger.ping()
+                    self.snapshot = self.hedger.status()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("hedging: health ping failed")
+
+
+class VenueHedging:
+    def __init__(self, venue) -> None:
+        self.venue = venue
+        self.config = venue.config.hedging
+        self.sink: HedgerSink | None = None
+        self.sims: dict[str, object] = {}  # exchange name → embedded BinanceSim | OkxSim
+        self.urls: dict[str, str] = {}  # exchange name → base URL ("" : the real exchange)
+        self.makers: dict[str, str] = {}  # agent id → its name in [hedging] makers
+        self.credentials: dict[str, dict[str, Credentials]] = {}  # agent → exchange → keys (never printed)
+        self.markets: dict[int, str] = {}  # venue market id → ccxt symbol
+        self._servers: list = []
+        self._prices: dict[int, int] = {}  # market → price_e8 not yet given to the simulators
+        self._feeding = False
+
+    @property
+    def enabled(self) -> bool:
+        mode = self.config.enabled
+        return mode == "on" or (mode == "auto" and self.venue.config.venue.demo)
+
+    # -- life cycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the embedded simulators and build the hedger's projection (the runner starts it)."""
+        if not self.enabled:
+            return
+        c, data_dir = self.config, Path(self.venue.config.venue.data_dir)
+        self.markets = {m: c.symbols[s] for m, s in enumerate(self.venue.symbols) if s in c.symbols}
+        self.makers = {_agent_id(name, self.venue.config.demo.seed): name for name in c.makers}
+        stored = self._keyfile_credentials(data_dir)
+        exchanges = []
+        for e in c.exchanges:
+            embedded = e.base_url == EMBEDDED or e.base_url.startswith(EMBEDDED + ":")
+            if embedded:
+                port = int(e.base_url.partition(":")[2] or 0)
+                self.urls[e.name] = await self._start_sim(e.name, e.kind, port)
+            else:
+                self.urls[e.name] = e.base_url
+            for agent, name in self.makers.items():
+                creds = (self._embedded_account(e.name, e.kind, agent) if embedded
+                         else stored.get(name, {}).get(e.name) or stored.get(agent, {}).get(e.name))
+                if creds is not None:
+                    self.credentials.setdefault(agent, {})[e.name] = creds
+            exchanges.append(ExchangeConfig(
+                e.name, e.kind, self.urls[e.name] or None, fee_bps=e.fee_bps, weight_per_window=e.weight_per_window,
+                timeout_ms=e.timeout_ms, recv_window_ms=e.recv_window_ms,
+                rate_limit_ms=EMBEDDED_RATE_LIMIT_MS if embedded else None))
+        unkeyed = sorted(self.makers[a] for a in self.makers if a not in self.credentials)
+        if unkeyed:
+            log.warning("hedging: no credentials for %s on any exchange: not hedged", ", ".join(unkeyed))
+        hedger = Hedger(HedgerConfig(
+            makers={a: creds for a, creds in self.credentials.items()}, exchanges=tuple(exchanges),
+            markets=self.markets, state_path=data_dir / HEDGING_DIR / STATE_FILE,
+            audit_path=data_dir / HEDGING_DIR / AUDIT_FILE, hedge_ratio_bps=c.hedge_ratio_bps,
+            slippage_bps=c.slippage_bps))
+        self.sink = HedgerSink(hedger)
+        if self.sims:  # their books move around the venue's durable oracle prices
+            self._prices = {m: p[0] for m, p in self.venue.last_prices.items() if m in self.markets}
+            self._feed()
+            self.venue.hub.listen(self._on_durable)
+        self.venue.metrics.registry.register(_HedgingCollector(self))
+
+    async def stop(self) -> None:
+        """After the runner stopped: close the hedger's clients and loop, then the simulators."""
+        if self.sink is not None:
+            await asyncio.to_thread(self.sink.close)
+        for server in self._servers:
+            await server.cleanup()
+        self._servers.clear()
+
+    # -- embedded exchanges -----------------------------------------------------------------
+    async def _start_sim(self, name: str, kind: str, port: int) -> str:
+        from adapters.hedging.sim.server import start
+
+        seed = self.venue.config.demo.seed * 100 + len(self.sims)
+        if kind == "okx":
+            from adapters.hedging.sim.okx import OkxSim
+
+            sim = OkxSim(seed=seed)
+        else:
+            from adapters.hedging.sim.binance import BinanceSim
+
+            sim = BinanceSim(seed=seed)
+        runner, bound = await start(sim.app(), "127.0.0.1", port)
+        self._servers.append(runner)
+        self.sims[name] = sim
+        return f"http://127.0.0.1:{bound}"
+
+    def _embedded_account(self, exchange: str, kind: str, agent: str) -> Credentials:
+        """A fresh account (random key and secret, this run only) for ``agent`` on a simulator."""
+        sim = self.sims[exchange]
+        creds = Credentials(f"ap{secrets.token_hex(8)}", secrets.token_hex(32),
+                            secrets.token_hex(8) if kind == "okx" else "")
+        if kind == "okx":
+            sim.add_account(creds.api_key, creds.secret, creds.password, cash_usdt=EMBEDDED_WALLET_USDT)
+        else:
+            sim.add_account(creds.api_key, creds.secret, wallet_usdt=EMBEDDED_WALLET_USDT)
+        return creds
+
+    def _on_durable(self, events: list) -> None:
+        """Hub listener (on the ack path): note the prices; the books move in a later callback."""
+        for event in events:
+            if type(event) is ev.OracleUpdated and event.market in self.markets:
+                self._prices[event.market] = event.price_e8
+        if self._prices and not self._feeding:
+            self._feeding = True
+            asyncio.get_running_loop().call_soon(self._feed)
+
+    def _feed(self) -> None:
+        self._feeding = False
+        prices, self._prices = self._prices, {}
+        for market, price_e8 in prices.items():
+            for name, sim in self.sims.items():
+                symbol = sim_symbol(sim, self.markets[market])
+                if symbol is not None:
+                    sim.set_reference(symbol, Decimal(price_e8) / Decimal(10**8))
+
+    def _keyfile_credentials(self, data_dir: Path) -> dict[str, dict[str, Credentials]]:
+        """maker → exchange → keys from the keyfile, when some exchange is not embedded."""
+        if all(e.base_url == EMBEDDED or e.base_url.startswith(EMBEDDED + ":") for e in self.config.exchanges):
+            return {}
+        from adapters.hedging import keys
+
+        path = Path(self.config.keyfile) if self.config.keyfile else data_dir / HEDGING_DIR / KEYFILE
+        if not path.exists():
+            log.warning("hedging: no keyfile at %s: makers on non-embedded exchanges are not hedged", path)
+            return {}
+        return keys.credentials(path, keys.passphrase(prompt=sys.stdin.isatty()))
+
+    # -- what the venue shows ------------------------------------------------------------
+    def status(self) -> dict:
+        """The hedger's last snapshot (per maker and market, exchanges' health, books) with its
+        projection's lag and the hedged / residual notional in USDC; {} when off."""
+        if self.sink is None:
+            return {}
+        snapshot = dict(self.sink.snapshot)
+        rows = snapshot.get("positions", [])
+        snapshot["hedged_usdc"] = str(sum((Decimal(r["hedged_usdc"]) for r in rows), Decimal(0)))
+        snapshot["residual_usdc"] = str(sum((Decimal(r["residual_usdc"]) for r in rows), Decimal(0)))
+        snapshot["makers"] = len(self.credentials)
+        snapshot["urls"] = {name: url or "(the real exchange)" for name, url in self.urls.items()}
+        runner = self.venue.projections.runner
+        for item in runner.summary() if runner is not None else []:
+            if item["name"] == NAME:
+                snapshot.update(lag_seq=item["lag_seq"], lag_s=item["lag_s"], state=item["state"])
+        return snapshot
+
+    def status_text(self) -> str:
+        """``hedged 1,234.56 / residual 0.00 USDC (binance connected, okx connected)`` for the status line."""
+        if self.sink is None:
+            return ""
+        s = self.status()
+        health = ", ".join(f"{n} {e['state']}" for n, e in s.get("exchanges", {}).items())
+        return (f"hedged {Decimal(s['hedged_usdc']):,.2f} / residual {Decimal(s['residual_usdc']):,.2f} USDC"
+                + (f" ({health})" if health else ""))
+
+
+def sim_symbol(sim, ccxt_symbol: str) -> str | None:
+    """``BTC/USDT:USDT`` as simulator ``sim`` names it (``BTCUSDT``, ``BTC-USDT-SWAP``); None if unlisted."""
+    base, _, rest = ccxt_symbol.partition("/")
+    quote = rest.partition(":")[0]
+    symbol = f"{base}-{quote}-SWAP" if type(sim).__name__ == "OkxSim" else f"{base}{quote}"
+    return symbol if symbol in sim.books else None
+
+
+def _agent_id(name: str, seed: int) -> str:
+    """A demo maker's role → its agent id under ``[demo] seed``; anything else is an agent id."""
+    if name in DEMO_MAKER_ROLES:
+        from agents import sdk
+
+        return str(sdk.demo_keypair(seed, name, 0).pubkey())
+    return name
+
+
+class _HedgingCollector:
+    """/metrics: order-book analysis per exchange and symbol, exchange health, notional."""
+
+    def __init__(self, hedging: VenueHedging) -> None:
+        self.hedging = hedging
+
+    def collect(self):
+        s = self.hedging.status()
+        spread = GaugeMetricFamily("agentperp_hedge_spread_bps", "Spread of the exchange's book at the last hedge",
+                                   labels=["exchange", "symbol"])
+        cost = GaugeMetricFamily("agentperp_hedge_cost_bps",
+                                 "All-in cost of the last hedge (half spread + impact + fee)", labels=["exchange", "symbol"])
+        state = GaugeMetricFamily("agentperp_hedge_exchange_state", "1 for the exchange's health state",
+                                  labels=["exchange", "state"])
+        latency = GaugeMetricFamily("agentperp_hedge_exchange_latency_ms", "Latency of the last successful request",
+                                    labels=["exchange"])
+        failures = CounterMetricFamily("agentperp_hedge_exchange_failures", "Failed requests", labels=["exchange"])
+        notional = GaugeMetricFamily("agentperp_hedge_notional_usdc", "Hedged and residual notional over makers",
+                                     labels=["kind"])
+        orders = CounterMetricFamily("agentperp_hedge_orders", "Hedge orders sent this run")
+        for key, book in s.get("books", {}).items():
+            exchange, _, symbol = key.partition(" ")
+            if book.get("spread_bps") is not None:
+                spread.add_metric([exchange, symbol], book["spread_bps"])
+            if book.get("cost_bps") is not None:
+                cost.add_metric([exchange, symbol], book["cost_bps"])
+        for exchange, health in s.get("exchanges", {}).items():
+            for name in STATES:
+                state.add_metric([exchange, name], 1.0 if health["state"] == name else 0.0)
+            latency.add_metric([exchange], health["latency_ms"])
+            failures.add_metric([exchange], health["failures"])
+        if s:
+            notional.add_metric(["hedged"], float(s["hedged_usdc"]))
+            notional.add_metric(["residual"], float(s["residual_usdc"]))
+            orders.add_metric([], s.get("orders_sent", 0))
+        yield from (spread, cost, state, latency, failures, notional, orders)
