@@ -215,9 +215,12 @@ class HttpGateway:
     # -- reads --------------------------------------------------------------------------
 
     def query_int(self, request: web.Request, name: str, default: int, low: int, high: int) -> int:
-        text = request.query.get(name)
-        if text is None or text == "":
+        values = request.query.getall(name, [])
+        if len(values) > 1:  # ?x=1&x=2 is an array, not the integer the document states
+            raise self.error(rj.INVALID_FIELD, f"{name} must be given once", field=name, count=len(values))
+        if not values:
             return default
+        text = values[0]  # an empty value is not an integer: refused below
         if not re.fullmatch(r"-?[0-9]{1,19}", text):
             raise self.error(rj.INVALID_FIELD, f"{name} must be an integer", field=name, value=text[:40])
         value = int(text)

@@ -23,6 +23,7 @@ from ledger.projections.sql import queries
 from protocol.codes import UNAVAILABLE, UNKNOWN_AGENT
 
 AGENT_CHARS_MAX = 64  # the read model's key column
+BEFORE_ID_MAX = 2**62  # keyset cursor bound (ids are int64)
 _ID_FIELDS = {"position_id", "quote_id"}
 _DROP = {"market"}  # the numeric id: rows carry market_symbol
 
@@ -62,11 +63,14 @@ class HistoryRoutes:
         as_of = await self.projections.read(queries.checkpoint, self.projections.sql.name)
         return (as_of[0] if as_of else 0), await self.projections.read(fn, *args, **kwargs)
 
-    async def stats(self, request: web.Request) -> web.Response:
-        agent = request.match_info["agent"]
-        if len(agent) > AGENT_CHARS_MAX:
+    def _agent(self, agent: str | None) -> str | None:
+        if agent is not None and len(agent) > AGENT_CHARS_MAX:
             raise self.gateway.error(rj.INVALID_FIELD, f"the agent key is longer than {AGENT_CHARS_MAX} characters",
                                      field="agent")
+        return agent
+
+    async def stats(self, request: web.Request) -> web.Response:
+        agent = self._agent(request.match_info["agent"])
         as_of, found = await self._read(queries.agent_stats, agent)
         if found is None:
             raise self.gateway.error(UNKNOWN_AGENT, f"the read model has no agent {agent[:64]}", agent=agent[:64],
@@ -91,8 +95,8 @@ class HistoryRoutes:
                                      field="status", allowed=list(queries.POSITION_STATUS))
         limit = self.gateway.query_int(request, "limit", queries.PAGE_SIZE_DEFAULT, 1, queries.PAGE_SIZE_MAX)
         before_id = request.query.get("before_id")
-        before = None if before_id is None else self.gateway.query_int(request, "before_id", 0, 1, 2**62)
-        agent = request.query.get("agent") or None
+        before = None if before_id is None else self.gateway.query_int(request, "before_id", 0, 1, BEFORE_ID_MAX)
+        agent = self._agent(request.query.get("agent") or None)
         as_of, (rows, next_before) = await self._read(queries.positions_history, agent=agent, status=status,
                                                       before_id=before, limit=limit)
         return _json({"as_of_seq": as_of, "positions": [render_row(row) for row in rows],
@@ -139,7 +143,8 @@ def openapi_paths() -> dict:
             "Volume, fees, realized and net PnL, funding paid and received, liquidation penalty, keeper "
             "rewards, max drawdown, win rate, Sharpe of daily PnL, and for makers fill ratio and quote "
             "reliability (docs/projections.md).",
-            [{"name": "agent", "in": "path", "required": True, "schema": {"type": "string"}}],
+            [{"name": "agent", "in": "path", "required": True,
+              "schema": {"type": "string", "minLength": 1, "maxLength": AGENT_CHARS_MAX}}],
             {"type": "object", "properties": {"as_of_seq": as_of}, "additionalProperties": True},
             ("400", "404", "503")),
         "/leaderboard": get(
@@ -147,19 +152,20 @@ def openapi_paths() -> dict:
             [query("by", "pnl (net) | sharpe | volume | reliability (default pnl)",
                    {"type": "string", "enum": list(queries.LEADERBOARD_BY)}),
              query("limit", f"at most this many (default {queries.LEADERBOARD_SIZE_DEFAULT}, max "
-                            f"{queries.LEADERBOARD_SIZE_MAX})", {"type": "integer", "minimum": 1})],
+                            f"{queries.LEADERBOARD_SIZE_MAX})",
+                   {"type": "integer", "minimum": 1, "maximum": queries.LEADERBOARD_SIZE_MAX})],
             {"type": "object", "properties": {"as_of_seq": as_of, "by": {"type": "string"},
                                               "agents": {"type": "array", "items": row}}},
             ("400", "503")),
         "/history/positions": get(
             "Positions, newest first, open and ended (SQL read model)",
             "Keyset-paginated: pass next_before_id as before_id for the next page (null: the last page).",
-            [query("agent", "only this agent's (either side)"),
+            [query("agent", "only this agent's (either side)", {"type": "string", "maxLength": AGENT_CHARS_MAX}),
              query("status", "open | closed (every ended one) | liquidated | expired",
                    {"type": "string", "enum": list(queries.POSITION_STATUS)}),
-             query("before_id", "only positions with a smaller id", {"type": "integer", "minimum": 1}),
+             query("before_id", "only positions with a smaller id", {"type": "integer", "minimum": 1, "maximum": BEFORE_ID_MAX}),
              query("limit", f"page size (default {queries.PAGE_SIZE_DEFAULT}, max {queries.PAGE_SIZE_MAX})",
-                   {"type": "integer", "minimum": 1})],
+                   {"type": "integer", "minimum": 1, "maximum": queries.PAGE_SIZE_MAX})],
             {"type": "object", "properties": {"as_of_seq": as_of, "positions": {"type": "array", "items": row},
                                               "next_before_id": {"type": ["string", "null"]}}},
             ("400", "503")),
