@@ -150,7 +150,9 @@ def _classify_bad(view: memoryview, offset: int, size_bytes: int, end: int,
         return ScanStop.CORRUPT, why
     if not at_eof:
         return ScanStop.TORN, why  # the caller reads more and asks again
-    found = find_valid_frame(view, offset + 1, min(frame_end, end))
+    # Up to the end of the file, not the bad frame's declared end: a valid frame that starts
+    # inside the damaged one may run past it (only zeros follow the declared end: cheap).
+    found = find_valid_frame(view, offset + 1, end)
     if found is not None:
         return ScanStop.CORRUPT, f"{why}; a valid frame follows at offset {found}"
     return ScanStop.TORN, why

@@ -84,6 +84,14 @@ def test_a_flipped_byte_before_the_last_frame_is_corrupt(payloads, data):
     assert scan.end_offset <= position
 
 
+def test_a_grown_length_whose_next_frame_runs_past_it_is_corrupt():
+    # Found by CI: frame 1's length grown by 8 ends inside frame 2, whose bytes there are zeros;
+    # frame 2 is whole and valid but ends past the damaged frame's declared end.
+    buffer = bytearray(encode_frames([b"\x00", b"\x00"]))
+    buffer[0] ^= 8
+    assert scan_frames(bytes(buffer)).stop is ScanStop.CORRUPT
+
+
 def test_bad_crc_on_the_last_frame_is_torn():
     buffer = bytearray(encode_frames([b"one", b"two", b"three"]))
     buffer[-1] ^= 0xFF
