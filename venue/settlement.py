@@ -29,11 +29,11 @@ def escrow_program(program_id=localnet.PROGRAM_ID) -> EscrowProgram:
     return EscrowProgram(program_id, escrow_idl())
 
 
-def dev_price_account(market: int, price_e8: int, publish_ns: int) -> bytes | None:
+def dev_price_account(market: int, price_e8: int, publish_ns: int, conf_e8: int = 0) -> bytes | None:
     """The embedded chain's PriceUpdateV2 account of ``market`` (None: no dev feed for it)."""
     if market >= len(localnet.FEEDS):
         return None
-    return localnet.price_update_bytes(localnet.FEEDS[market], price_e8, 0, -8, publish_ns // 1_000_000_000)
+    return localnet.price_update_bytes(localnet.FEEDS[market], price_e8, conf_e8, -8, publish_ns // 1_000_000_000)
 
 
 def litesvm_backend(program_path: Path | None = None, *, keyring: dict[str, Keypair] | None = None,
