@@ -90,6 +90,8 @@ async def run_venue(config: Config) -> int:
         from venue.projections import sql_url
 
         print(f"  SQL read models       {sql_url(config)}  (GET /agents/{{agent}}/stats, /leaderboard, /history/positions)")
+    if (settlement := venue.projections.settlement) is not None:  # issue 13: the escrow, live
+        print(f"  escrow settlement     {settlement.describe()}  (GET /escrow/reconcile)")
     if v.dev:
         print("  dev helpers ENABLED   POST /dev/faucet, POST /dev/oracle (unsigned; for demos and tests only)")
     if v.demo:

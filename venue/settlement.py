@@ -310,6 +310,10 @@ class VenueSettlement:
                                                                 if self.sink.projection.checkpoint else [])
 
         report, seq, unmirrored = await asyncio.to_thread(run)
+        from adapters.solana.reconcile import Difference
+        for item in unmirrored:  # as `agentperp escrow reconcile --data-dir` counts them: a difference each
+            report.differences.append(Difference("journal", str(item["seq"]), item["event"], "mirrored",
+                                                 f"not mirrored: {item['reason']}"))
         out = report.to_json()
         out.update(backend=self.config.backend, seq=seq, engine_seq=self.venue.hub.last_seq,
                    lag_seq=max(0, self.venue.hub.last_seq - seq), unmirrored=unmirrored,
@@ -317,6 +321,14 @@ class VenueSettlement:
         return out
 
     # -- status -----------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """One line for ``agentperp run``'s banner."""
+        if self.config.backend == "litesvm":
+            return (f"LiteSVM in-process, program {self.backend.escrow.program_id}, vault {self.backend.vault}; "
+                    f"the chain is rebuilt from the journal at each start"
+                    + ("; demo agents deposit on chain" if self.on_chain_deposits else ""))
+        return f"RPC {self.config.rpc_url}, program {self.backend.escrow.program_id}, vault {self.backend.vault}"
 
     def figures(self) -> dict:
         """What /health adds to the settlement projection's entry."""
