@@ -120,6 +120,8 @@ class VenueProjections:
             elif item["state"] == "ahead_of_journal":
                 text = f"{item['name']} STOPPED: ahead of the journal (rebuild it)"
             parts.append(text)
+        if self.settlement is not None and len(parts) > 1:  # the chain is its own field of the status line
+            return parts[0] + " | " + ", ".join(parts[1:])
         return ", ".join(parts)
 
     async def read(self, fn, *args, **kwargs):
