@@ -230,7 +230,8 @@ class VenueSettlement:
     async def _on_chain(self, coroutine, timeout_s: float):
         """Run ``coroutine`` on the backend's own loop (the backend lives there alone)."""
         import asyncio
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.sink.loop.loop))
+        return await asyncio.wait_for(
+            asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.sink.loop.loop)), timeout_s)
 
     # -- deposits -------------------------------------------------------------------------
 
