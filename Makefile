@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: native dashboard-assets
+	$(BIN)/agentperp escrow build
 	$(BIN)/agentperp run
 
 # The dashboard's chart library (TradingView lightweight-charts), pinned, fetched from npm by

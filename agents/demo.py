@@ -33,10 +33,16 @@ def roles(traders: int) -> list[tuple[str, int]]:
     return [("trader", i) for i in range(traders)] + [(name, 0) for name, _ in MAKERS] + [("keeper", 0)]
 
 
-async def fund(venue, agent: str, amount_e6: int) -> None:
-    """Top ``agent`` up to ``amount_e6`` of free balance (nothing if it has that already)."""
+async def fund(venue, agent: str, amount_e6: int, keypair=None) -> None:
+    """Top ``agent`` up to ``amount_e6`` of free balance (nothing if it has that already): on the
+    embedded chain the agent deposits into the escrow itself and the deposit watcher journals
+    it (``venue.settlement``); otherwise the dev faucet."""
     free_e6 = views.account(venue.state, agent).free_e6
     if free_e6 >= amount_e6:
+        return
+    settlement = getattr(venue.projections, "settlement", None)
+    if keypair is not None and settlement is not None and settlement.on_chain_deposits:
+        await settlement.deposit(keypair, amount_e6 - free_e6)
         return
     outcome = await venue.execute(cmd.Deposit(agent, amount_e6 - free_e6, f"demo-faucet:{agent}:{venue.clock()}"))
     if outcome.rejection is not None:
@@ -51,7 +57,7 @@ async def start(venue) -> list[asyncio.Task]:
     agents = []
     for role, index in roles(demo.traders):
         keypair = sdk.demo_keypair(demo.seed, role, index)
-        await fund(venue, str(keypair.pubkey()), demo.faucet_usdc * USDC_E6)
+        await fund(venue, str(keypair.pubkey()), demo.faucet_usdc * USDC_E6, keypair)
         seed = demo.seed * 1_000 + len(agents)
         if role == "trader":
             client = await sdk.connect(host, venue.tcp_port, keypair)

@@ -65,6 +65,9 @@ def _run_overrides(args: argparse.Namespace) -> dict:
         overrides["projections"] = projections
     if args.oracle is not None:
         overrides["oracle"] = {"source": args.oracle}
+    if args.settlement is not None or args.rpc_url is not None:  # issue 13: the escrow, live
+        overrides["settlement"] = {k: v for k, v in (("backend", args.settlement), ("rpc_url", args.rpc_url))
+                                   if v is not None}
     return overrides
 
 
@@ -181,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sql", metavar="URL", help="SQL read models' database (default: SQLite file "
                                                   "DATA/read_model.sqlite; e.g. postgresql+psycopg://...)")
     run.add_argument("--no-sql", action="store_true", help="do not run the SQL read models")
+    run.add_argument("--settlement", choices=["litesvm", "rpc", "none"],
+                     help="the escrow program, live: litesvm (default: in-process chain), rpc (a cluster), none")
+    run.add_argument("--rpc-url", metavar="URL", help="--settlement rpc: the cluster's JSON-RPC URL")
     run.add_argument("--nats", metavar="URL", help="also publish the journal to NATS JetStream (e.g. nats://127.0.0.1:4222)")
     run.set_defaults(func=_run)
 

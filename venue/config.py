@@ -177,6 +177,21 @@ class HedgingSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError("hedging: hedge_ratio_bps in 0..10000, slippage_bps in 1..1000")
 
 
+# -- [settlement]: the escrow program, live (issue 13; adapters/solana/README.md, docs/config.md) --
+class SettlementSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # litesvm: the program in an in-process LiteSVM (embedded default), rebuilt from the journal at
+    # every start; rpc: a cluster's JSON-RPC endpoint; none: no settlement.
+    backend: Literal["litesvm", "rpc", "none"] = "litesvm"
+    demo_deposits: bool = True  # litesvm: demo agents fund themselves by a deposit on chain (watcher)
+    watch_interval_ms: int = 250  # the deposit watcher polls the chain this often
+    rpc_url: str = ""  # rpc: the cluster's JSON-RPC URL
+    program_id: str = ""  # rpc: the escrow program's address
+    vault: str = ""  # rpc: the vault token account
+    usdc_mint: str = ""  # rpc: the USDC mint (withdrawals to a wallet create its token account)
+    authority_keypair: str = ""  # rpc: the settlement authority's keypair file (solana-keygen JSON); also pays
+    oracle_accounts: dict[str, str] = msgspec.field(default_factory=dict)  # rpc: market -> PriceUpdateV2
+
+
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     venue: VenueSection = msgspec.field(default_factory=VenueSection)
     gateway: GatewaySection = msgspec.field(default_factory=GatewaySection)
@@ -184,6 +199,7 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     demo: DemoSection = msgspec.field(default_factory=DemoSection)
     engine: EngineSection = msgspec.field(default_factory=EngineSection)
     projections: ProjectionsSection = msgspec.field(default_factory=ProjectionsSection)
+    settlement: SettlementSection = msgspec.field(default_factory=SettlementSection)
     hedging: HedgingSection = msgspec.field(default_factory=HedgingSection)
     markets: list[dict[str, Any]] = msgspec.field(default_factory=lambda: [{"symbol": s} for s in DEFAULT_SYMBOLS])
 
@@ -205,7 +221,7 @@ class ConfigError(ValueError):
     pass
 
 
-SECTIONS = ("venue", "gateway", "oracle", "demo", "engine", "projections", "hedging")
+SECTIONS = ("venue", "gateway", "oracle", "demo", "engine", "projections", "settlement", "hedging")
 
 
 def load(path: str | Path | None = None, *, env: dict[str, str] | None = None,

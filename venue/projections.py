@@ -36,6 +36,8 @@ class VenueProjections:
         self.sql = None  # the SqlProjection (its engine also serves the reads)
         self.publisher = None  # the JetStream publisher, when projections.nats_url is set
         self.runner: Runner | None = None
+        self.settlement = None  # venue.settlement.VenueSettlement, unless [settlement] backend = none
+        self.settlement_backend_cls = None  # tests: a LiteSVM backend with faults
 
     @property
     def enabled(self) -> bool:
@@ -56,6 +58,13 @@ class VenueProjections:
             self.publisher = JetStreamPublisher(self.config.nats_url,
                                                 Path(self.venue.config.venue.data_dir) / JETSTREAM_CHECKPOINT_FILE)
             projections.append(self.publisher)
+        if self.venue.config.settlement.backend != "none":  # issue 13: the escrow live, first in the list
+            from venue.settlement import VenueSettlement
+
+            self.settlement = VenueSettlement(self.venue)
+            if self.settlement_backend_cls is not None:
+                self.settlement.backend_cls = self.settlement_backend_cls
+            projections.insert(0, await self.settlement.start())
         hedging = getattr(self.venue, "hedger", None)  # [hedging] (venue/hedging.py)
         if hedging is not None and hedging.sink is not None:
             projections.append(hedging.sink)
@@ -67,6 +76,8 @@ class VenueProjections:
                              retry=RetryPolicy(backoff_s_min=c.retry_backoff_s_min,
                                                backoff_s_max=c.retry_backoff_s_max))
         self.venue.metrics.registry.register(_LagCollector(self.runner))
+        if self.settlement is not None:
+            self.venue.metrics.registry.register(_SettlementCollector(self.settlement))
         await self.runner.start()
 
     async def stop(self) -> None:
@@ -86,9 +97,15 @@ class VenueProjections:
             self.sql.close()
         if self.publisher is not None:
             self.publisher.close()
+        if self.settlement is not None:
+            await self.settlement.stop()
 
     def summary(self) -> list[dict]:
-        return self.runner.summary() if self.runner is not None else []
+        items = self.runner.summary() if self.runner is not None else []
+        for item in items:
+            if self.settlement is not None and item["name"] == self.settlement.sink.name:
+                item.update(self.settlement.figures())
+        return items
 
     def status_text(self) -> str:
         """``sql lag 0`` (seqs behind) for the status line; ``RETRYING`` when a batch fails."""
@@ -97,11 +114,17 @@ class VenueProjections:
         parts = []
         for item in self.runner.summary():
             text = f"{item['name']} lag {item['lag_seq']:,}"
+            if self.settlement is not None and item["name"] == self.settlement.sink.name:
+                text += f" ({item['lag_s']:.1f} s, {self.settlement.figures()['settled_events']:,} settled)"
             if item["state"] == "retrying":
                 text += f" RETRYING@{item['failing_seq']}"
+                if self.settlement is not None and item["name"] == self.settlement.sink.name:
+                    text += f": {item['last_error'][:120]}"
             elif item["state"] == "ahead_of_journal":
                 text = f"{item['name']} STOPPED: ahead of the journal (rebuild it)"
             parts.append(text)
+        if self.settlement is not None and len(parts) > 1:  # the chain is its own field of the status line
+            return parts[0] + " | " + ", ".join(parts[1:])
         return ", ".join(parts)
 
     async def read(self, fn, *args, **kwargs):
@@ -136,3 +159,20 @@ class _LagCollector:
             lag_s.add_metric(name, item["lag_s"])
             failures.add_metric(name, item["failures"])
         yield from (seq, lag_seq, lag_s, failures)
+
+
+class _SettlementCollector:
+    """The settlement's own counts for /metrics (its lag is the runner's, above)."""
+
+    def __init__(self, settlement) -> None:
+        self.settlement = settlement
+
+    def collect(self):
+        figures = self.settlement.figures()
+        for key, help_text in (("settled_events", "Journal events settled on chain (with at least one transaction)"),
+                               ("transactions", "Settlement transactions sent"),
+                               ("unmirrored", "Events the chain cannot express (recorded, see reconcile)"),
+                               ("deposits_seen", "On-chain deposits the watcher turned into Deposit commands")):
+            family = CounterMetricFamily(f"agentperp_settlement_{key}", help_text)
+            family.add_metric([], figures[key])
+            yield family

@@ -91,6 +91,8 @@ async def run_venue(config: Config) -> int:
         from venue.projections import sql_url
 
         print(f"  SQL read models       {sql_url(config)}  (GET /agents/{{agent}}/stats, /leaderboard, /history/positions)")
+    if (settlement := venue.projections.settlement) is not None:  # issue 13: the escrow, live
+        print(f"  escrow settlement     {settlement.describe()}  (GET /escrow/reconcile)")
     if venue.hedger.sink is not None:  # [hedging] (venue/hedging.py)
         print(f"  hedging               {len(venue.hedger.credentials)} makers on "
               + ", ".join(f"{n} {u or '(real)'}" + (" (embedded simulator)" if n in venue.hedger.sims else "")

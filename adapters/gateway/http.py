@@ -28,7 +28,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters.dashboard import routes as dashboard_routes
-from adapters.gateway import http_history, http_parse, openapi, render, websocket
+from adapters.gateway import http_escrow, http_history, http_parse, openapi, render, websocket
 from adapters.gateway import http_schemas as s
 from adapters.gateway.edge import Result, status_of
 from adapters.gateway.http_schemas import EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX
@@ -111,6 +111,7 @@ class HttpGateway:
         app.router.add_get("/ws", self.ws)
         http_history.add_routes(app, self)  # GET /agents/{agent}/stats, /leaderboard, /history/positions (SQL)
         dashboard_routes.register(app, self)  # the ops dashboard: GET /, /dashboard/* (docs/dashboard.md)
+        http_escrow.add_routes(app, self)  # GET /escrow/reconcile: the live chain vs the engine (issue 13)
         app.on_shutdown.append(self._close_websockets)
         return app
 

@@ -173,6 +173,8 @@ def document(markets, *, dev: bool = True) -> dict:
                       **{k: v for k, v in _errors().items() if k in ("400", "401", "429")}}}}
     # -- the SQL history reads (adapters/gateway/http_history.py) --
     paths.update(http_history.openapi_paths())
+    from adapters.gateway import http_escrow  # GET /escrow/reconcile (issue 13)
+    paths.update(http_escrow.openapi_paths())
     paths.update(dashboard_routes.openapi_paths())  # GET /, /dashboard/* (docs/dashboard.md)
     return {
         "openapi": "3.1.0",

@@ -120,6 +120,10 @@ class Backend(Protocol):
     async def withdraw_destination(self, owner: Pubkey, destination: str) -> tuple[Pubkey, list[Instruction]]:
         """The token account a withdrawal pays into, and instructions that create it."""
 
+    async def post_price(self, market: int, price_e8: int, conf_e8: int, publish_ns: int) -> None:
+        """Keep ``market``'s oracle account at the venue's oracle price (embedded chain);
+        a cluster's Pyth push oracle does it there (nothing)."""
+
     async def price_account(self, market: int, price_e8: int, publish_ns: int) -> Pubkey:
         """The Pyth PriceUpdateV2 account the program reads for ``market``."""
 

@@ -51,7 +51,7 @@ def oracle_key(market: int) -> Pubkey:
     return Keypair.from_seed(hashlib.sha256(b"agentperp:dev-oracle:%d" % market).digest()).pubkey()
 
 
-PriceAccountData = Callable[[int, int, int], "bytes | None"]  # (market, price_e8, publish_ns) -> PriceUpdateV2
+PriceAccountData = Callable[..., "bytes | None"]  # (market, price_e8, publish_ns, conf_e8=0) -> PriceUpdateV2
 
 
 class LiteSvmBackend:
@@ -76,6 +76,8 @@ class LiteSvmBackend:
         self._funded: set[Pubkey] = set()
         self.external_log: list[tuple[str, int, object]] = []  # (signature, slot, message) that landed
         self._dev_deposits: dict[int, str] = {}  # journal seq -> signature, from the memos that landed
+        self.posted: dict[int, tuple[int, int]] = {}  # market -> (price_e8, publish_ns) in its oracle account
+        self.oracle_rewrites = 0  # liquidations whose price was not the last one posted
 
     async def chain_id(self) -> str:
         return self._chain_id
@@ -182,13 +184,26 @@ class LiteSvmBackend:
         return (get_associated_token_address(dest, self.mint),
                 [create_idempotent_associated_token_account(self.payer.pubkey(), dest, self.mint)])
 
-    async def price_account(self, market: int, price_e8: int, publish_ns: int) -> Pubkey:
-        data = self.price_account_data(market, price_e8, publish_ns)
+    async def post_price(self, market: int, price_e8: int, conf_e8: int, publish_ns: int) -> None:
+        """Write the venue's oracle price into the market's PriceUpdateV2 account (the
+        embedded chain's stand-in for the Pyth push oracle)."""
+        data = self.price_account_data(market, price_e8, publish_ns, conf_e8)
         if data is None:
-            raise Unmirrorable(f"market {market} has no dev oracle feed")
-        key = oracle_key(market)
-        self.svm.set_account(key, _account(self.svm, data, PYTH_RECEIVER_ID))
-        return key
+            return  # a market without a dev feed: its liquidations are unmirrorable
+        self.svm.set_account(oracle_key(market), _account(self.svm, data, PYTH_RECEIVER_ID))
+        self.posted[market] = (price_e8, publish_ns)
+
+    async def price_account(self, market: int, price_e8: int, publish_ns: int) -> Pubkey:
+        """The account the liquidation reads. It holds the last ``post_price`` of the venue's
+        oracle (the price the engine liquidated at); a journal without that OracleUpdated
+        (tests, older journals) gets the event's own price written, conf 0."""
+        if self.posted.get(market) != (price_e8, publish_ns):
+            data = self.price_account_data(market, price_e8, publish_ns)
+            if data is None:
+                raise Unmirrorable(f"market {market} has no dev oracle feed")
+            self.svm.set_account(oracle_key(market), _account(self.svm, data, PYTH_RECEIVER_ID))
+            self.oracle_rewrites += 1
+        return oracle_key(market)
 
 
 def _account(svm: LiteSVM, data: bytes, owner: Pubkey):

@@ -51,6 +51,12 @@ class SettlementHalted(Exception):
     """An event could not be mirrored and the policy is ``halt``."""
 
 
+class ProgramRefused(SettlementHalted):
+    """The program refused an event's transaction and the policy for program errors is
+    ``halt``: settlement stops at that seq (the runner retries it with backoff; nothing is
+    skipped). The message names the seq, the instruction and the program's error."""
+
+
 @dataclass
 class Action:
     """One transaction's worth of instructions for the event at ``seq``."""
@@ -80,9 +86,16 @@ class RunStats:
 class SettlementProjection:
     def __init__(self, backend: Backend, store: CheckpointStore, *, backoff: Backoff = Backoff(),
                  on_unmirrorable: str = "record", checkpoint_every_events: int = CHECKPOINT_EVERY_EVENTS_DEFAULT,
-                 sleep=asyncio.sleep):
-        if on_unmirrorable not in ("record", "halt"):
-            raise ValueError("on_unmirrorable is 'record' or 'halt'")
+                 sleep=asyncio.sleep, on_program_error: str | None = None):
+        """``on_unmirrorable``: an event this chain cannot express (an agent id that is no
+        pubkey, a maker fee, a market without a feed) is recorded and passed, or halts.
+        ``on_program_error`` (default: the same): a transaction the program refused is
+        recorded as unmirrored and passed, or halts (``ProgramRefused``) — the running venue
+        halts, so settlement stops at that seq and is retried, never skipped."""
+        on_program_error = on_unmirrorable if on_program_error is None else on_program_error
+        if on_unmirrorable not in ("record", "halt") or on_program_error not in ("record", "halt"):
+            raise ValueError("on_unmirrorable and on_program_error are 'record' or 'halt'")
+        self.on_program_error = on_program_error
         self.backend = backend
         self.store = store
         self.backoff = backoff
@@ -140,14 +153,18 @@ class SettlementProjection:
         assert cp is not None, "call start() first"
         assert event.seq > cp.seq, f"event {event.seq} is not after the checkpoint {cp.seq}"
         self.stats.events_read += 1
-        if isinstance(event, SETTLED_EVENTS):
+        if type(event) is ev.OracleUpdated:
+            # The program checks a liquidation against its oracle account: keep it at the
+            # venue's oracle, in journal order (a cluster's Pyth push oracle does it there).
+            await self.backend.post_price(event.market, event.price_e8, event.conf_e8, event.publish_ns)
+        elif isinstance(event, SETTLED_EVENTS):
             try:
                 await self.backend.set_time(event.ts_ns)
                 actions = await self._actions(event)
-                if actions:
-                    self.stats.events_settled += 1
                 for action in actions:
                     await self._execute(action)
+                if actions:
+                    self.stats.events_settled += 1
             except Unmirrorable as why:
                 self._unmirrored(event.seq, type(event).__name__, str(why))
         cp.seq = event.seq
@@ -188,7 +205,10 @@ class SettlementProjection:
             return
         name = self.backend.escrow.error_names.get(outcome.custom_code, "") if outcome.custom_code is not None else ""
         detail = next((line for line in reversed(outcome.logs) if "Program log:" in line), "")
-        self._unmirrored(action.seq, action.what, f"{name or outcome.error} {detail}".strip())
+        reason = f"{name or outcome.error} {detail}".strip()
+        if self.on_program_error == "halt":
+            raise ProgramRefused(f"seq {action.seq} {action.what}: the program refused it: {reason}")
+        self._unmirrored(action.seq, action.what, reason)
 
     async def _send(self, action: Action):
         built = await self.backend.build(action.ixs, action.signers, action.unsigned)

@@ -168,6 +168,8 @@ def main(argv: list[str] | None, *, idl, litesvm_backend) -> int:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--data-dir", type=Path, help="the venue's data dir (its journal is DATA_DIR/journal)")
     where.add_argument("--journal", type=Path, help="a journal directory")
+    where.add_argument("--url", help="a running venue's HTTP base URL (e.g. http://127.0.0.1:7401): its live chain "
+                                     "against its engine, by GET /escrow/reconcile")
     parser.add_argument("--backend", choices=("litesvm", "rpc"), default="litesvm")
     parser.add_argument("--rpc-url", help="rpc backend: the cluster's JSON-RPC URL")
     parser.add_argument("--program-id", help="rpc backend: the escrow program id")
@@ -175,6 +177,8 @@ def main(argv: list[str] | None, *, idl, litesvm_backend) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
 
+    if args.url:
+        return _live(args.url, args.json)
     from engine.state import State
     from ledger.genesis import journal_config
     from ledger.recovery import JOURNAL_DIR, replay_into
@@ -197,6 +201,34 @@ def main(argv: list[str] | None, *, idl, litesvm_backend) -> int:
             print(f"DIFFERENCE {d}")
         print("ok: no difference" if report.ok else f"{len(report.differences)} difference(s)")
     return 0 if report.ok else 1
+
+
+def _live(url: str, as_json: bool) -> int:
+    """``--url``: the running venue reconciles its live chain (at its settlement checkpoint)."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/escrow/reconcile", timeout=300) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        print(f"{url}: {error.code} {error.read().decode(errors='replace')}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"{url}: {error}", file=sys.stderr)
+        return 2
+    if as_json:
+        print(json.dumps(body, indent=2))
+    else:
+        print(f"live chain ({body['backend']}) at seq {body['seq']:,} (engine at {body['engine_seq']:,}, "
+              f"settlement {body['lag_seq']:,} behind): {body['agents_checked']} agents, "
+              f"{body['positions_checked']} positions checked; vault {body['vault_balance_e6']} µUSDC, "
+              f"held {body['chain_held_e6']} µUSDC")
+        for d in body["differences"]:
+            print(f"DIFFERENCE {d['kind']} {d['key']} {d['field']}: engine {d['engine']}, chain {d['chain']}")
+        for item in body["unmirrored"]:
+            print(f"NOT MIRRORED seq {item['seq']} {item['event']}: {item['reason']}")
+        print("ok: no difference" if body["ok"] else f"{len(body['differences'])} difference(s)")
+    return 0 if body["ok"] else 1
 
 
 async def _reconcile_cli(args, state, journal_dir: Path, idl, litesvm_backend) -> Report:

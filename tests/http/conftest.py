@@ -108,6 +108,7 @@ def venue_config(tmp_path, **venue_overrides):
         "venue": {"data_dir": str(tmp_path), "demo": False, "dev": True, **venue_overrides},
         "gateway": {"tcp_port": 0, "http_port": 0},
         "oracle": {"source": "none"},
+        "settlement": {"backend": "none"},  # the gateway's tests; the escrow live: tests/settlement/test_venue_live.py
     })
 
 

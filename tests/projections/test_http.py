@@ -104,7 +104,7 @@ async def test_without_the_read_models_the_history_reads_say_so(tmp_path):
 
     config = load(env={}, overrides={"venue": {"data_dir": str(tmp_path / "off"), "demo": False, "dev": True},
                                      "gateway": {"tcp_port": 0, "http_port": 0}, "oracle": {"source": "none"},
-                                     "projections": {"sql": False}})
+                                     "projections": {"sql": False}, "settlement": {"backend": "none"}})
     venue = Venue(config, clock=FakeClock())
     await venue.start(serve=False)
     runner, port = await http.serve(venue)
