@@ -135,6 +135,14 @@ def _escrow(args: argparse.Namespace) -> int:
         from venue import settlement
 
         return reconcile.main(args.rest, idl=settlement.escrow_idl(), litesvm_backend=settlement.litesvm_backend)
+    if args.action == "rpc-peer":
+        from adapters.solana import rpc_peer
+        from programs.escrow import localnet
+        from solders.litesvm import LiteSVM
+        from venue import settlement
+
+        return rpc_peer.main(args.rest, program_id=localnet.PROGRAM_ID, make_world=lambda: localnet.World(
+            settlement.program_path(), svm=LiteSVM().with_sigverify(True)))
     from programs.escrow import build
 
     return build.main(args.rest)
@@ -224,9 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     journal.set_defaults(func=_journal)
 
     escrow = commands.add_parser("escrow", help="the Solana escrow program")
-    escrow.add_argument("action", choices=["build", "reconcile"],
+    escrow.add_argument("action", choices=["build", "reconcile", "rpc-peer"],
                         help="build: compile and link the program (build/escrow/); reconcile: compare every "
-                             "on-chain agent and position balance with the engine's")
+                             "on-chain agent and position balance with the engine's; rpc-peer: serve the program in "
+                             "LiteSVM as a Solana JSON-RPC node (for --settlement rpc)")
     escrow.add_argument("rest", nargs=argparse.REMAINDER, help="the action's options (see ACTION --help)")
     escrow.set_defaults(func=_escrow)
 

@@ -427,3 +427,44 @@ async def serve(peer: RpcPeer, host: str = "127.0.0.1", port: int = 0) -> tuple[
     await site.start()
     bound = site._server.sockets[0].getsockname()[1]  # the port the OS chose when 0
     return runner, f"http://{host}:{bound}"
+
+
+def main(argv: list[str] | None, *, make_world, program_id) -> int:  # pragma: no cover - a server until Ctrl-C
+    """``agentperp escrow rpc-peer``: serve a fresh dev chain (the program deployed, its
+    config initialized: ``make_world()``, given by the CLI since adapters never import
+    ``programs``) and write the ``[settlement]`` settings and authority keypair that
+    ``agentperp run --settlement rpc`` needs into ``--out``."""
+    import argparse
+    import asyncio
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="agentperp escrow rpc-peer",
+                                     description="LiteSVM with the escrow program, served as a Solana JSON-RPC node")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8899, help="0: any free port (default 8899, a validator's)")
+    parser.add_argument("--out", type=Path, default=Path("build/rpc-peer"),
+                        help="where settlement.toml and authority.json are written")
+    args = parser.parse_args(argv)
+    world = make_world()
+
+    async def run() -> None:
+        runner, url = await serve(RpcPeer(world.svm), args.host, args.port)
+        args.out.mkdir(parents=True, exist_ok=True)
+        authority = args.out / "authority.json"
+        authority.write_text(json.dumps(list(bytes(world.authority))))
+        settings = args.out / "settlement.toml"
+        settings.write_text(
+            f'[settlement]\nbackend = "rpc"\nrpc_url = "{url}"\nprogram_id = "{program_id}"\n'
+            f'vault = "{world.vault}"\nusdc_mint = "{world.mint}"\nauthority_keypair = "{authority.resolve()}"\n')
+        print(f"serving {url}  program {program_id}  vault {world.vault}  mint {world.mint}\n"
+              f"settings: {settings} (agentperp run --config {settings}); Ctrl-C stops", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    return 0
