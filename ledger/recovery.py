@@ -20,6 +20,7 @@ from engine.events import Checkpoint
 from engine.markets import EngineConfig
 from engine.state import State, state_hash
 from ledger import snapshots
+from ledger.files import fsync_dir
 from ledger.genesis import check_unchanged, read_genesis, write_genesis
 from ledger.journal import FileOps, Journal, JournalReader, RecoveryReport
 from ledger.records import Genesis, decode_record
@@ -123,7 +124,7 @@ def _remove_ahead(path: Path, meta: snapshots.SnapshotMeta, journal: Journal, sk
               f"{journal.last_seq} (cmd_id {journal.last_cmd_id}): a history that never became durable; deleted")
     log.warning("removing snapshot: %s", reason)
     path.unlink(missing_ok=True)
-    snapshots.fsync_dir(path.parent)
+    fsync_dir(path.parent)
     skipped.append(reason)
 
 

@@ -40,6 +40,7 @@ import msgspec
 
 from engine.markets import EngineConfig
 from engine.state import State, export_state, import_state, state_hash
+from ledger.files import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -159,14 +160,6 @@ def prune(directory: Path | str, keep: int = KEEP_DEFAULT) -> list[Path]:
     for path in old:
         path.unlink(missing_ok=True)
     return old
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class SnapshotWriter:

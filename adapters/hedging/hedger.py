@@ -31,7 +31,6 @@ import asyncio
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
@@ -45,6 +44,7 @@ from adapters.hedging.budget import RateBudget
 from adapters.hedging.exchanges import Credentials, make_client
 from adapters.hedging.exposure import Exposure
 from adapters.hedging.health import Health
+from ledger.files import replace_durably
 
 # Limits (see docs/hedging.md, "Limits").
 ATTEMPTS_PER_SEQ_MAX = 8  # orders for one (maker, market, seq) before giving up until the next retry
@@ -471,14 +471,7 @@ class Hedger:
             "attempts": [[m, k, s, n] for (m, k), (s, n) in self.state.attempts.items()],
             "dirty": sorted(self.state.dirty),
         }
-        path = self.config.state_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, separators=(",", ":"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        replace_durably(self.config.state_path, json.dumps(data, separators=(",", ":")).encode())
 
     def _load(self) -> None:
         path = self.config.state_path

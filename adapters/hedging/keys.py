@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from adapters.hedging.exchanges import Credentials
+from ledger.files import replace_durably
 
 PASSPHRASE_ENV = "AGENTPERP_KEYS_PASSPHRASE"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1  # ~32 MiB, ~0.1 s: offline guessing is slow
@@ -66,14 +67,7 @@ def save(path: Path | str, passphrase: str, entries: list[dict]) -> None:
     doc = {"version": 1, "kdf": "scrypt", "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P,
            "salt": base64.b64encode(salt).decode(), "nonce": base64.b64encode(nonce).decode(),
            "ciphertext": base64.b64encode(ciphertext).decode()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    replace_durably(path, json.dumps(doc).encode(), mode=0o600)
 
 
 def add(path, passphrase: str, maker: str, exchange: str, credentials: Credentials) -> None:

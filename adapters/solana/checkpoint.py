@@ -9,9 +9,10 @@ the old one, fsync the directory. A crash leaves either the old or the new file.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from ledger.files import replace_durably
 
 FORMAT_VERSION = 1
 UNMIRRORED_KEPT_MAX = 10_000  # the file keeps the first this many; the count keeps going
@@ -59,17 +60,4 @@ class CheckpointStore:
         data = {"version": FORMAT_VERSION, "chain_id": cp.chain_id, "seq": cp.seq,
                 "pending": asdict(cp.pending) if cp.pending else None,
                 "unmirrored": cp.unmirrored, "unmirrored_count": cp.unmirrored_count}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, json.dumps(data, separators=(",", ":")).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        replace_durably(self.path, json.dumps(data, separators=(",", ":")).encode())

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
 from pathlib import Path
+
+from ledger.files import replace_durably
 
 FORMAT_VERSION = 1
 # The projections' files in a venue's data directory.
@@ -44,20 +45,7 @@ class FileCheckpoint:
         return int(data["seq"])
 
     def save(self, seq: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, json.dumps({"version": FORMAT_VERSION, "seq": seq}).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        replace_durably(self.path, json.dumps({"version": FORMAT_VERSION, "seq": seq}).encode())
 
 
 class LoopThread:
