@@ -40,6 +40,7 @@ def config(tmp_path, exchanges=None, **hedging):
         "gateway": {"tcp_port": 0, "http_port": 0},
         "oracle": {"source": "none"},
         "projections": {"sql": False},
+        "settlement": {"backend": "none"},  # only the hedger on the runner
         "hedging": {"enabled": "on", "makers": [agent_of(k) for k in MAKERS], **hedging},
     }
     if exchanges is not None:

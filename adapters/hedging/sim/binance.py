@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from adapters.hedging.sim.book import Book, Position, SymbolSpec
+from adapters.hedging.sim.book import Book, BookVenue, Position, SymbolSpec
 from adapters.hedging.sim.limits import RateLimits
 
 RECV_WINDOW_MS_DEFAULT = 5_000
@@ -126,7 +126,7 @@ class Account:
     by_client_id: dict[str, int] = field(default_factory=dict)
 
 
-class BinanceSim:
+class BinanceSim(BookVenue):
     """The exchange: accounts, books, limits and faults. ``app()`` serves it."""
 
     def __init__(self, *, seed: int = 0, clock: Callable[[], float] = time.time,
@@ -151,22 +151,6 @@ class BinanceSim:
         account = Account(api_key, secret, D(str(wallet_usdt)))
         self.accounts[api_key] = account
         return account
-
-    def set_reference(self, symbol: str, price: Decimal | str | float) -> None:
-        self.books[symbol].set_reference(D(str(price)), self.clock())
-
-    def set_depth(self, symbol: str, qty_per_level: Decimal | str) -> None:
-        book = self.books[symbol]
-        book.depth_qty = D(str(qty_per_level))
-        book.refresh(self.clock())
-
-    def now_ms(self) -> int:
-        return int(self.clock() * 1000)
-
-    def book(self, symbol: str) -> Book:
-        book = self.books[symbol]
-        book.maybe_refresh(self.clock())
-        return book
 
     # -- HTTP ----------------------------------------------------------------------------
     def app(self) -> web.Application:

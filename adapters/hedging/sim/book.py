@@ -141,3 +141,27 @@ class Position:
         self.amount = after
         self.update_ms = now_ms
         return pnl
+
+
+class BookVenue:
+    """What every simulated exchange does with its books (``self.books``: key -> Book, and
+    ``self.clock``: seconds): tests and the venue move the reference price and the depth."""
+
+    books: dict
+    clock: object
+
+    def set_reference(self, key: str, price: Decimal | str | float) -> None:
+        self.books[key].set_reference(Decimal(str(price)), self.clock())
+
+    def set_depth(self, key: str, qty_per_level: Decimal | str) -> None:
+        book = self.books[key]
+        book.depth_qty = Decimal(str(qty_per_level))
+        book.refresh(self.clock())
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def book(self, key: str) -> Book:
+        book = self.books[key]
+        book.maybe_refresh(self.clock())
+        return book

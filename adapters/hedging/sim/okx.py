@@ -39,7 +39,7 @@ from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
 
-from adapters.hedging.sim.book import Book, Position, SymbolSpec
+from adapters.hedging.sim.book import Book, BookVenue, Position, SymbolSpec
 
 D = Decimal
 TIMESTAMP_SKEW_MS_MAX = 30_000  # OKX: a request timestamp further from the server's clock → 50102
@@ -143,7 +143,7 @@ class OkxAccount:
     by_client_id: dict[str, str] = field(default_factory=dict)
 
 
-class OkxSim:
+class OkxSim(BookVenue):
     """The exchange: accounts, books, limits and faults. ``app()`` serves it."""
 
     def __init__(self, *, seed: int = 0, clock: Callable[[], float] = time.time,
@@ -177,22 +177,6 @@ class OkxSim:
         account = OkxAccount(api_key, secret, passphrase, D(str(cash_usdt)))
         self.accounts[api_key] = account
         return account
-
-    def set_reference(self, inst_id: str, price: Decimal | str | float) -> None:
-        self.books[inst_id].set_reference(D(str(price)), self.clock())
-
-    def set_depth(self, inst_id: str, base_per_level: Decimal | str) -> None:
-        book = self.books[inst_id]
-        book.depth_qty = D(str(base_per_level))
-        book.refresh(self.clock())
-
-    def now_ms(self) -> int:
-        return int(self.clock() * 1000)
-
-    def book(self, inst_id: str) -> Book:
-        book = self.books[inst_id]
-        book.maybe_refresh(self.clock())
-        return book
 
     # -- HTTP ----------------------------------------------------------------------------
     def app(self) -> web.Application:
