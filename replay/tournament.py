@@ -255,6 +255,18 @@ def figures(run: dict) -> dict:
     return {k: run[k] for k in ("index", "journal", "name", "params", "seed", *FIGURES)}
 
 
+def _linear_ticks(ax, *, x: bool = True) -> None:
+    """Evenly spaced ticks over the data's range (LinearLocator), not matplotlib's default
+    AutoLocator: in the full test run its tick search failed with "arange: cannot compute
+    length" on ordinary limits, a failure we could not reproduce alone; plain linspace ticks
+    have no such search."""
+    from matplotlib.ticker import LinearLocator
+
+    if x:
+        ax.xaxis.set_major_locator(LinearLocator(6))
+    ax.yaxis.set_major_locator(LinearLocator(6))
+
+
 def plot_equity(result: TournamentResult, path: Path) -> Path:
     """Equity curves (PnL in USDC over venue time), one panel per journal."""
     import datetime as dt
@@ -267,14 +279,18 @@ def plot_equity(result: TournamentResult, path: Path) -> Path:
     journals = result.journals
     fig, axes = plt.subplots(len(journals), 1, figsize=(10, 3.2 * len(journals)), dpi=100, squeeze=False)
     for ax, journal in zip(axes[:, 0], journals):
-        for run in (r for r in result.runs if r["journal"] == str(journal)):
-            times = [dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc) for ns in run["equity_ns"]]
-            ax.plot(times, [(v - run["deposit_e6"]) / 1e6 for v in run["equity_e6"]], linewidth=1, label=label(run))
+        runs = [r for r in result.runs if r["journal"] == str(journal)]
+        start_ns = min((r["equity_ns"][0] for r in runs if r["equity_ns"]), default=0)
+        for run in runs:
+            hours = [(ns - start_ns) / 3.6e12 for ns in run["equity_ns"]]
+            ax.plot(hours, [(v - run["deposit_e6"]) / 1e6 for v in run["equity_e6"]], linewidth=1, label=label(run))
         ax.axhline(0, color="grey", linewidth=0.5)
+        start = dt.datetime.fromtimestamp(start_ns / 1e9, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         ax.set_title(journal_name(journal), fontsize=9)
+        ax.set_xlabel(f"hours since {start}")
         ax.set_ylabel("PnL (USDC)")
+        _linear_ticks(ax)
         ax.legend(fontsize=7, loc="best")
-    fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
@@ -297,6 +313,7 @@ def plot_pnl(result: TournamentResult, path: Path) -> Path:
     ax.axhline(0, color="grey", linewidth=0.5)
     ax.set_ylabel("PnL (USDC)")
     ax.set_title("PnL per run, by strategy", fontsize=9)
+    _linear_ticks(ax, x=False)
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
