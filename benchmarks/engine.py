@@ -33,7 +33,7 @@ import numpy as np
 
 from benchmarks.interleave import PAIRS_MIN, interleave
 from benchmarks.report import emit, percentiles
-from venue import compiled
+from ledger import compiled
 from engine import commands as cmd
 from engine.core import execute
 from engine.kernels import reference
@@ -218,7 +218,7 @@ def time_funding(kernel, p: dict, repeats: int) -> list[float]:
 
 _WORKER = """
 import sys
-from venue import compiled; compiled.prepare()
+from ledger import compiled; compiled.prepare()
 import benchmarks.engine as b
 mix = b.build_mix(int(sys.argv[1]))
 b.run_mix(mix[: len(mix) // 10])
@@ -256,7 +256,7 @@ class InterpretedWorker:
 
 _RSS_PROBE = """
 import json, sys
-from venue import compiled; compiled.prepare()
+from ledger import compiled; compiled.prepare()
 import benchmarks.engine as b
 print(json.dumps(b.open_positions_rss(int(sys.argv[1]))))
 """

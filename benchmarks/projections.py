@@ -134,7 +134,7 @@ def _jetstream(journal_dir: Path, directory: Path, events: int) -> dict:
         while "Server is ready" not in (line := server.stderr.readline()) and line:
             pass
         url = f"nats://127.0.0.1:{port}"
-        publisher = JetStreamPublisher(url, directory / "checkpoint")
+        publisher = JetStreamPublisher(url, directory / "checkpoint", journal_dir)
         started = time.perf_counter()
         Runner(journal_dir, [publisher]).catch_up()
         publish_s = time.perf_counter() - started

@@ -81,7 +81,7 @@ def _decode_events_per_s(path: Path) -> float:
 
 _RSS_PROBE = """
 import json, sys
-from venue import compiled; compiled.prepare()
+from ledger import compiled; compiled.prepare()
 from replay.verify import verify
 def kb(field):
     for line in open('/proc/self/status'):

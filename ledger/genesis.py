@@ -28,7 +28,7 @@ import msgspec
 
 from engine.markets import EngineConfig, default_config
 from ledger.journal import Journal, JournalReader
-from ledger.records import GENESIS_CMD_ID, Genesis, decode_record, encode_genesis
+from ledger.records import GENESIS_CMD_ID, Genesis, JournalRecord, decode_record, encode_genesis
 
 log = logging.getLogger("agentperp.ledger.genesis")
 
@@ -77,16 +77,23 @@ def write_genesis(journal: Journal, config: EngineConfig, ts_ns: int) -> Genesis
     return genesis
 
 
-def read_genesis(journal_dir: Path | str) -> Genesis | None:
-    """The genesis of the journal in ``journal_dir``; None if its first record is not one
-    (a journal written before genesis records) or it has no record yet."""
+def read_genesis_record(journal_dir: Path | str) -> JournalRecord | None:
+    """The genesis record of the journal in ``journal_dir``, whole (what a publisher sends
+    on); None if its first record is not one (a journal written before genesis records) or
+    it has no record yet."""
     # from_seq 0: the genesis record has no events (seqs 1..0), so a read from seq 1 skips it.
     for header, payload in JournalReader(journal_dir).read(from_seq=0):
         if header.cmd_id != GENESIS_CMD_ID:
             return None
-        command = decode_record(payload).command
-        return command if type(command) is Genesis else None
+        record = decode_record(payload)
+        return record if type(record.command) is Genesis else None
     return None
+
+
+def read_genesis(journal_dir: Path | str) -> Genesis | None:
+    """The genesis of the journal in ``journal_dir`` (``read_genesis_record``'s command)."""
+    record = read_genesis_record(journal_dir)
+    return None if record is None else record.command
 
 
 def config_changes(journal: EngineConfig, other: EngineConfig) -> list[str]:
@@ -150,15 +157,19 @@ def journal_config(journal_dir: Path | str, assumed: EngineConfig | None = None)
     ``ConfigChanged`` (the journal's own is the truth). Without (an older journal):
     ``assumed`` or ``default_config()``, and a notice, also logged as a warning.
     """
-    genesis = read_genesis(journal_dir)
+    return config_of(read_genesis(journal_dir), journal_dir, assumed)
+
+
+def config_of(genesis: Genesis | None, where: Path | str, assumed: EngineConfig | None = None) -> JournalConfig:
+    """``journal_config`` for a genesis read elsewhere (a journal on a stream, say): ``where``
+    names the journal in messages."""
     if genesis is not None:
         if assumed is not None:
-            check_unchanged(journal_dir, genesis, assumed, what="the configuration given",
-                            hint=READER_HINT)
+            check_unchanged(where, genesis, assumed, what="the configuration given", hint=READER_HINT)
         return JournalConfig(genesis.config, genesis)
     config = assumed or default_config()
     symbols = ", ".join(m.symbol for m in config.markets)
-    notice = (f"{journal_dir} has no genesis record (written before journals carried their "
+    notice = (f"{where} has no genesis record (written before journals carried their "
               f"configuration): read with {'the given' if assumed else 'the default'} engine "
               f"configuration ({symbols}; checkpoints every {config.checkpoint_every_events} "
               f"events). If it was written with another, pass that one.")

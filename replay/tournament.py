@@ -6,7 +6,9 @@ parameters), so a run is a pure task: ``run_one(RunSpec)`` → a plain dict. Run
 ``Client`` (a ``LocalCluster`` of ``workers`` processes by default, or ``scheduler=ADDRESS``);
 ``scheduler=None, in_process=True`` runs them one after the other here. Results are ordered
 by run index, whatever finishes first, so the same tournament gives the same figures on
-Dask and in-process (only ``seconds`` differs).
+Dask and in-process (only ``seconds`` differs). Every worker prepares the engine
+(``ledger.compiled.prepare()``, via ``replay.workers.PrepareEngine``) before a task imports
+it, as the entry points do: a worker never runs a stale compiled engine.
 
 Figures per run: PnL (equity − deposit), realized PnL, funding, fees, Sharpe, max drawdown,
 fill ratio (fills / quotes submitted), fills, quotes. **Sharpe** is the mean over the
@@ -194,19 +196,12 @@ def run(specs: list[RunSpec], *, scheduler: str | None = None, in_process: bool 
                 bar.update(1)
             return [results[s.index] for s in specs], "in-process"
         try:
-            from distributed import Client, LocalCluster, as_completed
+            from distributed import as_completed
         except Exception as exc:  # e.g. toolz < 0.12 reinstalled for anchorpy: tlz fails on Python 3.11
             raise ReplayError(f"Dask distributed is not importable ({type(exc).__name__}: {exc}); "
                               "pip install 'dask[distributed]==2026.8.0' 'toolz>=0.12' or run --in-process") from None
 
-        cluster = None
-        if scheduler is None:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   silence_logs=40)
-            where = f"LocalCluster ({workers} worker processes)"
-        else:
-            where = f"scheduler {scheduler}"
-        client = Client(cluster if cluster is not None else scheduler)
+        client, cluster, where = connect(scheduler, workers)
         try:
             futures = client.map(run_one, specs, pure=False)
             for future in as_completed(futures):
@@ -218,6 +213,32 @@ def run(specs: list[RunSpec], *, scheduler: str | None = None, in_process: bool 
             if cluster is not None:
                 cluster.close()
     return [results[s.index] for s in specs], where
+
+
+def connect(scheduler: str | None, workers: int = WORKERS_DEFAULT):
+    """A Dask ``Client`` whose every worker prepared the engine (``replay.workers``): to
+    ``scheduler``, or to a new ``LocalCluster`` of ``workers`` processes (returned too, to
+    close); and a description of where tasks run."""
+    from distributed import Client, LocalCluster
+
+    from replay.workers import PrepareEngine
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=40)
+        where = f"LocalCluster ({workers} worker processes)"
+    else:
+        where = f"scheduler {scheduler}"
+    client = Client(cluster if cluster is not None else scheduler)
+    try:
+        client.register_plugin(PrepareEngine())  # on every worker now, and on any that joins, before a task
+    except BaseException:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+        raise
+    return client, cluster, where
 
 
 def tournament(journals: list[str], strategies: list[str], grid: dict[str, list] | None = None, *, seed: int = 0,

@@ -1,6 +1,6 @@
 """Test-wide set-up: a numba cache keyed on the kernels' sources, and the compiled engine
-only when it is fresh (see venue/compiled.py)."""
+only when it is fresh (see ledger/compiled.py)."""
 
-from venue import compiled
+from ledger import compiled
 
 compiled.prepare()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from venue import compiled
+from ledger import compiled
 
 compiled.prepare()  # before anything imports numba
 

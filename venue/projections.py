@@ -55,8 +55,9 @@ class VenueProjections:
         if self.config.nats_url:
             from adapters.stream.jetstream import JetStreamPublisher
 
-            self.publisher = JetStreamPublisher(self.config.nats_url,
-                                                Path(self.venue.config.venue.data_dir) / JETSTREAM_CHECKPOINT_FILE)
+            data_dir = Path(self.venue.config.venue.data_dir)
+            self.publisher = JetStreamPublisher(self.config.nats_url, data_dir / JETSTREAM_CHECKPOINT_FILE,
+                                                data_dir / JOURNAL_DIR)
             projections.append(self.publisher)
         if self.venue.config.settlement.backend != "none":  # issue 13: the escrow live, first in the list
             from venue.settlement import VenueSettlement

@@ -3,10 +3,11 @@
     agentperp stream publish --nats URL [--data DIR] [--stream NAME] [--follow]
     agentperp stream project sql --nats URL [--sql URL] [--stream NAME] [--follow]
 
-``publish`` sends every journal record with events to the stream (``Nats-Msg-Id`` = cmd_id:
-a restarted publisher never duplicates), from its checkpoint (``DIR/jetstream.checkpoint``).
-``project`` runs the SQL read models from the stream instead of a local journal: a read
-model on another machine. Without ``--follow`` both stop at the end of what is there now;
+``publish`` sends the journal's genesis record and every record with events to the stream
+(``Nats-Msg-Id`` = cmd_id: a restarted publisher never duplicates), from its checkpoint
+(``DIR/jetstream.checkpoint``). ``project`` runs the SQL read models from the stream instead
+of a local journal: a read model on another machine, with the configuration (market
+symbols) of the journal's genesis record on the stream. Without ``--follow`` both stop at the end of what is there now;
 with it they look again every ``--interval`` seconds until Ctrl-C.
 """
 
@@ -17,7 +18,6 @@ import time
 from pathlib import Path
 
 from adapters.stream.jetstream import STREAM_DEFAULT, SUBJECT_DEFAULT, JetStreamPublisher, JetStreamSource
-from engine.markets import DEFAULT_SYMBOLS
 from ledger.projections.external import JETSTREAM_CHECKPOINT_FILE
 from ledger.projections.runner import Runner
 from ledger.projections.source import BATCH_EVENTS_DEFAULT
@@ -39,10 +39,11 @@ def _loop(runner: Runner, name: str, follow: bool, interval_s: float) -> int:
 
 
 def publish(args) -> int:
-    publisher = JetStreamPublisher(args.nats, Path(args.data) / JETSTREAM_CHECKPOINT_FILE, stream=args.stream,
-                                   subject=args.subject)
+    journal_dir = Path(args.data) / "journal"
+    publisher = JetStreamPublisher(args.nats, Path(args.data) / JETSTREAM_CHECKPOINT_FILE, journal_dir,
+                                   stream=args.stream, subject=args.subject)
     try:
-        return _loop(Runner(Path(args.data) / "journal", [publisher], batch_events=args.batch_events),
+        return _loop(Runner(journal_dir, [publisher], batch_events=args.batch_events),
                      publisher.name, args.follow, args.interval)
     finally:
         publisher.close()
@@ -57,12 +58,15 @@ def project(args) -> int:
         sources.append(JetStreamSource(args.nats, stream=args.stream, subject=args.subject))
         return sources[-1]
 
-    projection = SqlProjection(args.sql, symbols=DEFAULT_SYMBOLS)
+    projection = None
     try:
+        config = source().journal_config().config  # the journal's own, from its genesis record (DESIGN §7)
+        projection = SqlProjection(args.sql, symbols=[market.symbol for market in config.markets])
         runner = Runner(None, [projection], batch_events=args.batch_events, source=source)
         return _loop(runner, projection.name, args.follow, args.interval)
     finally:
-        projection.close()
+        if projection is not None:
+            projection.close()
         for s in sources:
             s.close()
 

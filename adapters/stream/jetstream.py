@@ -7,9 +7,15 @@ the projection runner reads from on other machines.
   since its checkpoint and JetStream drops the duplicates (within ``DUPLICATE_WINDOW_S``).
   Its checkpoint (last seq acknowledged by the server) is a ``FileCheckpoint``. Records
   without events (rejections, kept for audit) are not published: they change no state.
+  The one exception is the journal's **genesis record** (cmd_id 1, the engine configuration,
+  DESIGN §7): a publisher starting from seq 0 sends it first, so it is the stream's first
+  message (Msg-Id 1: sent again by a restarted publisher, it is dropped as a duplicate).
 - ``JetStreamSource`` — what the runner reads instead of a local journal: the message
   holding a journal seq is found by binary search over the stream (each message's headers
-  carry its first and last seq), then read in order by an ordered pull from there.
+  carry its first and last seq), then read in order by an ordered pull from there. The
+  genesis' headers are its own seqs (first 1, last 0: it holds no event), so the last seqs
+  along the stream still never decrease and a search for a seq >= 1 never lands on it.
+  ``read_genesis`` / ``journal_config`` give a reader the configuration from the stream.
 
 nats-py is asyncio; the runner calls projections and sources from its threads. Each object
 owns one private event loop in a daemon thread (``ledger.projections.external.LoopThread``) and waits on it with a
@@ -23,8 +29,10 @@ from pathlib import Path
 
 import msgspec
 
+from engine.markets import EngineConfig
+from ledger.genesis import JournalConfig, config_of, read_genesis_record
 from ledger.projections.external import FileCheckpoint, LoopThread
-from ledger.records import JournalRecord
+from ledger.records import GENESIS_CMD_ID, Genesis, JournalRecord
 
 STREAM_DEFAULT = "AGENTPERP_JOURNAL"
 SUBJECT_DEFAULT = "agentperp.journal"
@@ -87,9 +95,10 @@ def ensure_stream(url: str, stream: str = STREAM_DEFAULT, subject: str = SUBJECT
 class JetStreamPublisher:
     """The journal -> JetStream, as a projection of the runner (an external sink)."""
 
-    def __init__(self, url: str, checkpoint_path: Path | str, *, stream: str = STREAM_DEFAULT,
-                 subject: str = SUBJECT_DEFAULT, name: str = "jetstream") -> None:
+    def __init__(self, url: str, checkpoint_path: Path | str, journal_dir: Path | str, *,
+                 stream: str = STREAM_DEFAULT, subject: str = SUBJECT_DEFAULT, name: str = "jetstream") -> None:
         self.name = name
+        self.journal_dir = Path(journal_dir)  # where the genesis record is read from
         self.checkpoint = FileCheckpoint(checkpoint_path)
         self.client = _Client(url, stream, subject, f"{name}-publisher")
         self.duplicates = 0  # acks that JetStream marked duplicate (a republished batch)
@@ -116,8 +125,13 @@ class JetStreamPublisher:
                     HEADER_MSG_ID: str(record.cmd_id), HEADER_FIRST_SEQ: str(record.first_seq),
                     HEADER_LAST_SEQ: str(record.last_seq)})
 
+        acks = []
+        if after_seq == 0:  # from the start: the genesis goes first (the runner reads from seq 1, past it)
+            genesis = read_genesis_record(self.journal_dir)
+            if genesis is not None:  # None: a journal written before genesis records
+                acks.append(await one(genesis))
         wanted = [record for record in records if record.last_seq > after_seq and record.events]
-        acks = await asyncio.gather(*(one(record) for record in wanted))
+        acks += await asyncio.gather(*(one(record) for record in wanted))
         self.duplicates += sum(1 for ack in acks if ack.duplicate)
         return records[-1].last_seq
 
@@ -143,8 +157,33 @@ class JetStreamSource:
             self._next = None
             raise
 
+    def read_genesis(self) -> Genesis | None:
+        """The journal's genesis from the stream's first message; None if that is not one (a
+        journal written before genesis records, or nothing published yet)."""
+        try:
+            return self.client.runner.call(self._read_genesis())
+        except Exception:
+            self.client.reset()
+            raise
+
+    def journal_config(self, assumed: EngineConfig | None = None) -> JournalConfig:
+        """The configuration to read the stream's journal with (``ledger.genesis.config_of``)."""
+        where = f"the journal on stream {self.client.stream} at {self.client.url}"
+        return config_of(self.read_genesis(), where, assumed)
+
     def close(self) -> None:
         self.client.close()
+
+    async def _read_genesis(self) -> Genesis | None:
+        js = await self.client._connect()
+        state = (await js.stream_info(self.client.stream)).state
+        if not state.last_seq:
+            return None
+        message = await js.get_msg(self.client.stream, state.first_seq)
+        if int(message.headers[HEADER_MSG_ID]) != GENESIS_CMD_ID:
+            return None
+        command = _decoder.decode(message.data).command
+        return command if type(command) is Genesis else None
 
     async def _last_seq(self) -> int:
         js = await self.client._connect()

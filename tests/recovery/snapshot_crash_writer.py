@@ -16,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from venue import compiled
+from ledger import compiled
 
 compiled.prepare()
 

@@ -61,3 +61,29 @@ def test_tournament_cli(journal, capsys):
     assert cli.main(["tournament", journal, "--strategies", "nowhere", "--in-process", "--quiet"]) == 2
     assert cli.main(["tournament", journal, "--strategies", "spread", "--grid", "bogus=1", "--in-process",
                      "--quiet"]) == 2
+
+
+def _engine_preparation() -> tuple[bool, str | None]:
+    """Run on a worker: whether it ran ``ledger.compiled.prepare()``, and its engine choice."""
+    import os
+
+    from ledger import compiled
+
+    return compiled.prepared, os.environ.get(compiled.ENGINE_ENV)
+
+
+def test_every_dask_worker_prepares_the_engine_before_a_task(monkeypatch):
+    """A worker imports ``engine`` when it unpickles a task: it must have chosen the engine
+    (compiled only when fresh, ``ledger.compiled.prepare``) before, as the entry points do."""
+    from replay.workers import PrepareEngine
+
+    monkeypatch.delenv("AGENTPERP_ENGINE", raising=False)  # the workers inherit this process's environment
+    client, cluster, where = t.connect(None, workers=1)
+    try:
+        assert where.startswith("LocalCluster")
+        assert list(client.run(_engine_preparation).values()) == [(True, None)]
+        client.register_plugin(PrepareEngine("python"))  # this process runs interpreted: the workers too
+        assert list(client.run(_engine_preparation).values()) == [(True, "python")]
+    finally:
+        client.close()
+        cluster.close()

@@ -1,5 +1,5 @@
 """The compiled engine (Cython) and the interpreted one decide the same thing, and each
-process runs the one it was asked for (venue/compiled.py)."""
+process runs the one it was asked for (ledger/compiled.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 
-from venue import compiled
+from ledger import compiled
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = 400  # RFQs, quotes, fills, closes, ticks, liquidations and a funding boundary
@@ -37,7 +37,7 @@ def digest_of_mix(rounds: int) -> dict:
 
 
 def digest_in_subprocess(engine_mode: str) -> dict:
-    code = ("from venue import compiled; compiled.prepare(); import json; "
+    code = ("from ledger import compiled; compiled.prepare(); import json; "
             f"from tests.unit.test_compiled_engine import digest_of_mix; print(json.dumps(digest_of_mix({ROUNDS})))")
     env = dict(os.environ, AGENTPERP_ENGINE=engine_mode)
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,

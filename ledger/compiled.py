@@ -1,6 +1,9 @@
 """Compiled code that must never run stale rules: numba's kernel cache and the engine's
 Cython modules. Call ``prepare()`` in a process before anything imports ``engine`` or
-``numba``.
+``numba``: every entry point does (``venue.cli``, the test suite), and so does every Dask
+worker of ``replay tournament`` (``replay.workers``). It lives in ``ledger``, the lowest
+package that may touch files and the environment (``engine`` may not), so that both
+``venue`` and ``replay`` can call it (DESIGN §2).
 
 - numba invalidates a cached kernel only when the kernel's own file changes, not when a
   function it inlines (``engine/risk/formulas.py``) does. Keying the cache folder on a hash
@@ -24,10 +27,14 @@ ENGINE = Path(__file__).resolve().parent.parent / "engine"
 KERNEL_SOURCES = ("risk/formulas.py", "units.py", "state.py", "kernels/*.py")  # what kernels compile in
 ENGINE_ENV = "AGENTPERP_ENGINE"  # "python": interpreted; anything else: compiled when fresh
 
+prepared = False  # whether this process ran prepare() (a Dask worker reports it)
+
 
 def prepare() -> None:
+    global prepared
     configure_numba_cache()
     select_engine()
+    prepared = True
 
 
 def sources_digest() -> str:
