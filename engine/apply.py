@@ -310,6 +310,10 @@ def _oracle_updated(state: State, e: ev.OracleUpdated) -> None:
         bands.recompute(state, e.market)
 
 
+def _oracle_source_switched(state: State, e: ev.OracleSourceSwitched) -> None:
+    """An audit event: no rule reads the source in use (each price carries its own)."""
+
+
 def _liquidation_watch(state: State, e: ev.LiquidationWatch) -> None:
     t = state.positions
     for position_id in e.flagged:
@@ -342,4 +346,5 @@ _APPLY = {
     ev.OracleUpdated: _oracle_updated,
     ev.LiquidationWatch: _liquidation_watch,
     ev.Checkpoint: _checkpoint,
+    ev.OracleSourceSwitched: _oracle_source_switched,
 }

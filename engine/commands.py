@@ -124,6 +124,19 @@ class OracleUpdate(_Command, tag="oracle_update.v1"):
     ema_price_e8: int = 0
 
 
+class SwitchOracleSource(_Command, tag="switch_oracle_source.v1"):
+    """Record that the venue's oracle feed now prices ``market`` from ``to_source`` (venue only).
+
+    Sent by the feed on every failover and failback, before the first price from the new
+    source; ``reason`` is one of ``engine.oracle.SWITCH_REASONS``. It changes no state: the
+    journal says when and why the source changed (docs/oracle.md, "Failover")."""
+
+    market: int
+    from_source: str
+    to_source: str
+    reason: str
+
+
 class Tick(_Command, tag="tick.v1"):
     """Injected by the sequencer; all time-driven work happens only here."""
 
@@ -149,6 +162,7 @@ Command = Union[
     OracleUpdate,
     Tick,
     CancelAgentQuotes,
+    SwitchOracleSource,
 ]
 
 COMMAND_TYPES: tuple[type, ...] = Command.__args__  # type: ignore[attr-defined]

@@ -35,6 +35,7 @@ _RULES = {
     cmd.AddMargin: (margin.decide_add, "agent"),
     cmd.RemoveMargin: (margin.decide_remove, "agent"),
     cmd.OracleUpdate: (oracle.decide_update, None),
+    cmd.SwitchOracleSource: (oracle.decide_switch, None),
     cmd.Tick: (_tick, None),
 }
 # Per command type: (rule, actor field, has a client_id, has a signature). Which fields a

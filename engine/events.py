@@ -212,6 +212,16 @@ class OracleUpdated(_Event, tag="oracle_updated.v1"):
     ema_price_e8: int = 0
 
 
+class OracleSourceSwitched(_Event, tag="oracle_source_switched.v1"):
+    """The oracle feed now prices ``market`` from ``to_source``: an audit event, no state
+    changes (the next ``OracleUpdated`` carries the new source)."""
+
+    market: int
+    from_source: str
+    to_source: str
+    reason: str  # stale, diverged, recovered, check_stale (engine.oracle.SWITCH_REASONS)
+
+
 class LiquidationWatch(_Event, tag="liquidation_watch.v1"):
     """Positions of a market first found liquidatable now, and those no longer so."""
 
@@ -241,6 +251,7 @@ Event = Union[
     OracleUpdated,
     LiquidationWatch,
     Checkpoint,
+    OracleSourceSwitched,
 ]
 
 EVENT_TYPES: tuple[type, ...] = Event.__args__  # type: ignore[attr-defined]

@@ -53,6 +53,15 @@ ACCEPTS = {
     LIQUIDATE: (VALID, TOO_UNCERTAIN, STALE_FOR_MARGIN),
 }
 
+# Why the feed switched a market's source (``SwitchOracleSource.reason``): the primary went
+# stale or diverged from the check (failover); it has been healthy for the failback time,
+# or the check itself went stale (failback).
+SWITCH_STALE = "stale"
+SWITCH_DIVERGED = "diverged"
+SWITCH_RECOVERED = "recovered"
+SWITCH_CHECK_STALE = "check_stale"
+SWITCH_REASONS = (SWITCH_STALE, SWITCH_DIVERGED, SWITCH_RECOVERED, SWITCH_CHECK_STALE)
+
 _CODES = {NON_POSITIVE: rj.ORACLE_INVALID, TOO_VOLATILE: rj.ORACLE_VOLATILE, TOO_UNCERTAIN: rj.ORACLE_UNCERTAIN,
           STALE_FOR_MARGIN: rj.ORACLE_STALE}
 
@@ -180,3 +189,17 @@ def decide_update(state: State, c: cmd.OracleUpdate, ctx: Ctx):
     if watch is not None:
         events.append(watch)
     return events
+
+
+def decide_switch(state: State, c: cmd.SwitchOracleSource, ctx: Ctx):
+    """Journal a change of the source pricing a market (an audit event; no state changes)."""
+    if not 0 <= c.market < len(state.config.markets):
+        return rj.rejected(rj.UNKNOWN_MARKET, f"no market {c.market}", markets=len(state.config.markets))
+    for field, value in (("from_source", c.from_source), ("to_source", c.to_source)):
+        if not 1 <= len(value) <= ORACLE_SOURCE_LEN_MAX:
+            return rj.out_of_range(field, len(value), 1, ORACLE_SOURCE_LEN_MAX)
+    if c.reason not in SWITCH_REASONS:
+        return rj.rejected(rj.INVALID_FIELD, f"reason must be one of {', '.join(SWITCH_REASONS)}",
+                           field="reason", allowed=list(SWITCH_REASONS))
+    return [ev.OracleSourceSwitched(ctx.seq(), ctx.ts_ns, ctx.cmd_id, market=c.market, from_source=c.from_source,
+                                    to_source=c.to_source, reason=c.reason)]

@@ -188,6 +188,10 @@ class _Builder:
         self.tables["oracle"].add((e.seq, e.ts_ns, e.cmd_id, e.market, self.symbols[e.market], e.price_e8, e.conf_e8,
                                    e.publish_ns, e.source))
 
+    def _oracle_source_switched(self, e: ev.OracleSourceSwitched) -> None:
+        self.tables["oracle_switches"].add((e.seq, e.ts_ns, e.cmd_id, e.market, self.symbols[e.market], e.from_source,
+                                            e.to_source, e.reason))
+
     def finish(self) -> None:
         """Write the lifecycle rows of what is still open at the end of the journal."""
         for row in self.rfqs.values():
@@ -222,7 +226,7 @@ _HANDLERS = {
     ev.QuoteSubmitted: _Builder._quote_submitted, ev.QuoteReleased: _Builder._quote_released,
     ev.PositionOpened: _Builder._position_opened, ev.FundingSettled: _Builder._funding_settled,
     ev.PositionClosed: _Builder._position_closed, ev.PositionLiquidated: _Builder._position_liquidated,
-    ev.OracleUpdated: _Builder._oracle_updated,
+    ev.OracleUpdated: _Builder._oracle_updated, ev.OracleSourceSwitched: _Builder._oracle_source_switched,
 }
 
 

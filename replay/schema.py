@@ -115,6 +115,10 @@ SCHEMAS: dict[str, pa.Schema] = {
         *_stamp("accepted the price"), *_MARKET, _f("price_e8", I64, "price, 1e-8 USD per base unit"),
         _f("conf_e8", I64, "confidence, 1e-8 USD"), _f("publish_ns", I64, "the oracle's publish time"),
         _f("source", STR, "the feed that published it")]),
+    "oracle_switches": pa.schema([
+        *_stamp("journaled the switch"), *_MARKET, _f("from_source", STR, "the source that priced the market until now"),
+        _f("to_source", STR, "the source that prices it from now"),
+        _f("reason", STR, "stale | diverged | recovered | check_stale")]),
 }
 
 TABLES = tuple(SCHEMAS)

@@ -2,7 +2,7 @@
 
 An agent may send the commands in ``AGENT_COMMANDS`` only, and only as itself: the command's
 actor field must be the authenticated agent. ``Deposit`` (the deposit watcher, the dev
-faucet), ``OracleUpdate`` (oracle adapters), ``Tick`` (the sequencer) and
+faucet), ``OracleUpdate`` and ``SwitchOracleSource`` (the oracle feed), ``Tick`` (the sequencer) and
 ``CancelAgentQuotes`` (the gateway at the end of a session) never come from agents.
 Signatures themselves (what each covers, how they verify) are ``protocol.signing``.
 """

@@ -18,7 +18,7 @@ PUBLIC_STREAMS: dict[str, tuple[type, ...]] = {
     "closes": (ev.PositionClosed,),
     "funding": (ev.FundingSettled,),
     "liquidations": (ev.PositionLiquidated, ev.LiquidationWatch),
-    "oracle": (ev.OracleUpdated,),
+    "oracle": (ev.OracleUpdated, ev.OracleSourceSwitched),
     "checkpoints": (ev.Checkpoint,),
 }
 ACCOUNT_STREAM = "account"

@@ -21,7 +21,7 @@ Streams (DESIGN's names, onto the engine's events):
 | ``liquidation`` | ``position_liquidated.v1`` |
 | ``liquidation_watch`` | ``liquidation_watch.v1`` (not in the default set) |
 | ``margin`` | ``margin_changed.v1`` (not in the default set) |
-| ``oracle`` | ``oracle_updated.v1`` (not in the default set) |
+| ``oracle`` | ``oracle_updated.v1``, ``oracle_source_switched.v1`` (not in the default set) |
 | ``checkpoints`` | ``checkpoint.v1`` (not in the default set) |
 | ``account`` | every event naming the signer (signed connections only; not in the default set) |
 
@@ -60,7 +60,7 @@ WS_STREAMS: dict[str, tuple[type, ...]] = {
     "liquidation": (ev.PositionLiquidated,),
     "liquidation_watch": (ev.LiquidationWatch,),
     "margin": (ev.MarginChanged,),
-    "oracle": (ev.OracleUpdated,),
+    "oracle": (ev.OracleUpdated, ev.OracleSourceSwitched),
     "checkpoints": (ev.Checkpoint,),
 }
 ACCOUNT = stream_rules.ACCOUNT_STREAM

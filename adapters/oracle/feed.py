@@ -17,8 +17,10 @@ the feed started), or when both sources are fresh and they differ by more than
 ``divergence_bps_max`` of the check's price. An unhealthy primary is dropped for a fresh
 check (the check's last price is submitted at once); the market returns to the primary
 once it has been healthy for ``failback_ns`` (at once if the check went stale). Each switch
-is logged, counted (``agentperp_oracle_failovers``) and visible in ``status()`` (``/health``);
-the journal shows it in the ``source`` of the next ``OracleUpdated``. Only updates published
+is journaled — a ``SwitchOracleSource`` goes to the sequencer before the first price from
+the new source, so the journal holds ``OracleSourceSwitched(market, from, to, reason)`` ahead
+of the first ``OracleUpdated`` with the new ``source`` — and logged, counted
+(``agentperp_oracle_failovers``) and visible in ``status()`` (``/health``). Only updates published
 after the last one submitted for the market are submitted, so switching never sends the
 engine a price older than the one it has.
 """
@@ -32,7 +34,8 @@ from collections.abc import Callable
 
 from adapters.oracle.metrics import OracleMetrics
 from adapters.oracle.source import Source
-from engine.commands import OracleUpdate
+from engine import oracle as engine_oracle
+from engine.commands import OracleUpdate, SwitchOracleSource
 from engine.units import BPS_SCALE, NS_PER_MS
 
 log = logging.getLogger("agentperp.oracle")
@@ -44,11 +47,11 @@ BACKWARDS = "backwards"
 UNKNOWN_MARKET = "unknown_market"
 QUIET_REASONS = frozenset({REPEAT})  # expected in normal operation: counted, never logged
 
-# Switch reasons
-STALE = "stale"
-DIVERGED = "diverged"
-RECOVERED = "recovered"
-CHECK_STALE = "check_stale"
+# Switch reasons: the engine's closed set (SwitchOracleSource.reason)
+STALE = engine_oracle.SWITCH_STALE
+DIVERGED = engine_oracle.SWITCH_DIVERGED
+RECOVERED = engine_oracle.SWITCH_RECOVERED
+CHECK_STALE = engine_oracle.SWITCH_CHECK_STALE
 
 SWITCHES_KEPT = 64  # the last switches shown in status()
 
@@ -164,9 +167,9 @@ class OracleFeed:
         self.submitted_ns[u.market] = u.publish_ns
         self.submit_with(u, lambda outcome: self._durable(role.name, outcome))
 
-    def _durable(self, source: str, outcome) -> None:
+    def _durable(self, source: str, outcome, price: bool = True) -> None:
         if outcome.rejection is None:
-            if self.metrics:
+            if self.metrics and price:
                 self.metrics.submitted.labels(source).inc()
             return
         code = outcome.rejection.code
@@ -226,6 +229,10 @@ class OracleFeed:
             self.metrics.failovers.labels(symbol, old.name, to.name, reason).inc()
             self.metrics.in_use.labels(symbol, old.name).set(0)
             self.metrics.in_use.labels(symbol, to.name).set(1)
+        # Journaled first: the sequencer keeps submission order, so the switch precedes
+        # the new source's first price.
+        self.submit_with(SwitchOracleSource(market, old.name, to.name, reason),
+                         lambda outcome: self._durable(to.name, outcome, price=False))
         last = to.last[market]
         if last is not None:
             self._submit(to, last)

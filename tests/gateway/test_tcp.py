@@ -111,6 +111,13 @@ async def test_edge_rejections_keep_the_connection(rig):
     assert answers[3].code == codes.BAD_SIGNATURE and answers[3].detail["message"] == "accept:1:best"
     assert answers[4].code == "UNKNOWN_MARKET"
     assert answers[5].code == "OUT_OF_RANGE" and answers[5].detail["field"] == "leverage"
+    # Only the venue's oracle feed journals a switch of source (and prices): an agent may not.
+    raw.send(wire.Request(6, wire.command_to_wire(c.SwitchOracleSource(0, "pyth", "synthetic", "stale"))))
+    raw.send(wire.Request(8, wire.command_to_wire(c.OracleUpdate(0, 1, 0, rig.clock(), "me"))))
+    answers = {m.req_id: m for m in [await raw.recv() for _ in range(2)]}
+    assert answers[6].code == codes.FORBIDDEN and "switch_oracle_source.v1" not in answers[6].detail["allowed"]
+    assert answers[6].message == "agents may not send SwitchOracleSource"
+    assert answers[8].code == codes.FORBIDDEN
     raw.send(wire.Ping(7))
     assert (await raw.recv()) == wire.Pong(7, rig.clock())
     raw.close()

@@ -41,6 +41,7 @@ COMMANDS = [
                      ["pyth"], 3, 9_999_000_000_000),
     cmd.Tick(),
     cmd.CancelAgentQuotes(BOB),
+    cmd.SwitchOracleSource(0, "pyth", "ccxt", "stale"),
 ]
 
 EVENTS = [
@@ -72,6 +73,7 @@ EVENTS = [
                      feed_id="SOL/USDT", sources=["binance", "okx", "bybit"], spread_bps=4, ema_price_e8=19_990_000_000),
     ev.LiquidationWatch(**M, market=0, flagged=[1], cleared=[2, 3]),
     ev.Checkpoint(**M, state_hash="ab" * 32),
+    ev.OracleSourceSwitched(**M, market=1, from_source="ccxt", to_source="pyth", reason="recovered"),
 ]
 
 

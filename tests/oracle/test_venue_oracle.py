@@ -1,6 +1,6 @@
 """The oracle end to end through a running venue: Pyth on a loopback Hermes as primary, the
-synthetic walk as check; failover and failback visible in the journal (each OracleUpdated's
-source), /markets, /health and /metrics; hostile answers dropped while the venue runs; a
+synthetic walk as check; failover and failback journaled (an OracleSourceSwitched before the
+first OracleUpdated from the new source; the journal replays and verifies), /markets, /health and /metrics; hostile answers dropped while the venue runs; a
 recorded feed replayed."""
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from adapters.oracle import feed as f
 from adapters.oracle.recorded import Recorder, encode_line, RecordedUpdate
 from adapters.oracle.synthetic import SyntheticOracle
 from engine import events as ev
+from replay.export import export
+from replay.source import ReplayJournal
+from replay.verify import verify
 from tests.oracle.conftest import BTC, ETH
 from venue.app import Venue
 from venue.config import load
@@ -87,7 +90,7 @@ def switched(feed, market: int, to: str) -> asyncio.Event:
     return done
 
 
-async def test_stale_primary_fails_over_to_the_check_and_back(stack, hermes):
+async def test_stale_primary_fails_over_to_the_check_and_back(stack, hermes, tmp_path):
     venue, session = await stack({"source": "pyth,synthetic", "stale_ms": 1_500, "failback_ms": 100})
     durable = Durable(venue)
     latest = await durable.until(lambda e: e.market == 0 and e.source == f"pyth:{BTC}")  # the latest answer
@@ -114,6 +117,22 @@ async def test_stale_primary_fails_over_to_the_check_and_back(stack, hermes):
     await durable.until(lambda e: e.market == 0 and e.source == f"pyth:{BTC}" and durable.events.index(e) >= seen)
     assert (await get(session, "/health"))["oracle"]["markets"]["BTC-PERP"]["source"] == "pyth"
     assert venue.oracle_feed.rejected == {}  # the engine never saw an older price
+
+    # The journal says so: each switch of BTC as an event, before the new source's first price.
+    btc = [e for e in ReplayJournal(tmp_path / "data").events()
+           if type(e) in (ev.OracleSourceSwitched, ev.OracleUpdated) and e.market == 0]
+    switches = [(i, e) for i, e in enumerate(btc) if type(e) is ev.OracleSourceSwitched]
+    assert [(e.from_source, e.to_source, e.reason) for _, e in switches] == [
+        ("pyth", "synthetic", f.STALE), ("synthetic", "pyth", f.RECOVERED)]
+    for i, switch in switches:  # the last price before it is the old source's, the first after it the new's
+        source = [e.source.split(":")[0] for e in btc if type(e) is ev.OracleUpdated]
+        before = [e for e in btc[:i] if type(e) is ev.OracleUpdated]
+        assert source[len(before) - 1] == switch.from_source and source[len(before)] == switch.to_source
+    result = verify(tmp_path / "data")
+    assert result.ok, result.divergence
+    exported = export(tmp_path / "data", tmp_path / "out", "csv")
+    assert exported.rows["oracle_switches"] == sum(type(e) is ev.OracleSourceSwitched
+                                                   for e in ReplayJournal(tmp_path / "data").events()) >= 2
 
 
 async def test_diverging_primary_is_dropped_for_that_market_only(stack, hermes):

@@ -79,6 +79,7 @@ def test_export_row_counts_equal_the_ledger(session_journal, exported):
     assert result.rows["quotes"] == kinds[ev.QuoteSubmitted] == state.next_quote_id - 1
     assert result.rows["positions"] == kinds[ev.PositionOpened] == state.next_position_id - 1
     assert result.rows["oracle"] == kinds[ev.OracleUpdated]
+    assert result.rows["oracle_switches"] == kinds.get(ev.OracleSourceSwitched, 0)
     assert result.rows["liquidations"] == kinds[ev.PositionLiquidated] > 0
     assert result.rows["fills"] == kinds[ev.PositionOpened] + kinds[ev.PositionClosed] + kinds[ev.PositionLiquidated]
     positions = pl.read_parquet(result.files["positions"])

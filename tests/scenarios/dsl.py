@@ -122,6 +122,8 @@ def build_command(config: EngineConfig, verb: str, args: dict[str, str], now_ns:
         publish = a("publish")
         return cmd.OracleUpdate(_market(config, a("market")), usd_price(a("price")), usd_price(a("conf", "0")),
                                 now_ns if publish is None else parse_time("@" + publish), a("source", "test"))
+    if verb == "switch_source":
+        return cmd.SwitchOracleSource(_market(config, a("market")), a("from"), a("to"), a("reason"))
     if verb == "tick":
         return cmd.Tick()
     if verb == "end_session":

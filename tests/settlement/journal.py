@@ -73,8 +73,8 @@ class JournalBuilder:
 
 
 def lifecycle(journal_dir: Path) -> JournalBuilder:
-    """Deposits, opens, margin added (both sides) and removed, two funding boundaries, a
-    partial and a full close, a liquidation by a keeper and one by the engine, a withdrawal;
+    """Deposits, opens, margin added (both sides) and removed, two funding boundaries, an
+    oracle source switch, a partial and a full close, a liquidation by a keeper and one by the engine, a withdrawal;
     one position left open."""
     j = JournalBuilder(journal_dir)
     for name, amount in (("trader", 1_000), ("maker", 2_000), ("keeper", 10), ("c", 500), ("d", 500),
@@ -90,6 +90,8 @@ def lifecycle(journal_dir: Path) -> JournalBuilder:
     j.must(BASE_NS + 8 * H, cmd.Tick())  # funding boundary
     t = BASE_NS + 9 * H
     j.oracle(t, usd(66_000))
+    # the feed fails over (an audit event: the settlement projection passes it by)
+    j.must(t + S // 4, cmd.SwitchOracleSource(0, "pyth", "ccxt", "stale"))
     j.must(t + S // 2, cmd.RemoveMargin(j.trader, p1, 10 * USDC))  # in profit: within the initial requirement
     j.must(t + S, cmd.ClosePosition(j.trader, p1, 4_000))  # partial close, 1h accrued funding first
     j.oracle(t + 2 * S, usd(64_000))

@@ -30,6 +30,7 @@ def test_lifecycle_mirrored_with_agent_signatures(program_path, lifecycle_journa
     projection, stats = settle(backend, CheckpointStore(tmp_path / "cp.json"), journal_dir)
     assert stats.last_seq == j.state.last_seq
     assert stats.unmirrored == 0 and stats.already_applied == 0
+    assert sum(type(e) is ev.OracleSourceSwitched for e in j.events) == 1  # read, passed by, not unmirrored
 
     report = reconcile(j.state, backend)
     assert report.ok, "\n".join(map(str, report.differences))

@@ -137,6 +137,7 @@
       case "position_opened.v1": return ["fill", e.market, `position #${e.position_id} ${e.size_usdc} USDC at ${e.entry_price}, ${pct(e.funding_rate)} (RFQ #${e.request_id}, quote #${e.quote_id})`];
       case "position_closed.v1": return ["close", "", `position #${e.position_id} ${e.reason} at ${e.price}`];
       case "funding_settled.v1": return ["funding", "", `${(e.position_ids || []).length} positions settled`];
+      case "oracle_source_switched.v1": return ["oracle source", e.market, `${e.from_source} → ${e.to_source} (${e.reason})`];
       default: return [e.type, e.market || "", ""];
     }
   }
