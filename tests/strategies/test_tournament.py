@@ -8,6 +8,7 @@ import json
 import pytest
 
 from engine.markets import default_config
+from ledger.compiled import compiled_modules, stale_modules
 from replay import cli
 from replay import tournament as t
 from replay.backtest import backtest
@@ -81,9 +82,13 @@ def test_every_dask_worker_prepares_the_engine_before_a_task(monkeypatch):
     client, cluster, where = t.connect(None, workers=1)
     try:
         assert where.startswith("LocalCluster")
-        assert list(client.run(_engine_preparation).values()) == [(True, None)]
-        client.register_plugin(PrepareEngine("python"))  # this process runs interpreted: the workers too
-        assert list(client.run(_engine_preparation).values()) == [(True, "python")]
+        stale = bool(compiled_modules()) and bool(stale_modules())  # then prepare() falls back to python
+        assert list(client.run(_engine_preparation).values()) == [(True, "python" if stale else None)]
+        # A worker that has imported the engine cannot switch engines: asking now fails its
+        # setup (a stale engine never runs) — where there is a compiled engine to switch from.
+        if compiled_modules() and not stale_modules():  # the workers run the compiled engine
+            with pytest.raises(RuntimeError, match="before anything imports engine"):
+                client.register_plugin(PrepareEngine("python"))
     finally:
         client.close()
         cluster.close()
