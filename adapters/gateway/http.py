@@ -76,6 +76,7 @@ class HttpGateway:
         self.edge = venue.edge
         self.websockets: set[web.WebSocketResponse] = set()  # at most websockets_max open at once
         self.websockets_max = websocket.WEBSOCKETS_MAX
+        self.websocket_ended = asyncio.Event()  # set as each connection ends: a waiter clears it, never polls
         self._openapi: bytes | None = None
 
     # -- the application --------------------------------------------------------------

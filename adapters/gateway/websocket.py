@@ -194,5 +194,6 @@ async def handle(gateway, request: web.Request) -> web.StreamResponse:
                 await sender
         subscription.close()
         gateway.websockets.discard(ws)
+        gateway.websocket_ended.set()
         venue.metrics.connections.dec()
     return ws

@@ -164,8 +164,8 @@ async def test_websocket_connections_are_bounded_and_a_plain_get_is_told_to_upgr
 
 
 async def eventually_closed(gateway) -> None:
-    for _ in range(200):
-        if not gateway.websockets:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the WebSocket was not released")
+    """Wait for the server side of every WebSocket to end (its handler's ``finally``)."""
+    async with asyncio.timeout(10):
+        while gateway.websockets:
+            gateway.websocket_ended.clear()  # no await since the check: no end can slip between
+            await gateway.websocket_ended.wait()

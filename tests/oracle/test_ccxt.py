@@ -130,8 +130,6 @@ async def polled(src: CcxtSource, rounds: int = 1) -> Collect:
     task = asyncio.create_task(src.run(sink))
     try:
         await sink.until(lambda: src.rounds >= rounds and (sink.updates or sink.drops), timeout_s=20)
-        while src.rounds < rounds:
-            await asyncio.sleep(0)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 
 from adapters.gateway import http
+from engine.events import OracleUpdated
 from protocol import signing
 from tests.scenarios import dsl
 from tests.support import agent_of, keypair
@@ -92,9 +93,12 @@ async def test_a_venue_runs_the_example_with_the_recorded_index_and_trades(tmp_p
             return answer
 
     try:
-        async with asyncio.timeout(20):
-            while venue.state.oracle.price_e8[3] == 0:  # the recorded index's first price
-                await asyncio.sleep(0.02)
+        priced = asyncio.Event()  # the recorded index's first durable price
+        venue.hub.listen(lambda events: any(type(e) is OracleUpdated and e.market == 3 for e in events)
+                         and priced.set())
+        if venue.state.oracle.price_e8[3] == 0:
+            async with asyncio.timeout(20):
+                await priced.wait()
         async with session.get("/markets") as response:
             gpu = (await response.json())[3]
         assert gpu["market"] == "GPU-H100-PERP" and gpu["oracle_source"] == "recorded:index:gpu-h100"
