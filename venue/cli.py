@@ -4,6 +4,7 @@ program and the benchmark suites."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from ledger import compiled
@@ -85,8 +86,6 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    import importlib
-
     if args.suite == "all":
         bench_all = importlib.import_module("benchmarks.all")  # by name: venue never imports benchmarks
 
@@ -123,12 +122,6 @@ def _journal(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def _replay(args: argparse.Namespace) -> int:
-    from replay import cli
-
-    return cli.main(args.rest)
-
-
 def _escrow(args: argparse.Namespace) -> int:
     if args.action == "reconcile":
         from adapters.solana import reconcile
@@ -148,28 +141,20 @@ def _escrow(args: argparse.Namespace) -> int:
     return build.main(args.rest)
 
 
-def _exchange_sim(args: argparse.Namespace) -> int:
-    from adapters.hedging import cli
-
-    return cli.exchange_sim(args.rest)
-
-
-def _hedge(args: argparse.Namespace) -> int:
-    from adapters.hedging import cli
-
-    return cli.hedge(args.rest)
-
-
-def _projections(args: argparse.Namespace) -> int:
-    from ledger.projections import cli
-
-    return cli.main(args.rest)
+# Subcommands that hand their arguments to another module's CLI: name -> ("module:function", help).
+DELEGATED = {
+    "exchange-sim": ("adapters.hedging.cli:exchange_sim",
+                     "serve a simulated exchange (--exchange binanceusdm|okx) for the hedger's demos"),
+    "hedge": ("adapters.hedging.cli:hedge", "the hedging projection: status, keys add|list|remove"),
+    "projections": ("ledger.projections.cli:main", "the journal's projections: status, rebuild"),
+    "stream": ("adapters.stream.cli:main", "the journal on NATS JetStream: publish, project"),
+    "replay": ("replay.cli:main", "quants' toolkit: verify, state, export, whatif, backtest"),
+}
 
 
-def _stream(args: argparse.Namespace) -> int:
-    from adapters.stream import cli
-
-    return cli.main(args.rest)
+def _delegate(args: argparse.Namespace) -> int:
+    module, function = DELEGATED[args.command][0].split(":")
+    return getattr(importlib.import_module(module), function)(args.rest)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,37 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
     escrow.add_argument("rest", nargs=argparse.REMAINDER, help="the action's options (see ACTION --help)")
     escrow.set_defaults(func=_escrow)
 
-    sim = commands.add_parser("exchange-sim", add_help=False,
-                              help="serve a simulated exchange (--exchange binanceusdm|okx) for the hedger's demos")
-    sim.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp exchange-sim --help`")
-    sim.set_defaults(func=_exchange_sim)
-
-    hedge = commands.add_parser("hedge", help="the hedging projection: status, keys add|list|remove", add_help=False)
-    hedge.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp hedge --help`")
-    hedge.set_defaults(func=_hedge)
-
-    projections = commands.add_parser("projections", help="the journal's projections: status, rebuild",
-                                      add_help=False)
-    projections.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp projections --help`")
-    projections.set_defaults(func=_projections)
-
-    stream = commands.add_parser("stream", help="the journal on NATS JetStream: publish, project", add_help=False)
-    stream.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp stream --help`")
-    stream.set_defaults(func=_stream)
-
-    replay = commands.add_parser("replay", help="quants' toolkit: verify, state, export, whatif, backtest",
-                                 add_help=False)
-    replay.add_argument("rest", nargs=argparse.REMAINDER, help="see `agentperp replay --help`")
-    replay.set_defaults(func=_replay)
+    for name, (_, help_text) in DELEGATED.items():  # they parse their own options
+        delegated = commands.add_parser(name, help=help_text, add_help=False)
+        delegated.add_argument("rest", nargs=argparse.REMAINDER, help=f"see `agentperp {name} --help`")
+        delegated.set_defaults(func=_delegate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args, unknown = build_parser().parse_known_args(argv)
-    own_options = ("replay", "exchange-sim", "hedge", "projections", "stream")  # these parse their own options
-    if unknown and args.command not in own_options:
+    if unknown and args.command not in DELEGATED:
         build_parser().error(f"unrecognized arguments: {' '.join(unknown)}")
-    if args.command in own_options:
+    if args.command in DELEGATED:
         args.rest = unknown + args.rest  # options before the first positional land in unknown
     return args.func(args)
 
