@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from adapters.hedging.sim.book import Book, BookVenue, Position, SymbolSpec
+from adapters.hedging.sim.book import Book, BookVenue, Faults, Position, SymbolSpec
 from adapters.hedging.sim.limits import RateLimits
 
 RECV_WINDOW_MS_DEFAULT = 5_000
@@ -74,15 +74,6 @@ class BinanceError(Exception):
     def __init__(self, status: int, code: int, msg: str, headers: dict | None = None) -> None:
         super().__init__(msg)
         self.status, self.code, self.msg, self.headers = status, code, msg, headers or {}
-
-
-@dataclass
-class Faults:
-    """What to break, changed at any time by tests or ``POST /sim/faults``."""
-
-    latency_s: float = 0.0  # added before every answer
-    latency_by_path_s: dict[str, float] = field(default_factory=dict)  # "/fapi/v1/order": 2.0
-    outage: bool = False  # every request answers 503 -1001 (the exchange is down)
 
 
 @dataclass
@@ -542,11 +533,7 @@ class BinanceSim(BookVenue):
 
     # -- control endpoints (demos; tests call the methods) -------------------------------
     async def _set_faults(self, request):
-        body = json.loads(await request.text() or "{}")
-        for name in ("latency_s", "outage"):
-            if name in body:
-                setattr(self.faults, name, body[name])
-        return web.json_response({"latency_s": self.faults.latency_s, "outage": self.faults.outage})
+        return web.json_response(self.set_faults(json.loads(await request.text() or "{}")))
 
     async def _set_reference(self, request):
         body = json.loads(await request.text() or "{}")

@@ -143,12 +143,29 @@ class Position:
         return pnl
 
 
+@dataclass
+class Faults:
+    """What to break, changed at any time by tests or ``POST /sim/faults``."""
+
+    latency_s: float = 0.0  # added before every answer
+    latency_by_path_s: dict[str, float] = field(default_factory=dict)  # e.g. "/fapi/v1/order": 2.0
+    outage: bool = False  # every request answers a bare 503 (the exchange is down)
+
+
 class BookVenue:
     """What every simulated exchange does with its books (``self.books``: key -> Book, and
     ``self.clock``: seconds): tests and the venue move the reference price and the depth."""
 
     books: dict
     clock: object
+    faults: Faults
+
+    def set_faults(self, body: dict) -> dict:
+        """Apply ``POST /sim/faults``'s body (``latency_s``, ``outage``); the faults now."""
+        for name in ("latency_s", "outage"):
+            if name in body:
+                setattr(self.faults, name, body[name])
+        return {"latency_s": self.faults.latency_s, "outage": self.faults.outage}
 
     def set_reference(self, key: str, price: Decimal | str | float) -> None:
         self.books[key].set_reference(Decimal(str(price)), self.clock())

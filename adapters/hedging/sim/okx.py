@@ -39,7 +39,7 @@ from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
 
-from adapters.hedging.sim.book import Book, BookVenue, Position, SymbolSpec
+from adapters.hedging.sim.book import Book, BookVenue, Faults, Position, SymbolSpec
 
 D = Decimal
 TIMESTAMP_SKEW_MS_MAX = 30_000  # OKX: a request timestamp further from the server's clock → 50102
@@ -86,15 +86,6 @@ class OkxError(Exception):
     def __init__(self, code: str, msg: str, status: int = 200, data: list | None = None) -> None:
         super().__init__(msg)
         self.code, self.msg, self.status, self.data = code, msg, status, data or []
-
-
-@dataclass
-class Faults:
-    """What to break, changed at any time by tests or ``POST /sim/faults``."""
-
-    latency_s: float = 0.0
-    latency_by_path_s: dict[str, float] = field(default_factory=dict)
-    outage: bool = False  # every request answers a bare 503
 
 
 @dataclass
@@ -572,11 +563,7 @@ class OkxSim(BookVenue):
 
     # -- control endpoints (demos; tests call the methods) -------------------------------
     async def _set_faults(self, request):
-        body = json.loads(await request.text() or "{}")
-        for name in ("latency_s", "outage"):
-            if name in body:
-                setattr(self.faults, name, body[name])
-        return web.json_response({"latency_s": self.faults.latency_s, "outage": self.faults.outage})
+        return web.json_response(self.set_faults(json.loads(await request.text() or "{}")))
 
     async def _set_reference(self, request):
         body = json.loads(await request.text() or "{}")
