@@ -13,9 +13,7 @@ receives ``f``. So, per 8 h interval (e9):
                    fixed duration, else ``holding_hours``; never less than 1 h)
 
 ``hedge_cost_bps`` is half the CEX spread + the price impact of the hedge size + the CEX taker
-fee, from the book (``hedge_cost_bps`` below: the same arithmetic as
-``adapters/hedging/analysis.py``, which an agent may not import — DESIGN §2; a test holds the
-two equal). A CEX funding rate on another interval is scaled to 8 h (``scale_to_8h_e9``).
+fee, from the book (``protocol.orderbook.hedge_cost_bps``: the hedger's own analysis). A CEX funding rate on another interval is scaled to 8 h (``scale_to_8h_e9``).
 
 Where the inputs come from is a ``HedgeFeed``: ``funding_rate_e9(market, now_ns)``,
 ``book(market, price_e8, now_ns)`` and ``healthy(market, now_ns)``. Live, ``CcxtFeed`` polls a
@@ -45,11 +43,11 @@ from agents.makers import MakerAgent
 from agents.risk import AccountBook
 from engine.units import FUNDING_INTERVAL_NS, NS_PER_HOUR, RATE_E9_MAX
 from engine.views import RfqView
+from protocol.orderbook import Levels, hedge_cost_bps
 from protocol.strategy import BaseStrategy, QuoteIntent
 
 log = logging.getLogger("agentperp.agents.arbitrage")
 
-Levels = list[list[float]]
 BPS_E9 = 100_000  # 1 bp of a rate per 8h in e9 units
 
 
@@ -60,31 +58,6 @@ def scale_to_8h_e9(rate: float, interval: str | None = None) -> int:
     venue's rate per 8 h × 1e9."""
     hours = 8.0 if not interval else float(interval.rstrip("h"))
     return round(rate * (8.0 / hours) * 1e9)
-
-
-def _walk_average(levels: Levels, size: float) -> tuple[float, float]:
-    filled = notional = 0.0
-    for price, qty in levels:
-        if filled >= size:
-            break
-        take = min(qty, size - filled)
-        filled += take
-        notional += take * price
-    return filled, (notional / filled if filled else 0.0)
-
-
-def hedge_cost_bps(bids: Levels, asks: Levels, side: str, size: float, fee_bps: float) -> float:
-    """Half the spread + price impact of ``size`` (base units) + the taker fee, bps of the mid;
-    inf when the book is one-sided or not deep enough. ``side``: the hedge's, buy | sell."""
-    if not bids or not asks:
-        return math.inf
-    mid = (bids[0][0] + asks[0][0]) / 2
-    levels = asks if side == "buy" else bids
-    filled, average = _walk_average(levels, size)
-    if filled < size:
-        return math.inf
-    spread = (asks[0][0] - bids[0][0]) / mid * 1e4
-    return spread / 2 + abs(average - levels[0][0]) / mid * 1e4 + fee_bps
 
 
 def arbitrage_rate_e9(cex_rate_e9: int, maker_sign: int, cost_bps: float, holding_ns: int, edge_e9: int,

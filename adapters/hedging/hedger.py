@@ -38,7 +38,7 @@ from pathlib import Path
 
 import ccxt
 
-from adapters.hedging import analysis
+from protocol import orderbook as analysis
 from adapters.hedging.audit import AuditLog
 from adapters.hedging.budget import RateBudget
 from adapters.hedging.exchanges import Credentials, make_client

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from adapters.hedging import analysis as a
+from protocol import orderbook as a
 
 BIDS = [[99.0, 1.0], [98.0, 2.0]]
 ASKS = [[101.0, 1.0], [102.0, 2.0]]

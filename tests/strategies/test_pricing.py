@@ -3,11 +3,8 @@ the market's balance; the risk view by hand; the reducers; determinism per seed.
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
-from adapters.hedging import analysis
 from agents import arbitrage as arb
 from agents.dynamic import DynamicPricingMaker, confidence_of, dynamic_rate
 from agents.features import MarketFeatures
@@ -34,13 +31,6 @@ def test_funding_rate_scaled_to_the_venues_8h():
     assert arb.scale_to_8h_e9(0.0001, "8h") == 100_000
     assert arb.scale_to_8h_e9(0.0001, "4h") == 200_000
     assert arb.scale_to_8h_e9(-0.00005, "1h") == -400_000
-
-
-def test_hedge_cost_matches_the_hedgers_analysis():
-    for side, size in (("buy", 0.3), ("buy", 1.2), ("sell", 1.5), ("sell", 6.0)):
-        ours = arb.hedge_cost_bps(BIDS, ASKS, side, size, 4.0)
-        theirs = analysis.hedge_cost_bps(BIDS, ASKS, side, size, 4.0)
-        assert ours == pytest.approx(theirs) or (math.isinf(ours) and math.isinf(theirs))
 
 
 def test_arbitrage_rate_from_a_known_funding_rate_and_book():

@@ -3,7 +3,8 @@
 Prices and quantities are floats as ccxt returns them (exchange data at the edge, never venue
 money). Costs are in basis points of the mid. ``side`` is the hedger's: ``buy`` walks the
 asks, ``sell`` the bids. Used to choose the exchange for each hedge order and exported to
-``/metrics`` (see ``Hedger.metrics``).
+``/metrics`` (see ``Hedger.metrics``), and by the arbitrage maker to price a hedge's cost
+(``agents/arbitrage.py``): it lives in ``protocol`` so that the hedger and agents share it.
 """
 
 from __future__ import annotations
