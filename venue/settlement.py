@@ -8,6 +8,8 @@ LiteSVM world that loads it. ``adapters/solana`` is given them as data: an ``Esc
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 from anchorpy import Idl
@@ -54,12 +56,21 @@ def litesvm_backend(program_path: Path | None = None, *, keyring: dict[str, Keyp
 
 SETTLEMENT_NAME = "settlement"
 CHECKPOINT_FILE = "settlement.checkpoint.json"  # in the data dir (a LiteSVM's is void at the next start)
+DEPOSIT_CURSOR_FILE = "settlement.deposits.json"  # rpc: the deposit watcher's cursor, in the data dir
 DEPOSIT_CALL_TIMEOUT_S = 30.0  # one demo deposit sent on chain, at most
 RECONCILE_TIMEOUT_S = 120.0  # one live reconcile, at most
 
 
 class SettlementUnavailable(RuntimeError):
     """The venue cannot start its settlement (the program cannot be built, rpc settings missing)."""
+
+
+def _keypair(path: str) -> Keypair:
+    """A keypair file in solana-keygen's JSON format (64 bytes as a list of numbers)."""
+    try:
+        return Keypair.from_bytes(bytes(json.loads(Path(path).read_text())))
+    except (OSError, ValueError) as error:
+        raise SettlementUnavailable(f"keypair file {path}: {error}") from error
 
 
 def program_path() -> Path:
@@ -153,8 +164,11 @@ class VenueSettlement:
         self.sink: ReplicaSink | None = None
         self.backend_cls = LiteSvmBackend  # a seam: tests give a chain with faults
         self.watcher = None
+        self.cursor_store = None  # rpc: the watcher's durable cursor (adapters.solana.watcher.CursorStore)
+        self._cursor_chain = ""  # rpc: the chain the cursor belongs to, once loaded
         self.deposits_seen = 0
         self._watch_task = None
+        self._watch_lock = None  # one poll at a time (the loop's and a demo deposit's)
         self.started_s = 0.0  # how long the start took (program build + chain)
 
     @property
@@ -163,8 +177,9 @@ class VenueSettlement:
 
     @property
     def on_chain_deposits(self) -> bool:
-        """Demo agents deposit through the program (embedded chain only)."""
-        return self.enabled and self.config.backend == "litesvm" and self.config.demo_deposits
+        """Demo agents deposit through the program (the embedded chain, or a dev chain by RPC)."""
+        return self.enabled and self.config.demo_deposits and (self.config.backend == "litesvm"
+                                                               or self.config.dev_chain)
 
     async def start(self) -> ReplicaSink | None:
         import asyncio
@@ -190,28 +205,44 @@ class VenueSettlement:
         if self.config.backend == "litesvm":
             from adapters.solana.watcher import LiteSvmDepositWatcher
             self.watcher = LiteSvmDepositWatcher(self.backend)
-            self._watch_task = asyncio.create_task(self._watch(), name="deposit-watcher")
+        else:
+            from adapters.solana.watcher import CursorStore, RpcDepositWatcher
+            # The vault, not the program: every deposit moves USDC into it, and the venue's own
+            # settlement transactions (most of the program's) are not fetched again.
+            self.watcher = RpcDepositWatcher(self.backend.client, self.backend.escrow.program_id,
+                                             address=self.backend.vault)
+            self.cursor_store = CursorStore(data_dir / DEPOSIT_CURSOR_FILE)
+        self._watch_lock = asyncio.Lock()
+        self._watch_task = asyncio.create_task(self._watch(), name="deposit-watcher")
         self.started_s = time.perf_counter() - t0
         return self.sink
 
     def _rpc_backend(self):
-        import json
-
         from solana.rpc.async_api import AsyncClient
         from solders.pubkey import Pubkey
 
-        from adapters.solana.backend_rpc import RpcBackend
+        from adapters.solana.backend_rpc import DevChain, RpcBackend
 
         c = self.config
         missing = [k for k in ("rpc_url", "program_id", "vault", "authority_keypair") if not getattr(c, k)]
+        if self.venue.config.venue.demo and c.demo_deposits:
+            if not c.dev_chain:
+                raise SettlementUnavailable(
+                    "--settlement rpc with demo agents needs a dev chain: the demo agents fund themselves there "
+                    "(SOL by airdrop, test USDC minted); set [settlement] dev_chain = true (the file "
+                    "`agentperp escrow rpc-peer` writes does), or run with --no-demo")
+            missing += [k for k in ("usdc_mint", "usdc_mint_authority_keypair") if not getattr(c, k)]
         if missing:
-            raise SettlementUnavailable(f"--settlement rpc needs [settlement] {', '.join(missing)}")
-        authority = Keypair.from_bytes(bytes(json.loads(Path(c.authority_keypair).read_text())))
+            raise SettlementUnavailable(f"--settlement rpc needs [settlement] {', '.join(missing)} "
+                                        f"(`agentperp escrow rpc-peer` writes them for its dev chain)")
         symbols = self.venue.symbols
         oracles = {symbols.index(m): Pubkey.from_string(a) for m, a in c.oracle_accounts.items() if m in symbols}
         return RpcBackend(AsyncClient(c.rpc_url), escrow_program(Pubkey.from_string(c.program_id)),
-                          Pubkey.from_string(c.vault), authority, authority,
-                          usdc_mint=Pubkey.from_string(c.usdc_mint) if c.usdc_mint else None, oracle_accounts=oracles)
+                          Pubkey.from_string(c.vault), _keypair(c.authority_keypair), _keypair(c.authority_keypair),
+                          usdc_mint=Pubkey.from_string(c.usdc_mint) if c.usdc_mint else None, oracle_accounts=oracles,
+                          dev_chain=DevChain(c.rpc_url) if c.dev_chain else None, price_account_data=dev_price_account,
+                          mint_authority=_keypair(c.usdc_mint_authority_keypair) if c.usdc_mint_authority_keypair
+                          else None)
 
     async def stop(self) -> None:
         import asyncio
@@ -246,47 +277,38 @@ class VenueSettlement:
         return outcome.signature
 
     async def _send_deposit(self, keypair: Keypair, amount_e6: int):
-        from solders.message import Message
-        from solders.transaction import Transaction
-        from spl.token.instructions import MintToParams, create_idempotent_associated_token_account, mint_to
-
-        from adapters.solana.escrow import TOKEN_PROGRAM_ID
-
         b = self.backend
         owner = keypair.pubkey()
-        b._fund(owner)  # the agent pays its fees and its agent account's rent
-        ata = b.token_account_of(owner)
-        # The faucet of test USDC (the mint is the dev chain's): into the agent's own token account.
-        b.svm.expire_blockhash()
-        mint = Transaction([b.payer, b.world.mint_authority], Message.new_with_blockhash(
-            [create_idempotent_associated_token_account(b.payer.pubkey(), owner, b.mint),
-             mint_to(MintToParams(program_id=TOKEN_PROGRAM_ID, mint=b.mint, dest=ata,
-                                  mint_authority=b.world.mint_authority.pubkey(), amount=amount_e6))],
-            b.payer.pubkey(), b.svm.latest_blockhash()), b.svm.latest_blockhash())
-        minted = b.svm.send_transaction(mint)
-        if hasattr(minted, "err"):
-            raise RuntimeError(f"minting test USDC to {owner} failed: {minted.err()}")
+        ata = await b.dev_fund(owner, amount_e6)  # the dev chain's faucet: SOL and test USDC
         # The agent's own transaction: the program's deposit, signed and paid by the agent.
-        b.svm.expire_blockhash()
-        tx = Transaction([keypair], Message.new_with_blockhash(
-            [b.escrow.deposit(owner, ata, b.vault, amount_e6)], owner, b.svm.latest_blockhash()),
-            b.svm.latest_blockhash())
-        return b.send_external(tx)
+        return await b.send_as([b.escrow.deposit(owner, ata, b.vault, amount_e6)], keypair)
 
     async def watch_once(self) -> int:
-        """Turn the deposits that landed since the last poll into ``Deposit`` commands."""
+        """Turn the deposits that landed since the last poll into ``Deposit`` commands. With a
+        durable cursor (rpc) it is stored only after the commands are accepted: a crash in
+        between delivers them again, and the engine answers a repeated ref as a no-op."""
         from adapters.solana.watcher import to_command
+        from engine import rejections as rj
 
-        seen = await self._on_chain(self.watcher.poll(), DEPOSIT_CALL_TIMEOUT_S)
-        for deposit in seen:
-            outcome = await self.venue.execute(to_command(deposit))
-            if outcome.rejection is None:
-                self.deposits_seen += 1
-        return len(seen)
+        async with self._watch_lock:
+            if self.cursor_store is not None and not self._cursor_chain:
+                self._cursor_chain = await self._on_chain(self.backend.chain_id(), DEPOSIT_CALL_TIMEOUT_S)
+                self.watcher.cursor = self.cursor_store.load(self._cursor_chain)
+            seen, cursor = await self._on_chain(self.watcher.fetch(), DEPOSIT_CALL_TIMEOUT_S)
+            for deposit in seen:
+                outcome = await self.venue.execute(to_command(deposit))
+                if outcome.rejection is None:
+                    self.deposits_seen += 1
+                elif outcome.rejection.code != rj.DUPLICATE:  # refused for good: reconcile will show it
+                    logging.getLogger("agentperp.settlement").error(
+                        "deposit %s of %s refused: %s", deposit.signature, deposit.owner, outcome.rejection)
+            if self.cursor_store is not None and cursor != self.watcher.cursor:
+                self.cursor_store.save(self._cursor_chain, cursor)
+            self.watcher.cursor = cursor
+            return len(seen)
 
     async def _watch(self) -> None:
         import asyncio
-        import logging
 
         while True:
             await asyncio.sleep(self.config.watch_interval_ms / 1_000)
@@ -329,7 +351,9 @@ class VenueSettlement:
             return (f"LiteSVM in-process, program {self.backend.escrow.program_id}, vault {self.backend.vault}; "
                     f"the chain is rebuilt from the journal at each start"
                     + ("; demo agents deposit on chain" if self.on_chain_deposits else ""))
-        return f"RPC {self.config.rpc_url}, program {self.backend.escrow.program_id}, vault {self.backend.vault}"
+        return (f"RPC {self.config.rpc_url}, program {self.backend.escrow.program_id}, vault {self.backend.vault}"
+                + ("; a dev chain: the venue writes its oracle accounts" if self.config.dev_chain else "")
+                + ("; demo agents deposit on chain" if self.on_chain_deposits else ""))
 
     def figures(self) -> dict:
         """What /health adds to the settlement projection's entry."""

@@ -164,19 +164,17 @@ class WatcherClient:
         return {"result": dict(self.txs)[str(sig)]}
 
 
-def test_watcher_pages_and_resumes_from_its_cursor(monkeypatch):
-    import adapters.solana.watcher as watcher
-    monkeypatch.setattr(watcher, "SIGNATURES_PAGE_MAX", 2)
+def test_watcher_pages_and_resumes_from_its_cursor():
     owners = [Keypair().pubkey() for _ in range(5)]
     txs = []
     for i, owner in enumerate(owners):
         sig = str(Keypair().sign_message(b"%d" % i))
         txs.append((sig, get_transaction_payload(sig, owner, (i + 1) * 1_000_000)))
     client = WatcherClient(txs[:3])
-    w = RpcDepositWatcher(client, PROGRAM_ID)
+    w = RpcDepositWatcher(client, PROGRAM_ID, page_max=2)
     first = asyncio.run(w.poll())
     assert [s.amount_e6 for s in first] == [1_000_000, 2_000_000, 3_000_000]  # oldest first, over two pages
-    assert w.cursor == txs[2][0]
+    assert w.cursor.done == txs[2][0] and w.cursor.resume is None
     client.txs = txs
     assert [s.amount_e6 for s in asyncio.run(w.poll())] == [4_000_000, 5_000_000]
     assert asyncio.run(w.poll()) == []
