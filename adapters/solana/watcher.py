@@ -207,6 +207,11 @@ class LiteSvmDepositWatcher:
         self.cursor = cursor  # index into backend.external_log
 
     async def poll(self) -> list[DepositSeen]:
+        seen, self.cursor = await self.fetch()
+        return seen
+
+    async def fetch(self) -> tuple[list[DepositSeen], int]:
+        """New deposits since the cursor and the cursor after them (as ``RpcDepositWatcher``'s)."""
         log = self.backend.external_log
         seen: list[DepositSeen] = []
         for signature, slot, message in log[self.cursor:]:
@@ -214,5 +219,4 @@ class LiteSvmDepositWatcher:
             ixs = [IxView(keys[ix.program_id_index], [keys[i] for i in ix.accounts], bytes(ix.data))
                    for ix in message.instructions]
             seen += deposits_in(signature, slot, ixs, self.backend.escrow.program_id)
-        self.cursor = len(log)
-        return seen
+        return seen, len(log)
