@@ -231,3 +231,50 @@ async def test_bounded_polls_deliver_every_deposit_once_across_a_restart(node, t
     assert sorted(delivered) == sorted(sent) and len(delivered) == len(sent)  # every one, exactly once
     assert w.cursor == WatchCursor(done=sent[-1])
     assert store.load("another chain") == WatchCursor()  # a cursor of another chain is void
+
+
+# ---------------------------------------------------------------------- one chain, one journal
+async def test_a_second_data_dir_on_the_same_chain_halts_settlement_naming_why(node, tmp_path):
+    """Position ids start at 1 in every journal: a second data dir settling onto a chain that
+    already holds another journal's position 1 must not take it for its own (PositionExists
+    means "already done" only for the same position)."""
+    from engine import commands as cmd
+
+    world, peer, client, settings = node
+    escrow = escrow_program(localnet.PROGRAM_ID)
+
+    async def one_position(data_dir) -> Venue:
+        trader, maker = Keypair(), Keypair()
+        for agent in (trader, maker):
+            await deposit_on_chain(client, world, escrow, agent, 1_000 * USDC)
+        venue = Venue(venue_config(data_dir, settings, demo=False, watch_interval_ms=3_600_000),
+                      clock=time.time_ns)
+        venue.config.oracle.source = "none"
+        await venue.start(serve=False)
+        await venue.projections.settlement.watch_once()
+        t, m = str(trader.pubkey()), str(maker.pubkey())
+        for command in (cmd.OracleUpdate(0, 65_000 * 10**8, 10**8, time.time_ns(), "test"),
+                        cmd.RequestQuote(t, 0, "long", 1_000 * USDC, 10, 10**8)):
+            outcome = await venue.execute(command)
+            assert outcome.rejection is None, outcome.rejection
+        rfq = outcome.events[0].rfq_id
+        for command in (cmd.SubmitQuote(m, rfq, 5_000_000, 100 * USDC), cmd.AcceptQuote(t, rfq)):
+            outcome = await venue.execute(command)
+            assert outcome.rejection is None, outcome.rejection
+        return venue
+
+    first = await one_position(tmp_path / "first")
+    try:
+        await settled(first)
+        assert (await first.projections.settlement.reconcile())["ok"]
+    finally:
+        await first.stop()
+    second = await one_position(tmp_path / "second")
+    try:
+        runner = second.projections.runner
+        await asyncio.wait_for(runner.until(lambda: runner.status[SETTLEMENT_NAME].retry_attempt >= 1), WAIT_S)
+        item = next(p for p in second.projections.summary() if p["name"] == SETTLEMENT_NAME)
+        assert item["state"] == "retrying" and "position 1 on chain is another journal's" in item["last_error"]
+        assert item["already_applied"] == 0  # the other journal's position was not taken for this one's
+    finally:
+        await second.stop()
