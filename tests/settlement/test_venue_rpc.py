@@ -278,3 +278,49 @@ async def test_a_second_data_dir_on_the_same_chain_halts_settlement_naming_why(n
         assert item["already_applied"] == 0  # the other journal's position was not taken for this one's
     finally:
         await second.stop()
+
+
+# ---------------------------------------------------------------------- the dev chain's cheat code
+async def test_surfnet_set_account_writes_what_the_client_reads_and_refuses_bad_input(node):
+    import httpx
+
+    from adapters.solana.backend_rpc import DevChain
+    from adapters.solana.escrow import PYTH_RECEIVER_ID
+
+    world, peer, client, settings = node
+    import tomllib
+    dev = DevChain(tomllib.loads(settings.read_text())["settlement"]["rpc_url"])
+    key, data = Keypair().pubkey(), localnet.price_update_bytes(localnet.FEEDS[1], 3_000 * 10**8, 10**7, -8, 1_234)
+    try:
+        await dev.set_account(key, data, PYTH_RECEIVER_ID, 5_000_000)
+        got = (await client.get_account_info(key)).value
+        assert (bytes(got.data), got.owner, got.lamports, got.executable) == (data, PYTH_RECEIVER_ID, 5_000_000, False)
+        # a partial update keeps the other fields (surfpool's semantics)
+        await dev.call("surfnet_setAccount", [str(key), {"lamports": 7_000_000}])
+        got = (await client.get_account_info(key)).value
+        assert (bytes(got.data), got.owner, got.lamports) == (data, PYTH_RECEIVER_ID, 7_000_000)
+        for bad in ([str(key), {"data": "zz"}], [str(key), {"lamports": -1}], [str(key), {"executable": "yes"}],
+                    [str(key), "not an object"], ["not a key", {}]):
+            with pytest.raises(RuntimeError, match="Invalid params"):
+                await dev.call("surfnet_setAccount", bad)
+        async with httpx.AsyncClient() as http:  # over the body limit: refused before parsing
+            resp = await http.post(dev.url, content=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "surfnet_setAccount",
+                                                                "params": [str(key), {"data": "00" * (1 << 20)}]}))
+            assert resp.status_code == 413
+        assert peer.accounts_set == 2
+    finally:
+        await dev.close()
+
+
+def test_rpc_settlement_with_demo_agents_needs_a_dev_chain(tmp_path):
+    """A real cluster cannot fund the demo agents: the venue refuses to start and says what to set."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-m", "venue.cli", "run", "--data", str(tmp_path / "data"), "--port", "0",
+                           "--http-port", "0", "--no-sql", "--settlement", "rpc", "--rpc-url", "http://127.0.0.1:9",
+                           "--duration", "1"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2
+    assert "the venue did not start" in done.stderr and "dev_chain = true" in done.stderr and "--no-demo" in done.stderr
