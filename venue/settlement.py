@@ -310,12 +310,20 @@ class VenueSettlement:
     async def _watch(self) -> None:
         import asyncio
 
+        log = logging.getLogger("agentperp.settlement")
+        failing = ""  # the error logged last: a chain that stays down is said once, not every poll
         while True:
             await asyncio.sleep(self.config.watch_interval_ms / 1_000)
             try:
                 await self.watch_once()
             except Exception as error:  # noqa: BLE001 - the next poll tries again
-                logging.getLogger("agentperp.settlement").error("deposit watcher: %s", error)
+                if f"{error}" != failing:
+                    failing = f"{error}"
+                    log.error("deposit watcher (retrying every %d ms): %s", self.config.watch_interval_ms, error)
+                continue
+            if failing:
+                log.warning("deposit watcher: polling the chain again")
+                failing = ""
 
     # -- reconcile ------------------------------------------------------------------------
 
