@@ -317,8 +317,8 @@ class VenueSettlement:
             try:
                 await self.watch_once()
             except Exception as error:  # noqa: BLE001 - the next poll tries again
-                if f"{error}" != failing:
-                    failing = f"{error}"
+                if f"{error!r}" != failing:
+                    failing = f"{error!r}"
                     log.error("deposit watcher (retrying every %d ms): %s", self.config.watch_interval_ms, error)
                 continue
             if failing:
