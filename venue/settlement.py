@@ -317,9 +317,9 @@ class VenueSettlement:
             try:
                 await self.watch_once()
             except Exception as error:  # noqa: BLE001 - the next poll tries again
-                if f"{error!r}" != failing:
-                    failing = f"{error!r}"
-                    log.error("deposit watcher (retrying every %d ms): %s", self.config.watch_interval_ms, error)
+                if (text := f"{type(error).__name__}: {error}") != failing:
+                    failing = text
+                    log.error("deposit watcher (retrying every %d ms): %s", self.config.watch_interval_ms, text)
                 continue
             if failing:
                 log.warning("deposit watcher: polling the chain again")
