@@ -190,3 +190,20 @@ async def test_a_fill_of_the_arbitrage_maker_is_hedged_on_the_simulator(tmp_path
         for client in clients:
             await client.disconnect()
         await venue.stop()
+
+
+def test_a_backtest_reports_the_hedged_book(tmp_path):
+    from replay.backtest import backtest
+    from replay.generate import generate
+
+    config = default_config(checkpoint_every_events=500)
+    generate(tmp_path / "j", 1_500, seed=5, config=config, progress=False, jump_probability=0.05)
+    r = backtest(tmp_path / "j", "agents.arbitrage:ArbitrageMaker", config, seed=3)
+    assert r.fills > 0 and r.hedge_cost_e6 > 0
+    assert r.pnl_e6 == r.venue_pnl_e6 + r.hedge_pnl_e6 and r.equity_e6[-1] == r.deposit_e6 + r.pnl_e6
+    # The hedge is −1 × the venue book: its mark cancels the venue's price PnL (realized + unrealized)
+    # up to the rounding of each amount; what is left is the venue funding and the hedge's costs.
+    mark_e6 = r.hedge_pnl_e6 + r.hedge_cost_e6 - r.hedge_funding_e6
+    assert abs(mark_e6) > 10_000_000 and abs(mark_e6 + r.realized_pnl_e6 + r.unrealized_pnl_e6) <= 2 * r.fills
+    unhedged = backtest(tmp_path / "j", "agents.makers:InventoryMaker", config, seed=3)
+    assert unhedged.hedge_pnl_e6 == 0 and unhedged.pnl_e6 == unhedged.venue_pnl_e6
