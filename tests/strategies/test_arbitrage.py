@@ -129,6 +129,19 @@ async def test_the_maker_quotes_from_the_simulator_and_stops_while_it_is_down(si
 ARB, TRADER = keypair(51), keypair(52)
 
 
+class Observed(arb.ArbitrageMaker):
+    """The real maker, telling the test each answer it gave (the event to wait on)."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed)
+        self.answers: asyncio.Queue = asyncio.Queue()
+
+    def on_rfq(self, rfq, oracle_price_e8, now_ns):
+        intent = super().on_rfq(rfq, oracle_price_e8, now_ns)
+        self.answers.put_nowait((rfq.rfq_id, intent))
+        return intent
+
+
 async def test_a_fill_of_the_arbitrage_maker_is_hedged_on_the_simulator(tmp_path):
     cfg = load(env={}, overrides={
         "venue": {"data_dir": str(tmp_path / "venue"), "demo": False, "dev": True},
@@ -164,7 +177,8 @@ async def test_a_fill_of_the_arbitrage_maker_is_hedged_on_the_simulator(tmp_path
         feed = demo.arbitrage_feed(venue)  # what the demo runs: the first hedge exchange, every market
         assert feed is not None and feed.symbols == {0: "BTC/USDT:USDT", 1: "ETH/USDT:USDT", 2: "SOL/USDT:USDT"}
         clients.append(await sdk.connect("127.0.0.1", venue.tcp_port, ARB))
-        tasks.append(asyncio.create_task(arb.ArbitrageAgent(clients[-1], arb.ArbitrageMaker(seed=1), feed).run()))
+        maker = Observed(seed=1)
+        tasks.append(asyncio.create_task(arb.ArbitrageAgent(clients[-1], maker, feed).run()))
         trader = await sdk.connect("127.0.0.1", venue.tcp_port, TRADER)
         clients.append(trader)
 
@@ -183,6 +197,20 @@ async def test_a_fill_of_the_arbitrage_maker_is_hedged_on_the_simulator(tmp_path
         account = sim.accounts[venue.hedger.credentials[agent_of(ARB)]["binance"].api_key]
         assert account.positions["BTCUSDT"].amount == Decimal("0.050")  # 5 000 USDC at 100 000, bought
         assert venue.hedger.status()["hedged_usdc"] != "0"
+
+        # The simulator goes down (its /sim fault control): after failures_max failed polls the
+        # maker lets the next RFQ pass; when it is back, one good poll and it quotes again.
+        async with aiohttp.ClientSession(venue.hedger.urls["binance"]) as session:
+            await set_outage(session, True)
+            for _ in range(demo.ARBITRAGE_FAILURES_MAX):
+                await feed.refresh()
+            ack = await trader.request_quote(0, "long", 5_000 * USDC_E6, 10, 50_000_000, expires_in_ms=30_000)
+            assert await asyncio.wait_for(skip_to(maker.answers, ack.events[0].rfq_id), 20) is None
+            assert maker.skipped["hedge_unhealthy"] >= 1
+            await set_outage(session, False)
+            await feed.refresh()
+            ack = await trader.request_quote(0, "long", 5_000 * USDC_E6, 10, 50_000_000, expires_in_ms=30_000)
+            assert await asyncio.wait_for(skip_to(maker.answers, ack.events[0].rfq_id), 20) is not None
     finally:
         for task in tasks:
             task.cancel()
@@ -190,6 +218,14 @@ async def test_a_fill_of_the_arbitrage_maker_is_hedged_on_the_simulator(tmp_path
         for client in clients:
             await client.disconnect()
         await venue.stop()
+
+
+async def skip_to(answers: asyncio.Queue, rfq_id: int):
+    """The maker's answer to ``rfq_id`` (earlier RFQs' answers passed over)."""
+    while True:
+        seen, intent = await answers.get()
+        if seen == rfq_id:
+            return intent
 
 
 def test_a_backtest_reports_the_hedged_book(tmp_path):
