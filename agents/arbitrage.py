@@ -161,9 +161,14 @@ class CcxtFeed:
                 funding = await self.client.fetch_funding_rate(symbol)
                 book = await self.client.fetch_order_book(symbol, self.depth)
             except Exception as exc:  # any exchange or network error makes the market less healthy
-                self.failures[market] = self.failures.get(market, 0) + 1
-                log.warning("hedge feed %s: %s (%d in a row)", symbol, exc, self.failures[market])
+                failures = self.failures[market] = self.failures.get(market, 0) + 1
+                # once when it starts failing and once when it stops being quoted, not at every poll
+                log.log(logging.WARNING if failures in (1, self.failures_max) else logging.DEBUG,
+                        "hedge feed %s: %s (%d in a row%s)", symbol, exc, failures,
+                        "; not quoted until a good poll" if failures == self.failures_max else "")
                 continue
+            if self.failures.get(market, 0) >= self.failures_max:
+                log.warning("hedge feed %s: back after %d failed polls; quoted again", symbol, self.failures[market])
             self.rates[market] = scale_to_8h_e9(float(funding["fundingRate"]), funding.get("interval"))
             self.books[market] = ([list(level[:2]) for level in book["bids"]],
                                   [list(level[:2]) for level in book["asks"]])

@@ -12,9 +12,10 @@ it, as the entry points do: a worker never runs a stale compiled engine.
 
 Figures per run: PnL (venue + hedge), its venue leg (equity − deposit) and hedge leg (the
 hedge's cost, funding and mark-to-market, for a strategy that hedges: ``replay.backtest``),
-realized PnL, funding, fees, Sharpe, max drawdown, fill ratio (fills / quotes submitted), fills, quotes. **Sharpe** is the mean over the
-standard deviation of the equity changes between Ticks, times the square root of the number
-of such intervals in a year at the median interval (0 when the equity never moved).
+realized PnL, funding, fees, Sharpe, max drawdown, fill ratio (fills / quotes submitted),
+fills, quotes. **Sharpe** is the mean over the standard deviation of the equity changes
+between Ticks, times the square root of the number of such intervals in a year at the median
+interval (0 when the equity never moved).
 
 Strategies are ``module:Class`` or a short name of ``STRATEGIES`` (strings, not imports:
 ``replay`` may not import ``agents`` — DESIGN §2 — but a backtest loads a strategy by name
@@ -47,8 +48,9 @@ STRATEGIES = {
 }
 SECONDS_PER_YEAR = 365.25 * 86_400
 WORKERS_DEFAULT = 2
-FIGURES = ("pnl_e6", "venue_pnl_e6", "hedge_pnl_e6", "hedge_cost_e6", "hedge_funding_e6", "realized_pnl_e6", "funding_e6", "fees_e6", "sharpe", "max_drawdown_e6", "fill_ratio",
-           "fills", "quotes_submitted", "liquidated", "open_positions")
+FIGURES = ("pnl_e6", "venue_pnl_e6", "hedge_pnl_e6", "hedge_cost_e6", "hedge_funding_e6", "realized_pnl_e6",
+           "funding_e6", "fees_e6", "sharpe", "max_drawdown_e6", "fill_ratio", "fills", "quotes_submitted",
+           "liquidated", "open_positions")
 
 
 @dataclass(frozen=True)
