@@ -51,7 +51,7 @@ from agents import sdk
 from agents.makers import MakerAgent
 from agents.risk import AccountBook
 from engine import events as ev
-from engine.units import FUNDING_INTERVAL_NS, NS_PER_HOUR, RATE_E9_MAX
+from engine.units import FUNDING_INTERVAL_NS, NS_PER_HOUR, RATE_E9_MAX, div_half_even
 from engine.views import RfqView
 from protocol.orderbook import Levels, hedge_cost_bps, mid, spread_bps, walk
 from protocol.strategy import BaseStrategy, HedgePnl, QuoteIntent
@@ -294,6 +294,7 @@ class ArbitrageMaker(BaseStrategy):
         self.leverage, self.valid_for_ms, self.risk_limit_e6 = leverage, valid_for_ms, risk_limit_e6
         self.book = AccountBook()
         self.hedge = HedgeBook(self.feed, fee_bps)
+        self.net_e9: dict[int, int] = {}  # market → its net base quantity × 1e9 on the venue (long +)
         self.skipped: dict[str, int] = {}
         self.last: Quote | None = None
 
@@ -348,25 +349,32 @@ class ArbitrageMaker(BaseStrategy):
         if kind is ev.OracleUpdated:
             self.hedge.mark(event.market, event.price_e8, now_ns)
             return
-        market = None  # of one of its positions that this event opens, resizes or ends
+        position = None  # one of its positions that this event opens, resizes or ends
         if kind is ev.PositionOpened and self.agent in (event.long_agent, event.short_agent):
-            market = event.market
-            if market not in self.hedge.prices_e8:
-                self.hedge.mark(market, event.entry_price_e8, now_ns)
+            position = event.position_id
+            if event.market not in self.hedge.prices_e8:
+                self.hedge.mark(event.market, event.entry_price_e8, now_ns)
         elif kind in (ev.PositionClosed, ev.PositionLiquidated) and event.position_id in self.book.positions:
-            market = self.book.positions[event.position_id][0]
+            position = event.position_id
+        before = self._qty_e9(position)
         self.book.apply(event)  # its positions, hence its net exposure per market
-        if market is not None:
-            self.hedge.trade_to(market, self._target(market), now_ns)
+        if position is not None:
+            market = event.market if kind is ev.PositionOpened else before[0]
+            net_e9 = self.net_e9[market] = self.net_e9.get(market, 0) + self._qty_e9(position)[1] - before[1]
+            self.hedge.trade_to(market, -net_e9 / 1e9, now_ns)  # the hedger's ratio: 10 000 bps
 
     def hedge_pnl(self, now_ns: int) -> HedgePnl:
         """The hedge's cost, funding and mark so far (``protocol.strategy``: the backtest adds it)."""
         return self.hedge.pnl(now_ns)
 
-    def _target(self, market: int) -> float:
-        """−1 × the maker's net base quantity in ``market`` (the hedger's ratio 10 000 bps)."""
-        return -sum(sign * size * 100 / entry for m, sign, size, _, entry, _, _ in self.book.positions.values()
-                    if m == market)
+    def _qty_e9(self, position_id: int | None) -> tuple[int, int]:
+        """(market, signed base quantity × 1e9) of one of its open positions, as the hedger counts
+        it (``adapters/hedging/exposure.qty_e9``: size at entry); (-1, 0) if not open."""
+        p = self.book.positions.get(position_id) if position_id is not None else None
+        if p is None:
+            return -1, 0
+        market, sign, size_e6, _, entry_price_e8 = p[:5]
+        return market, sign * div_half_even(size_e6 * 10**11, entry_price_e8)
 
     def explain(self) -> dict:
         return {"skipped": dict(sorted(self.skipped.items())), "hedge_trades": self.hedge.trades}
@@ -379,7 +387,6 @@ class ArbitrageAgent:
     def __init__(self, client: sdk.Client, strategy: ArbitrageMaker, feed: CcxtFeed):
         self.feed = feed
         strategy.feed = strategy.hedge.feed = feed
-        self.strategy = strategy
         self.maker = MakerAgent(client, strategy)
 
     async def run(self) -> None:
