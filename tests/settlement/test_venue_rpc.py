@@ -134,18 +134,18 @@ async def test_the_demo_venue_settles_on_the_rpc_peer_and_reconciles(node, tmp_p
         assert figures["deposits_seen"] == agents and figures["settled_events"] >= 4
         assert figures["unmirrored"] == 0 and figures["oracle_rewrites"] == 0  # every price was posted in order
         assert "settlement lag" in venue.projections.status_text()
-        # the program's oracle account holds the venue's last posted price of each market
-        backend = settlement.backend
-        assert peer.accounts_set > 0 and set(backend.posted) == {0, 1, 2}
-        for market, (price_e8, publish_ns) in backend.posted.items():  # PriceUpdateV2: price at 73, publish at 93
-            data = bytes((await client.get_account_info(backend.oracle_accounts[market])).value.data)
-            assert data[41:73] == localnet.FEEDS[market] and int.from_bytes(data[73:81], "little") == price_e8
-            assert int.from_bytes(data[93:101], "little") == publish_ns // S
         # the deposit cursor is on disk, and it names this chain
         cursor = json.loads((tmp_path / "data" / DEPOSIT_CURSOR_FILE).read_text())
         assert cursor["chain_id"].startswith(f"rpc:{peer.genesis_hash}:") and cursor["done"] is not None
     finally:
         await venue.stop()
+    # Stopped, settled to its last seq: each market's oracle account holds the engine's last price.
+    backend, oracle = venue.projections.settlement.backend, venue.state.oracle
+    assert peer.accounts_set > 0 and venue.projections.runner.status[SETTLEMENT_NAME].seq == venue.hub.last_seq
+    for market in range(len(venue.symbols)):  # PriceUpdateV2: feed id at 41, price at 73, publish time at 93
+        data = bytes((await client.get_account_info(backend.oracle_accounts[market])).value.data)
+        assert data[41:73] == localnet.FEEDS[market] and int.from_bytes(data[73:81], "little") == oracle.price_e8[market]
+        assert int.from_bytes(data[93:101], "little") == oracle.publish_ns[market] // S
 
 
 def free_e6(venue: Venue, agents: list[Keypair]) -> list[int]:
