@@ -167,11 +167,11 @@ class LiteSvmBackend:
         ata = self.token_account_of(owner)
         self.svm.expire_blockhash()
         blockhash = self.svm.latest_blockhash()
-        minted = self.svm.send_transaction(Transaction([self.payer, self.world.mint_authority], Message.new_with_blockhash(
-            [create_idempotent_associated_token_account(self.payer.pubkey(), owner, self.mint),
-             mint_to(MintToParams(program_id=TOKEN_PROGRAM_ID, mint=self.mint, dest=ata,
-                                  mint_authority=self.world.mint_authority.pubkey(), amount=amount_e6))],
-            self.payer.pubkey(), blockhash), blockhash))
+        ixs = [create_idempotent_associated_token_account(self.payer.pubkey(), owner, self.mint),
+               mint_to(MintToParams(program_id=TOKEN_PROGRAM_ID, mint=self.mint, dest=ata,
+                                    mint_authority=self.world.mint_authority.pubkey(), amount=amount_e6))]
+        message = Message.new_with_blockhash(ixs, self.payer.pubkey(), blockhash)
+        minted = self.svm.send_transaction(Transaction([self.payer, self.world.mint_authority], message, blockhash))
         if hasattr(minted, "err"):
             raise RuntimeError(f"minting test USDC to {owner} failed: {minted.err()}")
         return ata

@@ -111,7 +111,8 @@ async def test_the_demo_venue_settles_on_the_rpc_peer_and_reconciles(node, tmp_p
     world, peer, client, settings = node
     from agents import demo
 
-    venue = Venue(venue_config(tmp_path / "data", settings, demo=True), clock=before_a_funding_boundary(BOUNDARY_AFTER_S))
+    venue = Venue(venue_config(tmp_path / "data", settings, demo=True),
+                  clock=before_a_funding_boundary(BOUNDARY_AFTER_S))
     await venue.start()
     seen = Seen(venue)
     try:
@@ -144,7 +145,8 @@ async def test_the_demo_venue_settles_on_the_rpc_peer_and_reconciles(node, tmp_p
     assert peer.accounts_set > 0 and venue.projections.runner.status[SETTLEMENT_NAME].seq == venue.hub.last_seq
     for market in range(len(venue.symbols)):  # PriceUpdateV2: feed id at 41, price at 73, publish time at 93
         data = bytes((await client.get_account_info(backend.oracle_accounts[market])).value.data)
-        assert data[41:73] == localnet.FEEDS[market] and int.from_bytes(data[73:81], "little") == oracle.price_e8[market]
+        assert data[41:73] == localnet.FEEDS[market]
+        assert int.from_bytes(data[73:81], "little") == oracle.price_e8[market]
         assert int.from_bytes(data[93:101], "little") == oracle.publish_ns[market] // S
 
 
@@ -304,8 +306,9 @@ async def test_surfnet_set_account_writes_what_the_client_reads_and_refuses_bad_
             with pytest.raises(RuntimeError, match="Invalid params"):
                 await dev.call("surfnet_setAccount", bad)
         async with httpx.AsyncClient() as http:  # over the body limit: refused before parsing
-            resp = await http.post(dev.url, content=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "surfnet_setAccount",
-                                                                "params": [str(key), {"data": "00" * (1 << 20)}]}))
+            body = {"jsonrpc": "2.0", "id": 1, "method": "surfnet_setAccount",
+                    "params": [str(key), {"data": "00" * (1 << 20)}]}
+            resp = await http.post(dev.url, content=json.dumps(body))
             assert resp.status_code == 413
         assert peer.accounts_set == 2
     finally:
