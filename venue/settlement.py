@@ -32,7 +32,8 @@ def escrow_program(program_id=localnet.PROGRAM_ID) -> EscrowProgram:
 
 
 def dev_price_account(market: int, price_e8: int, publish_ns: int, conf_e8: int = 0) -> bytes | None:
-    """The embedded chain's PriceUpdateV2 account of ``market`` (None: no dev feed for it)."""
+    """The dev oracle's PriceUpdateV2 account of ``market`` (embedded chain, or an RPC dev chain
+    whose config has the same feed ids); None: no dev feed for it."""
     if market >= len(localnet.FEEDS):
         return None
     return localnet.price_update_bytes(localnet.FEEDS[market], price_e8, conf_e8, -8, publish_ns // 1_000_000_000)
@@ -267,8 +268,9 @@ class VenueSettlement:
     # -- deposits -------------------------------------------------------------------------
 
     async def deposit(self, keypair: Keypair, amount_e6: int) -> str:
-        """The agent deposits ``amount_e6`` of (test) USDC into the escrow on the embedded chain:
-        the USDC is minted to its token account, the agent signs ``deposit``; the watcher turns
+        """The agent deposits ``amount_e6`` of (test) USDC into the escrow on the dev chain
+        (embedded, or by RPC): SOL and test USDC from the chain's faucet, then the agent signs
+        and pays ``deposit``; the watcher turns
         it into a ``Deposit`` (ref = the signature), which this waits for. The signature."""
         outcome = await self._on_chain(self._send_deposit(keypair, amount_e6), DEPOSIT_CALL_TIMEOUT_S)
         if not outcome.ok:
