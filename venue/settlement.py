@@ -170,6 +170,7 @@ class VenueSettlement:
         self.deposits_seen = 0
         self._watch_task = None
         self._watch_lock = None  # one poll at a time (the loop's and a demo deposit's)
+        self._stopping = False
         self.started_s = 0.0  # how long the start took (program build + chain)
 
     @property
@@ -249,6 +250,7 @@ class VenueSettlement:
         import asyncio
 
         if self._watch_task is not None:
+            self._stopping = True  # the loop ends by itself even if a cancellation were lost
             self._watch_task.cancel()
             await asyncio.gather(self._watch_task, return_exceptions=True)
         if self.sink is not None:
@@ -262,8 +264,10 @@ class VenueSettlement:
     async def _on_chain(self, coroutine, timeout_s: float):
         """Run ``coroutine`` on the backend's own loop (the backend lives there alone)."""
         import asyncio
-        return await asyncio.wait_for(
-            asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.sink.loop.loop)), timeout_s)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+        # arrives as the call completes (fixed in 3.12), and the watcher loop would never stop.
+        async with asyncio.timeout(timeout_s):
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.sink.loop.loop))
 
     # -- deposits -------------------------------------------------------------------------
 
@@ -316,6 +320,8 @@ class VenueSettlement:
         failing = ""  # the error logged last: a chain that stays down is said once, not every poll
         while True:
             await asyncio.sleep(self.config.watch_interval_ms / 1_000)
+            if self._stopping:
+                return
             try:
                 await self.watch_once()
             except Exception as error:  # noqa: BLE001 - the next poll tries again
