@@ -46,8 +46,8 @@ def roles(traders: int) -> list[tuple[str, int]]:
 
 async def fund(venue, agent: str, amount_e6: int, keypair=None) -> None:
     """Top ``agent`` up to ``amount_e6`` of free balance (nothing if it has that already): on the
-    embedded chain the agent deposits into the escrow itself and the deposit watcher journals
-    it (``venue.settlement``); otherwise the dev faucet."""
+    embedded chain, or a dev chain by RPC, the agent deposits into the escrow itself and the
+    deposit watcher journals it (``venue.settlement``); otherwise the dev faucet."""
     free_e6 = views.account(venue.state, agent).free_e6
     if free_e6 >= amount_e6:
         return

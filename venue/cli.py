@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import tomllib
 
 from ledger import compiled
 
@@ -30,7 +31,7 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         settings = config.load(args.config, overrides=_run_overrides(args))
-    except config.ConfigError as error:
+    except (config.ConfigError, OSError, tomllib.TOMLDecodeError) as error:
         print(f"agentperp run: {error}", file=sys.stderr)
         return 2
     if settings.venue.demo:
@@ -66,9 +67,13 @@ def _run_overrides(args: argparse.Namespace) -> dict:
         overrides["projections"] = projections
     if args.oracle is not None:
         overrides["oracle"] = {"source": args.oracle}
-    if args.settlement is not None or args.rpc_url is not None:  # issue 13: the escrow, live
-        overrides["settlement"] = {k: v for k, v in (("backend", args.settlement), ("rpc_url", args.rpc_url))
-                                   if v is not None}
+    settlement: dict = {}  # issue 13: the escrow, live
+    if args.settlement_config is not None:  # its [settlement] table, e.g. the one `escrow rpc-peer` writes
+        with open(args.settlement_config, "rb") as file:
+            settlement = dict(tomllib.load(file).get("settlement", {}))
+    settlement.update((k, v) for k, v in (("backend", args.settlement), ("rpc_url", args.rpc_url)) if v is not None)
+    if settlement:
+        overrides["settlement"] = settlement
     return overrides
 
 
@@ -139,12 +144,16 @@ def _escrow(args: argparse.Namespace) -> int:
                               demo_seed=DemoSection().seed)
     if args.action == "rpc-peer":
         from adapters.solana import rpc_peer
+        from adapters.solana.backend_litesvm import oracle_key
         from programs.escrow import localnet
         from solders.litesvm import LiteSVM
         from venue import settlement
+        from venue.config import DEFAULT_SYMBOLS
 
-        return rpc_peer.main(args.rest, program_id=localnet.PROGRAM_ID, make_world=lambda: localnet.World(
-            settlement.program_path(), svm=LiteSVM().with_sigverify(True)))
+        oracles = {symbol: oracle_key(market) for market, symbol in enumerate(DEFAULT_SYMBOLS[:len(localnet.FEEDS)])}
+        return rpc_peer.main(args.rest, program_id=localnet.PROGRAM_ID, oracle_accounts=oracles,
+                             make_world=lambda: localnet.World(settlement.program_path(),
+                                                               svm=LiteSVM().with_sigverify(True)))
     from programs.escrow import build
 
     return build.main(args.rest)
@@ -189,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--settlement", choices=["litesvm", "rpc", "none"],
                      help="the escrow program, live: litesvm (default: in-process chain), rpc (a cluster), none")
     run.add_argument("--rpc-url", metavar="URL", help="--settlement rpc: the cluster's JSON-RPC URL")
+    run.add_argument("--settlement-config", metavar="FILE",
+                     help="take [settlement] from FILE over --config's (e.g. the settlement.toml that "
+                          "`agentperp escrow rpc-peer` writes)")
     run.add_argument("--nats", metavar="URL", help="also publish the journal to NATS JetStream (e.g. nats://127.0.0.1:4222)")
     run.set_defaults(func=_run)
 

@@ -182,7 +182,7 @@ class SettlementSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     # litesvm: the program in an in-process LiteSVM (embedded default), rebuilt from the journal at
     # every start; rpc: a cluster's JSON-RPC endpoint; none: no settlement.
     backend: Literal["litesvm", "rpc", "none"] = "litesvm"
-    demo_deposits: bool = True  # litesvm: demo agents fund themselves by a deposit on chain (watcher)
+    demo_deposits: bool = True  # demo agents fund themselves by a deposit on chain (litesvm, or rpc dev_chain)
     watch_interval_ms: int = 250  # the deposit watcher polls the chain this often
     rpc_url: str = ""  # rpc: the cluster's JSON-RPC URL
     program_id: str = ""  # rpc: the escrow program's address
@@ -190,6 +190,11 @@ class SettlementSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     usdc_mint: str = ""  # rpc: the USDC mint (withdrawals to a wallet create its token account)
     authority_keypair: str = ""  # rpc: the settlement authority's keypair file (solana-keygen JSON); also pays
     oracle_accounts: dict[str, str] = msgspec.field(default_factory=dict)  # rpc: market -> PriceUpdateV2
+    # rpc: the endpoint is a dev chain (`agentperp escrow rpc-peer`, surfpool), never a real cluster:
+    # the venue writes the oracle accounts itself (surfnet_setAccount) and demo agents get SOL by
+    # airdrop and test USDC minted with usdc_mint_authority_keypair.
+    dev_chain: bool = False
+    usdc_mint_authority_keypair: str = ""  # rpc dev_chain: the test USDC mint's authority (keypair file)
 
 
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -15,6 +15,7 @@ from engine.units import USDC_E6, div_half_even
 from ledger.genesis import ConfigChanged
 from venue.app import Venue
 from venue.config import Config
+from venue.settlement import SettlementUnavailable
 
 
 class Activity:
@@ -136,6 +137,6 @@ def main(config: Config) -> int:
         return asyncio.run(run_venue(config))
     except KeyboardInterrupt:
         return 130
-    except ConfigChanged as error:  # refused before anything was written: say what and how on
+    except (ConfigChanged, SettlementUnavailable) as error:  # refused at start: say what and how on
         print(f"agentperp: the venue did not start: {error}", file=sys.stderr)
         return 2

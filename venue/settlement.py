@@ -8,6 +8,8 @@ LiteSVM world that loads it. ``adapters/solana`` is given them as data: an ``Esc
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 from anchorpy import Idl
@@ -30,7 +32,8 @@ def escrow_program(program_id=localnet.PROGRAM_ID) -> EscrowProgram:
 
 
 def dev_price_account(market: int, price_e8: int, publish_ns: int, conf_e8: int = 0) -> bytes | None:
-    """The embedded chain's PriceUpdateV2 account of ``market`` (None: no dev feed for it)."""
+    """The dev oracle's PriceUpdateV2 account of ``market`` (embedded chain, or an RPC dev chain
+    whose config has the same feed ids); None: no dev feed for it."""
     if market >= len(localnet.FEEDS):
         return None
     return localnet.price_update_bytes(localnet.FEEDS[market], price_e8, conf_e8, -8, publish_ns // 1_000_000_000)
@@ -54,12 +57,21 @@ def litesvm_backend(program_path: Path | None = None, *, keyring: dict[str, Keyp
 
 SETTLEMENT_NAME = "settlement"
 CHECKPOINT_FILE = "settlement.checkpoint.json"  # in the data dir (a LiteSVM's is void at the next start)
+DEPOSIT_CURSOR_FILE = "settlement.deposits.json"  # rpc: the deposit watcher's cursor, in the data dir
 DEPOSIT_CALL_TIMEOUT_S = 30.0  # one demo deposit sent on chain, at most
 RECONCILE_TIMEOUT_S = 120.0  # one live reconcile, at most
 
 
 class SettlementUnavailable(RuntimeError):
     """The venue cannot start its settlement (the program cannot be built, rpc settings missing)."""
+
+
+def _keypair(path: str) -> Keypair:
+    """A keypair file in solana-keygen's JSON format (64 bytes as a list of numbers)."""
+    try:
+        return Keypair.from_bytes(bytes(json.loads(Path(path).read_text())))
+    except (OSError, ValueError) as error:
+        raise SettlementUnavailable(f"keypair file {path}: {error}") from error
 
 
 def program_path() -> Path:
@@ -153,8 +165,12 @@ class VenueSettlement:
         self.sink: ReplicaSink | None = None
         self.backend_cls = LiteSvmBackend  # a seam: tests give a chain with faults
         self.watcher = None
+        self.cursor_store = None  # rpc: the watcher's durable cursor (adapters.solana.watcher.CursorStore)
+        self._cursor_chain = ""  # rpc: the chain the cursor belongs to, once loaded
         self.deposits_seen = 0
         self._watch_task = None
+        self._watch_lock = None  # one poll at a time (the loop's and a demo deposit's)
+        self._stopping = False
         self.started_s = 0.0  # how long the start took (program build + chain)
 
     @property
@@ -163,8 +179,9 @@ class VenueSettlement:
 
     @property
     def on_chain_deposits(self) -> bool:
-        """Demo agents deposit through the program (embedded chain only)."""
-        return self.enabled and self.config.backend == "litesvm" and self.config.demo_deposits
+        """Demo agents deposit through the program (the embedded chain, or a dev chain by RPC)."""
+        return self.enabled and self.config.demo_deposits and (self.config.backend == "litesvm"
+                                                               or self.config.dev_chain)
 
     async def start(self) -> ReplicaSink | None:
         import asyncio
@@ -190,33 +207,50 @@ class VenueSettlement:
         if self.config.backend == "litesvm":
             from adapters.solana.watcher import LiteSvmDepositWatcher
             self.watcher = LiteSvmDepositWatcher(self.backend)
-            self._watch_task = asyncio.create_task(self._watch(), name="deposit-watcher")
+        else:
+            from adapters.solana.watcher import CursorStore, RpcDepositWatcher
+            # The vault, not the program: every deposit moves USDC into it, and the venue's own
+            # settlement transactions (most of the program's) are not fetched again.
+            self.watcher = RpcDepositWatcher(self.backend.client, self.backend.escrow.program_id,
+                                             address=self.backend.vault)
+            self.cursor_store = CursorStore(data_dir / DEPOSIT_CURSOR_FILE)
+        self._watch_lock = asyncio.Lock()
+        self._watch_task = asyncio.create_task(self._watch(), name="deposit-watcher")
         self.started_s = time.perf_counter() - t0
         return self.sink
 
     def _rpc_backend(self):
-        import json
-
         from solana.rpc.async_api import AsyncClient
         from solders.pubkey import Pubkey
 
-        from adapters.solana.backend_rpc import RpcBackend
+        from adapters.solana.backend_rpc import DevChain, RpcBackend
 
         c = self.config
         missing = [k for k in ("rpc_url", "program_id", "vault", "authority_keypair") if not getattr(c, k)]
+        if self.venue.config.venue.demo and c.demo_deposits:
+            if not c.dev_chain:
+                raise SettlementUnavailable(
+                    "--settlement rpc with demo agents needs a dev chain: the demo agents fund themselves there "
+                    "(SOL by airdrop, test USDC minted); set [settlement] dev_chain = true (the file "
+                    "`agentperp escrow rpc-peer` writes does), or run with --no-demo")
+            missing += [k for k in ("usdc_mint", "usdc_mint_authority_keypair") if not getattr(c, k)]
         if missing:
-            raise SettlementUnavailable(f"--settlement rpc needs [settlement] {', '.join(missing)}")
-        authority = Keypair.from_bytes(bytes(json.loads(Path(c.authority_keypair).read_text())))
+            raise SettlementUnavailable(f"--settlement rpc needs [settlement] {', '.join(missing)} "
+                                        f"(`agentperp escrow rpc-peer` writes them for its dev chain)")
         symbols = self.venue.symbols
         oracles = {symbols.index(m): Pubkey.from_string(a) for m, a in c.oracle_accounts.items() if m in symbols}
         return RpcBackend(AsyncClient(c.rpc_url), escrow_program(Pubkey.from_string(c.program_id)),
-                          Pubkey.from_string(c.vault), authority, authority,
-                          usdc_mint=Pubkey.from_string(c.usdc_mint) if c.usdc_mint else None, oracle_accounts=oracles)
+                          Pubkey.from_string(c.vault), _keypair(c.authority_keypair), _keypair(c.authority_keypair),
+                          usdc_mint=Pubkey.from_string(c.usdc_mint) if c.usdc_mint else None, oracle_accounts=oracles,
+                          dev_chain=DevChain(c.rpc_url) if c.dev_chain else None, price_account_data=dev_price_account,
+                          mint_authority=_keypair(c.usdc_mint_authority_keypair) if c.usdc_mint_authority_keypair
+                          else None)
 
     async def stop(self) -> None:
         import asyncio
 
         if self._watch_task is not None:
+            self._stopping = True  # the loop ends by itself even if a cancellation were lost
             self._watch_task.cancel()
             await asyncio.gather(self._watch_task, return_exceptions=True)
         if self.sink is not None:
@@ -230,14 +264,17 @@ class VenueSettlement:
     async def _on_chain(self, coroutine, timeout_s: float):
         """Run ``coroutine`` on the backend's own loop (the backend lives there alone)."""
         import asyncio
-        return await asyncio.wait_for(
-            asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.sink.loop.loop)), timeout_s)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+        # arrives as the call completes (fixed in 3.12), and the watcher loop would never stop.
+        async with asyncio.timeout(timeout_s):
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.sink.loop.loop))
 
     # -- deposits -------------------------------------------------------------------------
 
     async def deposit(self, keypair: Keypair, amount_e6: int) -> str:
-        """The agent deposits ``amount_e6`` of (test) USDC into the escrow on the embedded chain:
-        the USDC is minted to its token account, the agent signs ``deposit``; the watcher turns
+        """The agent deposits ``amount_e6`` of (test) USDC into the escrow on the dev chain
+        (embedded, or by RPC): SOL and test USDC from the chain's faucet, then the agent signs
+        and pays ``deposit``; the watcher turns
         it into a ``Deposit`` (ref = the signature), which this waits for. The signature."""
         outcome = await self._on_chain(self._send_deposit(keypair, amount_e6), DEPOSIT_CALL_TIMEOUT_S)
         if not outcome.ok:
@@ -246,54 +283,55 @@ class VenueSettlement:
         return outcome.signature
 
     async def _send_deposit(self, keypair: Keypair, amount_e6: int):
-        from solders.message import Message
-        from solders.transaction import Transaction
-        from spl.token.instructions import MintToParams, create_idempotent_associated_token_account, mint_to
-
-        from adapters.solana.escrow import TOKEN_PROGRAM_ID
-
         b = self.backend
         owner = keypair.pubkey()
-        b._fund(owner)  # the agent pays its fees and its agent account's rent
-        ata = b.token_account_of(owner)
-        # The faucet of test USDC (the mint is the dev chain's): into the agent's own token account.
-        b.svm.expire_blockhash()
-        mint = Transaction([b.payer, b.world.mint_authority], Message.new_with_blockhash(
-            [create_idempotent_associated_token_account(b.payer.pubkey(), owner, b.mint),
-             mint_to(MintToParams(program_id=TOKEN_PROGRAM_ID, mint=b.mint, dest=ata,
-                                  mint_authority=b.world.mint_authority.pubkey(), amount=amount_e6))],
-            b.payer.pubkey(), b.svm.latest_blockhash()), b.svm.latest_blockhash())
-        minted = b.svm.send_transaction(mint)
-        if hasattr(minted, "err"):
-            raise RuntimeError(f"minting test USDC to {owner} failed: {minted.err()}")
+        ata = await b.dev_fund(owner, amount_e6)  # the dev chain's faucet: SOL and test USDC
         # The agent's own transaction: the program's deposit, signed and paid by the agent.
-        b.svm.expire_blockhash()
-        tx = Transaction([keypair], Message.new_with_blockhash(
-            [b.escrow.deposit(owner, ata, b.vault, amount_e6)], owner, b.svm.latest_blockhash()),
-            b.svm.latest_blockhash())
-        return b.send_external(tx)
+        return await b.send_as([b.escrow.deposit(owner, ata, b.vault, amount_e6)], keypair)
 
     async def watch_once(self) -> int:
-        """Turn the deposits that landed since the last poll into ``Deposit`` commands."""
+        """Turn the deposits that landed since the last poll into ``Deposit`` commands. With a
+        durable cursor (rpc) it is stored only after the commands are accepted: a crash in
+        between delivers them again, and the engine answers a repeated ref as a no-op."""
         from adapters.solana.watcher import to_command
+        from engine import rejections as rj
 
-        seen = await self._on_chain(self.watcher.poll(), DEPOSIT_CALL_TIMEOUT_S)
-        for deposit in seen:
-            outcome = await self.venue.execute(to_command(deposit))
-            if outcome.rejection is None:
-                self.deposits_seen += 1
-        return len(seen)
+        async with self._watch_lock:
+            if self.cursor_store is not None and not self._cursor_chain:
+                self._cursor_chain = await self._on_chain(self.backend.chain_id(), DEPOSIT_CALL_TIMEOUT_S)
+                self.watcher.cursor = self.cursor_store.load(self._cursor_chain)
+            seen, cursor = await self._on_chain(self.watcher.fetch(), DEPOSIT_CALL_TIMEOUT_S)
+            for deposit in seen:
+                outcome = await self.venue.execute(to_command(deposit))
+                if outcome.rejection is None:
+                    self.deposits_seen += 1
+                elif outcome.rejection.code != rj.DUPLICATE:  # refused for good: reconcile will show it
+                    logging.getLogger("agentperp.settlement").error(
+                        "deposit %s of %s refused: %s", deposit.signature, deposit.owner, outcome.rejection)
+            if self.cursor_store is not None and cursor != self.watcher.cursor:
+                self.cursor_store.save(self._cursor_chain, cursor)
+            self.watcher.cursor = cursor
+            return len(seen)
 
     async def _watch(self) -> None:
         import asyncio
-        import logging
 
+        log = logging.getLogger("agentperp.settlement")
+        failing = ""  # the error logged last: a chain that stays down is said once, not every poll
         while True:
             await asyncio.sleep(self.config.watch_interval_ms / 1_000)
+            if self._stopping:
+                return
             try:
                 await self.watch_once()
             except Exception as error:  # noqa: BLE001 - the next poll tries again
-                logging.getLogger("agentperp.settlement").error("deposit watcher: %s", error)
+                if (text := f"{type(error).__name__}: {error}") != failing:
+                    failing = text
+                    log.error("deposit watcher (retrying every %d ms): %s", self.config.watch_interval_ms, text)
+                continue
+            if failing:
+                log.warning("deposit watcher: polling the chain again")
+                failing = ""
 
     # -- reconcile ------------------------------------------------------------------------
 
@@ -329,7 +367,9 @@ class VenueSettlement:
             return (f"LiteSVM in-process, program {self.backend.escrow.program_id}, vault {self.backend.vault}; "
                     f"the chain is rebuilt from the journal at each start"
                     + ("; demo agents deposit on chain" if self.on_chain_deposits else ""))
-        return f"RPC {self.config.rpc_url}, program {self.backend.escrow.program_id}, vault {self.backend.vault}"
+        return (f"RPC {self.config.rpc_url}, program {self.backend.escrow.program_id}, vault {self.backend.vault}"
+                + ("; a dev chain: the venue writes its oracle accounts" if self.config.dev_chain else "")
+                + ("; demo agents deposit on chain" if self.on_chain_deposits else ""))
 
     def figures(self) -> dict:
         """What /health adds to the settlement projection's entry."""

@@ -127,6 +127,14 @@ class Backend(Protocol):
     async def price_account(self, market: int, price_e8: int, publish_ns: int) -> Pubkey:
         """The Pyth PriceUpdateV2 account the program reads for ``market``."""
 
+    # A dev chain's (LiteSVM, an RPC dev chain): the demo agents' own deposits.
+    async def dev_fund(self, owner: Pubkey, amount_e6: int) -> Pubkey:
+        """The dev chain's faucet: SOL for ``owner``'s fees and rent and ``amount_e6`` of test
+        USDC minted into its token account (returned)."""
+
+    async def send_as(self, ixs: list[Instruction], payer: Keypair) -> TxOutcome:
+        """A transaction of ``payer``'s own (signed and paid by it), sent and confirmed."""
+
 
 async def read_agents(backend: Backend, owners: list[Pubkey]) -> list[ChainAgent | None]:
     keys = [backend.escrow.agent_pda(o) for o in owners]

@@ -118,6 +118,13 @@ class LiteSvmBackend:
         self.external_log.append((sig, self.svm.get_clock().slot, tx.message))
         return TxOutcome(sig, True, logs=list(result.logs()), compute_units=result.compute_units_consumed())
 
+    async def send_as(self, ixs: list[Instruction], payer: Keypair) -> TxOutcome:
+        """An agent's own transaction, signed and paid by ``payer`` (a demo agent's deposit)."""
+        self.svm.expire_blockhash()
+        blockhash = self.svm.latest_blockhash()
+        return self.send_external(Transaction([payer], Message.new_with_blockhash(ixs, payer.pubkey(), blockhash),
+                                              blockhash))
+
     async def signature_status(self, signature: str, last_valid_block_height: int | None) -> str:
         found = self.svm.get_transaction(Signature.from_string(signature))
         if found is None:
@@ -152,6 +159,22 @@ class LiteSvmBackend:
             if (self.svm.get_balance(owner) or 0) < AGENT_SOL_LAMPORTS // 10:
                 self.svm.airdrop(owner, AGENT_SOL_LAMPORTS)
             self._funded.add(owner)
+
+    async def dev_fund(self, owner: Pubkey, amount_e6: int) -> Pubkey:
+        """The embedded chain's faucet: SOL for the agent's fees and rent, and ``amount_e6`` of
+        test USDC minted into its associated token account. The token account."""
+        self._fund(owner)
+        ata = self.token_account_of(owner)
+        self.svm.expire_blockhash()
+        blockhash = self.svm.latest_blockhash()
+        ixs = [create_idempotent_associated_token_account(self.payer.pubkey(), owner, self.mint),
+               mint_to(MintToParams(program_id=TOKEN_PROGRAM_ID, mint=self.mint, dest=ata,
+                                    mint_authority=self.world.mint_authority.pubkey(), amount=amount_e6))]
+        message = Message.new_with_blockhash(ixs, self.payer.pubkey(), blockhash)
+        minted = self.svm.send_transaction(Transaction([self.payer, self.world.mint_authority], message, blockhash))
+        if hasattr(minted, "err"):
+            raise RuntimeError(f"minting test USDC to {owner} failed: {minted.err()}")
+        return ata
 
     def token_account_of(self, owner: Pubkey) -> Pubkey:
         return get_associated_token_address(owner, self.mint)

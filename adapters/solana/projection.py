@@ -71,6 +71,7 @@ class Action:
     dedup_by_signature: bool = False  # no on-chain guard: record the signature before sending
     parts: list[Action] | None = None  # a packed action, split into these if it fails
     position_id: int | None = None  # for a venue instruction on an existing position
+    opened_as: tuple | None = None  # lock_position: (long, short, market, entry) the position on chain must have
 
 
 @dataclass
@@ -190,6 +191,8 @@ class SettlementProjection:
         if outcome.ok:
             return
         if outcome.custom_code in action.done_codes:
+            if action.opened_as is not None:
+                await self._same_position(action)
             self.stats.already_applied += 1
             return
         if outcome.custom_code == self.backend.escrow.errors[POSITION_NOT_OPEN] and action.position_id is not None:
@@ -209,6 +212,17 @@ class SettlementProjection:
         if self.on_program_error == "halt":
             raise ProgramRefused(f"seq {action.seq} {action.what}: the program refused it: {reason}")
         self._unmirrored(action.seq, action.what, reason)
+
+    async def _same_position(self, action: Action) -> None:
+        """A position that exists already must be this journal's: a chain settled from another
+        journal (a second data dir on one dev chain) has other positions under the same ids."""
+        chain = (await read_positions(self.backend, [action.position_id]))[0]
+        found = None if chain is None else (chain.long_owner, chain.short_owner, chain.market, chain.entry_price_e8)
+        if found != action.opened_as:
+            raise SettlementHalted(
+                f"seq {action.seq} {action.what}: position {action.position_id} on chain is another journal's "
+                f"(long, short, market, entry {found} != {action.opened_as}): this chain was settled from another "
+                f"data dir; give this one a fresh chain")
 
     async def _send(self, action: Action):
         built = await self.backend.build(action.ixs, action.signers, action.unsigned)
@@ -269,7 +283,8 @@ class SettlementProjection:
                                    fee_e6=event.taker_fee_e6, funding_rate_e9=event.funding_rate_e9,
                                    opened_ns=event.ts_ns)
             return [Action(event.seq, 0, f"lock_position {event.position_id}", [ix], [auth],
-                           done_codes=frozenset({esc.errors[POSITION_EXISTS]}))]
+                           done_codes=frozenset({esc.errors[POSITION_EXISTS]}), position_id=event.position_id,
+                           opened_as=(long, short, event.market, event.entry_price_e8))]
         if t is ev.FundingSettled:
             singles: list[Action] = []
             for i, (pid, amount) in enumerate(zip(event.position_ids, event.long_to_short_e6)):

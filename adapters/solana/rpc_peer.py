@@ -18,6 +18,11 @@ parses. Methods: see ``RpcPeer.METHODS``. Conventions of this dev node (README "
 - The history (``getTransaction``, ``getSignaturesForAddress``) covers what was sent
   through this server, the last ``HISTORY_TX_MAX`` transactions; airdrops have a status but
   no transaction.
+- Dev-chain only, as surfpool's cheat code of the same name and shape:
+  ``surfnet_setAccount(pubkey, {lamports, data (hex), owner, executable, rentEpoch})``
+  creates or overwrites an account (a missing field keeps the account's own). The venue
+  writes its oracle's PriceUpdateV2 accounts with it (``[settlement] dev_chain``); a
+  cluster has no such method.
 """
 
 from __future__ import annotations
@@ -50,7 +55,9 @@ HISTORY_TX_MAX = 100_000  # transactions kept for getTransaction / getSignatures
 AIRDROP_LAMPORTS_MAX = 1_000 * 10**9  # one requestAirdrop, at most
 BLOCKHASH_VALID_BLOCKS = 150  # lastValidBlockHeight = height + this, as a cluster
 BASE58_DATA_BYTES_MAX = 128  # account data a cluster still encodes in base58
+ACCOUNT_DATA_BYTES_MAX = 10 * 1024 * 1024  # surfnet_setAccount: an account's data, as a cluster's limit
 TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
+SYSTEM_PROGRAM_ID = Pubkey.from_string("11111111111111111111111111111111")
 LAMPORTS_PER_SIGNATURE = 5_000
 
 # JSON-RPC 2.0 and Solana's own error codes
@@ -111,7 +118,7 @@ class RpcPeer:
                "isBlockhashValid", "sendTransaction", "simulateTransaction", "getSignatureStatuses",
                "getAccountInfo", "getMultipleAccounts", "getBalance", "getTokenAccountBalance",
                "getMinimumBalanceForRentExemption", "requestAirdrop", "getSignaturesForAddress", "getTransaction",
-               "getFeeForMessage", "dev_warpClock")
+               "getFeeForMessage", "dev_warpClock", "surfnet_setAccount")
 
     def __init__(self, svm: LiteSVM, *, genesis_hash: Hash | None = None):
         self.svm = svm
@@ -121,6 +128,7 @@ class RpcPeer:
         self.by_address: dict[str, list[str]] = {}  # address -> signatures, oldest first
         self.requests = 0
         self.errors = 0
+        self.accounts_set = 0  # surfnet_setAccount calls served
 
     # ------------------------------------------------------------------ JSON-RPC envelope
     def handle_body(self, body: bytes) -> object:
@@ -376,6 +384,29 @@ class RpcPeer:
         self._record(Landed(str(result.signature()), slot, block_time, None, None), [owner])
         return str(result.signature())
 
+    def _surfnet_setAccount(self, key: str, update: dict):
+        """Dev chain only (surfpool's cheat code): create or overwrite the account ``key``."""
+        if not isinstance(update, dict):
+            raise invalid_params("update: {lamports, data (hex), owner, executable, rentEpoch}")
+        address = Pubkey.from_string(key)
+        current = self.svm.get_account(address)
+        data = bytes.fromhex(update["data"]) if "data" in update else bytes(current.data) if current else b""
+        if len(data) > ACCOUNT_DATA_BYTES_MAX:
+            raise invalid_params(f"data: {len(data)} bytes > {ACCOUNT_DATA_BYTES_MAX}")
+        owner = Pubkey.from_string(update["owner"]) if "owner" in update else \
+            current.owner if current else SYSTEM_PROGRAM_ID
+        lamports = update.get("lamports", current.lamports if current else
+                              self.svm.minimum_balance_for_rent_exemption(len(data)))
+        rent_epoch = update.get("rentEpoch", current.rent_epoch if current else 0)
+        executable = update.get("executable", current.executable if current else False)
+        if not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2**64 for n in (lamports, rent_epoch)) \
+                or not isinstance(executable, bool):
+            raise invalid_params("lamports and rentEpoch: integers in 0..2^64-1; executable: a boolean")
+        from solders.account import Account
+        self.svm.set_account(address, Account(lamports, data, owner, executable, rent_epoch))
+        self.accounts_set += 1
+        return self._context(None)
+
     def _getSignaturesForAddress(self, key: str, config=None):
         config = config or {}
         limit = config.get("limit") or SIGNATURES_PAGE_MAX
@@ -443,11 +474,12 @@ async def serve(peer: RpcPeer, host: str = "127.0.0.1", port: int = 0) -> tuple[
     return runner, f"http://{host}:{bound}"
 
 
-def main(argv: list[str] | None, *, make_world, program_id) -> int:  # pragma: no cover - a server until Ctrl-C
+def main(argv: list[str] | None, *, make_world, program_id, oracle_accounts) -> int:  # pragma: no cover
     """``agentperp escrow rpc-peer``: serve a fresh dev chain (the program deployed, its
     config initialized: ``make_world()``, given by the CLI since adapters never import
-    ``programs``) and write the ``[settlement]`` settings and authority keypair that
-    ``agentperp run --settlement rpc`` needs into ``--out``."""
+    ``programs``) and write what ``agentperp run --settlement rpc`` needs into ``--out``:
+    ``settlement.toml`` (the ``[settlement]`` table) and the keypair files it names.
+    ``oracle_accounts``: market symbol -> the PriceUpdateV2 address the venue keeps."""
     import argparse
     import asyncio
     from pathlib import Path
@@ -457,21 +489,18 @@ def main(argv: list[str] | None, *, make_world, program_id) -> int:  # pragma: n
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8899, help="0: any free port (default 8899, a validator's)")
     parser.add_argument("--out", type=Path, default=Path("build/rpc-peer"),
-                        help="where settlement.toml and authority.json are written")
+                        help="where settlement.toml, authority.json and mint-authority.json are written")
     args = parser.parse_args(argv)
     world = make_world()
 
     async def run() -> None:
         runner, url = await serve(RpcPeer(world.svm), args.host, args.port)
-        args.out.mkdir(parents=True, exist_ok=True)
-        authority = args.out / "authority.json"
-        authority.write_text(json.dumps(list(bytes(world.authority))))
-        settings = args.out / "settlement.toml"
-        settings.write_text(
-            f'[settlement]\nbackend = "rpc"\nrpc_url = "{url}"\nprogram_id = "{program_id}"\n'
-            f'vault = "{world.vault}"\nusdc_mint = "{world.mint}"\nauthority_keypair = "{authority.resolve()}"\n')
-        print(f"serving {url}  program {program_id}  vault {world.vault}  mint {world.mint}\n"
-              f"settings: {settings} (agentperp run --config {settings}); Ctrl-C stops", flush=True)
+        settings = write_settings(args.out, url=url, program_id=program_id, vault=world.vault, mint=world.mint,
+                                  authority=world.authority, mint_authority=world.mint_authority,
+                                  oracle_accounts=oracle_accounts)
+        print(f"serving {url}  program {program_id}  vault {world.vault}  test USDC mint {world.mint}\n"
+              f"settings: {settings}\n{settings.read_text()}\n"
+              f"run the venue on it:  agentperp run --settlement-config {settings}\nCtrl-C stops", flush=True)
         try:
             await asyncio.Event().wait()
         finally:
@@ -482,3 +511,27 @@ def main(argv: list[str] | None, *, make_world, program_id) -> int:  # pragma: n
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def write_settings(out, *, url: str, program_id, vault, mint, authority, mint_authority, oracle_accounts):
+    """Write ``settlement.toml`` (a ``[settlement]`` table for ``agentperp run``) and the two
+    keypair files (solana-keygen JSON, mode 0600) it names into ``out``; the TOML's path."""
+    from pathlib import Path
+
+    from ledger.files import replace_durably
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, keypair in (("authority.json", authority), ("mint-authority.json", mint_authority)):
+        files[name] = (out / name).resolve()
+        replace_durably(files[name], json.dumps(list(bytes(keypair))).encode(), mode=0o600)
+    oracles = "".join(f'"{market}" = "{key}"\n' for market, key in oracle_accounts.items())
+    settings = out / "settlement.toml"
+    replace_durably(settings, (
+        f'# written by `agentperp escrow rpc-peer`: its dev chain ({url})\n[settlement]\nbackend = "rpc"\n'
+        f'rpc_url = "{url}"\ndev_chain = true\nprogram_id = "{program_id}"\nvault = "{vault}"\n'
+        f'usdc_mint = "{mint}"\nauthority_keypair = "{files["authority.json"]}"\n'
+        f'usdc_mint_authority_keypair = "{files["mint-authority.json"]}"\n\n'
+        f'[settlement.oracle_accounts]\n{oracles}').encode())
+    return settings

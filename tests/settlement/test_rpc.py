@@ -10,6 +10,8 @@ from types import SimpleNamespace
 
 import based58
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from solana.rpc.core import RPCException
 from solders.hash import Hash
 from solders.keypair import Keypair
@@ -164,20 +166,57 @@ class WatcherClient:
         return {"result": dict(self.txs)[str(sig)]}
 
 
-def test_watcher_pages_and_resumes_from_its_cursor(monkeypatch):
-    import adapters.solana.watcher as watcher
-    monkeypatch.setattr(watcher, "SIGNATURES_PAGE_MAX", 2)
+def test_watcher_pages_and_resumes_from_its_cursor():
     owners = [Keypair().pubkey() for _ in range(5)]
     txs = []
     for i, owner in enumerate(owners):
         sig = str(Keypair().sign_message(b"%d" % i))
         txs.append((sig, get_transaction_payload(sig, owner, (i + 1) * 1_000_000)))
     client = WatcherClient(txs[:3])
-    w = RpcDepositWatcher(client, PROGRAM_ID)
+    w = RpcDepositWatcher(client, PROGRAM_ID, page_max=2)
     first = asyncio.run(w.poll())
     assert [s.amount_e6 for s in first] == [1_000_000, 2_000_000, 3_000_000]  # oldest first, over two pages
-    assert w.cursor == txs[2][0]
+    assert w.cursor.done == txs[2][0] and w.cursor.resume is None
     client.txs = txs
     assert [s.amount_e6 for s in asyncio.run(w.poll())] == [4_000_000, 5_000_000]
     assert asyncio.run(w.poll()) == []
 
+
+
+@settings(max_examples=40, deadline=None)
+@given(page_max=st.integers(1, 4), per_poll_max=st.integers(1, 6),
+       steps=st.lists(st.one_of(st.tuples(st.just("arrive"), st.integers(1, 5)), st.just(("poll", 0)),
+                                st.just(("restart", 0))), max_size=25))
+def test_bounded_walks_deliver_every_deposit_exactly_once(page_max, per_poll_max, steps):
+    """Model: the deposits that arrived. Whatever the bounds, the interleaving of arrivals, polls
+    and restarts (a new watcher from the last cursor handed back), each poll delivers only
+    arrived deposits never delivered before, and polling until quiet delivers all of them."""
+    from adapters.solana.watcher import WatchCursor
+
+    owner = Keypair().pubkey()
+    client = WatcherClient([])
+    arrived: list[str] = []
+    delivered: list[str] = []
+    w = RpcDepositWatcher(client, PROGRAM_ID, page_max=page_max, per_poll_max=per_poll_max)
+
+    def poll() -> list[str]:
+        batch = [d.signature for d in asyncio.run(w.poll())]
+        assert set(batch) <= set(arrived) and not set(batch) & set(delivered), "delivered twice or never sent"
+        delivered.extend(batch)
+        return batch
+
+    for op, n in steps:
+        if op == "arrive":
+            for _ in range(n):
+                sig = str(Keypair().sign_message(b"%d" % len(arrived)))
+                arrived.append(sig)
+                client.txs.append((sig, get_transaction_payload(sig, owner, len(arrived))))
+        elif op == "poll":
+            poll()
+        else:
+            w = RpcDepositWatcher(client, PROGRAM_ID, WatchCursor(w.cursor.done, w.cursor.top, w.cursor.resume),
+                                  page_max=page_max, per_poll_max=per_poll_max)
+    for _ in range(2 * len(arrived) + 2):  # of two polls in a row, one delivers while any is left
+        if not poll() and sorted(delivered) == sorted(arrived):
+            break
+    assert sorted(delivered) == sorted(arrived)
