@@ -92,6 +92,7 @@ class AuditSql:
         self.failures = 0
         self.last_error = ""
         self._wake = threading.Event()
+        self._progress = threading.Condition()  # notified after every attempt to import
         self._stopping = False
         self._thread: threading.Thread | None = None
 
@@ -118,6 +119,16 @@ class AuditSql:
             self._thread = None
         self.engine.dispose()
 
+    def wait_caught_up(self, timeout_s: float) -> bool:
+        """Block until SQL holds every line announced so far (True), or ``timeout_s`` passed."""
+        with self._progress:
+            return self._progress.wait_for(lambda: self.next_offset >= self.known_end, timeout_s)
+
+    def wait_failures(self, count: int, timeout_s: float) -> bool:
+        """Block until ``count`` import attempts have failed (True), or ``timeout_s`` passed."""
+        with self._progress:
+            return self._progress.wait_for(lambda: self.failures >= count, timeout_s)
+
     def status(self) -> dict:
         return {"lines": self.lines, "lag_bytes": max(0, self.known_end - self.next_offset),
                 "failures": self.failures, "last_error": self.last_error, "unparsable": self.unparsable}
@@ -138,9 +149,11 @@ class AuditSql:
                     resumed = True
                 self.catch_up()
                 delay_s = RETRY_S_MIN
+                self._signal()
             except Exception as error:  # the database is away or refused: the file keeps every line
                 self.failures += 1
                 self.last_error = f"{type(error).__name__}: {str(error)[:200]}"
+                self._signal()
                 log.warning("hedge audit: SQL import failed (retried in %.1f s): %s", delay_s, self.last_error)
                 if self._stopping:
                     return
@@ -150,6 +163,10 @@ class AuditSql:
                 continue
             if self._stopping:
                 return
+
+    def _signal(self) -> None:
+        with self._progress:
+            self._progress.notify_all()
 
     # -- importing -----------------------------------------------------------------------
     def resume_offset(self) -> int:
