@@ -145,6 +145,7 @@ class Hedger:
         self._state_lock = asyncio.Lock()
         self._changes = 0  # changes asked to be made durable so far
         self._durable = 0  # of which the state file holds every one up to this
+        self.state_writes = 0  # fsynced writes of the state file (the benchmark reads it)
         self._exposure_json: tuple[int, str] | None = None  # (applied_seq, exposure JSON): changes only with it
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -504,6 +505,7 @@ class Hedger:
             await asyncio.get_running_loop().run_in_executor(self._state_writer, replace_durably,
                                                              self.config.state_path, data)
             self._durable = max(self._durable, covered)
+            self.state_writes += 1
 
     def _state_bytes(self) -> bytes:
         if self._exposure_json is None or self._exposure_json[0] != self.state.applied_seq:
