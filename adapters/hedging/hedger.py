@@ -57,6 +57,9 @@ RATE_RETRIES_MAX = 3  # reads re-sent after waiting out a 429
 DEPTH_LEVELS = 20  # order-book levels fetched per cost estimate
 CLOCK_MARGIN_MS_DEFAULT = 1_000  # our clock vs the exchange's, assumed bound
 CLIENT_ID_PREFIX = "ap"
+# Seqs applied but not yet in the state file, at most, when no hedged exposure changed (those are
+# only applied again after a crash; the exposure and the checkpoint are always written together).
+CHECKPOINT_LAG_SEQ_MAX = 10_000
 
 DEFAULT_SYMBOLS = {"BTC-PERP": "BTC/USDT:USDT", "ETH-PERP": "ETH/USDT:USDT", "SOL-PERP": "SOL/USDT:USDT"}
 
@@ -145,6 +148,7 @@ class Hedger:
         self._state_lock = asyncio.Lock()
         self._changes = 0  # changes asked to be made durable so far
         self._durable = 0  # of which the state file holds every one up to this
+        self._durable_seq = 0  # the applied_seq that the state file holds
         self.state_writes = 0  # fsynced writes of the state file (the benchmark reads it)
         self._exposure_json: tuple[int, str] | None = None  # (applied_seq, exposure JSON): changes only with it
 
@@ -157,6 +161,7 @@ class Hedger:
             self.audit_sql = AuditSql(self.config.audit_sql_url, self.audit.path)
             self.audit_sql.start(self.audit.log_id, self.audit.offset)
             self.audit.listener = self.audit_sql.notify
+        self._client_maker.clear()  # a start again (after a failed one) opens new clients
         for e in self.config.exchanges:
             self.public[e.name] = self._factory(e.kind, e.base_url, None, timeout_ms=e.timeout_ms,
                                                 rate_limit_ms=e.rate_limit_ms)
@@ -171,6 +176,8 @@ class Hedger:
     async def close(self) -> None:
         # At once: ccxt's close waits timeout_on_exit (250 ms) per client after closing it.
         await asyncio.gather(*(client.close() for client in [*self.clients.values(), *self.public.values()]))
+        if self.state.applied_seq > self._durable_seq:  # batches that changed no exposure (CHECKPOINT_LAG_SEQ_MAX)
+            await self.persist()
         self._state_writer.shutdown(wait=True)  # the last state write finishes
         self.audit.close()
         if self.audit_sql is not None:
@@ -205,6 +212,7 @@ class Hedger:
     # -- the projection ------------------------------------------------------------------
     async def handle(self, records) -> None:
         """Apply a batch of journal records, then hedge every changed exposure."""
+        changed, sent = False, self.orders_sent
         for record in records:
             if record.last_seq <= self.state.applied_seq:
                 continue
@@ -212,11 +220,14 @@ class Hedger:
                 if event.seq > self.state.applied_seq:
                     for key in self.exposure.apply(event):
                         self.state.dirty.add(key)
+                        changed = True
             self.state.applied_seq = max(self.state.applied_seq, record.last_seq)
         try:
             await self.hedge_dirty()
         finally:  # the checkpoint, the exposure and what the orders did: one write per batch
-            await self.persist()
+            if (changed or self.orders_sent != sent
+                    or self.state.applied_seq - self._durable_seq >= CHECKPOINT_LAG_SEQ_MAX):
+                await self.persist()
 
     async def hedge_dirty(self) -> None:
         """Hedge every key not at its target; raise ``HedgeIncomplete`` if some remain."""
@@ -225,11 +236,14 @@ class Hedger:
             by_maker.setdefault(key[0], []).append(key)
         gate = asyncio.Semaphore(MAKERS_CONCURRENT_MAX)
 
+        async def one_key(key):
+            if await self._hedge(key):
+                self.state.dirty.discard(key)  # saved with the next write; a restart recomputes it anyway
+
         async def one_maker(keys):
+            # A maker's markets at once too: their intents then share the state file's writes.
             async with gate, self._maker_locks[keys[0][0]]:
-                for key in keys:
-                    if await self._hedge(key):
-                        self.state.dirty.discard(key)  # saved with the next write; a restart recomputes it anyway
+                await asyncio.gather(*(one_key(key) for key in keys))
 
         await asyncio.gather(*(one_maker(keys) for keys in by_maker.values()))
         if self.state.dirty:
@@ -501,10 +515,10 @@ class Hedger:
         async with self._state_lock:
             if self._durable >= wanted:
                 return  # a write that began after this change was made holds it
-            covered, data = self._changes, self._state_bytes()
+            covered, seq, data = self._changes, self.state.applied_seq, self._state_bytes()
             await asyncio.get_running_loop().run_in_executor(self._state_writer, replace_durably,
                                                              self.config.state_path, data)
-            self._durable = max(self._durable, covered)
+            self._durable, self._durable_seq = max(self._durable, covered), seq
             self.state_writes += 1
 
     def _state_bytes(self) -> bytes:
@@ -527,7 +541,7 @@ class Hedger:
             return
         data = json.loads(path.read_text(encoding="utf-8"))
         assert data["version"] == 1, f"unknown hedger state version {data['version']} in {path}"
-        self.state.applied_seq = data["applied_seq"]
+        self.state.applied_seq = self._durable_seq = data["applied_seq"]
         self.exposure = Exposure.from_dict(frozenset(self.config.makers), data["exposure"])
         self.state.hedges = {(m, k, e): Decimal(q) for m, k, e, q in data["hedges"]}
         self.state.intents = data["intents"]
