@@ -236,14 +236,13 @@ class Hedger:
             by_maker.setdefault(key[0], []).append(key)
         gate = asyncio.Semaphore(MAKERS_CONCURRENT_MAX)
 
-        async def one_key(key):
-            if await self._hedge(key):
-                self.state.dirty.discard(key)  # saved with the next write; a restart recomputes it anyway
-
         async def one_maker(keys):
-            # A maker's markets at once too: their intents then share the state file's writes.
+            # One maker's markets one after the other: more requests in flight at once would
+            # meet a 429's Retry-After already on their way (and earn a 418 ban).
             async with gate, self._maker_locks[keys[0][0]]:
-                await asyncio.gather(*(one_key(key) for key in keys))
+                for key in keys:
+                    if await self._hedge(key):
+                        self.state.dirty.discard(key)  # saved with the next write; a restart recomputes it anyway
 
         await asyncio.gather(*(one_maker(keys) for keys in by_maker.values()))
         if self.state.dirty:
