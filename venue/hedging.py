@@ -273,14 +273,16 @@ class VenueHedging:
     # -- what the venue shows ------------------------------------------------------------
     async def audit(self, read, **kwargs):
         """``read(connection, **kwargs)`` (``audit_sql.recent`` / ``orders``) on the audit's
-        database, in a worker thread; None when the audit is not in SQL (hedging off, not
-        started yet, or ``--no-sql``)."""
+        database, in a worker thread: the hedger's, else the read models' (hedging off: what
+        earlier runs imported); None with the read models off (``--no-sql``)."""
         importer = self.sink.hedger.audit_sql if self.sink is not None else None
-        if importer is None:
+        sql = self.venue.projections.sql
+        engine = importer.engine if importer is not None else sql.engine if sql is not None else None
+        if engine is None:
             return None
 
         def run():
-            with importer.engine.connect() as conn:
+            with engine.connect() as conn:
                 return read(conn, **kwargs)
 
         return await asyncio.to_thread(run)

@@ -6,7 +6,8 @@
   side, quantity, limit price, status, filled quantity), quantities and prices as decimal strings.
 
 Bad parameters: ``INVALID_FIELD`` / ``OUT_OF_RANGE`` (400) naming the field and what is allowed.
-Hedging off, not started yet, or the read models off (``--no-sql``): ``UNAVAILABLE`` (503).
+With hedging off they answer what earlier runs imported; with the read models off
+(``--no-sql``): ``UNAVAILABLE`` (503).
 """
 
 from __future__ import annotations
@@ -33,9 +34,8 @@ def add_routes(app: web.Application, gateway) -> None:
         hedging = getattr(gateway.venue, "hedger", None)
         rows = await hedging.audit(fn, **kwargs) if hedging is not None else None
         if rows is None:
-            raise gateway.error(UNAVAILABLE, "the hedger's audit trail is not in SQL on this venue",
-                                hint="hedging on ([hedging] enabled) with the SQL read models (no --no-sql); "
-                                     "the JSONL file is DATA/hedging/audit.jsonl")
+            raise gateway.error(UNAVAILABLE, "the SQL read models are off on this venue (projections.sql)",
+                                setting="projections.sql", hint="the hedger's audit is in DATA/hedging/audit.jsonl")
         from adapters.gateway.http import json_response
         return json_response(rows)
 

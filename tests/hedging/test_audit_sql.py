@@ -118,10 +118,10 @@ def test_restart_and_lost_notifications_reimport_exactly_the_missing_lines(tmp_p
     assert second.lines == 5  # only what was missing
     write_lines(log, 2_500, 15)  # more than a batch, announced line by line
     assert second.wait_caught_up(WAIT_S)
+    second.close()  # its thread stopped: the calls below are the only importer
     assert second.catch_up() == 0
     second.next_offset = 0  # as if it had forgotten: importing again changes nothing
     assert second.catch_up() == len(file_lines(path))
-    second.close()
     rows = audit_rows(second.engine)
     assert [r.line_offset for r in rows] == [o for o, _ in file_lines(path)]
     assert [json.loads(r.record).get("i") for r in rows[1:]] == list(range(2_515))
