@@ -17,13 +17,22 @@ fee, from the book (``protocol.orderbook.hedge_cost_bps``: the hedger's own anal
 
 Where the inputs come from is a ``HedgeFeed``: ``funding_rate_e9(market, now_ns)``,
 ``book(market, price_e8, now_ns)`` and ``healthy(market, now_ns)``. Live, ``CcxtFeed`` polls a
-ccxt client (``fetch_funding_rate`` → the exchange's ``premiumIndex``; ``fetch_order_book``)
-and marks a market unhealthy after ``failures_max`` failed polls in a row or data older than
-``stale_s``; the maker **does not quote a market whose hedge exchange is unhealthy**. In a
-backtest ``RecordedFeed`` serves a recorded funding series (CSV ``ts_ns,market,funding_rate_e9``,
-the rate in force from ``ts_ns``) or a constant rate, and a synthetic book around the oracle
-price. Hedging each fill is the venue's hedger's job (``adapters/hedging``, the maker listed
-as a hedged maker), not the strategy's.
+ccxt client of the hedge exchange (``fetch_funding_rate`` → Binance's ``premiumIndex``;
+``fetch_order_book``). **Health** is the feed's own view of that exchange, per market: a
+market is healthy when its last poll of both calls succeeded, fewer than ``failures_max``
+polls in a row have failed, and the last success is at most ``stale_s`` old (its clock);
+the maker **does not quote a market whose hedge exchange is unhealthy** (``skipped
+["hedge_unhealthy"]``) and quotes again after the next successful poll. It is what an outside
+agent can see for itself; the venue's published exchange health (``/health`` → ``hedging``)
+is not read: the hedger fails over between exchanges on its own, the maker only prices.
+
+In a backtest ``RecordedFeed`` serves a recorded funding series (CSV
+``ts_ns,market,funding_rate_e9``, the rate in force from ``ts_ns``) or a constant rate, and a
+synthetic book around the oracle price. Hedging each fill is the venue's hedger's job
+(``adapters/hedging``, the maker listed in ``[hedging] makers``), not the strategy's; for the
+backtest the strategy keeps a ``HedgeBook``: the hedge the hedger would hold (−1 × its net
+base quantity per market, traded through the feed's book at each change), whose cost, funding
+and mark-to-market ``hedge_pnl`` reports (``protocol.strategy.HedgePnl``).
 """
 
 from __future__ import annotations
@@ -41,10 +50,11 @@ from typing import NamedTuple, Protocol
 from agents import sdk
 from agents.makers import MakerAgent
 from agents.risk import AccountBook
-from engine.units import FUNDING_INTERVAL_NS, NS_PER_HOUR, RATE_E9_MAX
+from engine import events as ev
+from engine.units import FUNDING_INTERVAL_NS, NS_PER_HOUR, RATE_E9_MAX, div_half_even
 from engine.views import RfqView
-from protocol.orderbook import Levels, hedge_cost_bps
-from protocol.strategy import BaseStrategy, QuoteIntent
+from protocol.orderbook import Levels, hedge_cost_bps, mid, spread_bps, walk
+from protocol.strategy import BaseStrategy, HedgePnl, QuoteIntent
 
 log = logging.getLogger("agentperp.agents.arbitrage")
 
@@ -151,9 +161,14 @@ class CcxtFeed:
                 funding = await self.client.fetch_funding_rate(symbol)
                 book = await self.client.fetch_order_book(symbol, self.depth)
             except Exception as exc:  # any exchange or network error makes the market less healthy
-                self.failures[market] = self.failures.get(market, 0) + 1
-                log.warning("hedge feed %s: %s (%d in a row)", symbol, exc, self.failures[market])
+                failures = self.failures[market] = self.failures.get(market, 0) + 1
+                # once when it starts failing and once when it stops being quoted, not at every poll
+                log.log(logging.WARNING if failures in (1, self.failures_max) else logging.DEBUG,
+                        "hedge feed %s: %s (%d in a row%s)", symbol, exc, failures,
+                        "; not quoted until a good poll" if failures == self.failures_max else "")
                 continue
+            if self.failures.get(market, 0) >= self.failures_max:
+                log.warning("hedge feed %s: back after %d failed polls; quoted again", symbol, self.failures[market])
             self.rates[market] = scale_to_8h_e9(float(funding["fundingRate"]), funding.get("interval"))
             self.books[market] = ([list(level[:2]) for level in book["bids"]],
                                   [list(level[:2]) for level in book["asks"]])
@@ -161,9 +176,10 @@ class CcxtFeed:
             self.failures[market] = 0
 
     async def run(self) -> None:
+        """Poll every ``refresh_s`` (after the first ``refresh()``, which the caller awaits)."""
         while True:
-            await self.refresh()
             await asyncio.sleep(self.refresh_s)
+            await self.refresh()
 
     def funding_rate_e9(self, market: int, now_ns: int) -> int | None:
         return self.rates.get(market)
@@ -175,6 +191,75 @@ class CcxtFeed:
         updated = self.updated_s.get(market)
         return (updated is not None and self.failures.get(market, 0) < self.failures_max
                 and self.clock() - updated <= self.stale_s)
+
+
+# -- the hedge, as the backtest counts it -------------------------------------------------------------
+
+def fill_cost_bps(bids: Levels, asks: Levels, side: str, qty: float, fee_bps: float) -> float:
+    """``hedge_cost_bps``, finite: what a book cannot fill is taken at its last level (the best
+    estimate a thin book allows); a one-sided or empty book costs the fee alone."""
+    cost = hedge_cost_bps(bids, asks, side, qty, fee_bps)
+    if math.isfinite(cost):
+        return cost
+    m, levels = mid(bids, asks), asks if side == "buy" else bids
+    if m is None or qty <= 0:
+        return fee_bps
+    w = walk(levels, qty, side=side)
+    average = (w.filled * w.average + (qty - w.filled) * w.worst) / qty
+    return spread_bps(bids, asks) / 2 + abs(average - levels[0][0]) / m * 1e4 + fee_bps
+
+
+class HedgeBook:
+    """The hedge the venue's hedger would hold for the maker, in floats (exchange units at the
+    edge): per market ``-net`` base units of the maker's venue positions (size / entry, as
+    ``adapters/hedging/exposure``), traded at the oracle price whenever the net changes, paying
+    ``fill_cost_bps`` of the feed's book; it pays the feed's funding rate on its notional, pro
+    rata to the nanosecond (long pays a positive rate); ``pnl`` marks it at the last price."""
+
+    def __init__(self, feed: HedgeFeed, fee_bps: float) -> None:
+        self.feed, self.fee_bps = feed, fee_bps
+        self.qty: dict[int, float] = {}  # market → hedge position, base units (long +)
+        self.cash_e6: dict[int, float] = {}  # market → −Σ traded qty × price
+        self.prices_e8: dict[int, int] = {}
+        self.accrued_ns: dict[int, int] = {}  # market → funding accrued up to
+        self.cost_e6 = 0.0
+        self.funding_e6 = 0.0
+        self.trades = 0
+
+    def mark(self, market: int, price_e8: int, now_ns: int) -> None:
+        self._accrue(market, now_ns)
+        self.prices_e8[market] = price_e8
+
+    def trade_to(self, market: int, target: float, now_ns: int) -> None:
+        """Bring the hedge of ``market`` to ``target`` base units at the last price."""
+        self._accrue(market, now_ns)
+        delta = target - self.qty.get(market, 0.0)
+        price_e8 = self.prices_e8.get(market, 0)
+        if abs(delta) < 1e-12 or price_e8 <= 0:
+            return
+        notional_e6 = abs(delta) * price_e8 / 100  # base units × USD × 1e6
+        book = self.feed.book(market, price_e8, now_ns)
+        cost_bps = fill_cost_bps(book[0], book[1], "buy" if delta > 0 else "sell", abs(delta),
+                                 self.fee_bps) if book else self.fee_bps
+        self.cost_e6 += notional_e6 * cost_bps / 1e4
+        self.cash_e6[market] = self.cash_e6.get(market, 0.0) - delta * price_e8 / 100
+        self.qty[market] = target
+        self.trades += 1
+
+    def _accrue(self, market: int, now_ns: int) -> None:
+        qty, since = self.qty.get(market, 0.0), self.accrued_ns.get(market)
+        if qty and since is not None and now_ns > since:
+            rate_e9 = self.feed.funding_rate_e9(market, now_ns) or 0
+            notional_e6 = qty * self.prices_e8.get(market, 0) / 100
+            self.funding_e6 -= notional_e6 * rate_e9 / 1e9 * (now_ns - since) / FUNDING_INTERVAL_NS
+        if since is None or now_ns > since:
+            self.accrued_ns[market] = now_ns
+
+    def pnl(self, now_ns: int) -> HedgePnl:
+        for market in list(self.qty):
+            self._accrue(market, now_ns)
+        mark = sum(cash + self.qty.get(m, 0.0) * self.prices_e8.get(m, 0) / 100 for m, cash in self.cash_e6.items())
+        return HedgePnl(round(self.cost_e6), round(self.funding_e6), round(mark))
 
 
 # -- the strategy --------------------------------------------------------------------------------
@@ -208,6 +293,8 @@ class ArbitrageMaker(BaseStrategy):
         self.holding_ns = round(holding_hours * NS_PER_HOUR)
         self.leverage, self.valid_for_ms, self.risk_limit_e6 = leverage, valid_for_ms, risk_limit_e6
         self.book = AccountBook()
+        self.hedge = HedgeBook(self.feed, fee_bps)
+        self.net_e9: dict[int, int] = {}  # market → its net base quantity × 1e9 on the venue (long +)
         self.skipped: dict[str, int] = {}
         self.last: Quote | None = None
 
@@ -258,24 +345,58 @@ class ArbitrageMaker(BaseStrategy):
         self.book.agent = agent
 
     def on_event(self, event, now_ns: int) -> None:
+        kind = type(event)
+        if kind is ev.OracleUpdated:
+            self.hedge.mark(event.market, event.price_e8, now_ns)
+            return
+        position = None  # one of its positions that this event opens, resizes or ends
+        if kind is ev.PositionOpened and self.agent in (event.long_agent, event.short_agent):
+            position = event.position_id
+            if event.market not in self.hedge.prices_e8:
+                self.hedge.mark(event.market, event.entry_price_e8, now_ns)
+        elif kind in (ev.PositionClosed, ev.PositionLiquidated) and event.position_id in self.book.positions:
+            position = event.position_id
+        before = self._qty_e9(position)
         self.book.apply(event)  # its positions, hence its net exposure per market
+        if position is not None:
+            market = event.market if kind is ev.PositionOpened else before[0]
+            net_e9 = self.net_e9[market] = self.net_e9.get(market, 0) + self._qty_e9(position)[1] - before[1]
+            self.hedge.trade_to(market, -net_e9 / 1e9, now_ns)  # the hedger's ratio: 10 000 bps
+
+    def hedge_pnl(self, now_ns: int) -> HedgePnl:
+        """The hedge's cost, funding and mark so far (``protocol.strategy``: the backtest adds it)."""
+        return self.hedge.pnl(now_ns)
+
+    def _qty_e9(self, position_id: int | None) -> tuple[int, int]:
+        """(market, signed base quantity × 1e9) of one of its open positions, as the hedger counts
+        it (``adapters/hedging/exposure.qty_e9``: size at entry); (-1, 0) if not open."""
+        p = self.book.positions.get(position_id) if position_id is not None else None
+        if p is None:
+            return -1, 0
+        market, sign, size_e6, _, entry_price_e8 = p[:5]
+        return market, sign * div_half_even(size_e6 * 10**11, entry_price_e8)
 
     def explain(self) -> dict:
-        return {"skipped": dict(sorted(self.skipped.items()))}
+        return {"skipped": dict(sorted(self.skipped.items())), "hedge_trades": self.hedge.trades}
 
 
 class ArbitrageAgent:
-    """Runs an ``ArbitrageMaker`` live: a ``CcxtFeed`` polling task beside the ``MakerAgent``."""
+    """Runs an ``ArbitrageMaker`` live on a ``CcxtFeed``: the feed's first poll, then its polling
+    task beside the ``MakerAgent``; the feed's ccxt client is closed on the way out."""
 
     def __init__(self, client: sdk.Client, strategy: ArbitrageMaker, feed: CcxtFeed):
         self.feed = feed
-        strategy.feed = feed
+        strategy.feed = strategy.hedge.feed = feed
         self.maker = MakerAgent(client, strategy)
 
     async def run(self) -> None:
-        poller = asyncio.create_task(self.feed.run(), name="arbitrage-feed")
+        poller = None
         try:
             await self.feed.refresh()
+            poller = asyncio.create_task(self.feed.run(), name="arbitrage-feed")
             await self.maker.run()
         finally:
-            poller.cancel()
+            if poller is not None:
+                poller.cancel()
+                await asyncio.gather(poller, return_exceptions=True)
+            await self.feed.client.close()

@@ -1,6 +1,13 @@
-"""The demo agents of ``agentperp run``: traders, four market makers (three inventory makers and
-a swarm-consensus maker, ``agents/swarm.py``) and a keeper, each a
-real TCP client of the venue on loopback — exactly what an outside agent would run.
+"""The demo agents of ``agentperp run``: traders, five market makers (three inventory makers, a
+swarm-consensus maker, ``agents/swarm.py``, and an arbitrage maker, ``agents/arbitrage.py``)
+and a keeper, each a real TCP client of the venue on loopback — exactly what an outside agent
+would run.
+
+The arbitrage maker prices from the exchange simulator the venue started for its hedger
+(``venue.hedger.feed_client()``: the first of ``[hedging] exchanges``, public endpoints only,
+polled every ``ARBITRAGE_REFRESH_S``); it is one of ``[hedging] makers`` by default, so the
+hedger hedges its fills on the simulators with the account the venue opened for it there.
+With hedging off it has nothing to price from or hedge on, and does not run.
 
 ``start(venue)`` tops up every demo agent to ``[demo] faucet_usdc`` (a ``Deposit`` with a
 unique ref, only when its free balance is below it), connects them and returns their tasks
@@ -14,6 +21,7 @@ import asyncio
 import logging
 
 from agents import sdk
+from agents.arbitrage import ArbitrageAgent, ArbitrageMaker, CcxtFeed
 from agents.keeper import KeeperAgent
 from agents.makers import AggressiveMaker, ConservativeMaker, InventoryMaker, MakerAgent
 from agents.swarm import SwarmMaker
@@ -25,7 +33,10 @@ from engine.units import USDC_E6
 log = logging.getLogger("agentperp.agents.demo")
 
 MAKERS = (("maker-conservative", ConservativeMaker), ("maker-balanced", InventoryMaker),
-          ("maker-aggressive", AggressiveMaker), ("maker-swarm", SwarmMaker))
+          ("maker-aggressive", AggressiveMaker), ("maker-swarm", SwarmMaker), ("maker-arbitrage", ArbitrageMaker))
+ARBITRAGE_REFRESH_S = 2.0  # the arbitrage maker's polls of the simulator (funding rate + book per market)
+ARBITRAGE_FAILURES_MAX = 2  # failed polls in a row before it stops quoting a market
+ARBITRAGE_STALE_S = 10.0  # or its last good poll older than this
 
 
 def roles(traders: int) -> list[tuple[str, int]]:
@@ -65,6 +76,13 @@ async def start(venue) -> list[asyncio.Task]:
         elif role == "keeper":
             client = await sdk.connect(host, venue.tcp_port, keypair)
             agents.append((role, KeeperAgent(client)))
+        elif role == "maker-arbitrage":
+            feed = arbitrage_feed(venue)
+            if feed is None:
+                log.info("demo: hedging is off: no exchange for the arbitrage maker to price from; not started")
+                continue
+            client = await sdk.connect(host, venue.tcp_port, keypair)
+            agents.append((role, ArbitrageAgent(client, ArbitrageMaker(seed), feed)))
         else:
             strategy = dict(MAKERS)[role](seed)
             if role == "maker-swarm":  # its drawdown is measured from what the faucet gave it
@@ -72,6 +90,17 @@ async def start(venue) -> list[asyncio.Task]:
             client = await sdk.connect(host, venue.tcp_port, keypair, "json" if role == "maker-balanced" else "msgpack")
             agents.append((role, MakerAgent(client, strategy)))
     return [asyncio.create_task(_guarded(name, agent), name=f"demo-{name}") for name, agent in agents]
+
+
+def arbitrage_feed(venue) -> CcxtFeed | None:
+    """A ``CcxtFeed`` of the venue's first hedge exchange for every hedged market; None when
+    hedging is off."""
+    hedging = getattr(venue, "hedger", None)
+    client = hedging.feed_client() if hedging is not None else None
+    if client is None:
+        return None
+    return CcxtFeed(client, hedging.markets, refresh_s=ARBITRAGE_REFRESH_S, stale_s=ARBITRAGE_STALE_S,
+                    failures_max=ARBITRAGE_FAILURES_MAX)
 
 
 async def _guarded(name: str, agent) -> None:

@@ -4,15 +4,14 @@ Runs the real built program in LiteSVM (``programs/escrow/localnet.py``) through
 seeded lifecycle and records ``compute_units_consumed`` of each instruction. Compute units
 are deterministic, so one run is the figure. Keys: ``escrow.cu_<instruction>``.
 
-``escrow.settlements_per_s``: journal events settled per second into LiteSVM by the
-settlement projection (``adapters/solana``), from a seeded engine journal (deposits, opens,
-funding boundaries, partial and full closes); the journal is produced first and only the
-projection's run is timed (GC off, after a warm-up run). ``quick`` uses a smaller journal.
+Then the settlement figures (``benchmarks/escrow_settlement.py``): settled events/s into
+LiteSVM in-process and through the JSON-RPC backend, each as a ratio to its baseline
+measured interleaved in the same run, and the settlement lag (seconds and seq, p50/p99)
+under a steady offered load of opens, funding and closes. ``quick``: smaller and fewer runs.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -119,56 +118,15 @@ def seeded_journal(journal_dir: Path, positions: int, seed: int = 7) -> int:
     return state.last_seq
 
 
-def settlements_per_s(quick: bool = False, program_path: Path | None = None) -> dict[str, float]:
-    """Events settled per second into LiteSVM by the projection, from a seeded journal."""
-    import asyncio
-    import gc
-    import tempfile
-    import time
-
-    from venue.settlement import litesvm_backend
-    from adapters.solana.checkpoint import CheckpointStore
-    from adapters.solana.projection import SettlementProjection
-    from programs.escrow.build import build
-
-    program_path = program_path or build()
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp_dir = Path(tmp)
-        seeded_journal(tmp_dir / "warm", 20)
-        asyncio.run(SettlementProjection(litesvm_backend(program_path), CheckpointStore(tmp_dir / "w.json"),
-                                         on_unmirrorable="halt").run(tmp_dir / "warm"))
-        seeded_journal(tmp_dir / "journal", 100 if quick else 600)
-        backend = litesvm_backend(program_path)
-        projection = SettlementProjection(backend, CheckpointStore(tmp_dir / "cp.json"), on_unmirrorable="halt")
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            stats = asyncio.run(projection.run(tmp_dir / "journal"))
-            elapsed = time.perf_counter() - start
-        finally:
-            gc.enable()
-    return {"escrow.settlements_per_s": round(stats.events_settled / elapsed, 1),
-            "escrow.settlement_txs_per_s": round(stats.transactions / elapsed, 1),
-            "escrow.settlement_events": stats.events_settled}
-
-
 def main(json_path: str | None = None, quick: bool = False) -> int:
-    """Print the compute units per instruction and the settlement throughput; write them
-    as JSON to ``json_path`` if given."""
-    figures = measure()
-    for key, value in figures.items():
-        print(f"{key:32s} {value:>8d} CU")
-    throughput = settlements_per_s(quick)
-    for key, value in throughput.items():
-        print(f"{key:32s} {value:>10}")
-    figures.update(throughput)
-    from benchmarks.report import stamp
+    """Print the compute units per instruction and the settlement figures; write them as
+    JSON to ``json_path`` if given."""
+    from benchmarks import escrow_settlement
+    from benchmarks.report import emit
 
-    stamp(figures)  # machine.calibration, as in every suite's JSON
-    if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
-    return 0
+    figures: dict = measure()  # compute units, printed in the table with the rest
+    figures.update(escrow_settlement.measure(quick))
+    return emit(figures, escrow_settlement.TARGETS, json_path)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import struct
+import threading
 from dataclasses import dataclass
 
 import crc32c as _crc32c
@@ -379,12 +380,18 @@ def frame_batch(joined, lengths, tables, next_cmd_id, next_seq, frames, meta):
 
 
 _kernel_state: dict = {}
+_kernel_lock = threading.Lock()  # projections on their own threads ask for the kernel at once
 
 
 def frame_kernel():
     """Return `(walk, frame, tables)`: `walk_frames` and `frame_batch` compiled by numba
     (cached on disk), or None when numba's JIT is disabled (NUMBA_DISABLE_JIT=1): the
     reference path is then used."""
+    with _kernel_lock:  # a second thread would wrap the already-jitted helpers again (TypeError)
+        return _frame_kernel_once()
+
+
+def _frame_kernel_once():
     if "kernel" not in _kernel_state:
         import numba
 

@@ -12,7 +12,10 @@ seed, so a backtest is deterministic for a given journal and seed. The backtest 
   market's last price (0 before the first one);
 - ``on_fill(position, now_ns)`` when one of its quotes is filled (``engine.views.PositionView``);
 - ``on_event(event, now_ns)`` for every event of the venue (``engine.events``), its own and
-  everyone's, in seq order — oracle updates, closes, liquidations, funding.
+  everyone's, in seq order — oracle updates, closes, liquidations, funding;
+- ``hedge_pnl(now_ns)`` (optional, only for a strategy that hedges off the venue, e.g. the
+  arbitrage maker) at every ``Tick`` and at the end: its off-venue hedge's ``HedgePnl``, added
+  to the venue equity so the backtest's PnL, drawdown and Sharpe are those of a hedged book.
 
 Hooks other than ``on_rfq`` are optional: inherit ``BaseStrategy`` for no-op defaults.
 A quote must respect the venue's rules (rate <= the RFQ's max, collateral >= size / the
@@ -33,6 +36,18 @@ class QuoteIntent(NamedTuple):
     funding_rate_e9: int
     collateral_e6: int
     valid_for_ms: int = 0
+
+
+class HedgePnl(NamedTuple):
+    """An off-venue hedge's PnL so far (micro-USDC, rounded once from the hedge's float book)."""
+
+    cost_e6: int  # fees + price impact paid to trade the hedge (>= 0, a cost)
+    funding_e6: int  # the exchange's funding received (+) or paid (-) by the hedge
+    mark_e6: int  # the hedge's mark-to-market at the last price
+
+    @property
+    def total_e6(self) -> int:
+        return self.mark_e6 + self.funding_e6 - self.cost_e6
 
 
 @runtime_checkable

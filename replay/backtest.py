@@ -12,7 +12,11 @@ settles at the boundaries and liquidations happen as the engine decides.
 
 Deterministic: the same journal, strategy and seed give the same result, bit for bit.
 Equity (free + held + margins + unrealised PnL at the last price, micro-USDC) is sampled at
-every Tick; the worst drawdown is the largest fall from a running peak.
+every Tick; the worst drawdown is the largest fall from a running peak. A strategy that
+hedges off the venue (``hedge_pnl``, ``protocol.strategy``: the arbitrage maker) has its
+hedge's PnL — cost at each fill, funding, mark-to-market — added to every sample, so the
+curve, drawdown and PnL are those of the hedged book; ``venue_pnl_e6`` and ``hedge_pnl_e6``
+are its two legs, ``pnl_e6`` their sum.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from engine import views
 from engine.markets import EngineConfig
 from engine.risk import formulas
 from engine.state import OPEN
+from protocol.strategy import HedgePnl
 from replay.errors import ReplayError
 from replay.rebuild import progress_bar
 from replay.redecide import Redecider
@@ -68,7 +73,11 @@ class BacktestResult:
     funding_e6: int  # funding earned (+) or paid (-)
     fees_e6: int
     liquidated: int
-    pnl_e6: int  # equity at the end - deposit
+    venue_pnl_e6: int  # venue equity at the end - deposit
+    hedge_pnl_e6: int  # the off-venue hedge's total (0 for a strategy without one)
+    hedge_cost_e6: int  # of which fees + price impact paid (>= 0)
+    hedge_funding_e6: int  # of which the exchange's funding received (+) or paid (-)
+    pnl_e6: int  # venue + hedge
     max_drawdown_e6: int
     open_positions: int
     commands: int
@@ -115,6 +124,7 @@ def backtest(path: Path | str, strategy, config: EngineConfig | None = None, *, 
     tally = Tally()
     strategy.on_start(config, agent)
     on_event = strategy.on_event
+    hedge_pnl = getattr(strategy, "hedge_pnl", None) or _unhedged
     rfqs_seen = submitted = fills = volume = 0
     rejected: dict[str, int] = {}
     open_ids: set[int] = set()
@@ -158,7 +168,7 @@ def backtest(path: Path | str, strategy, config: EngineConfig | None = None, *, 
                     tally.add(outcome)
                 if type(record.command) is cmd.Tick:
                     curve_ns.append(ts_ns)
-                    curve_e6.append(_equity(world.state, agent_row, open_ids))
+                    curve_e6.append(_equity(world.state, agent_row, open_ids) + hedge_pnl(ts_ns).total_e6)
                     open_ids = {p for p in open_ids if p in world.state.position_row}
             bar.update(min(record.last_seq, bar.total) - bar.n)
     if commands == 0:
@@ -167,8 +177,9 @@ def backtest(path: Path | str, strategy, config: EngineConfig | None = None, *, 
     tally.finish(state)
     mine = tally._agent(agent)
     end_equity = _equity(state, agent_row, open_ids)
+    hedge = hedge_pnl(ts_ns)
     curve_ns.append(curve_ns[-1] if curve_ns else 0)
-    curve_e6.append(end_equity)
+    curve_e6.append(end_equity + hedge.total_e6)
     peak, worst = deposit_e6, 0
     for value in curve_e6:
         peak = max(peak, value)
@@ -177,11 +188,18 @@ def backtest(path: Path | str, strategy, config: EngineConfig | None = None, *, 
         p.margin_long_e6 if p.long_agent == agent else p.margin_short_e6 for p in views.positions(state, agent=agent))
     result = BacktestResult(
         str(journal.directory), name, seed, agent, deposit_e6, rfqs_seen, submitted, rejected, fills, volume,
-        mine.realized_pnl_e6, unrealized, mine.funding_e6, mine.fees_e6, mine.liquidated, end_equity - deposit_e6,
-        worst, len(views.positions(state, agent=agent)), commands, time.perf_counter() - started, curve_ns, curve_e6)
+        mine.realized_pnl_e6, unrealized, mine.funding_e6, mine.fees_e6, mine.liquidated,
+        venue_pnl_e6=end_equity - deposit_e6, hedge_pnl_e6=hedge.total_e6, hedge_cost_e6=hedge.cost_e6,
+        hedge_funding_e6=hedge.funding_e6, pnl_e6=end_equity - deposit_e6 + hedge.total_e6, max_drawdown_e6=worst,
+        open_positions=len(views.positions(state, agent=agent)), commands=commands,
+        seconds=time.perf_counter() - started, equity_ns=curve_ns, equity_e6=curve_e6)
     if figure is not None:
         result.figure = str(plot_equity(result, figure))
     return result
+
+
+def _unhedged(now_ns: int) -> HedgePnl:
+    return HedgePnl(0, 0, 0)
 
 
 def _rfq_view(e: ev.RfqOpened) -> views.RfqView:
@@ -208,7 +226,7 @@ def plot_equity(result: BacktestResult, path: Path | str) -> Path:
     ax.axhline(0, color="grey", linewidth=0.5)
     ax.set_title(f"{result.strategy} (seed {result.seed}): PnL {result.pnl_e6 / 1e6:,.2f} USDC, "
                  f"{result.fills} fills, worst drawdown {result.max_drawdown_e6 / 1e6:,.2f} USDC", fontsize=9)
-    ax.set_ylabel("equity - deposit (USDC)")
+    ax.set_ylabel("PnL: venue equity - deposit + hedge (USDC)")
     ax.set_xlabel("venue time (UTC)")
     fig.autofmt_xdate()
     fig.tight_layout()
@@ -227,7 +245,11 @@ def format_table(r: BacktestResult) -> str:
             ("quotes rejected", ", ".join(f"{k} {v}" for k, v in r.quotes_rejected.items()) or "0"),
             ("fills", f"{r.fills:,} ({usdc(r.fill_volume_e6)} of size)"), ("realized PnL", usdc(r.realized_pnl_e6)),
             ("unrealized PnL", usdc(r.unrealized_pnl_e6)), ("funding earned", usdc(r.funding_e6)),
-            ("fees paid", usdc(r.fees_e6)), ("liquidated", str(r.liquidated)), ("PnL (equity - deposit)", usdc(r.pnl_e6)),
+            ("fees paid", usdc(r.fees_e6)), ("liquidated", str(r.liquidated)),
+            ("venue PnL", usdc(r.venue_pnl_e6) + " (equity - deposit)"),
+            ("hedge PnL", usdc(r.hedge_pnl_e6) + (f" (cost {usdc(r.hedge_cost_e6)}, funding {usdc(r.hedge_funding_e6)})"
+                                                 if r.hedge_cost_e6 or r.hedge_funding_e6 else "")),
+            ("PnL (venue + hedge)", usdc(r.pnl_e6)),
             ("worst drawdown", usdc(r.max_drawdown_e6)), ("open positions at end", str(r.open_positions)),
             ("equity curve", r.figure or "(no --png)")]
     return "\n".join(f"{k:<24} {v}" for k, v in rows)

@@ -10,10 +10,12 @@ Dask and in-process (only ``seconds`` differs). Every worker prepares the engine
 (``ledger.compiled.prepare()``, via ``replay.workers.PrepareEngine``) before a task imports
 it, as the entry points do: a worker never runs a stale compiled engine.
 
-Figures per run: PnL (equity − deposit), realized PnL, funding, fees, Sharpe, max drawdown,
-fill ratio (fills / quotes submitted), fills, quotes. **Sharpe** is the mean over the
-standard deviation of the equity changes between Ticks, times the square root of the number
-of such intervals in a year at the median interval (0 when the equity never moved).
+Figures per run: PnL (venue + hedge), its venue leg (equity − deposit) and hedge leg (the
+hedge's cost, funding and mark-to-market, for a strategy that hedges: ``replay.backtest``),
+realized PnL, funding, fees, Sharpe, max drawdown, fill ratio (fills / quotes submitted),
+fills, quotes. **Sharpe** is the mean over the standard deviation of the equity changes
+between Ticks, times the square root of the number of such intervals in a year at the median
+interval (0 when the equity never moved).
 
 Strategies are ``module:Class`` or a short name of ``STRATEGIES`` (strings, not imports:
 ``replay`` may not import ``agents`` — DESIGN §2 — but a backtest loads a strategy by name
@@ -46,8 +48,9 @@ STRATEGIES = {
 }
 SECONDS_PER_YEAR = 365.25 * 86_400
 WORKERS_DEFAULT = 2
-FIGURES = ("pnl_e6", "realized_pnl_e6", "funding_e6", "fees_e6", "sharpe", "max_drawdown_e6", "fill_ratio",
-           "fills", "quotes_submitted", "liquidated", "open_positions")
+FIGURES = ("pnl_e6", "venue_pnl_e6", "hedge_pnl_e6", "hedge_cost_e6", "hedge_funding_e6", "realized_pnl_e6",
+           "funding_e6", "fees_e6", "sharpe", "max_drawdown_e6", "fill_ratio", "fills", "quotes_submitted",
+           "liquidated", "open_positions")
 
 
 @dataclass(frozen=True)
@@ -342,11 +345,12 @@ def plot_pnl(result: TournamentResult, path: Path) -> Path:
 
 
 def format_table(result: TournamentResult) -> str:
-    header = (f"{'run':<40} {'journal':<16} {'PnL':>14} {'funding':>12} {'fees':>10} {'Sharpe':>8} "
-              f"{'max DD':>14} {'fill%':>6} {'fills':>6}")
+    header = (f"{'run':<40} {'journal':<16} {'venue PnL':>14} {'hedge PnL':>12} {'PnL':>14} {'funding':>12} "
+              f"{'fees':>10} {'Sharpe':>8} {'max DD':>14} {'fill%':>6} {'fills':>6}")
     lines = [header, "-" * len(header)]
     for r in sorted(result.runs, key=lambda r: -r["pnl_e6"]):
         lines.append(f"{label(r)[:40]:<40} {journal_name(r['journal'])[:16]:<16} "
+                     f"{r['venue_pnl_e6'] / 1e6:>14,.2f} {r['hedge_pnl_e6'] / 1e6:>12,.2f} "
                      f"{r['pnl_e6'] / 1e6:>14,.2f} {r['funding_e6'] / 1e6:>12,.2f} {r['fees_e6'] / 1e6:>10,.2f} "
                      f"{r['sharpe']:>8.2f} {r['max_drawdown_e6'] / 1e6:>14,.2f} {100 * r['fill_ratio']:>5.1f}% "
                      f"{r['fills']:>6,}")

@@ -128,6 +128,15 @@ def _escrow(args: argparse.Namespace) -> int:
         from venue import settlement
 
         return reconcile.main(args.rest, idl=settlement.escrow_idl(), litesvm_backend=settlement.litesvm_backend)
+    if args.action == "emergency-close":
+        from adapters.solana import emergency
+        from agents.sdk import demo_keypair
+        from venue import settlement
+        from venue.config import DemoSection
+
+        return emergency.main(args.rest, idl=settlement.escrow_idl(), program_id=settlement.escrow_program().program_id,
+                              litesvm_backend=settlement.litesvm_backend, demo_keypair=demo_keypair,
+                              demo_seed=DemoSection().seed)
     if args.action == "rpc-peer":
         from adapters.solana import rpc_peer
         from programs.escrow import localnet
@@ -217,10 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     journal.set_defaults(func=_journal)
 
     escrow = commands.add_parser("escrow", help="the Solana escrow program")
-    escrow.add_argument("action", choices=["build", "reconcile", "rpc-peer"],
+    escrow.add_argument("action", choices=["build", "reconcile", "rpc-peer", "emergency-close"],
                         help="build: compile and link the program (build/escrow/); reconcile: compare every "
                              "on-chain agent and position balance with the engine's; rpc-peer: serve the program in "
-                             "LiteSVM as a Solana JSON-RPC node (for --settlement rpc)")
+                             "LiteSVM as a Solana JSON-RPC node (for --settlement rpc); emergency-close: the escape "
+                             "hatch, one party closes a position alone after the program's delay")
     escrow.add_argument("rest", nargs=argparse.REMAINDER, help="the action's options (see ACTION --help)")
     escrow.set_defaults(func=_escrow)
 

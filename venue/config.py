@@ -145,7 +145,7 @@ class ProjectionsSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
 
 # -- [hedging] (docs/hedging.md, venue/hedging.py) -------------------------------------------
 # The demo's market makers by role (agents/demo.py): a name here is that demo agent's id.
-DEMO_MAKER_ROLES = ("maker-conservative", "maker-balanced", "maker-aggressive", "maker-swarm")
+DEMO_MAKER_ROLES = ("maker-conservative", "maker-balanced", "maker-aggressive", "maker-swarm", "maker-arbitrage")
 EMBEDDED = "embedded"  # an exchange simulator started in the venue's process ("embedded:PORT": on that port)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from adapters.hedging.exchanges import Credentials
+from adapters.hedging.exchanges import Credentials, make_client
 from adapters.hedging.hedger import ExchangeConfig, Hedger, HedgerConfig
 from engine import events as ev
 from ledger.projections.external import LoopThread
@@ -210,6 +210,20 @@ class VenueHedging:
         for server in self._servers:
             await server.cleanup()
         self._servers.clear()
+
+    def feed_client(self, exchange: str | None = None):
+        """A public (unkeyed) ccxt client of ``exchange`` (default: the first of ``[hedging]
+        exchanges``) at the URL the hedger uses — the demo's arbitrage maker polls its funding
+        rates and books (agents/arbitrage.py ``CcxtFeed``); None while hedging is off. The
+        caller closes it."""
+        if self.sink is None:
+            return None
+        e = next((e for e in self.config.exchanges if e.name == exchange or exchange is None), None)
+        if e is None:
+            raise ValueError(f"no exchange {exchange!r} in [hedging] exchanges")
+        embedded = e.name in self.sims
+        return make_client(e.kind, self.urls[e.name] or None, None, timeout_ms=e.timeout_ms,
+                           rate_limit_ms=EMBEDDED_RATE_LIMIT_MS if embedded else None)
 
     # -- embedded exchanges -----------------------------------------------------------------
     async def _start_sim(self, name: str, kind: str, port: int) -> str:

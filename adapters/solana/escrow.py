@@ -64,6 +64,9 @@ class ChainPosition:
     last_seq: int
     last_funding_ns: int
     status: int
+    last_settled_ts: int = 0  # chain time (s) the venue last touched it: the escape hatch's clock
+    funding_rate_e9: int = 0
+    taker_is_long: bool = True
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,20 @@ class ChainConfig:
     bad_debt_e6: int
     total_deposited_e6: int
     total_withdrawn_e6: int
+    escape_delay_s: int = 0  # venue silence after which a party may act alone
+    oracle_max_age_s: int = 0
+
+
+def decode_price_update(data: bytes) -> tuple[int, int, int, int]:
+    """(price, conf, exponent, publish_time_s) of a Pyth ``PriceUpdateV2`` account (the
+    receiver's layout: discriminator, write authority, verification level — 1 byte when
+    full, 2 when partial — then the price feed message)."""
+    import struct
+
+    at = 8 + 32
+    at += 1 if data[at] == 1 else 2
+    price, conf, exponent, publish_time = struct.unpack_from("<qQiq", data, at + 32)
+    return price, conf, exponent, publish_time
 
 
 def pubkey_of(agent: str) -> Pubkey:
@@ -168,6 +185,16 @@ class EscrowProgram:
         return self._ix["liquidate"](seq, side, exit_price_e8, funding_long_to_short_e6, pnl_long_e6, until_ns,
                                      ctx=Context(accounts=accounts))
 
+    def emergency_close(self, party: Pubkey, position_id: int, long_owner: Pubkey, short_owner: Pubkey,
+                        price_update: Pubkey) -> Instruction:
+        """The escape hatch: ``party`` (a signer, either owner) closes the position alone at the
+        price in ``price_update`` (Pyth PriceUpdateV2), once the venue has left it untouched
+        for the config's ``escape_delay_s``."""
+        return self._ix["emergency_close"](ctx=Context(accounts={
+            "party": party, "config": self.config, "position": self.position_pda(position_id),
+            "long_agent": self.agent_pda(long_owner), "short_agent": self.agent_pda(short_owner),
+            "price_update": price_update}))
+
     def initialize(self, admin: Pubkey, authority: Pubkey, usdc_mint: Pubkey, vault: Pubkey, *,
                    escape_delay_s: int, oracle_max_age_s: int, max_deviation_bps: int,
                    feeds: list[bytes], maintenance_bps: int = 5_000, liquidation_reward_bps: int = 500,
@@ -189,12 +216,13 @@ class EscrowProgram:
     def decode_position(self, data: bytes) -> ChainPosition:
         p = self._coder.decode(data)
         return ChainPosition(p.position_id, p.long_owner, p.short_owner, p.market, p.size_e6, p.entry_price_e8,
-                             p.margin_long_e6, p.margin_short_e6, p.last_seq, p.last_funding_ns, p.status)
+                             p.margin_long_e6, p.margin_short_e6, p.last_seq, p.last_funding_ns, p.status,
+                             p.last_settled_ts, p.funding_rate_e9, bool(p.taker_is_long))
 
     def decode_config(self, data: bytes) -> ChainConfig:
         c = self._coder.decode(data)
         return ChainConfig(c.authority, c.usdc_mint, c.vault, c.fees_e6, c.insurance_e6, c.bad_debt_e6,
-                           c.total_deposited_e6, c.total_withdrawn_e6)
+                           c.total_deposited_e6, c.total_withdrawn_e6, c.escape_delay_s, c.oracle_max_age_s)
 
     def instruction_name(self, data: bytes) -> str | None:
         """The IDL name of an instruction of this program from its data (None if unknown)."""

@@ -111,7 +111,7 @@ class RpcPeer:
                "isBlockhashValid", "sendTransaction", "simulateTransaction", "getSignatureStatuses",
                "getAccountInfo", "getMultipleAccounts", "getBalance", "getTokenAccountBalance",
                "getMinimumBalanceForRentExemption", "requestAirdrop", "getSignaturesForAddress", "getTransaction",
-               "getFeeForMessage")
+               "getFeeForMessage", "dev_warpClock")
 
     def __init__(self, svm: LiteSVM, *, genesis_hash: Hash | None = None):
         self.svm = svm
@@ -249,6 +249,20 @@ class RpcPeer:
     # ------------------------------------------------------------------ methods
     def _getHealth(self, *_):
         return "ok"
+
+    def _dev_warpClock(self, unix_timestamp: int):
+        """Dev chain only (no cluster has it): move the Clock sysvar's ``unix_timestamp``
+        forward to ``unix_timestamp`` — e.g. past the escrow's escape delay in a demo or a
+        test. A clock never goes back: an earlier time is an invalid param."""
+        from solders.clock import Clock
+
+        now = self.svm.get_clock()
+        if not isinstance(unix_timestamp, int) or isinstance(unix_timestamp, bool) or \
+                not now.unix_timestamp <= unix_timestamp < 2**62:
+            raise invalid_params(f"unix_timestamp: an integer from the chain's time {now.unix_timestamp} on")
+        self.svm.set_clock(Clock(now.slot, now.epoch_start_timestamp, now.epoch, now.leader_schedule_epoch,
+                                 unix_timestamp))
+        return {"slot": now.slot, "unixTimestamp": unix_timestamp}
 
     def _getVersion(self, *_):
         return {"solana-core": "2.1.0-agentperp-litesvm", "feature-set": 0}

@@ -121,3 +121,32 @@ def test_batch_framing_refuses_what_the_reference_refuses(tmp_path):
     journal.append_batch(payloads)
     journal.close()
     assert_intact(list(JournalReader(tmp_path / "j").read(1)), 100)
+
+
+def test_frame_kernel_loads_once_under_concurrent_first_calls():
+    """Projections on their own threads ask for the kernel at the same moment: every thread
+    gets the one kernel (a second load wrapped the already-jitted helpers: TypeError)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    program = textwrap.dedent("""
+        import threading
+        from ledger import codec
+        threads, results, errors = 8, [], []
+        barrier = threading.Barrier(threads)
+        def load():
+            barrier.wait()
+            try:
+                results.append(codec.frame_kernel())
+            except Exception as error:
+                errors.append(repr(error))
+        pool = [threading.Thread(target=load) for _ in range(threads)]
+        for t in pool: t.start()
+        for t in pool: t.join()
+        assert not errors, errors
+        assert len({id(r) for r in results}) == 1, results
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
