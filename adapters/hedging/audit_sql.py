@@ -93,7 +93,7 @@ class AuditSql:
         self.last_error = ""
         self._wake = threading.Event()
         self._progress = threading.Condition()  # notified after every attempt to import
-        self._stopping = False
+        self._stop = threading.Event()  # close(): a last import, and no backoff wait
         self._thread: threading.Thread | None = None
 
     # -- life cycle ----------------------------------------------------------------------
@@ -113,7 +113,7 @@ class AuditSql:
     def close(self) -> None:
         """Import what is left (bounded by ``CLOSE_TIMEOUT_S``), stop the thread, close the engine."""
         if self._thread is not None:
-            self._stopping = True
+            self._stop.set()
             self._wake.set()
             self._thread.join(CLOSE_TIMEOUT_S)
             self._thread = None
@@ -155,13 +155,12 @@ class AuditSql:
                 self.last_error = f"{type(error).__name__}: {str(error)[:200]}"
                 self._signal()
                 log.warning("hedge audit: SQL import failed (retried in %.1f s): %s", delay_s, self.last_error)
-                if self._stopping:
+                if self._stop.wait(delay_s):  # not self._wake: a notify must not cut the backoff short
                     return
-                threading.Event().wait(delay_s)  # not self._wake: a notify must not cut the backoff short
                 delay_s = min(delay_s * 2, RETRY_S_MAX)
                 self._wake.set()
                 continue
-            if self._stopping:
+            if self._stop.is_set():
                 return
 
     def _signal(self) -> None:
@@ -189,7 +188,7 @@ class AuditSql:
                 self._import(self.next_offset, lines)
                 self.next_offset += sum(len(line) + 1 for line in lines)
                 imported += len(lines)
-        self.lines += imported
+                self.lines += len(lines)
         return imported
 
     def _import(self, offset: int, lines: list[bytes]) -> None:
