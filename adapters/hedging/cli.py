@@ -95,7 +95,7 @@ def hedge(argv: list[str]) -> int:
     audit.add_argument("--kind", help="only lines of this kind (decision, request, response, resolved, reconcile)")
     audit.add_argument("--orders", action="store_true", help="the hedge orders instead of the audit lines")
     audit.add_argument("--limit", type=_limit, default=50, help="rows (1..1000, default 50)")
-    audit.add_argument("--data-dir", default=DATA_DIR_DEFAULT, help="the venue's data dir (default: data)")
+    audit.add_argument("--data", default=DATA_DIR_DEFAULT, metavar="DIR", help="the venue's data directory (default ./data)")
     audit.add_argument("--sql", metavar="URL", help="the read models' database (default: DATA/read_model.sqlite)")
     audit.add_argument("--json", action="store_true")
     k = sub.add_parser("keys", help="the encrypted keyfile (passphrase from AGENTPERP_KEYS_PASSPHRASE or a prompt)")
@@ -133,9 +133,9 @@ def _audit(args) -> int:
 
     url = args.sql
     if url is None:
-        path = Path(args.data_dir) / SQLITE_FILE
+        path = Path(args.data) / SQLITE_FILE
         if not path.exists():
-            print(f"agentperp hedge audit: no read model at {path} (--data-dir, or --sql URL)", file=sys.stderr)
+            print(f"agentperp hedge audit: no read model at {path} (--data DIR, or --sql URL)", file=sys.stderr)
             return 1
         url = f"sqlite:///{path.resolve()}"
     engine = make_engine(url)

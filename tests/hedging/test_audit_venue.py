@@ -52,9 +52,9 @@ async def test_the_venues_hedge_audit_in_sql_over_http_and_cli(tmp_path, capsys)
         assert {"/hedging/audit", "/hedging/orders"} <= set(spec["paths"])
 
         data_dir = cfg.venue.data_dir
-        assert cli.hedge(["audit", "--data-dir", data_dir, "--orders", "--limit", "1000", "--json"]) == 0
+        assert cli.hedge(["audit", "--data", data_dir, "--orders", "--limit", "1000", "--json"]) == 0
         assert {o["cid"] for o in json.loads(capsys.readouterr().out)} == {o["cid"] for o in orders}
-        assert cli.hedge(["audit", "--data-dir", data_dir, "--maker", maker, "--limit", "5"]) == 0
+        assert cli.hedge(["audit", "--data", data_dir, "--maker", maker, "--limit", "5"]) == 0
         printed = capsys.readouterr().out.splitlines()
         assert len(printed) == 5 and all(f"maker={maker}" in line for line in printed)
 
