@@ -12,6 +12,10 @@ books deep enough that every IOC fills. Figures:
 - ``sim.orders_per_s`` (baseline): ``CONCURRENCY`` bare ccxt clients sending IOC orders in a loop
   — the ceiling the simulator and ccxt allow on this machine; ``sim.ping_per_s``: bare aiohttp.
 - ``hedging.vs_sim_orders``: the ratio (what the hedger's own work costs).
+- ``hedging.state_writes``: fsynced writes of the hedger's state file in the throughput part
+  (group commit: fewer than orders); ``hedging.audit_sql_rows``: audit lines imported into SQL.
+
+The hedger runs as ``agentperp run`` has it: its audit file imported into a SQLite read model.
 
 Warm-up before each timed part; GC off while timing.
 """
@@ -60,7 +64,8 @@ async def _bench(tmp: Path, events: int, baseline_s: float) -> dict:
                 makers={m: {"sim": Credentials(f"{m}-key", f"{m}-secret")} for m in MAKERS},
                 exchanges=(ExchangeConfig("sim", "binanceusdm", url, weight_per_window=10**9, rate_limit_ms=0.001),),
                 markets={0: "BTC/USDT:USDT", 1: "ETH/USDT:USDT", 2: "SOL/USDT:USDT"},
-                state_path=tmp / state / "hedger.json", audit_path=tmp / state / "audit.jsonl"))
+                state_path=tmp / state / "hedger.json", audit_path=tmp / state / "audit.jsonl",
+                audit_sql_url=f"sqlite:///{tmp / state / 'read_model.sqlite'}"))  # as `agentperp run` has it
 
         # Latency: one record at a time.
         h = hedger("latency")
@@ -86,7 +91,9 @@ async def _bench(tmp: Path, events: int, baseline_s: float) -> dict:
         elapsed = time.perf_counter() - started
         gc.enable()
         orders = h.orders_sent - sent_before
-        await h.close()
+        state_writes = h.state_writes
+        await h.close()  # the audit's SQL import catches up before it returns
+        audit_rows = h.audit_sql.lines
         # Baseline: bare ccxt IOC orders against the same simulator.
         clients = [make_client("binanceusdm", url, Credentials("bench", "bench-secret"), rate_limit_ms=0.001)
                    for _ in range(CONCURRENCY)]
@@ -130,6 +137,7 @@ async def _bench(tmp: Path, events: int, baseline_s: float) -> dict:
             "hedging.event_to_ack_ms": {"p50": lat["p50"], "p99": lat["p99"], "max": lat["max"]},
             "hedging.latency_samples": len(latencies),
             "hedging.orders": orders, "hedging.orders_per_s": round(orders / elapsed, 1),
+            "hedging.state_writes": state_writes, "hedging.audit_sql_rows": audit_rows,
             "sim.orders_per_s": round(sim_orders_per_s, 1), "sim.ping_per_s": round(ping_per_s, 1),
             "hedging.vs_sim_orders": round(orders / elapsed / sim_orders_per_s, 3),
         }

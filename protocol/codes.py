@@ -37,7 +37,7 @@ UNKNOWN_STREAM = "UNKNOWN_STREAM"  # Subscribe (TCP) or ?streams= (WebSocket) na
 UNKNOWN_SUBSCRIPTION = "UNKNOWN_SUBSCRIPTION"  # Unsubscribe of a sub that is not open (TCP)
 
 # -- the SQL history reads (adapters/gateway/http_history.py) ------------------------------------
-UNAVAILABLE = "UNAVAILABLE"  # the SQL read models are not running on this venue
+UNAVAILABLE = "UNAVAILABLE"  # the SQL read models (or the hedger's audit in them) are not running on this venue
 UNKNOWN_AGENT = "UNKNOWN_AGENT"  # the read model has no such agent
 
 # -- the venue itself (never journaled) ------------------------------------------------------------

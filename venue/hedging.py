@@ -32,6 +32,7 @@ from engine import events as ev
 from ledger.projections.external import LoopThread
 from ledger.records import JournalRecord
 from venue.config import DEMO_MAKER_ROLES, EMBEDDED
+from venue.projections import sql_url
 
 log = logging.getLogger("agentperp.hedging")
 
@@ -81,8 +82,8 @@ class HedgerSink:
         return records[-1].last_seq
 
     def recover(self) -> None:
-        """Nothing to drop: the hedger writes its state through after every change, and a
-        key not at its target stays marked for the next attempt."""
+        """Nothing to drop: the hedger's state file is written before every group of orders and
+        after every batch, and a key not at its target stays marked for the next attempt."""
 
     def close(self) -> None:
         if self._pinger is not None:
@@ -192,7 +193,9 @@ class VenueHedging:
             makers={a: creds for a, creds in self.credentials.items()}, exchanges=tuple(exchanges),
             markets=self.markets, state_path=data_dir / HEDGING_DIR / STATE_FILE,
             audit_path=data_dir / HEDGING_DIR / AUDIT_FILE, hedge_ratio_bps=c.hedge_ratio_bps,
-            slippage_bps=c.slippage_bps))
+            slippage_bps=c.slippage_bps,
+            # The audit file imported into the read models' database ([projections] sql; off: the file only).
+            audit_sql_url=sql_url(self.venue.config) if self.venue.config.projections.sql else None))
         self.sink = HedgerSink(hedger)
         if self.sims:  # their books move around the venue's durable oracle prices
             self._prices = {m: p[0] for m, p in self.venue.last_prices.items() if m in self.markets}
@@ -282,6 +285,22 @@ class VenueHedging:
         return keys.credentials(path, keys.passphrase(prompt=sys.stdin.isatty()))
 
     # -- what the venue shows ------------------------------------------------------------
+    async def audit(self, read, **kwargs):
+        """``read(connection, **kwargs)`` (``audit_sql.recent`` / ``orders``) on the audit's
+        database, in a worker thread: the hedger's, else the read models' (hedging off: what
+        earlier runs imported); None with the read models off (``--no-sql``)."""
+        importer = self.sink.hedger.audit_sql if self.sink is not None else None
+        sql = self.venue.projections.sql
+        engine = importer.engine if importer is not None else sql.engine if sql is not None else None
+        if engine is None:
+            return None
+
+        def run():
+            with engine.connect() as conn:
+                return read(conn, **kwargs)
+
+        return await asyncio.to_thread(run)
+
     def status(self) -> dict:
         """The hedger's last snapshot (per maker and market, exchanges' health, books) with its
         projection's lag and the hedged / residual notional in USDC; {} when off."""

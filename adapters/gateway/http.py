@@ -28,7 +28,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters.dashboard import routes as dashboard_routes
-from adapters.gateway import http_escrow, http_history, http_parse, openapi, render, websocket
+from adapters.gateway import http_escrow, http_hedging, http_history, http_parse, openapi, render, websocket
 from adapters.gateway import http_schemas as s
 from adapters.gateway.edge import Result, status_of
 from adapters.gateway.http_schemas import EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX
@@ -113,6 +113,7 @@ class HttpGateway:
         http_history.add_routes(app, self)  # GET /agents/{agent}/stats, /leaderboard, /history/positions (SQL)
         dashboard_routes.register(app, self)  # the ops dashboard: GET /, /dashboard/* (docs/dashboard.md)
         http_escrow.add_routes(app, self)  # GET /escrow/reconcile: the live chain vs the engine (issue 13)
+        http_hedging.add_routes(app, self)  # GET /hedging/audit, /hedging/orders: the hedger's audit trail (SQL)
         app.on_shutdown.append(self._close_websockets)
         return app
 

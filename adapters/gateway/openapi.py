@@ -175,6 +175,8 @@ def document(markets, *, dev: bool = True) -> dict:
     paths.update(http_history.openapi_paths())
     from adapters.gateway import http_escrow  # GET /escrow/reconcile (issue 13)
     paths.update(http_escrow.openapi_paths())
+    from adapters.gateway import http_hedging  # GET /hedging/audit, /hedging/orders (docs/hedging.md)
+    paths.update(http_hedging.openapi_paths())
     paths.update(dashboard_routes.openapi_paths())  # GET /, /dashboard/* (docs/dashboard.md)
     return {
         "openapi": "3.1.0",

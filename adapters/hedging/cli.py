@@ -11,6 +11,7 @@ from pathlib import Path
 
 KEYFILE_DEFAULT = "data/hedging/keys.json"
 STATE_DEFAULT = "data/hedging/hedger.json"
+DATA_DIR_DEFAULT = "data"
 
 
 SIM_EXCHANGES = {"binanceusdm": "Binance USDⓈ-M futures", "okx": "OKX v5 USDT swaps"}  # --exchange → what it speaks
@@ -82,11 +83,21 @@ def exchange_sim(argv: list[str]) -> int:
 
 
 def hedge(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="agentperp hedge", description="The hedging projection: status and keys.")
+    parser = argparse.ArgumentParser(prog="agentperp hedge",
+                                     description="The hedging projection: status, audit trail and keys.")
     sub = parser.add_subparsers(dest="action", required=True)
     status = sub.add_parser("status", help="exposure, hedge and residual per maker and market (from the state file)")
     status.add_argument("--state", default=STATE_DEFAULT)
     status.add_argument("--json", action="store_true")
+    audit = sub.add_parser("audit", help="the audit trail (decisions, requests, responses) or the hedge orders, "
+                                         "newest first, from the SQL read model")
+    audit.add_argument("--maker", help="only this maker's (agent id)")
+    audit.add_argument("--kind", help="only lines of this kind (decision, request, response, resolved, reconcile)")
+    audit.add_argument("--orders", action="store_true", help="the hedge orders instead of the audit lines")
+    audit.add_argument("--limit", type=_limit, default=50, help="rows (1..1000, default 50)")
+    audit.add_argument("--data", default=DATA_DIR_DEFAULT, metavar="DIR", help="the venue's data directory (default ./data)")
+    audit.add_argument("--sql", metavar="URL", help="the read models' database (default: DATA/read_model.sqlite)")
+    audit.add_argument("--json", action="store_true")
     k = sub.add_parser("keys", help="the encrypted keyfile (passphrase from AGENTPERP_KEYS_PASSPHRASE or a prompt)")
     k.add_argument("op", choices=["add", "list", "remove"])
     k.add_argument("--file", default=KEYFILE_DEFAULT)
@@ -96,7 +107,72 @@ def hedge(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.action == "status":
         return _status(Path(args.state), args.json)
+    if args.action == "audit":
+        return _audit(args)
     return _keys(args)
+
+
+def _limit(text: str) -> int:
+    from adapters.hedging.audit_sql import LIMIT_MAX
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 1 <= value <= LIMIT_MAX:
+        raise argparse.ArgumentTypeError(f"{value} is outside [1, {LIMIT_MAX}]")
+    return value
+
+
+def _audit(args) -> int:
+    from sqlalchemy import inspect
+
+    from adapters.hedging import audit_sql
+    from ledger.projections.external import SQLITE_FILE
+    from ledger.projections.sql.model import make_engine
+
+    url = args.sql
+    if url is None:
+        path = Path(args.data) / SQLITE_FILE
+        if not path.exists():
+            print(f"agentperp hedge audit: no read model at {path} (--data DIR, or --sql URL)", file=sys.stderr)
+            return 1
+        url = f"sqlite:///{path.resolve()}"
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("hedge_audit"):
+                print("agentperp hedge audit: this read model has no hedge_audit table yet (a venue with hedging "
+                      "on migrates it at start)", file=sys.stderr)
+                return 1
+            if args.orders:
+                rows = audit_sql.orders(conn, maker=args.maker, limit=args.limit)
+            else:
+                rows = audit_sql.recent(conn, maker=args.maker, kind=args.kind, limit=args.limit)
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for row in rows:
+        print(_audit_line(row, args.orders))
+    if not rows:
+        print("(no rows)")
+    return 0
+
+
+def _audit_line(row: dict, is_order: bool) -> str:
+    import datetime as dt
+
+    if is_order:
+        when = dt.datetime.fromtimestamp(row["sent_ts_ns"] / 1e9, dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+        filled = "-" if row["filled_e9"] is None else str(Decimal(row["filled_e9"]) / 10**9)
+        return (f"{when}  {row['cid']:<30} {row['maker'][:12]:<12} {row['exchange']:<10} {row['symbol']:<14} "
+                f"{row['side']:<4} {Decimal(row['qty_e9']) / 10**9:>12} @ {Decimal(row['price_e8']) / 10**8:<12} "
+                f"{row['status']:<12} filled {filled}" + (f"  {row['error']}" if row["error"] else ""))
+    when = dt.datetime.fromtimestamp(row["ts_ns"] / 1e9, dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+    shown = {k: v for k, v in row["record"].items() if k not in ("ts", "kind")}
+    return f"{when}  {row['kind']:<9} " + " ".join(f"{k}={v}" for k, v in shown.items())
 
 
 def _status(path: Path, as_json: bool) -> int:

@@ -28,6 +28,7 @@ The exchange for each order is the healthy one with the lowest all-in cost
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import json
 import math
@@ -40,6 +41,7 @@ import ccxt
 
 from protocol import orderbook as analysis
 from adapters.hedging.audit import AuditLog
+from adapters.hedging.audit_sql import AuditSql
 from adapters.hedging.budget import RateBudget
 from adapters.hedging.exchanges import Credentials, make_client
 from adapters.hedging.exposure import Exposure
@@ -55,6 +57,9 @@ RATE_RETRIES_MAX = 3  # reads re-sent after waiting out a 429
 DEPTH_LEVELS = 20  # order-book levels fetched per cost estimate
 CLOCK_MARGIN_MS_DEFAULT = 1_000  # our clock vs the exchange's, assumed bound
 CLIENT_ID_PREFIX = "ap"
+# Seqs applied but not yet in the state file, at most, when no hedged exposure changed (those are
+# only applied again after a crash; the exposure and the checkpoint are always written together).
+CHECKPOINT_LAG_SEQ_MAX = 10_000
 
 DEFAULT_SYMBOLS = {"BTC-PERP": "BTC/USDT:USDT", "ETH-PERP": "ETH/USDT:USDT", "SOL-PERP": "SOL/USDT:USDT"}
 
@@ -97,6 +102,7 @@ class HedgerConfig:
     markets: dict[int, str]  # venue market id → ccxt symbol
     state_path: Path
     audit_path: Path | None = None
+    audit_sql_url: str | None = None  # the read model the audit file is imported into (None: the file only)
     hedge_ratio_bps: int = 10_000
     slippage_bps: int = 50
     clock_margin_ms: int = CLOCK_MARGIN_MS_DEFAULT
@@ -105,7 +111,8 @@ class HedgerConfig:
 
 @dataclass
 class _State:
-    """What survives a restart (written atomically after every change that matters)."""
+    """What survives a restart: written whole (fsync + rename) before each group of orders
+    leaves (write-ahead) and once at the end of every batch — not per change."""
 
     applied_seq: int = 0
     hedges: dict[tuple[str, int, str], Decimal] = field(default_factory=dict)  # base units, signed
@@ -123,6 +130,7 @@ class Hedger:
         self.exposure = Exposure(frozenset(config.makers))
         self.state = _State()
         self.audit = AuditLog(config.audit_path, clock)
+        self.audit_sql: AuditSql | None = None  # started by start() when audit_sql_url is set
         self.health = {e.name: Health(e.name) for e in config.exchanges}
         self.budgets = {e.name: RateBudget(e.weight_per_window, e.window_s, clock, sleep) for e in config.exchanges}
         self.exchanges = {e.name: e for e in config.exchanges}
@@ -134,26 +142,46 @@ class Hedger:
         self.fills = 0
         self.acked_ns: list[int] = []  # perf_counter_ns of each ack (the benchmark reads it; bounded)
         self._maker_locks = {m: asyncio.Lock() for m in config.makers}
+        self._client_maker: dict[int, str] = {}  # id(ccxt client) → its maker, for the audit lines
+        # Group commit of the state file: one write covers every change made before it began.
+        self._state_writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hedger-state")
+        self._state_lock = asyncio.Lock()
+        self._changes = 0  # changes asked to be made durable so far
+        self._durable = 0  # of which the state file holds every one up to this
+        self._durable_seq = 0  # the applied_seq that the state file holds
+        self.state_writes = 0  # fsynced writes of the state file (the benchmark reads it)
+        self._exposure_json: tuple[int, str] | None = None  # (applied_seq, exposure JSON): changes only with it
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
-        """Load the durable state, open the clients, then reconcile with the exchanges."""
+        """Load the durable state, start the audit's SQL import, open the clients, then
+        reconcile with the exchanges."""
         self._load()
+        if self.config.audit_sql_url and self.audit.path is not None and self.audit_sql is None:
+            self.audit_sql = AuditSql(self.config.audit_sql_url, self.audit.path)
+            self.audit_sql.start(self.audit.log_id, self.audit.offset)
+            self.audit.listener = self.audit_sql.notify
+        self._client_maker.clear()  # a start again (after a failed one) opens new clients
         for e in self.config.exchanges:
             self.public[e.name] = self._factory(e.kind, e.base_url, None, timeout_ms=e.timeout_ms,
                                                 rate_limit_ms=e.rate_limit_ms)
             for maker, creds in self.config.makers.items():
                 if e.name in creds:
-                    self.clients[(maker, e.name)] = self._factory(e.kind, e.base_url, creds[e.name],
-                                                                  timeout_ms=e.timeout_ms,
-                                                                  recv_window_ms=e.recv_window_ms,
-                                                                  rate_limit_ms=e.rate_limit_ms)
+                    client = self._factory(e.kind, e.base_url, creds[e.name], timeout_ms=e.timeout_ms,
+                                           recv_window_ms=e.recv_window_ms, rate_limit_ms=e.rate_limit_ms)
+                    self.clients[(maker, e.name)] = client
+                    self._client_maker[id(client)] = maker
         await self.reconcile()
 
     async def close(self) -> None:
         # At once: ccxt's close waits timeout_on_exit (250 ms) per client after closing it.
         await asyncio.gather(*(client.close() for client in [*self.clients.values(), *self.public.values()]))
+        if self.state.applied_seq > self._durable_seq:  # batches that changed no exposure (CHECKPOINT_LAG_SEQ_MAX)
+            await self.persist()
+        self._state_writer.shutdown(wait=True)  # the last state write finishes
         self.audit.close()
+        if self.audit_sql is not None:
+            await asyncio.to_thread(self.audit_sql.close)  # imports the last lines first (bounded)
 
     @property
     def position(self) -> int:
@@ -184,6 +212,7 @@ class Hedger:
     # -- the projection ------------------------------------------------------------------
     async def handle(self, records) -> None:
         """Apply a batch of journal records, then hedge every changed exposure."""
+        changed, sent = False, self.orders_sent
         for record in records:
             if record.last_seq <= self.state.applied_seq:
                 continue
@@ -191,9 +220,14 @@ class Hedger:
                 if event.seq > self.state.applied_seq:
                     for key in self.exposure.apply(event):
                         self.state.dirty.add(key)
+                        changed = True
             self.state.applied_seq = max(self.state.applied_seq, record.last_seq)
-        self._save()
-        await self.hedge_dirty()
+        try:
+            await self.hedge_dirty()
+        finally:  # the checkpoint, the exposure and what the orders did: one write per batch
+            if (changed or self.orders_sent != sent
+                    or self.state.applied_seq - self._durable_seq >= CHECKPOINT_LAG_SEQ_MAX):
+                await self.persist()
 
     async def hedge_dirty(self) -> None:
         """Hedge every key not at its target; raise ``HedgeIncomplete`` if some remain."""
@@ -203,6 +237,8 @@ class Hedger:
         gate = asyncio.Semaphore(MAKERS_CONCURRENT_MAX)
 
         async def one_maker(keys):
+            # One maker's markets one after the other: more requests in flight at once would
+            # meet a 429's Retry-After already on their way (and earn a 418 ban).
             async with gate, self._maker_locks[keys[0][0]]:
                 for key in keys:
                     if await self._hedge(key):
@@ -267,7 +303,7 @@ class Hedger:
                       "ts_ms": int(self.clock() * 1000)}
             self.state.attempts[key] = (seq, k + 1)
             self.state.intents[cid] = intent
-            self._save()  # write-ahead: the id and timestamp are durable before the order leaves
+            await self.persist()  # write-ahead: the id and timestamp are durable before the order leaves
             self.audit.write("decision", action="order", target=str(self.target(key)),
                              hedge=str(self.hedge(key)), **intent)
             filled = await self._send(client, intent)
@@ -282,7 +318,8 @@ class Hedger:
         self.state.hedges[hkey] = self.state.hedges.get(hkey, Decimal(0)) + signed
         self.state.intents.pop(intent["cid"], None)
         self.fills += int(filled > 0)
-        self._save()
+        # Not written here: a crash before the next write leaves the intent in the file, and the
+        # restart resolves it by its client id (its fill counts once) and reads the positions back.
 
     async def _choose(self, maker: str, symbol: str, side: str, size: Decimal):
         """(exchange, mid) with the lowest all-in cost among the usable ones, or None."""
@@ -323,6 +360,8 @@ class Hedger:
     async def _call_once(self, name: str, weight: int, what: str, fn, client=None, **audit_fields):
         await self.budgets[name].acquire(weight)
         started = time.perf_counter()
+        if client is not None:
+            audit_fields.setdefault("maker", self._client_maker.get(id(client)))
         self.audit.write("request", exchange=name, call=what, **audit_fields)
         headers_of = client or self.public.get(name)
         try:
@@ -331,19 +370,23 @@ class Hedger:
             headers = (headers_of.last_response_headers or {}) if headers_of else {}
             retry_after = float(headers.get("Retry-After") or headers.get("retry-after") or 1)
             self.budgets[name].back_off(retry_after)  # the budget waits; health is not at stake
-            self.audit.write("response", exchange=name, call=what, error=type(error).__name__, retry_after_s=retry_after)
+            self.audit.write("response", exchange=name, call=what, error=type(error).__name__,
+                             retry_after_s=retry_after, **audit_fields)
             raise
         except ccxt.AuthenticationError as error:
             self.health[name].failure(self.clock(), "auth")
-            self.audit.write("response", exchange=name, call=what, error=type(error).__name__, detail=str(error)[:300])
+            self.audit.write("response", exchange=name, call=what, error=type(error).__name__,
+                             detail=str(error)[:300], **audit_fields)
             raise
         except (ccxt.NetworkError, ccxt.ExchangeNotAvailable) as error:
             self.health[name].failure(self.clock(), "network")
-            self.audit.write("response", exchange=name, call=what, error=type(error).__name__, detail=str(error)[:300])
+            self.audit.write("response", exchange=name, call=what, error=type(error).__name__,
+                             detail=str(error)[:300], **audit_fields)
             raise
         except ccxt.BaseError as error:  # the exchange answered: it is alive
             self.health[name].success((time.perf_counter() - started) * 1e3)
-            self.audit.write("response", exchange=name, call=what, error=type(error).__name__, detail=str(error)[:300])
+            self.audit.write("response", exchange=name, call=what, error=type(error).__name__,
+                             detail=str(error)[:300], **audit_fields)
             raise
         self.health[name].success((time.perf_counter() - started) * 1e3)
         headers = (headers_of.last_response_headers or {}) if headers_of else {}
@@ -372,7 +415,7 @@ class Hedger:
         self.acked_ns.append(time.perf_counter_ns())
         if len(self.acked_ns) > 1_000_000:
             del self.acked_ns[:500_000]
-        self.audit.write("response", exchange=name, call="create_order", cid=intent["cid"],
+        self.audit.write("response", exchange=name, call="create_order", cid=intent["cid"], maker=intent["maker"],
                          status=order.get("status"), filled=order.get("filled"), average=order.get("average"))
         return Decimal(str(order.get("filled") or 0))
 
@@ -458,20 +501,38 @@ class Hedger:
                 self.state.hedges[hkey] = actual
         self.state.dirty.update((m, k) for m in self.config.makers for k in self.config.markets
                                 if (m, k) in self.exposure.net_e9 or self.hedge((m, k)) != 0)
-        self._save()
+        await self.persist()
 
     # -- durable state -------------------------------------------------------------------
-    def _save(self) -> None:
-        data = {
+    async def persist(self) -> None:
+        """Make every change made so far durable (group commit): callers that arrive while a
+        write is in flight share the next one, so N makers' intents cost one fsync, not N.
+        The write runs on one writer thread (in order; a cancelled caller's write still ends
+        before the next begins), off the hedger's loop."""
+        self._changes += 1
+        wanted = self._changes
+        async with self._state_lock:
+            if self._durable >= wanted:
+                return  # a write that began after this change was made holds it
+            covered, seq, data = self._changes, self.state.applied_seq, self._state_bytes()
+            await asyncio.get_running_loop().run_in_executor(self._state_writer, replace_durably,
+                                                             self.config.state_path, data)
+            self._durable, self._durable_seq = max(self._durable, covered), seq
+            self.state_writes += 1
+
+    def _state_bytes(self) -> bytes:
+        if self._exposure_json is None or self._exposure_json[0] != self.state.applied_seq:
+            self._exposure_json = (self.state.applied_seq,
+                                   json.dumps(self.exposure.to_dict(), separators=(",", ":")))
+        rest = {
             "version": 1,
             "applied_seq": self.state.applied_seq,
-            "exposure": self.exposure.to_dict(),
             "hedges": [[m, k, e, str(q)] for (m, k, e), q in self.state.hedges.items()],
             "intents": self.state.intents,
             "attempts": [[m, k, s, n] for (m, k), (s, n) in self.state.attempts.items()],
             "dirty": sorted(self.state.dirty),
         }
-        replace_durably(self.config.state_path, json.dumps(data, separators=(",", ":")).encode())
+        return ('{"exposure":' + self._exposure_json[1] + "," + json.dumps(rest, separators=(",", ":"))[1:]).encode()
 
     def _load(self) -> None:
         path = self.config.state_path
@@ -479,7 +540,7 @@ class Hedger:
             return
         data = json.loads(path.read_text(encoding="utf-8"))
         assert data["version"] == 1, f"unknown hedger state version {data['version']} in {path}"
-        self.state.applied_seq = data["applied_seq"]
+        self.state.applied_seq = self._durable_seq = data["applied_seq"]
         self.exposure = Exposure.from_dict(frozenset(self.config.makers), data["exposure"])
         self.state.hedges = {(m, k, e): Decimal(q) for m, k, e, q in data["hedges"]}
         self.state.intents = data["intents"]
@@ -506,6 +567,7 @@ class Hedger:
             "applied_seq": self.state.applied_seq, "pending": len(self.state.intents),
             "dirty": len(self.state.dirty), "orders_sent": self.orders_sent, "fills": self.fills,
             "positions": rows,
+            "audit_sql": self.audit_sql.status() if self.audit_sql is not None else None,
             "exchanges": {n: {"state": h.state, "reason": h.reason, "latency_ms": round(h.latency_ms, 2),
                               "failures": h.failures_total, "backoffs_429": self.budgets[n].backoffs}
                           for n, h in self.health.items()},

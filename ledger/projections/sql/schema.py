@@ -10,7 +10,7 @@ DDL (alembic). A change here needs a new revision (``docs/projections.md``, "Mig
 from __future__ import annotations
 
 from sqlalchemy import (BigInteger, Boolean, Column, Float, Index, Integer, MetaData, SmallInteger, String,
-                        Table)
+                        Table, Text)
 
 metadata = MetaData()
 
@@ -196,6 +196,48 @@ agent_daily_pnl = Table(
     Column("agent", KEY, primary_key=True),
     Column("day", Integer, primary_key=True, autoincrement=False),  # UTC days since the Unix epoch
     _i64("net_pnl_e6"),
+    **CLUSTERED,
+)
+
+# The hedger's audit trail (adapters/hedging/audit_sql.py): a projection of its JSONL file, not of
+# the journal — one row per line, keyed by the file's id and the line's byte offset, so importing
+# a line twice is a no-op and a restart re-imports from the last row on. Secrets are redacted in
+# the file already. Quantities in base units × 1e9 (``_e9``, as the hedger's exposure).
+CLIENT_ORDER_ID = String(40)  # the hedger's ids are 28..30 characters (adapters/hedging/hedger.py)
+
+hedge_audit = Table(
+    "hedge_audit", metadata,
+    Column("log_id", String(16), primary_key=True),  # the JSONL file's id, from its first line
+    _i64("line_offset", primary_key=True, autoincrement=False), Column("line_bytes", Integer, nullable=False),
+    _i64("ts_ns"),  # when the hedger wrote the line (its clock)
+    Column("kind", String(16), nullable=False),  # decision | request | response | resolved | reconcile | log_opened
+    Column("maker", KEY, nullable=True), Column("market", SmallInteger, nullable=True),
+    Column("exchange", SHORT, nullable=True), Column("call", SHORT, nullable=True),
+    Column("cid", CLIENT_ORDER_ID, nullable=True), Column("action", SHORT, nullable=True),
+    Column("error", String(64), nullable=True),
+    Column("record", Text, nullable=False),  # the whole line as written (redacted JSON)
+    Index("ix_hedge_audit_ts", "ts_ns"),
+    Index("ix_hedge_audit_maker", "maker", "ts_ns"),
+    **CLUSTERED,
+)
+
+# One row per hedge order, from the audit lines about it: its decision (sent), the exchange's
+# answer, or its resolution after an unknown outcome.
+hedge_orders = Table(
+    "hedge_orders", metadata,
+    Column("cid", CLIENT_ORDER_ID, primary_key=True),  # newClientOrderId: (maker, market, seq, attempt)
+    Column("maker", KEY, nullable=False), Column("market", SmallInteger, nullable=False),
+    Column("exchange", SHORT, nullable=False), Column("symbol", SHORT, nullable=False),
+    Column("side", String(8), nullable=False),
+    _i64("qty_e9"), _i64("price_e8"),  # asked quantity; the IOC's limit price
+    _i64("seq"),  # the journal seq of the exposure change it hedges
+    _i64("sent_ts_ns"),  # the order's timestamp (the exchange refuses it after + recvWindow)
+    # sent (no answer yet) | the exchange's status (closed, canceled, expired, open, rejected) |
+    # refused (an error answer) | unknown (no answer: being resolved) | resolved (found by its id after an unknown outcome) | never_placed
+    Column("status", String(16), nullable=False),
+    _i64("filled_e9", nullable=True), Column("error", String(64), nullable=True),
+    _i64("updated_ts_ns"),
+    Index("ix_hedge_orders_maker", "maker", "sent_ts_ns"),
     **CLUSTERED,
 )
 
