@@ -157,6 +157,84 @@ async def test_write_failure_stops_the_sequencer_and_acks_nothing_more(tmp_path)
     assert on_disk[0] == acked.events[0].ref
 
 
+class StallingOps(FileOps):
+    """fsync announces itself, then waits for the gate; counts the syncs; may fail."""
+
+    def __init__(self):
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+        self.fsyncs = 0
+        self.fail = False
+
+    def fsync(self, fd):
+        self.entered.set()
+        self.gate.wait(10)
+        if self.fail:
+            raise OSError(errno.EIO, "injected")
+        super().fsync(fd)
+        self.fsyncs += 1
+
+
+async def decided(seq: Sequencer, last_seq: int) -> None:
+    """Yield to the loop until the sequencer has decided up to event ``last_seq``."""
+    for _ in range(10_000):
+        if seq.state.last_seq >= last_seq:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"never decided seq {last_seq}")
+
+
+async def stalled_with_batches_queued(seq: Sequencer, ops: StallingOps) -> list[asyncio.Future]:
+    """Block the journal thread in the fsync of one batch, then queue three more batches
+    behind it, each decided on its own: the four futures, none resolved."""
+    await seq.submit(c.Deposit("alice", USDC, "warm"))
+    ops.gate.clear()
+    ops.entered.clear()
+    futures = [seq.submit(c.Deposit("alice", USDC, "first"))]
+    await asyncio.to_thread(ops.entered.wait, 10)  # the journal thread is inside the fsync
+    for ref in ("b", "c", "d"):
+        futures.append(seq.submit(c.Deposit("alice", USDC, ref)))
+        await decided(seq, seq.state.last_seq + 1)
+    assert not any(f.done() for f in futures)  # decided, not durable: not acknowledged
+    return futures
+
+
+async def test_batches_decided_during_an_fsync_share_the_next_group_commit(tmp_path):
+    ops = StallingOps()
+    seq = sequencer(tmp_path, ops=ops, batch_max=8)
+    task = asyncio.create_task(seq.run())
+    futures = await stalled_with_batches_queued(seq, ops)
+    fsyncs_before = ops.fsyncs
+    ops.gate.set()
+    outcomes = await asyncio.gather(*futures)
+    assert all(o.rejection is None for o in outcomes)
+    assert [o.cmd_id for o in outcomes] == sorted(o.cmd_id for o in outcomes)
+    assert ops.fsyncs - fsyncs_before == 2  # the stalled batch, then the three queued ones together
+    assert seq.batches_total == 5  # warm, first, b, c, d: acknowledged batch by batch
+    seq.stop()
+    await task
+    seq.journal.close()
+    on_disk = [r.command.ref for r in records(tmp_path / "journal") if type(r.command) is c.Deposit]
+    assert on_disk == ["warm", "first", "b", "c", "d"]
+
+
+async def test_a_failed_fsync_refuses_every_batch_queued_behind_it(tmp_path):
+    ops = StallingOps()
+    seq = sequencer(tmp_path, ops=ops, batch_max=8)
+    task = asyncio.create_task(seq.run())
+    futures = await stalled_with_batches_queued(seq, ops)
+    ops.fail = True
+    ops.gate.set()
+    outcomes = await asyncio.gather(*futures)
+    assert [o.rejection.code for o in outcomes] == [STOPPED] * 4  # none acknowledged
+    with pytest.raises(Exception):
+        await task
+    seq.journal.close()
+    on_disk = [r.command.ref for r in records(tmp_path / "journal") if type(r.command) is c.Deposit]
+    assert on_disk == ["warm"]  # the rollback cut the failed write
+
+
 def venue_config(tmp_path, **venue):
     return load(env={}, overrides={"venue": {"data_dir": str(tmp_path / "data"), "demo": False, **venue},
                                    "oracle": {"source": "none"}})
