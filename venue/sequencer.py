@@ -192,10 +192,12 @@ class Sequencer:
         if self._waiting or self._stopping:
             return
         timeout_s = max(0.0, (self._next_tick_ns - self.clock()) / 1e9)
+        # A timer that sets the event, not wait_for: no task and no cancellation per round.
+        timer = asyncio.get_running_loop().call_later(timeout_s, self._wake.set)
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout_s)
-        except TimeoutError:
-            pass
+            await self._wake.wait()
+        finally:
+            timer.cancel()
         self._wake.clear()
 
     def _take_batch(self) -> list[list]:
