@@ -19,7 +19,11 @@ the rest is reported as unanswered), so the next run starts on an idle server an
 overloaded run's slowest answers are counted, not dropped.
 
 The venue runs as its own process (`agentperp run --no-demo --dev --oracle none`); demo
-agents are off; the dev faucet funds the benchmark's agents.
+agents are off; the dev faucet funds the benchmark's agents. Everything else runs as
+`agentperp run` configures it — the SQL read models, the escrow settlement and the hedger
+follow the journal on the same process and the same GIL: ``gateway.venue_projections``
+names them (from ``/health``), and ``gateway.projection_lag_seq_max`` is the furthest any of
+them was behind the journal when the runs ended (work deferred, not avoided).
 """
 
 from __future__ import annotations
@@ -229,16 +233,20 @@ def _run_clients(port: int, processes: int, agents_per_process: int, mode: str, 
 # -- the venue side --------------------------------------------------------------------------------
 
 class VenueProcess:
-    def __init__(self, data_dir: Path, fsync: str = "batch"):
+    """`agentperp run` in its own process; ``root``: run that source tree's venue instead of
+    this one's (``benchmarks.gateway_ab``), with ``flags`` added to its command line."""
+
+    def __init__(self, data_dir: Path, fsync: str = "batch", root: Path | None = None, flags: tuple[str, ...] = ()):
         self.tcp_port, self.http_port = _free_port(), _free_port()
-        env = {**os.environ, "AGENTPERP_VENUE_STATUS_INTERVAL_S": "0",
+        tree = {"PYTHONPATH": str(root)} if root is not None else {}
+        env = {**os.environ, **tree, "AGENTPERP_VENUE_STATUS_INTERVAL_S": "0",
                "AGENTPERP_GATEWAY_REQUESTS_PER_S": "1e9", "AGENTPERP_GATEWAY_REQUEST_BURST": "1000000000",
                "AGENTPERP_GATEWAY_OUTBOUND_QUEUE_MAX": "1000000", "AGENTPERP_VENUE_FSYNC": fsync,
                "AGENTPERP_VENUE_SNAPSHOT_EVERY_COMMANDS": "0"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "venue.cli", "run", "--no-demo", "--dev", "--oracle", "none",
-             "--data", str(data_dir), "--port", str(self.tcp_port), "--http-port", str(self.http_port)],
-            env=env, stdout=subprocess.DEVNULL)
+             "--data", str(data_dir), "--port", str(self.tcp_port), "--http-port", str(self.http_port), *flags],
+            env=env, cwd=root, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 120  # first start may compile the kernels
         while time.monotonic() < deadline:
             try:
@@ -249,6 +257,10 @@ class VenueProcess:
                     raise RuntimeError("the venue process exited during start-up")
                 time.sleep(0.2)
         raise RuntimeError("the venue did not start")
+
+    def health(self) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/health", timeout=10) as answer:
+            return json.loads(answer.read())
 
     def post(self, path: str, body: dict) -> dict:
         request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=json.dumps(body).encode(),
@@ -335,6 +347,7 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
             ratio_p99 = interleave(p99_at(venue, "venue", offered_per_s), p99_at(echo, "echo", offered_per_s),
                                    pairs=PAIRS_MIN, figure="gateway.p99_ms", baseline="echo.p99_ms", better=LOWER,
                                    label="gateway p99 at 25% of echo", between=pause)
+            projections = venue.health()["projections"]
         finally:
             venue.stop()
             if echo is not None:
@@ -363,6 +376,8 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
         "gateway.latency_commands": int(len(venue_ms)),
         "gateway.unanswered_after_drain": unanswered["venue"], "echo.unanswered_after_drain": unanswered["echo"],
         "gateway.fsync": "batch",
+        "gateway.venue_projections": [p["name"] for p in projections],
+        "gateway.projection_lag_seq_max": max((p["lag_seq"] for p in projections), default=0),
         "gateway.client_processes": processes, "gateway.agents": processes * agents_per_process,
         "gateway.throughput_run_s": throughput_s, "gateway.latency_run_s": latency_s,
         "gateway.plots": [str(p) for p in plot_paths],
