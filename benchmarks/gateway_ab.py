@@ -5,7 +5,8 @@ figure ops read).
 Each variant is a source tree (``ROOT``, e.g. an export of the commit before the change,
 with its compiled engine) and optional `agentperp run` flags. All servers run at once;
 each pair runs every server in turn with the same load generators as `bench gateway`
-(throughput, then open-loop latency at ``--offered-per-s``), so each pair sees the same
+(throughput, then open-loop latency at ``--offered-per-s``), each run starting once every
+venue's projections have caught up (as in `bench gateway`), so each pair sees the same
 machine. Printed and written as JSON: every value, and the median of the pairwise ratios
 with min and max — each variant to the echo, and each later variant to the first.
 
@@ -35,6 +36,14 @@ def _variant(spec: str) -> tuple[str, Path, tuple[str, ...]]:
     return name, Path(root).resolve(), tuple(f for f in flags.split(",") if f)
 
 
+def _pause(servers: dict) -> None:
+    """As `bench gateway` between runs: settle, then every venue's projections caught up."""
+    time.sleep(g.SETTLE_S)
+    for server in servers.values():
+        if isinstance(server, g.VenueProcess):
+            server.wait_idle()
+
+
 def measure(variants: list[str], pairs: int, throughput_s: float, latency_s: float, offered_per_s: float) -> dict:
     values = {"throughput": {}, "p99_ms": {}, "p50_ms": {}}
     with tempfile.TemporaryDirectory(prefix="agentperp-gateway-ab-") as tmp:
@@ -48,6 +57,7 @@ def measure(variants: list[str], pairs: int, throughput_s: float, latency_s: flo
             for server in servers.values():  # warm-up
                 g._run_clients(server.tcp_port, PROCESSES, AGENTS_PER_PROCESS, "throughput", 0, 1.0,
                                g.WINDOW_PER_AGENT)
+            _pause(servers)
             for kind in values:
                 values[kind] = {name: [] for name in servers}
             for pair in range(pairs):
@@ -55,14 +65,15 @@ def measure(variants: list[str], pairs: int, throughput_s: float, latency_s: flo
                     run = g._run_clients(server.tcp_port, PROCESSES, AGENTS_PER_PROCESS, "throughput", 0,
                                          throughput_s, g.WINDOW_PER_AGENT)
                     values["throughput"][name].append(run["answered"] / run["elapsed_s"])
-                    time.sleep(g.SETTLE_S)
+                    _pause(servers)
                 time.sleep(g.RFQ_LIFETIME_MS / 1_000)
+                _pause(servers)
                 for name, server in servers.items():
                     run = g._run_clients(server.tcp_port, PROCESSES, AGENTS_PER_PROCESS, "latency", offered_per_s,
                                          latency_s, 0)
                     values["p99_ms"][name].append(float(np.percentile(run["latencies_s"], 99)) * 1e3)
                     values["p50_ms"][name].append(float(np.percentile(run["latencies_s"], 50)) * 1e3)
-                    time.sleep(g.SETTLE_S)
+                    _pause(servers)
                 print(f"pair {pair + 1}/{pairs}:",
                       {k: {n: round(v[-1], 2) for n, v in d.items()} for k, d in values.items()}, flush=True)
         finally:
