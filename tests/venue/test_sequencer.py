@@ -20,7 +20,7 @@ from tests.support import FakeClock
 from venue.app import Venue
 from venue.config import load
 from protocol.codes import OVERLOADED, STOPPED
-from venue.sequencer import Sequencer
+from venue.sequencer import WRITES_QUEUED_MAX, Sequencer
 
 USDC = 1_000_000
 
@@ -217,6 +217,28 @@ async def test_batches_decided_during_an_fsync_share_the_next_group_commit(tmp_p
     seq.journal.close()
     on_disk = [r.command.ref for r in records(tmp_path / "journal") if type(r.command) is c.Deposit]
     assert on_disk == ["warm", "first", "b", "c", "d"]
+
+
+async def test_deciding_pauses_at_writes_queued_max_until_the_journal_catches_up(tmp_path):
+    ops = StallingOps()
+    seq = sequencer(tmp_path, ops=ops, batch_max=8)
+    task = asyncio.create_task(seq.run())
+    futures = await stalled_with_batches_queued(seq, ops)  # 4 batches not durable
+    for i in range(WRITES_QUEUED_MAX - len(futures)):
+        futures.append(seq.submit(c.Deposit("alice", USDC, f"q{i}")))
+        await decided(seq, seq.state.last_seq + 1)
+    decided_seq = seq.state.last_seq
+    beyond = seq.submit(c.Deposit("alice", USDC, "beyond"))
+    for _ in range(1_000):  # the loop runs freely; the sequencer must not decide it
+        await asyncio.sleep(0)
+    assert seq.state.last_seq == decided_seq and seq.queue_depth == 1 and not beyond.done()
+    ops.gate.set()
+    outcomes = await asyncio.gather(*futures, beyond)
+    assert all(o.rejection is None for o in outcomes)
+    assert [o.cmd_id for o in outcomes] == sorted(o.cmd_id for o in outcomes)
+    seq.stop()
+    await task
+    seq.journal.close()
 
 
 async def test_a_failed_fsync_refuses_every_batch_queued_behind_it(tmp_path):
