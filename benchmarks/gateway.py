@@ -15,11 +15,17 @@ run: a minimal framed echo server (``benchmarks.echo``) driven by the same load 
 - PNGs next to the JSON: latency CDFs (venue and echo), throughput over time.
 
 After each run its load generators wait for every answer still owed (up to ``DRAIN_S_MAX``;
-the rest is reported as unanswered), so the next run starts on an idle server and an
-overloaded run's slowest answers are counted, not dropped.
+the rest is reported as unanswered), so an overloaded run's slowest answers are counted, not
+dropped; then the next run waits until the venue's projections have caught up with the
+journal (``IDLE_WAIT_S_MAX``; the longest wait is ``gateway.idle_wait_s_max``), so every run
+of either server starts on an idle machine.
 
 The venue runs as its own process (`agentperp run --no-demo --dev --oracle none`); demo
-agents are off; the dev faucet funds the benchmark's agents.
+agents are off; the dev faucet funds the benchmark's agents. Everything else runs as
+`agentperp run` configures it — the SQL read models, the escrow settlement and the hedger
+follow the journal on the same process and the same GIL: ``gateway.venue_projections``
+names them (from ``/health``), and ``gateway.projection_lag_seq_max`` is the furthest any of
+them was behind the journal when a run ended (work deferred past the run, not avoided).
 """
 
 from __future__ import annotations
@@ -52,6 +58,11 @@ WINDOW_PER_AGENT = 256
 BIN_S = 0.1  # throughput over time: answers per bin of this many seconds
 DRAIN_S_MAX = 30.0  # after a run, how long its load generators wait for answers still owed
 SETTLE_S = 0.5  # pause after each run (RFQ expiry ticks, writeback) before the next one
+# Before each run (of either server), wait until the venue's projections have caught up with
+# its journal, at most this long: a run never shares the machine with the previous run's
+# backlog (the venue's own catch-up would slow its latency runs, or the echo's next run).
+IDLE_WAIT_S_MAX = 60.0
+IDLE_POLL_S = 0.1
 ECHO_LOAD_FRACTION = 0.25  # the latency runs' offered load: this fraction of the echo's capacity
 
 
@@ -229,16 +240,21 @@ def _run_clients(port: int, processes: int, agents_per_process: int, mode: str, 
 # -- the venue side --------------------------------------------------------------------------------
 
 class VenueProcess:
-    def __init__(self, data_dir: Path, fsync: str = "batch"):
+    """`agentperp run` in its own process; ``root``: run that source tree's venue instead of
+    this one's (``benchmarks.gateway_ab``), with ``flags`` added to its command line."""
+
+    def __init__(self, data_dir: Path, fsync: str = "batch", root: Path | None = None, flags: tuple[str, ...] = ()):
         self.tcp_port, self.http_port = _free_port(), _free_port()
-        env = {**os.environ, "AGENTPERP_VENUE_STATUS_INTERVAL_S": "0",
+        self.projection_lag_seq_max = 0  # the furthest behind any projection was when a run ended
+        tree = {"PYTHONPATH": str(root)} if root is not None else {}
+        env = {**os.environ, **tree, "AGENTPERP_VENUE_STATUS_INTERVAL_S": "0",
                "AGENTPERP_GATEWAY_REQUESTS_PER_S": "1e9", "AGENTPERP_GATEWAY_REQUEST_BURST": "1000000000",
                "AGENTPERP_GATEWAY_OUTBOUND_QUEUE_MAX": "1000000", "AGENTPERP_VENUE_FSYNC": fsync,
                "AGENTPERP_VENUE_SNAPSHOT_EVERY_COMMANDS": "0"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "venue.cli", "run", "--no-demo", "--dev", "--oracle", "none",
-             "--data", str(data_dir), "--port", str(self.tcp_port), "--http-port", str(self.http_port)],
-            env=env, stdout=subprocess.DEVNULL)
+             "--data", str(data_dir), "--port", str(self.tcp_port), "--http-port", str(self.http_port), *flags],
+            env=env, cwd=root, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 120  # first start may compile the kernels
         while time.monotonic() < deadline:
             try:
@@ -249,6 +265,22 @@ class VenueProcess:
                     raise RuntimeError("the venue process exited during start-up")
                 time.sleep(0.2)
         raise RuntimeError("the venue did not start")
+
+    def health(self) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/health", timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def wait_idle(self) -> float:
+        """Wait until no projection lags the journal (at most IDLE_WAIT_S_MAX); the seconds waited."""
+        started = time.monotonic()
+        while time.monotonic() - started < IDLE_WAIT_S_MAX:
+            health = self.health()
+            lag_seq = max((p["lag_seq"] for p in health["projections"]), default=0)
+            self.projection_lag_seq_max = max(self.projection_lag_seq_max, lag_seq)
+            if health["queue_depth"] == 0 and not lag_seq:
+                break
+            time.sleep(IDLE_POLL_S)
+        return time.monotonic() - started
 
     def post(self, path: str, body: dict) -> dict:
         request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=json.dumps(body).encode(),
@@ -324,17 +356,24 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
             venue.fund(processes * agents_per_process)
             for server in (venue, echo):  # warm-up: JIT, page cache, connection set-up paths
                 _run_clients(server.tcp_port, processes, agents_per_process, "throughput", 0, 1.0, WINDOW_PER_AGENT)
-            time.sleep(settle_s)
-            pause = lambda: time.sleep(settle_s)  # noqa: E731
+            idle_waits_s: list[float] = []
+
+            def pause() -> None:
+                time.sleep(settle_s)  # RFQ expiry ticks journaled, then their projection
+                idle_waits_s.append(venue.wait_idle())
+
+            pause()
             ratio_tp = interleave(throughput(venue, "venue"), throughput(echo, "echo"), pairs=PAIRS_MIN,
                                   figure="gateway.commands_per_s", baseline="echo.commands_per_s",
                                   label="gateway throughput", between=pause)
             # Let the throughput runs' open RFQs expire before the latency runs.
-            time.sleep(RFQ_LIFETIME_MS / 1_000 + settle_s)
+            time.sleep(RFQ_LIFETIME_MS / 1_000)
+            pause()
             offered_per_s = ECHO_LOAD_FRACTION * ratio_tp["baseline_spread"]["median"]
             ratio_p99 = interleave(p99_at(venue, "venue", offered_per_s), p99_at(echo, "echo", offered_per_s),
                                    pairs=PAIRS_MIN, figure="gateway.p99_ms", baseline="echo.p99_ms", better=LOWER,
                                    label="gateway p99 at 25% of echo", between=pause)
+            projections = venue.health()["projections"]
         finally:
             venue.stop()
             if echo is not None:
@@ -363,6 +402,9 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
         "gateway.latency_commands": int(len(venue_ms)),
         "gateway.unanswered_after_drain": unanswered["venue"], "echo.unanswered_after_drain": unanswered["echo"],
         "gateway.fsync": "batch",
+        "gateway.venue_projections": [p["name"] for p in projections],
+        "gateway.projection_lag_seq_max": venue.projection_lag_seq_max,
+        "gateway.idle_wait_s_max": round(max(idle_waits_s), 3),
         "gateway.client_processes": processes, "gateway.agents": processes * agents_per_process,
         "gateway.throughput_run_s": throughput_s, "gateway.latency_run_s": latency_s,
         "gateway.plots": [str(p) for p in plot_paths],

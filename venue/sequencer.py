@@ -7,10 +7,13 @@ It runs on the asyncio loop. Each round it drains every waiting command (at most
 commit on the journal's own thread, and only then acknowledges the batch and hands its
 events to the hub for fan-out.
 
-While a batch is being written the next one may already be decided (one batch in flight):
-the journal writes batches in order, so an ack still never precedes durability. If a write
-fails the journal fails stop and so does the sequencer; nothing beyond what is on disk was
-ever acknowledged.
+The journal thread is a pipeline, not a round trip: decided batches wait in its queue
+(at most ``WRITES_QUEUED_MAX``), and as soon as one group commit returns it writes every
+batch that waits (up to ``batch_max`` commands) with the next — the fsync never waits for
+the loop to deliver the previous acks, and a slow disk merges batches instead of queueing
+them. Batches are written and acknowledged in order, each ack only after its batch's fsync.
+If a write fails the journal fails stop and so does the sequencer: every decided batch not
+yet durable is answered ``STOPPED``; nothing beyond what is on disk was ever acknowledged.
 
 The waiting queue is bounded: a command offered to a full queue is answered at once with
 ``OVERLOADED`` and never enters the journal.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -37,6 +41,9 @@ from ledger.snapshots import SnapshotCopy, SnapshotWriter
 
 log = logging.getLogger("agentperp.sequencer")
 
+# Decided batches not yet durable, at most: beyond it the sequencer stops deciding until the
+# journal catches up (the waiting queue, bounded by queue_max, then absorbs the load).
+WRITES_QUEUED_MAX = 8
 
 
 class Outcome:
@@ -93,8 +100,14 @@ class Sequencer:
         self._waiting: deque[tuple[object, Reply | None]] = deque()
         self._wake = asyncio.Event()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        # Decided batches for the journal thread, (payloads, batch, snapshot) each, in order.
+        self._decided: deque[tuple[list[bytes], list, SnapshotCopy | None]] = deque()
+        self._decided_lock = threading.Lock()  # guards _decided and _writing (loop and journal thread)
+        self._writing = False  # a _write_queued job runs on the journal thread
+        self._undurable = 0  # batches decided and not yet acknowledged (<= WRITES_QUEUED_MAX)
+        self._drained = asyncio.Event()  # a durable batch was acknowledged, or the journal failed
         self._next_tick_ns = 0
-        self._last_cmd_id = journal.last_cmd_id  # decided ahead of the journal by one batch at most
+        self._last_cmd_id = journal.last_cmd_id  # decided ahead of the journal by WRITES_QUEUED_MAX batches at most
         self._stopping = False
         self.failed: BaseException | None = None
         # Figures for /metrics and the status line.
@@ -132,27 +145,28 @@ class Sequencer:
     # -- the loop ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Sequence until ``stop()``; then drain what is waiting and return."""
+        """Sequence until ``stop()``; then drain what is waiting and return. Raises the
+        journal's error if a write failed (fail stop)."""
         loop = asyncio.get_running_loop()
-        in_flight: asyncio.Future | None = None
         batch: list = []
         self._next_tick_ns = self.clock() + self.tick_interval_ns
         try:
             while True:
                 await self._wait_for_work()
+                self._raise_if_failed()
+                if self._undurable >= WRITES_QUEUED_MAX:
+                    await self._wait_drained()
+                    continue
                 batch = self._take_batch()
                 if not batch:
                     if self._stopping:
                         break
                     continue
                 payloads, snapshot = self._decide(batch)
-                if in_flight is not None:
-                    await in_flight  # the previous batch first: acks in journal order
-                in_flight = loop.run_in_executor(self._writer, self._write, payloads, batch, snapshot)
-                in_flight.add_done_callback(self._durable)
+                self._queue_write(loop, payloads, batch, snapshot)
                 batch = []
-            if in_flight is not None:
-                await in_flight
+            while self._undurable:
+                await self._wait_drained()
         except BaseException as error:
             self._fail(error)
             for _, reply, _ in batch:  # decided but never written: never acknowledged
@@ -160,6 +174,15 @@ class Sequencer:
             raise
         finally:
             self._writer.shutdown(wait=True)
+
+    def _raise_if_failed(self) -> None:
+        if self.failed is not None:
+            raise self.failed
+
+    async def _wait_drained(self) -> None:
+        self._drained.clear()
+        await self._drained.wait()
+        self._raise_if_failed()
 
     def stop(self) -> None:
         self._stopping = True
@@ -169,10 +192,12 @@ class Sequencer:
         if self._waiting or self._stopping:
             return
         timeout_s = max(0.0, (self._next_tick_ns - self.clock()) / 1e9)
+        # A timer that sets the event, not wait_for: no task and no cancellation per round.
+        timer = asyncio.get_running_loop().call_later(timeout_s, self._wake.set)
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout_s)
-        except TimeoutError:
-            pass
+            await self._wake.wait()
+        finally:
+            timer.cancel()
         self._wake.clear()
 
     def _take_batch(self) -> list[list]:
@@ -217,31 +242,79 @@ class Sequencer:
                 snapshot = self.snapshots.copy(state, cmd_id, payloads[-1])
         return payloads, snapshot
 
-    def _write(self, payloads: list[bytes], batch: list, snapshot: SnapshotCopy | None = None) -> list:
+    # -- the journal thread ------------------------------------------------------------------
+
+    def _queue_write(self, loop, payloads: list[bytes], batch: list, snapshot: SnapshotCopy | None) -> None:
+        """Hand a decided batch to the journal thread (start its job if none runs)."""
+        self._undurable += 1
+        with self._decided_lock:
+            self._decided.append((payloads, batch, snapshot))
+            idle = not self._writing
+            self._writing = True
+        if idle:
+            self._writer.submit(self._write_queued, loop)
+
+    def _write_queued(self, loop) -> None:
+        """On the journal thread: write what waits, group commit after group commit, until
+        nothing waits; each durable group goes to the loop (``_durable``) in order."""
+        while True:
+            with self._decided_lock:
+                if not self._decided:
+                    self._writing = False
+                    return
+                group = [self._decided.popleft()]
+                commands = len(group[0][1])
+                while self._decided and commands + len(self._decided[0][1]) <= self.batch_max:
+                    commands += len(self._decided[0][1])
+                    group.append(self._decided.popleft())
+            try:
+                self._write(group)
+            except BaseException as error:
+                with self._decided_lock:
+                    group.extend(self._decided)  # never written: refused with the group
+                    self._decided.clear()
+                    self._writing = False
+                loop.call_soon_threadsafe(self._write_failed, error, group)
+                return
+            loop.call_soon_threadsafe(self._durable, group)
+
+    def _write(self, group: list) -> None:
+        """One group commit of the decided batches in ``group``; then their snapshots."""
         started = time.perf_counter()
+        snapshots = [snapshot for _, _, snapshot in group if snapshot is not None]
         try:
-            self.journal.append_batch(payloads)
+            self.journal.append_batch(group[0][0] if len(group) == 1 else
+                                      [payload for payloads, _, _ in group for payload in payloads])
         except BaseException:
-            if snapshot is not None:
+            for snapshot in snapshots:
                 self.snapshots.drop(snapshot)  # its batch never became durable
             raise
         self.last_write_s = time.perf_counter() - started
-        if snapshot is not None:
+        for snapshot in snapshots:
             self.snapshots.submit(snapshot)  # after the fsync: a snapshot holds only durable state
-        return batch
 
-    def _durable(self, done: asyncio.Future) -> None:
-        if done.cancelled() or done.exception() is not None:
-            self._fail(done.exception() or asyncio.CancelledError())
-            return
-        batch = done.result()
-        self.commands_total += len(batch)
-        self.batches_total += 1
-        self.last_batch_size = len(batch)
-        if self.on_durable is not None:  # streams first, then the acks (the order futures gave)
-            self.on_durable([(command, outcome) for command, _, outcome in batch])
-        for _, reply, outcome in batch:
-            _deliver(reply, outcome)
+    def _durable(self, group: list) -> None:
+        """On the loop: acknowledge the batches of a durable group commit, in order."""
+        for _, batch, _ in group:
+            self.commands_total += len(batch)
+            self.batches_total += 1
+            self.last_batch_size = len(batch)
+            if self.on_durable is not None:  # streams first, then the acks (the order futures gave)
+                self.on_durable([(command, outcome) for command, _, outcome in batch])
+            for _, reply, outcome in batch:
+                _deliver(reply, outcome)
+        self._undurable -= len(group)
+        self._drained.set()
+
+    def _write_failed(self, error: BaseException, group: list) -> None:
+        """On the loop: the journal failed; nothing of ``group`` is durable, none is acked."""
+        self._fail(error)
+        for _, batch, _ in group:
+            for _, reply, _ in batch:
+                _deliver(reply, refused(STOPPED, "the venue stopped before this command was durable"))
+        self._undurable -= len(group)
+        self._drained.set()
+        self._wake.set()
 
     def _fail(self, error: BaseException) -> None:
         """Fail stop: refuse everything waiting; nothing undurable is acknowledged."""

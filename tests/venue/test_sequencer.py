@@ -20,7 +20,7 @@ from tests.support import FakeClock
 from venue.app import Venue
 from venue.config import load
 from protocol.codes import OVERLOADED, STOPPED
-from venue.sequencer import Sequencer
+from venue.sequencer import WRITES_QUEUED_MAX, Sequencer
 
 USDC = 1_000_000
 
@@ -155,6 +155,106 @@ async def test_write_failure_stops_the_sequencer_and_acks_nothing_more(tmp_path)
     seq.journal.close()
     on_disk = [r.command.ref for r in records(tmp_path / "journal") if type(r.command) is c.Deposit]
     assert on_disk[0] == acked.events[0].ref
+
+
+class StallingOps(FileOps):
+    """fsync announces itself, then waits for the gate; counts the syncs; may fail."""
+
+    def __init__(self):
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+        self.fsyncs = 0
+        self.fail = False
+
+    def fsync(self, fd):
+        self.entered.set()
+        self.gate.wait(10)
+        if self.fail:
+            raise OSError(errno.EIO, "injected")
+        super().fsync(fd)
+        self.fsyncs += 1
+
+
+async def decided(seq: Sequencer, last_seq: int) -> None:
+    """Yield to the loop until the sequencer has decided up to event ``last_seq``."""
+    for _ in range(10_000):
+        if seq.state.last_seq >= last_seq:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"never decided seq {last_seq}")
+
+
+async def stalled_with_batches_queued(seq: Sequencer, ops: StallingOps) -> list[asyncio.Future]:
+    """Block the journal thread in the fsync of one batch, then queue three more batches
+    behind it, each decided on its own: the four futures, none resolved."""
+    await seq.submit(c.Deposit("alice", USDC, "warm"))
+    ops.gate.clear()
+    ops.entered.clear()
+    futures = [seq.submit(c.Deposit("alice", USDC, "first"))]
+    await asyncio.to_thread(ops.entered.wait, 10)  # the journal thread is inside the fsync
+    for ref in ("b", "c", "d"):
+        futures.append(seq.submit(c.Deposit("alice", USDC, ref)))
+        await decided(seq, seq.state.last_seq + 1)
+    assert not any(f.done() for f in futures)  # decided, not durable: not acknowledged
+    return futures
+
+
+async def test_batches_decided_during_an_fsync_share_the_next_group_commit(tmp_path):
+    ops = StallingOps()
+    seq = sequencer(tmp_path, ops=ops, batch_max=8)
+    task = asyncio.create_task(seq.run())
+    futures = await stalled_with_batches_queued(seq, ops)
+    fsyncs_before = ops.fsyncs
+    ops.gate.set()
+    outcomes = await asyncio.gather(*futures)
+    assert all(o.rejection is None for o in outcomes)
+    assert [o.cmd_id for o in outcomes] == sorted(o.cmd_id for o in outcomes)
+    assert ops.fsyncs - fsyncs_before == 2  # the stalled batch, then the three queued ones together
+    assert seq.batches_total == 5  # warm, first, b, c, d: acknowledged batch by batch
+    seq.stop()
+    await task
+    seq.journal.close()
+    on_disk = [r.command.ref for r in records(tmp_path / "journal") if type(r.command) is c.Deposit]
+    assert on_disk == ["warm", "first", "b", "c", "d"]
+
+
+async def test_deciding_pauses_at_writes_queued_max_until_the_journal_catches_up(tmp_path):
+    ops = StallingOps()
+    seq = sequencer(tmp_path, ops=ops, batch_max=8)
+    task = asyncio.create_task(seq.run())
+    futures = await stalled_with_batches_queued(seq, ops)  # 4 batches not durable
+    for i in range(WRITES_QUEUED_MAX - len(futures)):
+        futures.append(seq.submit(c.Deposit("alice", USDC, f"q{i}")))
+        await decided(seq, seq.state.last_seq + 1)
+    decided_seq = seq.state.last_seq
+    beyond = seq.submit(c.Deposit("alice", USDC, "beyond"))
+    for _ in range(1_000):  # the loop runs freely; the sequencer must not decide it
+        await asyncio.sleep(0)
+    assert seq.state.last_seq == decided_seq and seq.queue_depth == 1 and not beyond.done()
+    ops.gate.set()
+    outcomes = await asyncio.gather(*futures, beyond)
+    assert all(o.rejection is None for o in outcomes)
+    assert [o.cmd_id for o in outcomes] == sorted(o.cmd_id for o in outcomes)
+    seq.stop()
+    await task
+    seq.journal.close()
+
+
+async def test_a_failed_fsync_refuses_every_batch_queued_behind_it(tmp_path):
+    ops = StallingOps()
+    seq = sequencer(tmp_path, ops=ops, batch_max=8)
+    task = asyncio.create_task(seq.run())
+    futures = await stalled_with_batches_queued(seq, ops)
+    ops.fail = True
+    ops.gate.set()
+    outcomes = await asyncio.gather(*futures)
+    assert [o.rejection.code for o in outcomes] == [STOPPED] * 4  # none acknowledged
+    with pytest.raises(Exception):
+        await task
+    seq.journal.close()
+    on_disk = [r.command.ref for r in records(tmp_path / "journal") if type(r.command) is c.Deposit]
+    assert on_disk == ["warm"]  # the rollback cut the failed write
 
 
 def venue_config(tmp_path, **venue):
