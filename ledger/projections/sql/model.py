@@ -329,17 +329,20 @@ class SqlProjection:
     def _pnl(self, agent: str, delta_e6: int) -> None:
         """``delta_e6`` of net PnL for ``agent`` now: the curve, its drawdown, the day's bucket."""
         k = self._kpi(agent)
-        k["net_pnl_e6"] += delta_e6
-        if k["net_pnl_e6"] > k["net_pnl_peak_e6"]:
-            k["net_pnl_peak_e6"] = k["net_pnl_e6"]
-        drawdown = k["net_pnl_peak_e6"] - k["net_pnl_e6"]
-        if drawdown > k["max_drawdown_e6"]:
-            k["max_drawdown_e6"] = drawdown
+        net = k["net_pnl_e6"] = k["net_pnl_e6"] + delta_e6
+        if net > k["net_pnl_peak_e6"]:
+            k["net_pnl_peak_e6"] = net
+        elif k["net_pnl_peak_e6"] - net > k["max_drawdown_e6"]:
+            k["max_drawdown_e6"] = k["net_pnl_peak_e6"] - net
         day = self.ts_ns // NS_PER_DAY
         days = self.days.setdefault(agent, {})
-        days[day] = days.get(day, 0) + delta_e6
+        days[day] = total = days.get(day, 0) + delta_e6
         key = (agent, day)
-        self.daily.rows[key] = {"agent": agent, "day": day, "net_pnl_e6": days[day]}
+        row = self.daily.rows.get(key)
+        if row is None:
+            self.daily.rows[key] = {"agent": agent, "day": day, "net_pnl_e6": total}
+        else:
+            row["net_pnl_e6"] = total
         self.daily.dirty.add(key)
         self.sharpe_touched.add(agent)
 
@@ -347,55 +350,63 @@ class SqlProjection:
         """Book every transfer: balances, margins, the books table, and the KPIs it moves."""
         tag = type(e).__struct_config__.tag
         add = self.inserts["transfers"].append
-        seq, ts_ns, move = e.seq, e.ts_ns, self._move
+        seq, ts_ns = e.seq, e.ts_ns
+        agent_rows, agents_dirty = self.agents.rows, self.agents.dirty
+        position_rows, positions_dirty = self.positions.rows, self.positions.dirty
         for index, tr in enumerate(transfers):
-            amount = tr.amount_e6
-            add((seq, index, ts_ns, tag, ACCOUNT[tr.debit], str(tr.debit_ref), ACCOUNT[tr.credit],
-                 str(tr.credit_ref), amount, tr.kind))  # the columns of schema.transfers, in order
-            move(tr.debit, tr.debit_ref, -amount)
-            move(tr.credit, tr.credit_ref, amount)
-            kind = tr.kind
+            amount, debit, debit_ref, credit, credit_ref, kind = (
+                tr.amount_e6, tr.debit, tr.debit_ref, tr.credit, tr.credit_ref, tr.kind)
+            add((seq, index, ts_ns, tag, ACCOUNT[debit], str(debit_ref), ACCOUNT[credit], str(credit_ref), amount,
+                 kind))  # the columns of schema.transfers, in order
+            # Both sides' balances: an agent's free/held, a position's margin, or a system account.
+            if debit <= ev.HELD:
+                row = agent_rows.get(debit_ref) or self._agent(debit_ref)
+                agents_dirty.add(debit_ref)
+                row[_BALANCE_COLUMN[debit]] -= amount
+            elif debit <= ev.MARGIN_SHORT:
+                positions_dirty.add(debit_ref)
+                position_rows[debit_ref][_BALANCE_COLUMN[debit]] -= amount
+            else:
+                self.system.touch(ACCOUNT[debit])["balance_e6"] -= amount
+            if credit <= ev.HELD:
+                row = agent_rows.get(credit_ref) or self._agent(credit_ref)
+                agents_dirty.add(credit_ref)
+                row[_BALANCE_COLUMN[credit]] += amount
+            elif credit <= ev.MARGIN_SHORT:
+                positions_dirty.add(credit_ref)
+                position_rows[credit_ref][_BALANCE_COLUMN[credit]] += amount
+            else:
+                self.system.touch(ACCOUNT[credit])["balance_e6"] += amount
             if kind == "release" or kind == "hold" or kind == "margin" or kind == "return":
                 continue  # money moved between one owner's accounts: no KPI
-            if kind == "fee":
-                agent = self._owner(tr.debit, tr.debit_ref)
-                self._kpi(agent)["fees_paid_e6"] += amount
-                self._pnl(agent, -amount)
-            elif kind == "funding":
-                self._funding(e, tr.debit_ref, amount if tr.debit == ev.MARGIN_LONG else -amount)
-            elif kind == "pnl" or kind == "insurance":
-                position = self.positions.touch(tr.credit_ref)
-                position["pnl_long_e6"] += amount if tr.credit == ev.MARGIN_LONG else -amount
-                winner = self._owner(tr.credit, tr.credit_ref)
-                self._kpi(winner)["realized_pnl_e6"] += amount
-                self._pnl(winner, amount)
-                if kind == "pnl":
-                    loser = self._owner(tr.debit, tr.debit_ref)
-                    self._kpi(loser)["realized_pnl_e6"] -= amount
-                    self._pnl(loser, -amount)
-            elif kind == "reward":
-                self.positions.touch(tr.debit_ref)["reward_e6"] += amount
-                loser = self._owner(tr.debit, tr.debit_ref)
-                self._kpi(loser)["liquidation_penalty_e6"] += amount
-                self._pnl(loser, -amount)
-                if tr.credit == ev.FREE:
-                    self._kpi(tr.credit_ref)["keeper_rewards_e6"] += amount
-                    self._pnl(tr.credit_ref, amount)
+            self._kpis_of_transfer(e, kind, amount, debit, debit_ref, credit, credit_ref)
 
-    def _move(self, account: int, ref, delta_e6: int) -> None:
-        if account <= ev.HELD:
-            agents = self.agents
-            row = agents.rows.get(ref)
-            if row is None:
-                row = self._agent(ref)
-            agents.dirty.add(ref)
-            row[_BALANCE_COLUMN[account]] += delta_e6
-        elif account <= ev.MARGIN_SHORT:
-            positions = self.positions
-            positions.dirty.add(ref)
-            positions.rows[ref][_BALANCE_COLUMN[account]] += delta_e6
-        else:
-            self.system.touch(ACCOUNT[account])["balance_e6"] += delta_e6
+    def _kpis_of_transfer(self, e, kind: str, amount: int, debit: int, debit_ref, credit: int, credit_ref) -> None:
+        """What a transfer between owners (a fee, funding, PnL, a reward) does to the KPIs."""
+        if kind == "fee":
+            agent = self._owner(debit, debit_ref)
+            self._kpi(agent)["fees_paid_e6"] += amount
+            self._pnl(agent, -amount)
+        elif kind == "funding":
+            self._funding(e, debit_ref, amount if debit == ev.MARGIN_LONG else -amount)
+        elif kind == "pnl" or kind == "insurance":
+            position = self.positions.touch(credit_ref)
+            position["pnl_long_e6"] += amount if credit == ev.MARGIN_LONG else -amount
+            winner = self._owner(credit, credit_ref)
+            self._kpi(winner)["realized_pnl_e6"] += amount
+            self._pnl(winner, amount)
+            if kind == "pnl":
+                loser = self._owner(debit, debit_ref)
+                self._kpi(loser)["realized_pnl_e6"] -= amount
+                self._pnl(loser, -amount)
+        elif kind == "reward":
+            self.positions.touch(debit_ref)["reward_e6"] += amount
+            loser = self._owner(debit, debit_ref)
+            self._kpi(loser)["liquidation_penalty_e6"] += amount
+            self._pnl(loser, -amount)
+            if credit == ev.FREE:
+                self._kpi(credit_ref)["keeper_rewards_e6"] += amount
+                self._pnl(credit_ref, amount)
 
     def _funding(self, e, position_id: int, long_to_short_e6: int, boundary_ns: int | None = None) -> None:
         if not long_to_short_e6:
