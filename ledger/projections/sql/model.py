@@ -62,9 +62,17 @@ PULLED = frozenset({"cancelled", "replaced", "session_ended"})  # withdrawn befo
 EXPIRED = frozenset({"expired"})  # let lapse before an accept
 
 
+# PostgreSQL commits a batch without waiting for its WAL flush (SQLite's synchronous=NORMAL,
+# the same trade): a server crash may lose the last batches, but each lost batch loses its
+# checkpoint with it (one transaction), so the runner projects it again — exactly once holds.
+# The read model is a rebuildable copy of the journal; the journal is what is fsynced.
+PG_COMMIT = "SET LOCAL synchronous_commit = off"
+
+
 def make_engine(url: str) -> Engine:
     """An SQLAlchemy engine for ``url``; SQLite files get WAL and NORMAL sync (durable
-    against a process crash, one fsync per checkpoint of the WAL)."""
+    against a process crash, one fsync per checkpoint of the WAL; after a power loss the
+    last batches may be gone, each with its checkpoint, and are projected again)."""
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
@@ -196,6 +204,7 @@ class SqlProjection:
         self._upserts = {table.name: _Statement(self.engine, table, MUTABLE[table.name]) for table in
                          (t.agents, t.system_accounts, t.rfqs, t.quotes, t.positions, t.agent_kpis,
                           t.agent_daily_pnl)}
+        self._postgresql = self.engine.dialect.name == "postgresql"
         self._loaded = False
 
     # -- the runner's contract ---------------------------------------------------------
@@ -229,6 +238,8 @@ class SqlProjection:
                 last_ts_ns = record.ts_ns
             self._finish_kpis()
             with self.engine.begin() as conn:
+                if self._postgresql:
+                    conn.exec_driver_sql(PG_COMMIT)
                 # The checkpoint first: a compare-and-set that also locks the row (PostgreSQL),
                 # so a second writer waits, then finds the seq moved and writes nothing.
                 moved = conn.execute(
@@ -326,9 +337,11 @@ class SqlProjection:
         position = self.positions.rows[ref]
         return position["long_agent"] if account == ev.MARGIN_LONG else position["short_agent"]
 
-    def _pnl(self, agent: str, delta_e6: int) -> None:
-        """``delta_e6`` of net PnL for ``agent`` now: the curve, its drawdown, the day's bucket."""
+    def _pnl(self, agent: str, delta_e6: int, column: str, amount_e6: int) -> None:
+        """``delta_e6`` of net PnL for ``agent`` now (and ``amount_e6`` added to its KPI
+        ``column``, the figure that moved it): the curve, its drawdown, the day's bucket."""
         k = self._kpi(agent)
+        k[column] += amount_e6
         net = k["net_pnl_e6"] = k["net_pnl_e6"] + delta_e6
         if net > k["net_pnl_peak_e6"]:
             k["net_pnl_peak_e6"] = net
@@ -385,28 +398,23 @@ class SqlProjection:
         """What a transfer between owners (a fee, funding, PnL, a reward) does to the KPIs."""
         if kind == "fee":
             agent = self._owner(debit, debit_ref)
-            self._kpi(agent)["fees_paid_e6"] += amount
-            self._pnl(agent, -amount)
+            self._pnl(agent, -amount, "fees_paid_e6", amount)
         elif kind == "funding":
             self._funding(e, debit_ref, amount if debit == ev.MARGIN_LONG else -amount)
         elif kind == "pnl" or kind == "insurance":
             position = self.positions.touch(credit_ref)
             position["pnl_long_e6"] += amount if credit == ev.MARGIN_LONG else -amount
             winner = self._owner(credit, credit_ref)
-            self._kpi(winner)["realized_pnl_e6"] += amount
-            self._pnl(winner, amount)
+            self._pnl(winner, amount, "realized_pnl_e6", amount)
             if kind == "pnl":
                 loser = self._owner(debit, debit_ref)
-                self._kpi(loser)["realized_pnl_e6"] -= amount
-                self._pnl(loser, -amount)
+                self._pnl(loser, -amount, "realized_pnl_e6", -amount)
         elif kind == "reward":
             self.positions.touch(debit_ref)["reward_e6"] += amount
             loser = self._owner(debit, debit_ref)
-            self._kpi(loser)["liquidation_penalty_e6"] += amount
-            self._pnl(loser, -amount)
+            self._pnl(loser, -amount, "liquidation_penalty_e6", amount)
             if credit == ev.FREE:
-                self._kpi(credit_ref)["keeper_rewards_e6"] += amount
-                self._pnl(credit_ref, amount)
+                self._pnl(credit_ref, amount, "keeper_rewards_e6", amount)
 
     def _funding(self, e, position_id: int, long_to_short_e6: int, boundary_ns: int | None = None) -> None:
         if not long_to_short_e6:
@@ -421,10 +429,8 @@ class SqlProjection:
         self.inserts["funding_payments"].append({
             "seq": e.seq, "position_id": position_id, "ts_ns": e.ts_ns, "source": source, "boundary_ns": boundary_ns,
             "payer": payer, "receiver": receiver, "amount_e6": amount, "long_to_short_e6": long_to_short_e6})
-        self._kpi(payer)["funding_paid_e6"] += amount
-        self._kpi(receiver)["funding_received_e6"] += amount
-        self._pnl(payer, -amount)
-        self._pnl(receiver, amount)
+        self._pnl(payer, -amount, "funding_paid_e6", amount)
+        self._pnl(receiver, amount, "funding_received_e6", amount)
 
     def _position_ended(self, position: dict, status: str, liquidated_side: str | None = None) -> None:
         """A position's last close: its status, and each side's win or loss."""
@@ -548,8 +554,9 @@ class SqlProjection:
             self._quote_ended(quote_id, "not_selected")
         trader = e.long_agent if e.taker_side == "long" else e.short_agent
         for agent in (e.long_agent, e.short_agent):
-            self._volume(agent, e.size_e6)
-            self._kpi(agent)["positions_opened"] += 1
+            k = self._kpi(agent)
+            k["volume_e6"] += e.size_e6
+            k["positions_opened"] += 1
         self.inserts["fills"].append({
             "seq": e.seq, "ts_ns": e.ts_ns, "position_id": e.position_id, "market": e.market, "kind": "open",
             "agent": trader, "price_e8": e.entry_price_e8, "size_e6": e.size_e6, "remaining_size_e6": e.size_e6,
