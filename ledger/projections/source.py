@@ -8,7 +8,6 @@ between two records.
 
 from __future__ import annotations
 
-from itertools import chain
 from pathlib import Path
 
 import msgspec
@@ -43,7 +42,6 @@ class JournalSource:
         self._reader = JournalReader(self.journal_dir)  # keeps its sparse indexes between batches
         self._records = None  # the open read: an iterator of (header, payload)
         self._next_seq = 0  # the first seq the open read yields next (its records before it were taken)
-        self._held = None  # a record read but beyond the last batch's to_seq: the next batch's first
 
     def read_batch(self, from_seq: int, to_seq: int, events_max: int) -> list[JournalRecord]:
         """Records holding events with ``from_seq <= seq <= to_seq``, whole, in order, until
@@ -51,32 +49,34 @@ class JournalSource:
         assert BATCH_EVENTS_MIN <= events_max <= BATCH_EVENTS_MAX, events_max
         payloads: list[bytes] = []
         events = 0
-        for header, payload in self._continue(from_seq):
-            if header.first_seq > to_seq:
-                self._held, self._next_seq = (header, payload), header.first_seq
+        try:
+            next_seq = from_seq  # the first seq still wanted
+            while True:
+                continued = self._records is not None and next_seq == self._next_seq
+                if not continued:
+                    self._records = self._reader.read(from_seq=next_seq)
+                for header, payload in self._records:
+                    if header.first_seq > to_seq:  # only when from_seq > to_seq: nothing to read
+                        self._records = None  # that record was taken from the read: start afresh next time
+                        break
+                    if header.last_seq < header.first_seq or header.last_seq < from_seq:
+                        continue  # a rejection (no event), or before the checkpoint
+                    payloads.append(payload)
+                    events += header.last_seq - header.first_seq + 1
+                    next_seq = self._next_seq = header.last_seq + 1
+                    if events >= events_max or header.last_seq >= to_seq:
+                        break
+                else:
+                    self._records = None  # the read reached the end of what was on disk when it began
+                    if continued:
+                        continue  # records appended since then: look again, from a fresh read
                 break
-            if header.last_seq < header.first_seq or header.last_seq < from_seq:
-                continue  # a rejection (no event), or before the checkpoint
-            payloads.append(payload)
-            events += header.last_seq - header.first_seq + 1
-            if events >= events_max or header.last_seq >= to_seq:
-                self._next_seq = header.last_seq + 1
-                break
-        else:
-            self._records = None  # the end of the journal now: the next batch reads afresh
-        if not payloads:
-            return []
-        return _batch_decoder.decode(_array_header(len(payloads)) + b"".join(payloads))
-
-    def _continue(self, from_seq: int):
-        """The open read if it stopped right before ``from_seq``, else a new one from it."""
-        held, self._held = self._held, None
-        if self._records is None or from_seq != self._next_seq:
-            self._records = self._reader.read(from_seq=from_seq)
-            self._next_seq = from_seq
-            held = None
-        # chain, not a generator with `yield from`: leaving a batch early must not close the read.
-        return self._records if held is None else chain((held,), self._records)
+            if not payloads:
+                return []
+            return _batch_decoder.decode(_array_header(len(payloads)) + b"".join(payloads))
+        except BaseException:
+            self._records = None  # a failed read is never continued: the retry reads afresh
+            raise
 
     def last_seq(self) -> int:
         """The last seq on disk now (scans the last segment; for tools, not the hot path)."""
