@@ -186,8 +186,9 @@ def _lag_under_gateway_load(data_dir: Path, quick: bool) -> dict:
         venue.fund(processes * agents_per_process)
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        answered, elapsed, _ = gateway._run_clients(venue.tcp_port, processes, agents_per_process, "throughput", 0,
-                                                    seconds, gateway.WINDOW_PER_AGENT)
+        load = gateway._run_clients(venue.tcp_port, processes, agents_per_process, "throughput", 0, seconds,
+                                    gateway.WINDOW_PER_AGENT)
+        answered, elapsed = load["answered"], load["elapsed_s"]
         stop.set()
         sampler.join()
         started = time.perf_counter()
