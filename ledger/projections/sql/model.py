@@ -1,15 +1,17 @@
 """The SQL read-model projection: journal events -> rows and per-agent KPIs, exactly once.
 
-``SqlProjection.apply(records, after_seq)`` turns one batch into rows in memory, then writes
-them in **one transaction** that also moves this projection's row of
-``projection_checkpoints`` from ``after_seq`` to the batch's last seq (a compare-and-set: a
-second writer, or a stale cache, fails the transaction instead of double-counting). A crash
-anywhere leaves either the whole batch with its checkpoint, or neither.
+``SqlProjection.apply(records, after_seq)`` turns a batch into rows in memory, a chunk of
+about ``chunk_events`` events at a time, and writes each chunk in **one transaction** that
+also moves this projection's row of ``projection_checkpoints`` from the chunk's first seq - 1
+to its last (a compare-and-set: a second writer, or a stale cache, fails the transaction
+instead of double-counting). A crash anywhere leaves each chunk with its checkpoint, or
+neither. One writer thread commits a chunk while the next chunk's rows are built; at most
+one chunk is in flight.
 
 Mutable rows (agents, KPIs, open RFQs, live quotes, open positions, the system accounts,
-daily PnL) are cached in memory and written once per batch when changed; rows that ended are
+daily PnL) are cached in memory and written once per chunk when changed; rows that ended are
 written and leave the cache. The cache is only ever a copy of what is committed plus the
-batch in flight: ``recover()`` drops it after a failure and the next batch reloads it.
+chunks in flight: ``recover()`` drops it after a failure and the next batch reloads it.
 
 Money moves only through the events' transfers, and this projection books money only from
 them too (balances, margins, fees, funding, PnL, rewards), so its books equal the engine's.
@@ -133,7 +135,6 @@ class _Statement:
             return
         marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         row = f"({', '.join([marker] * len(columns))})"
-        # "WHERE true" is not needed with VALUES (only SQLite's INSERT ... SELECT ... ON CONFLICT).
         self.sql_one = f"INSERT INTO {table.name} ({names}) VALUES {row}{conflict}"
         self.sql_many = f"INSERT INTO {table.name} ({names}) VALUES {', '.join([row] * ROWS_PER_STATEMENT)}{conflict}"
 
