@@ -342,9 +342,7 @@ class Runner:
                     status.last_error = f"{type(error).__name__}: {error}"[:ERROR_TEXT_MAX]
                     log.error("projection %s: batch from seq %d failed (attempt %d): %s", projection.name,
                               status.failing_seq, status.retry_attempt, status.last_error)
-                    # The durable checkpoint is the truth: a sink that commits a batch in parts
-                    # (the SQL one, by chunks) may have moved it part of the way.
-                    status.seq = _recover(projection)
+                    _recover(projection)
                     time.sleep(self.retry.delay_s(status.retry_attempt, self._rng))
                     continue
                 self._applied(status, records, new_seq)

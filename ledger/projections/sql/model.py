@@ -1,17 +1,15 @@
 """The SQL read-model projection: journal events -> rows and per-agent KPIs, exactly once.
 
-``SqlProjection.apply(records, after_seq)`` turns a batch into rows in memory, a chunk of
-about ``chunk_events`` events at a time, and writes each chunk in **one transaction** that
-also moves this projection's row of ``projection_checkpoints`` from the chunk's first seq - 1
-to its last (a compare-and-set: a second writer, or a stale cache, fails the transaction
-instead of double-counting). A crash anywhere leaves each chunk with its checkpoint, or
-neither. One writer thread commits a chunk while the next chunk's rows are built; at most
-one chunk is in flight.
+``SqlProjection.apply(records, after_seq)`` turns one batch into rows in memory, then writes
+them in **one transaction** that also moves this projection's row of
+``projection_checkpoints`` from ``after_seq`` to the batch's last seq (a compare-and-set: a
+second writer, or a stale cache, fails the transaction instead of double-counting). A crash
+anywhere leaves either the whole batch with its checkpoint, or neither.
 
 Mutable rows (agents, KPIs, open RFQs, live quotes, open positions, the system accounts,
-daily PnL) are cached in memory and written once per chunk when changed; rows that ended are
+daily PnL) are cached in memory and written once per batch when changed; rows that ended are
 written and leave the cache. The cache is only ever a copy of what is committed plus the
-chunks in flight: ``recover()`` drops it after a failure and the next batch reloads it.
+batch in flight: ``recover()`` drops it after a failure and the next batch reloads it.
 
 Money moves only through the events' transfers, and this projection books money only from
 them too (balances, margins, fees, funding, PnL, rewards), so its books equal the engine's.
@@ -20,8 +18,7 @@ them too (balances, margins, fees, funding, PnL, rewards), so its books equal th
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Iterable
 from itertools import chain
 from operator import itemgetter
 
@@ -39,10 +36,6 @@ BPS = 10_000
 SQLITE_CACHE_KIB = 64 * 1024  # page cache per connection: the indexes of a busy read model stay in memory
 ACCOUNT = ev.ACCOUNT_NAMES
 SYSTEM_ACCOUNTS = ("fees", "insurance", "external")
-# Events per transaction of a batch: the writer thread commits one chunk while the next one's
-# rows are built (SQLite's and PostgreSQL's own work runs without the GIL). Bounds the rows
-# one transaction writes, and a catching-up batch's wait for its last commit.
-CHUNK_EVENTS_DEFAULT = 1_000
 # Rows per SQLite INSERT statement: one statement step for many rows (fewer VDBE runs and
 # driver calls per row); 100 rows of the widest table (positions, 27 columns) bind 2 700
 # parameters, far below SQLite's 32 766.
@@ -135,14 +128,12 @@ class _Statement:
             return
         marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         row = f"({', '.join([marker] * len(columns))})"
+        # "WHERE true" is not needed with VALUES (only SQLite's INSERT ... SELECT ... ON CONFLICT).
         self.sql_one = f"INSERT INTO {table.name} ({names}) VALUES {row}{conflict}"
         self.sql_many = f"INSERT INTO {table.name} ({names}) VALUES {', '.join([row] * ROWS_PER_STATEMENT)}{conflict}"
 
-    def tuples(self, rows: list) -> list[tuple]:
-        """``rows`` (dicts, or tuples in column order) as the driver's parameter tuples."""
-        return rows if self.params is None else [self.params(row) for row in rows]
-
-    def execute(self, conn, params: list[tuple]) -> None:
+    def execute(self, conn, rows: list) -> None:
+        params = rows if self.params is None else [self.params(row) for row in rows]
         if self.copy is not None:
             self._copy(conn, params)
             return
@@ -198,15 +189,10 @@ class SqlProjection:
     """The read models of ``ledger.projections.sql.schema`` for one database URL."""
 
     def __init__(self, url: str, *, symbols: Iterable[str] = (), name: str = NAME_DEFAULT,
-                 engine: Engine | None = None, migrate: bool = True,
-                 chunk_events: int = CHUNK_EVENTS_DEFAULT) -> None:
-        """``chunk_events``: events per transaction within a batch (see ``apply``)."""
-        if chunk_events < 1:
-            raise ValueError(f"chunk_events must be at least 1, not {chunk_events}")
+                 engine: Engine | None = None, migrate: bool = True) -> None:
         self.name = name
         self.url = url
         self.symbols = list(symbols)
-        self.chunk_events = chunk_events
         self.engine = engine or make_engine(url)
         if migrate:
             from ledger.projections.sql.migrate import upgrade
@@ -219,7 +205,6 @@ class SqlProjection:
                          (t.agents, t.system_accounts, t.rfqs, t.quotes, t.positions, t.agent_kpis,
                           t.agent_daily_pnl)}
         self._postgresql = self.engine.dialect.name == "postgresql"
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-writer")  # see apply()
         self._loaded = False
 
     # -- the runner's contract ---------------------------------------------------------
@@ -237,65 +222,39 @@ class SqlProjection:
         self._loaded = False
 
     def apply(self, records: list[JournalRecord], after_seq: int) -> int:
-        """Book the batch in chunks of about ``chunk_events`` events, each committed with its
-        checkpoint in its own transaction by the writer thread while the next chunk's rows
-        are built here (the database's work overlaps ours). Returns once all are durable; on
-        a failure, the chunks before the failing one stay committed with their checkpoint."""
         if not self._loaded:
             self._load()
-        seq, writing = after_seq, None
-        try:
-            for chunk in _chunks(records, self.chunk_events):
-                rows, last_seq, last_ts_ns = self._project(chunk, seq)
-                if writing is not None:
-                    writing.result()  # the previous chunk is durable (or its error raises here)
-                writing = self._writer.submit(self._commit, rows, seq, last_seq, last_ts_ns)
-                seq = last_seq
-            if writing is not None:
-                writing.result()
-        except BaseException:
-            if writing is not None:
-                wait([writing])  # no transaction of ours is left running when the runner recovers
-            self._loaded = False  # the cache may hold the failed chunks: reload it from the database
-            raise
-        return seq
-
-    def _project(self, records: list[JournalRecord], after_seq: int) -> tuple[list, int, int]:
-        """The rows of the events after ``after_seq``, as (statement, tuples) pairs, and the
-        chunk's last seq and ts_ns. Rows are copied into tuples here: the cache moves on."""
         self._begin_batch()
         last_seq, last_ts_ns = after_seq, 0
-        handlers = self._handlers
-        for record in records:
-            for e in record.events:
-                if e.seq <= after_seq:
-                    continue
-                handler = handlers.get(type(e))
-                if handler is not None:
-                    handler(self, e)
-                last_seq = e.seq
-            last_ts_ns = record.ts_ns
-        self._finish_kpis()
-        return self._rows(), last_seq, last_ts_ns
-
-    def _commit(self, rows: list, after_seq: int, last_seq: int, last_ts_ns: int) -> None:
-        """Write ``rows`` and move the checkpoint from ``after_seq`` to ``last_seq``, in one
-        transaction (the writer thread)."""
-        with self.engine.begin() as conn:
-            if self._postgresql:
-                conn.exec_driver_sql(PG_COMMIT)
-            # The checkpoint first: a compare-and-set that also locks the row (PostgreSQL),
-            # so a second writer waits, then finds the seq moved and writes nothing.
-            moved = conn.execute(
-                update(t.projection_checkpoints)
-                .where(and_(t.projection_checkpoints.c.name == self.name,
-                            t.projection_checkpoints.c.seq == after_seq))
-                .values(seq=last_seq, ts_ns=last_ts_ns)).rowcount
-            if moved != 1:
-                raise RuntimeError(f"projection {self.name}: checkpoint is not at seq {after_seq} "
-                                   "(another writer, or a rebuild under a running venue?)")
-            for statement, params in rows:
-                statement.execute(conn, params)
+        try:
+            for record in records:
+                for e in record.events:
+                    if e.seq <= after_seq:
+                        continue
+                    handler = self._handlers.get(type(e))
+                    if handler is not None:
+                        handler(self, e)
+                    last_seq = e.seq
+                last_ts_ns = record.ts_ns
+            self._finish_kpis()
+            with self.engine.begin() as conn:
+                if self._postgresql:
+                    conn.exec_driver_sql(PG_COMMIT)
+                # The checkpoint first: a compare-and-set that also locks the row (PostgreSQL),
+                # so a second writer waits, then finds the seq moved and writes nothing.
+                moved = conn.execute(
+                    update(t.projection_checkpoints)
+                    .where(and_(t.projection_checkpoints.c.name == self.name,
+                                t.projection_checkpoints.c.seq == after_seq))
+                    .values(seq=last_seq, ts_ns=last_ts_ns)).rowcount
+                if moved != 1:
+                    raise RuntimeError(f"projection {self.name}: checkpoint is not at seq {after_seq} "
+                                       "(another writer, or a rebuild under a running venue?)")
+                self._write(conn)
+        except BaseException:
+            self._loaded = False  # the cache may hold the failed batch: reload it from the database
+            raise
+        return last_seq
 
     # -- the cache ---------------------------------------------------------------------
 
@@ -333,18 +292,16 @@ class SqlProjection:
         self.seq = 0
         self.ts_ns = 0
 
-    def _rows(self) -> list:
-        """This chunk's rows as (statement, tuples): the appended rows, then every cached row
-        that changed."""
-        out = [(self._inserts[name], self._inserts[name].tuples(rows)) for name, rows in self.inserts.items() if rows]
+    def _write(self, conn) -> None:
+        for name, rows in self.inserts.items():
+            if rows:
+                self._inserts[name].execute(conn, rows)
         for table, cache in ((t.agents, self.agents), (t.system_accounts, self.system), (t.rfqs, self.rfqs),
                              (t.quotes, self.quotes), (t.positions, self.positions), (t.agent_kpis, self.kpis),
                              (t.agent_daily_pnl, self.daily)):
             rows = cache.take()
             if rows:
-                statement = self._upserts[table.name]
-                out.append((statement, statement.tuples(rows)))
-        return out
+                self._upserts[table.name].execute(conn, rows)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -697,21 +654,7 @@ class SqlProjection:
         self._loaded = False
 
     def close(self) -> None:
-        self._writer.shutdown(wait=True)
         self.engine.dispose()
-
-
-def _chunks(records: list[JournalRecord], events_min: int) -> Iterator[list[JournalRecord]]:
-    """``records`` in runs of whole records of at least ``events_min`` events (the last: the rest)."""
-    chunk, events = [], 0
-    for record in records:
-        chunk.append(record)
-        events += len(record.events)
-        if events >= events_min:
-            yield chunk
-            chunk, events = [], 0
-    if chunk:
-        yield chunk
 
 
 def sharpe_of_days(days: dict[int, int]) -> tuple[int, float | None]:
