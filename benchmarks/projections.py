@@ -7,7 +7,10 @@
   when it can start here (else the figure is null and ``projections.postgresql_skipped`` says
   why);
 - each also as a ratio to ``replay verify`` of the same journal in the same run
-  (``..._ratio_to_verify``; target >= 0.5: writing SQL must not be the bottleneck);
+  (``..._ratio_to_verify``; target >= 0.5: writing SQL must not be the bottleneck): rebuild
+  and verify alternate, ``PAIRS`` pairs per database, and the ratio is the median of the
+  pairwise ratios with its min and max (``benchmarks.interleave``: a drifting machine
+  load hits both sides of a pair alike);
 - ``projections.lag_seq_p99`` / ``projections.lag_s_p99`` (and p50, max): the SQL
   projection's lag in the running venue (``agentperp run``, its defaults) while
   ``bench gateway``'s throughput load runs (its client processes, its agents), sampled from
@@ -18,8 +21,8 @@
   back in order from seq 1 by ``JetStreamSource`` (null, with the reason, without the binary).
 
 The journal is written by ``replay.generate`` (seeded) under a temporary directory (override
-with AGENTPERP_BENCH_DIR). JIT warm-up first; each rebuild is timed ``RUNS`` times (fresh
-database each) and the median kept; GC paused as replay's tools do.
+with AGENTPERP_BENCH_DIR). JIT warm-up first; each rebuild goes into a fresh database; GC
+paused as replay's tools do.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.interleave import PAIRS_MIN, interleave
 from benchmarks.report import emit
 from engine.markets import DEFAULT_SYMBOLS
 from ledger.projections.runner import Runner
@@ -42,24 +46,35 @@ from replay.verify import verify
 
 TARGETS = {"projections.sqlite_ratio_to_verify": (">=", 0.5),
            "projections.postgresql_ratio_to_verify": (">=", 0.5)}
-RUNS = 3
+PAIRS = PAIRS_MIN  # rebuild / verify pairs per database, interleaved (benchmarks/interleave.py)
 LAG_SAMPLE_INTERVAL_S = 0.05
 CATCH_UP_S_MAX = 300.0
 
 
-def _rebuild_events_per_s(journal_dir: Path, url_of_run) -> tuple[float, int]:
-    rates = []
-    events = 0
-    for run in range(RUNS):
-        projection = SqlProjection(url_of_run(run), symbols=DEFAULT_SYMBOLS)
-        runner = Runner(journal_dir, [projection])
+def _rebuild_vs_verify(data_dir: Path, events: int, url_of_run, database: str) -> dict:
+    """Rebuilds from seq 0 into a fresh database (``url_of_run(i)``) and ``replay verify`` of
+    the same journal (``events`` events), interleaved (``PAIRS`` pairs): the ratio dict of
+    their events/s."""
+    runs = iter(range(PAIRS))
+
+    def rebuild() -> float:
+        projection = SqlProjection(url_of_run(next(runs)), symbols=DEFAULT_SYMBOLS)
+        runner = Runner(data_dir / "journal", [projection])
         started = time.perf_counter()
         with gc_paused():
             runner.catch_up()
-        rates.append(runner.status["sql"].events_applied / (time.perf_counter() - started))
-        events = runner.status["sql"].events_applied
+        elapsed_s = time.perf_counter() - started
         projection.close()
-    return statistics.median(rates), events
+        assert runner.status["sql"].events_applied == events, (runner.status["sql"].events_applied, events)
+        return runner.status["sql"].events_applied / elapsed_s
+
+    def verified() -> float:
+        result = verify(data_dir)
+        assert result.ok, result.divergence
+        return result.events_per_s
+
+    return interleave(rebuild, verified, pairs=PAIRS, figure=f"projections.{database}_events_per_s",
+                      baseline="replay.verify_events_per_s", label=f"rebuild into {database} / replay verify")
 
 
 def measure(quick: bool = False) -> dict:
@@ -78,21 +93,13 @@ def measure(quick: bool = False) -> dict:
         Runner(warm / "journal", [warm_projection]).catch_up()
         warm_projection.close()
 
-        runs = [verify(data_dir) for _ in range(RUNS)]
-        assert all(r.ok for r in runs), runs[0].divergence
-        verify_rate = statistics.median(r.events_per_s for r in runs)
-        figures["projections.journal_events"] = runs[0].events
-        figures["replay.verify_events_per_s"] = verify_rate
-
-        rate, events = _rebuild_events_per_s(journal_dir, lambda run: f"sqlite:///{scratch / f'run{run}.db'}")
-        assert events == runs[0].events, (events, runs[0].events)
-        figures["projections.sqlite_events_per_s"] = rate
-        figures["projections.sqlite_ratio_to_verify"] = rate / verify_rate
-
+        first = verify(data_dir)
+        assert first.ok, first.divergence
+        figures["projections.journal_events"] = first.events
+        ratios = {"sqlite": _rebuild_vs_verify(data_dir, first.events, lambda run: f"sqlite:///{scratch / f'run{run}.db'}",
+                                               "sqlite")}
         server, reason = _postgres(scratch / "pg")
         if server is None:
-            figures["projections.postgresql_events_per_s"] = None
-            figures["projections.postgresql_ratio_to_verify"] = None
             figures["projections.postgresql_skipped"] = reason
         else:
             try:
@@ -102,12 +109,17 @@ def measure(quick: bool = False) -> dict:
                     server.psql(f"CREATE DATABASE bench_{run};")
                     return f"postgresql+psycopg://postgres@/bench_{run}?host={host}"
 
-                rate, _ = _rebuild_events_per_s(journal_dir, url)
-                figures["projections.postgresql_events_per_s"] = rate
-                figures["projections.postgresql_ratio_to_verify"] = rate / verify_rate
+                ratios["postgresql"] = _rebuild_vs_verify(data_dir, first.events, url, "postgresql")
             finally:
                 server.cleanup()
-        figures.update(_jetstream(journal_dir, scratch / "nats", runs[0].events))
+        verify_rates = [v for ratio in ratios.values() for v in ratio["baseline_values"]]
+        figures["replay.verify_events_per_s"] = statistics.median(verify_rates)
+        for database in ("sqlite", "postgresql"):
+            ratio = ratios.get(database)
+            figures[f"projections.{database}_events_per_s"] = ratio["figure_spread"]["median"] if ratio else None
+            figures[f"projections.{database}_ratio_to_verify"] = ratio
+        events = first.events
+        figures.update(_jetstream(journal_dir, scratch / "nats", events))
         figures.update(_lag_under_gateway_load(scratch / "venue", quick))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -186,8 +198,9 @@ def _lag_under_gateway_load(data_dir: Path, quick: bool) -> dict:
         venue.fund(processes * agents_per_process)
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        answered, elapsed, _ = gateway._run_clients(venue.tcp_port, processes, agents_per_process, "throughput", 0,
-                                                    seconds, gateway.WINDOW_PER_AGENT)
+        load = gateway._run_clients(venue.tcp_port, processes, agents_per_process, "throughput", 0, seconds,
+                                    gateway.WINDOW_PER_AGENT)
+        answered, elapsed = load["answered"], load["elapsed_s"]
         stop.set()
         sampler.join()
         started = time.perf_counter()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from itertools import chain
 from operator import itemgetter
 
 from sqlalchemy import Engine, and_, create_engine, event, select, update
@@ -35,7 +36,25 @@ BPS = 10_000
 SQLITE_CACHE_KIB = 64 * 1024  # page cache per connection: the indexes of a busy read model stay in memory
 ACCOUNT = ev.ACCOUNT_NAMES
 SYSTEM_ACCOUNTS = ("fees", "insurance", "external")
+# Rows per SQLite INSERT statement: one statement step for many rows (fewer VDBE runs and
+# driver calls per row); 100 rows of the widest table (positions, 27 columns) bind 2 700
+# parameters, far below SQLite's 32 766.
+ROWS_PER_STATEMENT = 100
 _BALANCE_COLUMN = ("free_e6", "held_e6", "margin_long_e6", "margin_short_e6")  # by account (FREE..MARGIN_SHORT)
+
+# The columns of each cached table that events change after the row's first write (the
+# others are fixed at insert). An upsert sets only these: a column missing here would keep a
+# stale value in the database (tests/projections/test_contract.py's small batches catch it).
+MUTABLE = {
+    "agents": ("free_e6", "held_e6", "deposited_e6", "withdrawn_e6"),
+    "system_accounts": ("balance_e6",),
+    "rfqs": ("status", "quotes", "ended_seq", "ended_ts_ns", "position_id"),
+    "quotes": ("outcome", "ended_seq", "ended_ts_ns"),
+    "positions": ("open_size_e6", "margin_long_e6", "margin_short_e6", "status", "exit_price_e8", "ended_seq",
+                  "ended_ts_ns", "pnl_long_e6", "funding_long_to_short_e6", "reward_e6"),
+    "agent_kpis": tuple(c.name for c in t.agent_kpis.columns if c.name != "agent"),
+    "agent_daily_pnl": ("net_pnl_e6",),
+}
 
 # Quote outcomes by how the maker behaved (docs/projections.md, "quote reliability").
 STOOD = frozenset({"filled", "not_selected", "rfq_closed"})  # live until the RFQ resolved
@@ -43,9 +62,17 @@ PULLED = frozenset({"cancelled", "replaced", "session_ended"})  # withdrawn befo
 EXPIRED = frozenset({"expired"})  # let lapse before an accept
 
 
+# PostgreSQL commits a batch without waiting for its WAL flush (SQLite's synchronous=NORMAL,
+# the same trade): a server crash may lose the last batches, but each lost batch loses its
+# checkpoint with it (one transaction), so the runner projects it again — exactly once holds.
+# The read model is a rebuildable copy of the journal; the journal is what is fsynced.
+PG_COMMIT = "SET LOCAL synchronous_commit = off"
+
+
 def make_engine(url: str) -> Engine:
     """An SQLAlchemy engine for ``url``; SQLite files get WAL and NORMAL sync (durable
-    against a process crash, one fsync per checkpoint of the WAL)."""
+    against a process crash, one fsync per checkpoint of the WAL; after a power loss the
+    last batches may be gone, each with its checkpoint, and are projected again)."""
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
@@ -61,38 +88,72 @@ def make_engine(url: str) -> Engine:
 
 
 class _Statement:
-    """One table's INSERT (or upsert) as driver SQL, and how a row dict becomes its parameters.
+    """One table's rows into the database in bulk, the cheapest way each dialect has.
 
-    Rows go to the DBAPI's ``executemany`` as tuples (``exec_driver_sql``): SQLAlchemy's
-    per-row parameter processing cost more than the database's own work here. The SQL is
-    the subset SQLite (>= 3.24) and PostgreSQL share: ``ON CONFLICT (pk) DO UPDATE SET c =
-    excluded.c``.
+    Rows reach the driver as tuples (``exec_driver_sql``): SQLAlchemy's per-row parameter
+    processing cost more than the database's own work here.
+
+    - SQLite: ``ROWS_PER_STATEMENT`` rows per ``INSERT ... VALUES (..), (..), ...`` (one
+      statement step for many rows, not one each), by ``executemany``;
+    - PostgreSQL: append-only rows by ``COPY`` (one stream, not a round trip per row); rows
+      that may exist already are copied into a temporary table of the same shape, then
+      upserted from it in one ``INSERT ... SELECT``.
+
+    An upsert (``ON CONFLICT (pk) DO UPDATE``) sets only the table's ``MUTABLE`` columns: both
+    databases rewrite an index entry whenever its column is SET, even to the same value, and
+    the fixed columns (an agent, a market, a stamp) carry the indexes.
     """
 
-    __slots__ = ("sql", "params", "copy")
+    __slots__ = ("sql_one", "sql_many", "copy", "upsert_from_stage", "stage_ddl", "params")
 
-    def __init__(self, engine: Engine, table, upsert: bool, tuples: bool = False) -> None:
+    def __init__(self, engine: Engine, table, mutable: tuple[str, ...] | None, tuples: bool = False) -> None:
         columns = [c.name for c in table.columns]
-        # PostgreSQL: append-only rows by COPY (one stream, not a round trip per row).
-        self.copy = (f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-                     if engine.dialect.name == "postgresql" and not upsert else None)
-        marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
-        if upsert:
-            keys = [c.name for c in table.primary_key.columns]
-            sets = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
-            sql += f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
-        self.sql = sql
+        names = ", ".join(columns)
+        conflict = ""
+        if mutable is not None:
+            keys = ", ".join(c.name for c in table.primary_key.columns)
+            assert set(mutable) <= set(columns), (table.name, mutable)
+            conflict = f" ON CONFLICT ({keys}) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in mutable)}"
         self.params = None if tuples else itemgetter(*columns)  # tuples: rows come in column order
+        self.copy = self.upsert_from_stage = self.stage_ddl = self.sql_one = self.sql_many = None
+        if engine.dialect.name == "postgresql":
+            if mutable is None:
+                self.copy = f"COPY {table.name} ({names}) FROM STDIN"
+            else:
+                stage = f"stage_{table.name}"
+                self.stage_ddl = (f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
+                                  f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+                self.copy = f"COPY {stage} ({names}) FROM STDIN"
+                self.upsert_from_stage = f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage}{conflict}"
+            return
+        marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        row = f"({', '.join([marker] * len(columns))})"
+        # "WHERE true" is not needed with VALUES (only SQLite's INSERT ... SELECT ... ON CONFLICT).
+        self.sql_one = f"INSERT INTO {table.name} ({names}) VALUES {row}{conflict}"
+        self.sql_many = f"INSERT INTO {table.name} ({names}) VALUES {', '.join([row] * ROWS_PER_STATEMENT)}{conflict}"
 
     def execute(self, conn, rows: list) -> None:
         params = rows if self.params is None else [self.params(row) for row in rows]
-        if self.copy is None:
-            conn.exec_driver_sql(self.sql, params)
+        if self.copy is not None:
+            self._copy(conn, params)
             return
-        with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(self.copy) as copy:
-            for row in params:
-                copy.write_row(row)
+        whole = len(params) - len(params) % ROWS_PER_STATEMENT
+        if whole:
+            flat = list(chain.from_iterable(params[:whole]))
+            width = len(params[0]) * ROWS_PER_STATEMENT
+            conn.exec_driver_sql(self.sql_many, [tuple(flat[i:i + width]) for i in range(0, len(flat), width)])
+        if whole < len(params):
+            conn.exec_driver_sql(self.sql_one, params[whole:])
+
+    def _copy(self, conn, params: list) -> None:
+        with conn.connection.dbapi_connection.cursor() as cursor:
+            if self.stage_ddl is not None:
+                cursor.execute(self.stage_ddl)
+            with cursor.copy(self.copy) as copy:
+                for row in params:
+                    copy.write_row(row)
+            if self.upsert_from_stage is not None:
+                cursor.execute(self.upsert_from_stage)
 
 
 class _Cache:
@@ -137,12 +198,13 @@ class SqlProjection:
             from ledger.projections.sql.migrate import upgrade
 
             upgrade(self.engine)
-        self._inserts = {table.name: _Statement(self.engine, table, upsert=False, tuples=table is t.transfers)
+        self._inserts = {table.name: _Statement(self.engine, table, None, tuples=table is t.transfers)
                          for table in (t.fills, t.funding_payments, t.closes, t.liquidations, t.transfers,
                                        t.oracle_prices)}
-        self._upserts = {table.name: _Statement(self.engine, table, upsert=True) for table in
+        self._upserts = {table.name: _Statement(self.engine, table, MUTABLE[table.name]) for table in
                          (t.agents, t.system_accounts, t.rfqs, t.quotes, t.positions, t.agent_kpis,
                           t.agent_daily_pnl)}
+        self._postgresql = self.engine.dialect.name == "postgresql"
         self._loaded = False
 
     # -- the runner's contract ---------------------------------------------------------
@@ -176,6 +238,8 @@ class SqlProjection:
                 last_ts_ns = record.ts_ns
             self._finish_kpis()
             with self.engine.begin() as conn:
+                if self._postgresql:
+                    conn.exec_driver_sql(PG_COMMIT)
                 # The checkpoint first: a compare-and-set that also locks the row (PostgreSQL),
                 # so a second writer waits, then finds the seq moved and writes nothing.
                 moved = conn.execute(
@@ -273,20 +337,25 @@ class SqlProjection:
         position = self.positions.rows[ref]
         return position["long_agent"] if account == ev.MARGIN_LONG else position["short_agent"]
 
-    def _pnl(self, agent: str, delta_e6: int) -> None:
-        """``delta_e6`` of net PnL for ``agent`` now: the curve, its drawdown, the day's bucket."""
+    def _pnl(self, agent: str, delta_e6: int, column: str, amount_e6: int) -> None:
+        """``delta_e6`` of net PnL for ``agent`` now (and ``amount_e6`` added to its KPI
+        ``column``, the figure that moved it): the curve, its drawdown, the day's bucket."""
         k = self._kpi(agent)
-        k["net_pnl_e6"] += delta_e6
-        if k["net_pnl_e6"] > k["net_pnl_peak_e6"]:
-            k["net_pnl_peak_e6"] = k["net_pnl_e6"]
-        drawdown = k["net_pnl_peak_e6"] - k["net_pnl_e6"]
-        if drawdown > k["max_drawdown_e6"]:
-            k["max_drawdown_e6"] = drawdown
+        k[column] += amount_e6
+        net = k["net_pnl_e6"] = k["net_pnl_e6"] + delta_e6
+        if net > k["net_pnl_peak_e6"]:
+            k["net_pnl_peak_e6"] = net
+        elif k["net_pnl_peak_e6"] - net > k["max_drawdown_e6"]:
+            k["max_drawdown_e6"] = k["net_pnl_peak_e6"] - net
         day = self.ts_ns // NS_PER_DAY
         days = self.days.setdefault(agent, {})
-        days[day] = days.get(day, 0) + delta_e6
+        days[day] = total = days.get(day, 0) + delta_e6
         key = (agent, day)
-        self.daily.rows[key] = {"agent": agent, "day": day, "net_pnl_e6": days[day]}
+        row = self.daily.rows.get(key)
+        if row is None:
+            self.daily.rows[key] = {"agent": agent, "day": day, "net_pnl_e6": total}
+        else:
+            row["net_pnl_e6"] = total
         self.daily.dirty.add(key)
         self.sharpe_touched.add(agent)
 
@@ -294,55 +363,58 @@ class SqlProjection:
         """Book every transfer: balances, margins, the books table, and the KPIs it moves."""
         tag = type(e).__struct_config__.tag
         add = self.inserts["transfers"].append
-        seq, ts_ns, move = e.seq, e.ts_ns, self._move
+        seq, ts_ns = e.seq, e.ts_ns
+        agent_rows, agents_dirty = self.agents.rows, self.agents.dirty
+        position_rows, positions_dirty = self.positions.rows, self.positions.dirty
         for index, tr in enumerate(transfers):
-            amount = tr.amount_e6
-            add((seq, index, ts_ns, tag, ACCOUNT[tr.debit], str(tr.debit_ref), ACCOUNT[tr.credit],
-                 str(tr.credit_ref), amount, tr.kind))  # the columns of schema.transfers, in order
-            move(tr.debit, tr.debit_ref, -amount)
-            move(tr.credit, tr.credit_ref, amount)
-            kind = tr.kind
+            amount, debit, debit_ref, credit, credit_ref, kind = (
+                tr.amount_e6, tr.debit, tr.debit_ref, tr.credit, tr.credit_ref, tr.kind)
+            add((seq, index, ts_ns, tag, ACCOUNT[debit], str(debit_ref), ACCOUNT[credit], str(credit_ref), amount,
+                 kind))  # the columns of schema.transfers, in order
+            # Both sides' balances: an agent's free/held, a position's margin, or a system account.
+            if debit <= ev.HELD:
+                row = agent_rows.get(debit_ref) or self._agent(debit_ref)
+                agents_dirty.add(debit_ref)
+                row[_BALANCE_COLUMN[debit]] -= amount
+            elif debit <= ev.MARGIN_SHORT:
+                positions_dirty.add(debit_ref)
+                position_rows[debit_ref][_BALANCE_COLUMN[debit]] -= amount
+            else:
+                self.system.touch(ACCOUNT[debit])["balance_e6"] -= amount
+            if credit <= ev.HELD:
+                row = agent_rows.get(credit_ref) or self._agent(credit_ref)
+                agents_dirty.add(credit_ref)
+                row[_BALANCE_COLUMN[credit]] += amount
+            elif credit <= ev.MARGIN_SHORT:
+                positions_dirty.add(credit_ref)
+                position_rows[credit_ref][_BALANCE_COLUMN[credit]] += amount
+            else:
+                self.system.touch(ACCOUNT[credit])["balance_e6"] += amount
             if kind == "release" or kind == "hold" or kind == "margin" or kind == "return":
                 continue  # money moved between one owner's accounts: no KPI
-            if kind == "fee":
-                agent = self._owner(tr.debit, tr.debit_ref)
-                self._kpi(agent)["fees_paid_e6"] += amount
-                self._pnl(agent, -amount)
-            elif kind == "funding":
-                self._funding(e, tr.debit_ref, amount if tr.debit == ev.MARGIN_LONG else -amount)
-            elif kind == "pnl" or kind == "insurance":
-                position = self.positions.touch(tr.credit_ref)
-                position["pnl_long_e6"] += amount if tr.credit == ev.MARGIN_LONG else -amount
-                winner = self._owner(tr.credit, tr.credit_ref)
-                self._kpi(winner)["realized_pnl_e6"] += amount
-                self._pnl(winner, amount)
-                if kind == "pnl":
-                    loser = self._owner(tr.debit, tr.debit_ref)
-                    self._kpi(loser)["realized_pnl_e6"] -= amount
-                    self._pnl(loser, -amount)
-            elif kind == "reward":
-                self.positions.touch(tr.debit_ref)["reward_e6"] += amount
-                loser = self._owner(tr.debit, tr.debit_ref)
-                self._kpi(loser)["liquidation_penalty_e6"] += amount
-                self._pnl(loser, -amount)
-                if tr.credit == ev.FREE:
-                    self._kpi(tr.credit_ref)["keeper_rewards_e6"] += amount
-                    self._pnl(tr.credit_ref, amount)
+            self._kpis_of_transfer(e, kind, amount, debit, debit_ref, credit, credit_ref)
 
-    def _move(self, account: int, ref, delta_e6: int) -> None:
-        if account <= ev.HELD:
-            agents = self.agents
-            row = agents.rows.get(ref)
-            if row is None:
-                row = self._agent(ref)
-            agents.dirty.add(ref)
-            row[_BALANCE_COLUMN[account]] += delta_e6
-        elif account <= ev.MARGIN_SHORT:
-            positions = self.positions
-            positions.dirty.add(ref)
-            positions.rows[ref][_BALANCE_COLUMN[account]] += delta_e6
-        else:
-            self.system.touch(ACCOUNT[account])["balance_e6"] += delta_e6
+    def _kpis_of_transfer(self, e, kind: str, amount: int, debit: int, debit_ref, credit: int, credit_ref) -> None:
+        """What a transfer between owners (a fee, funding, PnL, a reward) does to the KPIs."""
+        if kind == "fee":
+            agent = self._owner(debit, debit_ref)
+            self._pnl(agent, -amount, "fees_paid_e6", amount)
+        elif kind == "funding":
+            self._funding(e, debit_ref, amount if debit == ev.MARGIN_LONG else -amount)
+        elif kind == "pnl" or kind == "insurance":
+            position = self.positions.touch(credit_ref)
+            position["pnl_long_e6"] += amount if credit == ev.MARGIN_LONG else -amount
+            winner = self._owner(credit, credit_ref)
+            self._pnl(winner, amount, "realized_pnl_e6", amount)
+            if kind == "pnl":
+                loser = self._owner(debit, debit_ref)
+                self._pnl(loser, -amount, "realized_pnl_e6", -amount)
+        elif kind == "reward":
+            self.positions.touch(debit_ref)["reward_e6"] += amount
+            loser = self._owner(debit, debit_ref)
+            self._pnl(loser, -amount, "liquidation_penalty_e6", amount)
+            if credit == ev.FREE:
+                self._pnl(credit_ref, amount, "keeper_rewards_e6", amount)
 
     def _funding(self, e, position_id: int, long_to_short_e6: int, boundary_ns: int | None = None) -> None:
         if not long_to_short_e6:
@@ -357,10 +429,8 @@ class SqlProjection:
         self.inserts["funding_payments"].append({
             "seq": e.seq, "position_id": position_id, "ts_ns": e.ts_ns, "source": source, "boundary_ns": boundary_ns,
             "payer": payer, "receiver": receiver, "amount_e6": amount, "long_to_short_e6": long_to_short_e6})
-        self._kpi(payer)["funding_paid_e6"] += amount
-        self._kpi(receiver)["funding_received_e6"] += amount
-        self._pnl(payer, -amount)
-        self._pnl(receiver, amount)
+        self._pnl(payer, -amount, "funding_paid_e6", amount)
+        self._pnl(receiver, amount, "funding_received_e6", amount)
 
     def _position_ended(self, position: dict, status: str, liquidated_side: str | None = None) -> None:
         """A position's last close: its status, and each side's win or loss."""
@@ -484,8 +554,9 @@ class SqlProjection:
             self._quote_ended(quote_id, "not_selected")
         trader = e.long_agent if e.taker_side == "long" else e.short_agent
         for agent in (e.long_agent, e.short_agent):
-            self._volume(agent, e.size_e6)
-            self._kpi(agent)["positions_opened"] += 1
+            k = self._kpi(agent)
+            k["volume_e6"] += e.size_e6
+            k["positions_opened"] += 1
         self.inserts["fills"].append({
             "seq": e.seq, "ts_ns": e.ts_ns, "position_id": e.position_id, "market": e.market, "kind": "open",
             "agent": trader, "price_e8": e.entry_price_e8, "size_e6": e.size_e6, "remaining_size_e6": e.size_e6,
