@@ -6,6 +6,7 @@ made on chain and found by the RPC deposit watcher; a journal of the engine is s
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 
 import httpx
@@ -37,8 +38,8 @@ from venue.settlement import escrow_program
 SOL = 10**9
 
 
-@pytest.fixture
-async def node(program_path):
+@contextlib.asynccontextmanager
+async def served_chain(program_path):
     """(world, peer, url, client): a fresh chain served on a free loopback port."""
     world = localnet.World(program_path, svm=LiteSVM().with_sigverify(True))
     peer = RpcPeer(world.svm)
@@ -49,6 +50,12 @@ async def node(program_path):
     finally:
         await client.close()
         await runner.cleanup()
+
+
+@pytest.fixture
+async def node(program_path):
+    async with served_chain(program_path) as chain:
+        yield chain
 
 
 async def send(client: AsyncClient, ixs, payer: Keypair, *signers: Keypair) -> str:

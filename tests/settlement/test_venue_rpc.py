@@ -13,19 +13,17 @@ import json
 import time
 
 import pytest
-from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
-from solders.litesvm import LiteSVM
 
 from adapters.solana.backend_litesvm import oracle_key
-from adapters.solana.rpc_peer import RpcPeer, serve, write_settings
+from adapters.solana.rpc_peer import write_settings
 from adapters.solana.watcher import CursorStore, RpcDepositWatcher, WatchCursor
 from engine import events as ev
 from engine import views
 from engine.units import FUNDING_INTERVAL_NS
 from programs.escrow import localnet
 from tests.settlement.conftest import program_path  # noqa: F401  (fixture: builds the program once)
-from tests.settlement.test_rpc_peer import deposit_on_chain
+from tests.settlement.test_rpc_peer import deposit_on_chain, served_chain
 from venue.app import Venue
 from venue.config import DEFAULT_SYMBOLS, load
 from venue.settlement import DEPOSIT_CURSOR_FILE, SETTLEMENT_NAME, escrow_program
@@ -40,19 +38,12 @@ BOUNDARY_AFTER_S = 12  # the venue's clock starts this long before a funding bou
 async def node(program_path, tmp_path):  # noqa: F811
     """(world, peer, client, settings file): a fresh dev chain on a free loopback port and the
     ``[settlement]`` table ``agentperp escrow rpc-peer`` would write for it."""
-    world = localnet.World(program_path, svm=LiteSVM().with_sigverify(True))
-    peer = RpcPeer(world.svm)
-    runner, url = await serve(peer)
-    oracles = {symbol: oracle_key(market) for market, symbol in enumerate(DEFAULT_SYMBOLS)}
-    settings = write_settings(tmp_path / "peer", url=url, program_id=localnet.PROGRAM_ID, vault=world.vault,
-                              mint=world.mint, authority=world.authority, mint_authority=world.mint_authority,
-                              oracle_accounts=oracles)
-    client = AsyncClient(url)
-    try:
+    async with served_chain(program_path) as (world, peer, url, client):
+        oracles = {symbol: oracle_key(market) for market, symbol in enumerate(DEFAULT_SYMBOLS)}
+        settings = write_settings(tmp_path / "peer", url=url, program_id=localnet.PROGRAM_ID, vault=world.vault,
+                                  mint=world.mint, authority=world.authority, mint_authority=world.mint_authority,
+                                  oracle_accounts=oracles)
         yield world, peer, client, settings
-    finally:
-        await client.close()
-        await runner.cleanup()
 
 
 def venue_config(data_dir, settings, *, demo: bool, **settlement):
