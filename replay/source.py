@@ -34,9 +34,12 @@ from replay.errors import ConfigMismatch, JournalDamaged, JournalTooNew, NotAJou
 
 JOURNAL_DIR_NAME = "journal"  # a data directory's journal folder (ledger.recovery.JOURNAL_DIR)
 
-# Payloads decoded per msgspec call. Bigger batches amortise the call; 4 096 records are
-# ~1 MiB of payload, small enough to stay in cache.
-BATCH_RECORDS = 4_096
+# Payloads decoded per msgspec call. A batch's decoded objects (records, events, transfers,
+# lists, strings: ~10x the payload) are applied and then freed before the next batch is
+# decoded into the same memory, so a batch small enough for its objects to stay in the CPU
+# cache is faster: 256 records (~50 KiB of payload) took ~20% less CPU per event in verify
+# than 4 096 (interleaved, CPU time), and the per-call cost is amortised well before that.
+BATCH_RECORDS = 256
 
 _COMMAND_TAGS = frozenset(t.__struct_config__.tag for t in COMMAND_TYPES) | {GENESIS_TAG}
 _EVENT_TAGS = frozenset(t.__struct_config__.tag for t in EVENT_TYPES)
