@@ -2,7 +2,8 @@
 
 ``ReplayJournal(path)`` accepts a journal directory (the ``*.seg`` files) or a data
 directory holding ``journal/``. Records are read through ``ledger.journal.JournalReader``
-(crc, length and cmd_id/seq continuity checked there) and decoded by msgspec in batches of
+(``read_batches``: crc, length and cmd_id/seq continuity checked there, payloads handed over a
+chunk at a time) and decoded by msgspec in batches of
 ``BATCH_RECORDS`` payloads (one decoder call per batch, not per record).
 
 Errors: no journal at the path -> ``NotAJournal``; damaged bytes -> ``JournalDamaged`` with
@@ -150,15 +151,14 @@ class ReplayJournal:
     def payload_batches(self, from_seq: int = 1) -> Iterator[list[bytes]]:
         """Lists of the payloads of the records with ``last_seq >= from_seq``."""
         batch: list[bytes] = []
-        add = batch.append
         size = self.batch_records
         try:
-            for _, payload in self._reader.read(from_seq):
-                add(payload)
-                if len(batch) == size:
-                    yield batch
-                    batch = []
-                    add = batch.append
+            for chunk in self._reader.read_batches(from_seq):
+                batch += chunk
+                if len(batch) >= size:
+                    for start in range(0, len(batch) - size + 1, size):
+                        yield batch[start:start + size]
+                    batch = batch[start + size:]
         except JournalCorrupt as exc:
             raise JournalDamaged(str(exc), exc.path, exc.offset) from None
         if batch:
