@@ -17,7 +17,7 @@ from setuptools import setup
 # cold paths, which gain nothing.
 NATIVE_MODULES = [
     "engine/accounts.py", "engine/apply.py", "engine/context.py", "engine/core.py", "engine/decide.py",
-    "engine/oracle.py", "engine/positions.py", "engine/state.py", "engine/tick.py", "engine/units.py",
+    "engine/lifecycles.py", "engine/oracle.py", "engine/positions.py", "engine/state.py", "engine/tick.py", "engine/units.py",
     "engine/rfq/lifecycle.py",
     "engine/risk/bands.py", "engine/risk/funding.py", "engine/risk/liquidation.py", "engine/risk/margin.py",
     "engine/risk/settlement.py",

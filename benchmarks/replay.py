@@ -12,6 +12,9 @@ read, crc32c check and record-header decode of every frame, events counted from 
 - ``replay.whatif_ratio_to_read``: re-deciding the commands under a changed maintenance
   fraction (both worlds), commands/s ÷ raw read events/s.
 - ``replay.decode_events_per_s``: read + decode alone (no apply), one run.
+- ``journal.read_batches_events_per_s``: the raw read as replay does it
+  (``JournalReader.read_batches``: the same checks, no header object per record), one run;
+  the baseline above stays ``read``'s (what `bench journal` and every other reader measure).
 - ``memory.replay_rss_mb_per_1m_events``: the peak RSS a verify adds (a fresh process:
   high-water mark minus the RSS after imports), per million journaled events.
 
@@ -61,6 +64,26 @@ def raw_read_events_per_s(journal_dir: Path) -> float:
         while True:
             for header, _payload in JournalReader(journal_dir).read(1):
                 events += header.last_seq - header.first_seq + 1
+            elapsed = time.perf_counter() - started
+            if elapsed >= READ_S_MIN:
+                return events / elapsed
+    finally:
+        gc.enable()
+
+
+def read_batches_events_per_s(journal_dir: Path, events_per_pass: int) -> float:
+    """The same frames, crc and continuity checks through ``JournalReader.read_batches`` (what
+    replay reads with: payloads a chunk at a time, no header object per record), GC off:
+    events/s (``events_per_pass``: the journal's events, from a verify)."""
+    gc.collect()
+    gc.disable()
+    try:
+        events = 0
+        started = time.perf_counter()
+        while True:
+            for _payloads in JournalReader(journal_dir).read_batches(1):
+                pass
+            events += events_per_pass
             elapsed = time.perf_counter() - started
             if elapsed >= READ_S_MIN:
                 return events / elapsed
@@ -151,6 +174,7 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
         figures["replay.events_per_s"] = figures["replay.verify_ratio_to_read"]["figure_spread"]["median"]
         figures["journal.read_events_per_s"] = figures["replay.verify_ratio_to_read"]["baseline_spread"]["median"]
         figures["replay.decode_events_per_s"] = _decode_events_per_s(data_dir)
+        figures["journal.read_batches_events_per_s"] = read_batches_events_per_s(journal_dir, verified[0].events)
 
         exported: list = []
 

@@ -2,7 +2,8 @@
 
 ``ReplayJournal(path)`` accepts a journal directory (the ``*.seg`` files) or a data
 directory holding ``journal/``. Records are read through ``ledger.journal.JournalReader``
-(crc, length and cmd_id/seq continuity checked there) and decoded by msgspec in batches of
+(``read_batches``: crc, length and cmd_id/seq continuity checked there, payloads handed over a
+chunk at a time) and decoded by msgspec in batches of
 ``BATCH_RECORDS`` payloads (one decoder call per batch, not per record).
 
 Errors: no journal at the path -> ``NotAJournal``; damaged bytes -> ``JournalDamaged`` with
@@ -34,9 +35,12 @@ from replay.errors import ConfigMismatch, JournalDamaged, JournalTooNew, NotAJou
 
 JOURNAL_DIR_NAME = "journal"  # a data directory's journal folder (ledger.recovery.JOURNAL_DIR)
 
-# Payloads decoded per msgspec call. Bigger batches amortise the call; 4 096 records are
-# ~1 MiB of payload, small enough to stay in cache.
-BATCH_RECORDS = 4_096
+# Payloads decoded per msgspec call. A batch's decoded objects (records, events, transfers,
+# lists, strings: ~10x the payload) are applied and then freed before the next batch is
+# decoded into the same memory, so a batch small enough for its objects to stay in the CPU
+# cache is faster: 256 records (~50 KiB of payload) took ~20% less CPU per event in verify
+# than 4 096 (interleaved, CPU time), and the per-call cost is amortised well before that.
+BATCH_RECORDS = 256
 
 _COMMAND_TAGS = frozenset(t.__struct_config__.tag for t in COMMAND_TYPES) | {GENESIS_TAG}
 _EVENT_TAGS = frozenset(t.__struct_config__.tag for t in EVENT_TYPES)
@@ -147,15 +151,14 @@ class ReplayJournal:
     def payload_batches(self, from_seq: int = 1) -> Iterator[list[bytes]]:
         """Lists of the payloads of the records with ``last_seq >= from_seq``."""
         batch: list[bytes] = []
-        add = batch.append
         size = self.batch_records
         try:
-            for _, payload in self._reader.read(from_seq):
-                add(payload)
-                if len(batch) == size:
-                    yield batch
-                    batch = []
-                    add = batch.append
+            for chunk in self._reader.read_batches(from_seq):
+                batch += chunk
+                if len(batch) >= size:
+                    for start in range(0, len(batch) - size + 1, size):
+                        yield batch[start:start + size]
+                    batch = batch[start + size:]
         except JournalCorrupt as exc:
             raise JournalDamaged(str(exc), exc.path, exc.offset) from None
         if batch:

@@ -1,5 +1,5 @@
-"""Reading a journal: ``JournalReader`` (``read``, ``follow``, ``segment_end``), safe beside a
-live writer in another thread or process. It never yields a frame that is incomplete or
+"""Reading a journal: ``JournalReader`` (``read``, ``read_batches``, ``follow``,
+``segment_end``), safe beside a live writer in another thread or process. It never yields a frame that is incomplete or
 fails its crc, and checks that every record's header continues the one before.
 
 One frame-reading path: ``JournalReader._drain`` hands every chunk to ``codec.scan_frames``
@@ -120,6 +120,24 @@ class JournalReader:
             if closed:
                 self._advance(cursor, segments[i + 1])
 
+    def read_batches(self, from_seq: int = 1) -> Iterator[list[bytes]]:
+        """Yield the payloads of every record with `last_seq >= from_seq` present now, in
+        order, as lists (one per chunk read, of any length >= 1).
+
+        The same frames, crc and continuity checks as `read`, without a header object and a
+        generator step per record: for readers that decode payloads in bulk (replay).
+        """
+        segments = self.segments()
+        if not segments:
+            return
+        cursor = self._seek(segments, from_seq)
+        position = segments.index(cursor.segment)
+        for i in range(position, len(segments)):
+            closed = i < len(segments) - 1
+            yield from self._drain(cursor, from_seq, None, closed, batched=True)
+            if closed:
+                self._advance(cursor, segments[i + 1])
+
     def follow(self, from_seq: int = 1, *, stop: threading.Event | None = None,
                poll_interval_s: float = FOLLOW_POLL_INTERVAL_S_DEFAULT,
                cmd_id_max: Callable[[], int] | None = None,
@@ -202,8 +220,9 @@ class JournalReader:
         cursor.offset = 0
 
     def _drain(self, cursor: _Cursor, from_seq: int, cmd_id_max: int | None,
-               closed: bool) -> Iterator[tuple[RecordHeader, bytes]]:
-        """Yield the valid records of `cursor.segment` from `cursor.offset` to its end.
+               closed: bool, batched: bool = False) -> Iterator:
+        """Yield the valid records of `cursor.segment` from `cursor.offset` to its end:
+        `(header, payload)` each, or with `batched` a list of the payloads of each chunk.
 
         `closed` says no writer appends to it any more: then an incomplete tail is damage.
         Checks each record's header continues the one before; extends the segment's sparse
@@ -239,24 +258,33 @@ class JournalReader:
                     count = kernel(np.frombuffer(pending, np.uint8), 0, end, tables, next_cmd_id,
                                    next_seq, limit, out)
                     if count:
-                        columns = out[:, :count].tolist()
-                        for offset, body_end, cmd_id, first_seq, last_seq in zip(*columns):
-                            if base + offset >= entry_due_at:
-                                entries.append((first_seq, cmd_id, base + offset))
-                                index._last_entry_offset = base + offset
-                                entry_due_at = base + offset + stride_bytes
-                            if last_seq >= from_seq:
-                                yield (RecordHeader(cmd_id, first_seq, last_seq),
-                                       pending[offset + header_size:body_end])
+                        offsets, ends, cmd_ids, first_seqs, last_seqs = out[:, :count].tolist()
+                        # Index entries: the first record at or past each stride (offsets grow).
+                        i = bisect.bisect_left(offsets, entry_due_at - base)
+                        while i < count:
+                            entries.append((first_seqs[i], cmd_ids[i], base + offsets[i]))
+                            index._last_entry_offset = base + offsets[i]
+                            entry_due_at = base + offsets[i] + stride_bytes
+                            i = bisect.bisect_left(offsets, entry_due_at - base, i + 1)
+                        first = bisect.bisect_left(last_seqs, from_seq)  # last_seqs never decrease
+                        if batched:
+                            if first < count:
+                                yield [pending[offset + header_size:body_end]
+                                       for offset, body_end in zip(offsets[first:], ends[first:])]
+                        else:
+                            for i in range(first, count):
+                                yield (RecordHeader(cmd_ids[i], first_seqs[i], last_seqs[i]),
+                                       pending[offsets[i] + header_size:ends[i]])
                         # The cursor moves per chunk here: an abandoned iteration is never
                         # resumed, so it need not be exact mid-chunk.
-                        relative = columns[1][-1]
+                        relative = ends[-1]
                         position = base + relative
-                        next_cmd_id = columns[2][-1] + 1
-                        next_seq = columns[4][-1] + 1
+                        next_cmd_id = cmd_ids[-1] + 1
+                        next_seq = last_seqs[-1] + 1
                 # Reference path: the rest of the chunk (all of it without the kernel), framed
                 # and judged by codec.scan_frames, the one frame reader.
                 scan = codec.scan_frames(pending, relative, at_eof=at_eof)
+                batch: list[bytes] = []
                 for payload, offset in zip(scan.payloads, scan.offsets):
                     try:
                         header = decode(payload)
@@ -269,6 +297,8 @@ class JournalReader:
                             index.covered_bytes = position
                             index.next_cmd_id, index.next_seq = next_cmd_id, next_seq
                         cursor.status = _Drain.LIMIT
+                        if batch:
+                            yield batch
                         return
                     if (header.cmd_id != next_cmd_id or header.first_seq != next_seq
                             or header.last_seq < next_seq - 1):
@@ -281,10 +311,15 @@ class JournalReader:
                     next_seq = header.last_seq + 1
                     position = base + offset + header_size + len(payload)
                     if header.last_seq >= from_seq:
-                        yield header, payload
+                        if batched:
+                            batch.append(payload)
+                        else:
+                            yield header, payload
                 if extends_index:
                     index.covered_bytes = position
                     index.next_cmd_id, index.next_seq = next_cmd_id, next_seq
+                if batch:
+                    yield batch
                 pending = pending[scan.end_offset:]
                 if scan.stop is ScanStop.CORRUPT:
                     raise JournalCorrupt(path, position, scan.reason)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import msgspec
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from journal_testkit import Records, assert_intact
 
 from ledger import codec
 from ledger.journal import Journal, JournalCorrupt, JournalReader, list_segments
+from ledger.journal.index import index_path
 
 
 def walker():
@@ -97,6 +100,58 @@ def test_reader_with_the_kernel_reads_the_same_and_refuses_the_same(tmp_path):
         list(JournalReader(tmp_path / "j", kernel_scan_bytes_min=1 << 40).read(1))
     assert (fast_error.value.path, fast_error.value.offset) == (
         slow_error.value.path, slow_error.value.offset)
+
+
+def test_batched_reads_yield_the_records_of_read_and_build_the_same_index(tmp_path):
+    journal = Journal.open(tmp_path / "j", segment_size_bytes_max=64 * 1024)
+    records = Records()
+    for size in (50, 120, 7, 200, 90, 300):
+        journal.append_batch(records.batch(size))
+    journal.close()
+    for segment in list_segments(tmp_path / "j"):
+        index_path(segment).unlink(missing_ok=True)  # each reader builds its index as it reads
+    shutil.copytree(tmp_path / "j", tmp_path / "k")  # its own copy: a reader saves the index it built
+    readers = {name: JournalReader(tmp_path / folder, kernel_scan_bytes_min=scan_min, read_chunk_bytes=4096,
+                                   index_stride_bytes=1024)
+               for name, folder, scan_min in (("kernel", "k", 0), ("reference", "j", 1 << 40))}
+    for from_seq in (1, 2, 77, 300, journal.last_seq, journal.last_seq + 1):
+        expected = [payload for _, payload in readers["reference"].read(from_seq)]
+        for reader in readers.values():
+            batches = list(reader.read_batches(from_seq))
+            assert all(batches), "no empty batch"
+            assert [payload for batch in batches for payload in batch] == expected
+    segments = list_segments(tmp_path / "j")
+    assert len(segments) > 1
+    for segment, twin in zip(segments, list_segments(tmp_path / "k")):  # bisected entries = per-record ones
+        kernel_index = readers["kernel"]._index(twin)
+        reference_index = readers["reference"]._index(segment)
+        assert kernel_index.entries == reference_index.entries and len(kernel_index.entries) > 3
+
+
+def test_batched_reads_stop_at_damage_like_read(tmp_path):
+    journal = Journal.open(tmp_path / "j", segment_size_bytes_max=64 * 1024)
+    records = Records()
+    for size in (50, 120, 7, 200, 90):
+        journal.append_batch(records.batch(size))
+    journal.close()
+    first = list_segments(tmp_path / "j")[0]
+    data = bytearray(first.path.read_bytes())
+    data[5000] ^= 0x10
+    first.path.write_bytes(bytes(data))
+    for scan_min in (0, 1 << 40):
+        seen: list[bytes] = []
+        with pytest.raises(JournalCorrupt) as batched_error:
+            for batch in JournalReader(tmp_path / "j", kernel_scan_bytes_min=scan_min,
+                                       read_chunk_bytes=4096).read_batches(1):
+                seen += batch
+        per_record: list[bytes] = []
+        with pytest.raises(JournalCorrupt) as read_error:
+            for _, payload in JournalReader(tmp_path / "j", kernel_scan_bytes_min=scan_min,
+                                            read_chunk_bytes=4096).read(1):
+                per_record.append(payload)
+        assert seen == per_record and seen
+        assert (batched_error.value.path, batched_error.value.offset) == (
+            read_error.value.path, read_error.value.offset)
 
 
 def test_batch_framing_writes_the_same_bytes_on_both_paths(tmp_path):

@@ -79,3 +79,9 @@ def test_a_compiled_module_older_than_its_source_is_stale(tmp_path):
         os.utime(module, (module_mtime, module_mtime))
     (tmp_path / f"orphan{suffix}").write_bytes(b"")
     assert compiled.stale_modules(tmp_path) == ["orphan.py", "rfq/edited.py"]
+    declarations = tmp_path / "fresh.pxd"  # the Cython declarations augmenting fresh.py
+    declarations.write_text("")
+    os.utime(declarations, (150, 150))
+    assert compiled.stale_modules(tmp_path) == ["orphan.py", "rfq/edited.py"]
+    os.utime(declarations, (250, 250))
+    assert compiled.stale_modules(tmp_path) == ["fresh.py", "orphan.py", "rfq/edited.py"]

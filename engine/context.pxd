@@ -1,0 +1,6 @@
+# Cython declarations augmenting context.py in the compiled engine (as engine/state.pxd): Ctx
+# is an extension type, its stamps slots; every value stays a Python object.
+
+cdef class Ctx:
+    cdef public object ts_ns, cmd_id, next_seq
+    cpdef seq(self)

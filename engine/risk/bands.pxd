@@ -1,0 +1,9 @@
+# Cython declarations augmenting bands.py in the compiled engine (as engine/apply.pxd): the
+# state is a State, its positions' views a _Views; every value stays a Python object.
+cimport cython
+from engine.state cimport State, Table, _Views
+
+@cython.locals(t=_Views)
+cpdef narrow(State state, row)
+@cython.locals(t=Table)
+cpdef recompute(State state, market)

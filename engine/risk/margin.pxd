@@ -1,0 +1,10 @@
+# Cython declarations augmenting margin.py in the compiled engine (as engine/apply.pxd):
+# the state and the context arguments are a State and a Ctx (engine/state.pxd, context.pxd),
+# their attributes read as slots; every value stays a Python object.
+from engine.context cimport Ctx
+from engine.state cimport State
+
+cpdef _checked(State state, c, Ctx ctx)
+cpdef _event(State state, row, side, c, delta_e6, Ctx ctx)
+cpdef decide_add(State state, c, Ctx ctx)
+cpdef decide_remove(State state, c, Ctx ctx)
