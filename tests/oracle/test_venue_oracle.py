@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -16,6 +17,7 @@ from adapters.oracle import feed as f
 from adapters.oracle.recorded import Recorder, encode_line, RecordedUpdate
 from adapters.oracle.synthetic import SyntheticOracle
 from engine import events as ev
+from ledger.records import decode_record
 from replay.export import export
 from replay.source import ReplayJournal
 from replay.verify import verify
@@ -27,8 +29,17 @@ from venue.config import load
 class Durable:
     """The venue's durable OracleUpdated events, awaited (hub listener: no polling, no sleep)."""
 
-    def __init__(self, venue: Venue):
-        self.events: list[ev.OracleUpdated] = []
+    def __init__(self, venue: Venue, *, since_start: bool = False):
+        """``since_start``: also what became durable before this listener (the feed starts with
+        the venue), read from the journal up to the hub's last delivered seq; the listener
+        delivers every later one. Otherwise only what becomes durable from now on."""
+        from ledger.journal import JournalReader
+        from ledger.recovery import JOURNAL_DIR
+
+        delivered = venue.hub.last_seq if since_start else 0
+        self.events: list[ev.OracleUpdated] = [
+            e for _, payload in JournalReader(Path(venue.config.venue.data_dir) / JOURNAL_DIR).read(from_seq=1)
+            for e in decode_record(payload).events if type(e) is ev.OracleUpdated and e.seq <= delivered]
         self._changed = asyncio.Event()
         venue.hub.listen(self._on)
 
@@ -190,7 +201,7 @@ async def test_recorded_feed_replays_into_the_venue(stack, tmp_path):
         file.write(encode_line(RecordedUpdate("DOGE-PERP", 1, 0, t0 + 3 * 10**9, "synthetic")))
     venue, session = await stack({"source": "recorded", "recorded_path": str(path), "recorded_speed": 20.0,
                                   "recorded_loop": False})
-    durable = Durable(venue)
+    durable = Durable(venue, since_start=True)  # the feed may have delivered its first lines already
     last = await durable.until(lambda e: e.market == 1 and e.price_e8 == recorder_last(path, "ETH-PERP"))
     assert last.source == "recorded:old" and (last.feed_id, last.sources) == ("", [])
     ccxt = next(e for e in durable.events if e.source == "recorded:ccxt")
