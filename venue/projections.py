@@ -111,6 +111,9 @@ class VenueProjections:
     def summary(self) -> list[dict]:
         items = self.runner.summary() if self.runner is not None else []
         for item in items:
+            source = self.runner.sources[item["name"]]  # a RecentSource: where its batches came from
+            item["batches_from_memory"], item["batches_from_journal"] = (source.batches_from_memory,
+                                                                         source.batches_from_journal)
             if self.settlement is not None and item["name"] == self.settlement.sink.name:
                 item.update(self.settlement.figures())
         return items

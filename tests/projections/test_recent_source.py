@@ -60,8 +60,8 @@ async def _run_venue(data_dir) -> tuple[list[list], int, dict[str, int]]:
             pending.clear()
         last_seq = venue.hub.last_seq
         await venue.projections.runner.wait_for_seq("sql", last_seq)
-        source = venue.projections.runner._sources["sql"]
-        counts = {"memory": source.batches_from_memory, "journal": source.batches_from_journal}
+        [sql] = venue.projections.summary()  # what /health shows
+        counts = {"memory": sql["batches_from_memory"], "journal": sql["batches_from_journal"]}
     finally:
         await venue.stop()
     return appends, last_seq, counts
