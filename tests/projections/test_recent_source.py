@@ -148,3 +148,20 @@ def test_a_window_drops_its_oldest_records_beyond_its_bound(venue_run):
     assert source.batches_from_journal > 0 and source.batches_from_memory > 0
     with pytest.raises(ValueError):
         RecentRecords(events_max=0)
+
+
+def test_a_hole_in_the_appends_empties_the_window(venue_run):
+    """Records that do not continue the window (never expected from the venue) start it
+    afresh: a batch across the hole would miss events, so it comes from the journal."""
+    journal_dir, appends, _, _ = venue_run
+    window = RecentRecords()
+    window.append(appends[0] + appends[1])
+    window.append(appends[3])  # appends[2] never arrived
+    source = RecentSource(window, JournalSource(journal_dir))
+    first = appends[0][0].first_seq
+    assert source.read_batch(first, appends[3][-1].last_seq, 5_000) == JournalSource(journal_dir).read_batch(
+        first, appends[3][-1].last_seq, 5_000)
+    assert (source.batches_from_memory, source.batches_from_journal) == (0, 1)
+    after_hole = appends[3][0].first_seq
+    assert source.read_batch(after_hole, appends[3][-1].last_seq, 5_000) == appends[3]
+    assert source.batches_from_memory == 1
