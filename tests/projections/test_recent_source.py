@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,6 +27,8 @@ from ledger.projections.source import (BATCH_EVENTS_MAX, RECENT_EVENTS_MAX, Jour
 from ledger.records import decode_record
 from replay.generate import START_NS, Session
 from tests.support import FakeClock
+
+encoder = msgspec.msgpack.Encoder()
 
 ROUNDS = 300  # session rounds: ~2 500 events, far below RECENT_EVENTS_MAX (the venue's window keeps all)
 
@@ -79,12 +82,16 @@ def test_the_venue_window_holds_the_journal_and_feeds_the_live_projection(venue_
     the journal (genesis and rejections are journaled but hold no seq: not kept); the live
     SQL projection read its batches from memory."""
     journal_dir, appends, last_seq, counts = venue_run
-    decoded = [decode_record(payload) for _, payload in JournalReader(journal_dir).read(from_seq=0)]
+    payloads = [payload for _, payload in JournalReader(journal_dir).read(from_seq=0)]
+    decoded = [decode_record(payload) for payload in payloads]
     assert decoded[0].cmd_id == 1 and not decoded[0].events  # the genesis
     assert any(r.rejection is not None for r in decoded)  # the session's commands include rejections
     with_events = [r for r in decoded if r.events]
     in_memory = [r for batch in appends for r in batch]
     assert in_memory == with_events
+    # Byte for byte too (what a re-encoding sink, the JetStream publisher, sends): no field
+    # holds a value that is equal but of another type (True for 1, a tuple for a list).
+    assert [encoder.encode(r) for r in in_memory] == [p for p, r in zip(payloads, decoded) if r.events]
     assert in_memory[-1].last_seq == last_seq > 2_000
     assert {type(e).__name__ for r in in_memory for e in r.events} >= {
         "Deposited", "OracleUpdated", "PositionOpened", "PositionClosed", "FundingSettled"}
