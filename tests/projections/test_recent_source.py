@@ -4,7 +4,7 @@ not hold whole comes from the journal.
 
 The journal and the records in memory are written by a real venue (sequencer, group commits,
 its own Ticks and rejections) running a seeded ``replay.generate`` session, with the SQL read
-model live on the in-process runner; the properties then replay those appends into windows
+model live on the in-process runner; the properties then append those records, in batches of random sizes, to windows
 of random bounds and compare batches of random bounds with ``JournalSource``'s.
 """
 
@@ -33,8 +33,8 @@ encoder = msgspec.msgpack.Encoder()
 ROUNDS = 300  # session rounds: ~2 500 events, far below RECENT_EVENTS_MAX (the venue's window keeps all)
 
 
-async def _run_venue(data_dir) -> tuple[list[list], int, dict[str, int]]:
-    """The venue's appends to its window (one list per durable batch), its last seq, and the
+async def _run_venue(data_dir) -> tuple[list, int, dict[str, int]]:
+    """The records the venue's window holds at the end (all of them), its last seq, and the
     SQL projection's batch counts by origin."""
     from venue.app import Venue
     from venue.config import load
@@ -45,10 +45,6 @@ async def _run_venue(data_dir) -> tuple[list[list], int, dict[str, int]]:
     clock = FakeClock(START_NS)
     venue = Venue(config, clock=clock)
     await venue.start(serve=False)
-    appends: list[list] = []
-    recent = venue.projections.recent
-    append = recent.append
-    recent.append = lambda records: (appends.append(list(records)), append(records))  # observe, then the real one
     try:
         pending: list = []
         session = Session(State(default_config()), lambda command, ts_ns: (
@@ -64,30 +60,31 @@ async def _run_venue(data_dir) -> tuple[list[list], int, dict[str, int]]:
         last_seq = venue.hub.last_seq
         await venue.projections.runner.wait_for_seq("sql", last_seq)
         [sql] = venue.projections.summary()  # what /health shows
+        held = venue.projections.recent.read(1, last_seq, BATCH_EVENTS_MAX)  # the whole window
+        assert held is not None
         counts = {"memory": sql["batches_from_memory"], "journal": sql["batches_from_journal"]}
     finally:
         await venue.stop()
-    return appends, last_seq, counts
+    return held, last_seq, counts
 
 
 @pytest.fixture(scope="module")
 def venue_run(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("recent") / "data"
-    appends, last_seq, counts = asyncio.run(_run_venue(data_dir))
-    return data_dir / "journal", appends, last_seq, counts
+    held, last_seq, counts = asyncio.run(_run_venue(data_dir))
+    return data_dir / "journal", held, last_seq, counts
 
 
 def test_the_venue_window_holds_the_journal_and_feeds_the_live_projection(venue_run):
     """Every durable record with events reached the window, equal to the one decoded from
     the journal (genesis and rejections are journaled but hold no seq: not kept); the live
     SQL projection read its batches from memory."""
-    journal_dir, appends, last_seq, counts = venue_run
+    journal_dir, in_memory, last_seq, counts = venue_run
     payloads = [payload for _, payload in JournalReader(journal_dir).read(from_seq=0)]
     decoded = [decode_record(payload) for payload in payloads]
     assert decoded[0].cmd_id == 1 and not decoded[0].events  # the genesis
     assert any(r.rejection is not None for r in decoded)  # the session's commands include rejections
     with_events = [r for r in decoded if r.events]
-    in_memory = [r for batch in appends for r in batch]
     assert in_memory == with_events
     # Byte for byte too (what a re-encoding sink, the JetStream publisher, sends): no field
     # holds a value that is equal but of another type (True for 1, a tuple for a list).
@@ -101,13 +98,14 @@ def test_the_venue_window_holds_the_journal_and_feeds_the_live_projection(venue_
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_batches_from_memory_equal_the_journals_and_fall_back_when_trimmed(venue_run, data):
-    journal_dir, appends, last_seq, _ = venue_run
+    journal_dir, records, last_seq, _ = venue_run
     window = RecentRecords(events_max=data.draw(st.integers(1, last_seq + 10), label="events_max"))
-    first_batch = data.draw(st.integers(0, len(appends) - 1), label="first_batch")  # a venue started here
-    end_batch = data.draw(st.integers(first_batch + 1, len(appends)), label="end_batch")
-    for batch in appends[first_batch:end_batch]:
-        window.append(batch)
-    held = [r for batch in appends[first_batch:end_batch] for r in batch]
+    first = data.draw(st.integers(0, len(records) - 1), label="first")  # a venue (re)started here
+    end = data.draw(st.integers(first + 1, len(records)), label="end")
+    cuts = sorted(data.draw(st.lists(st.integers(first + 1, end), max_size=8, unique=True), label="cuts"))
+    for a, b in zip([first, *cuts], [*cuts, end]):  # durable batches of any size
+        window.append(records[a:b])
+    held = records[first:end]
     window_end = held[-1].last_seq
     kept, events = [], 0  # the model of the window: the newest whole records within events_max
     for record in reversed(held):
@@ -139,12 +137,12 @@ def test_batches_from_memory_equal_the_journals_and_fall_back_when_trimmed(venue
 def test_a_window_drops_its_oldest_records_beyond_its_bound(venue_run):
     """RECENT_EVENTS_MAX bounds the window: whole records, the oldest dropped first; a read
     from a dropped seq goes to the journal and still sees every event."""
-    journal_dir, appends, last_seq, _ = venue_run
+    journal_dir, records, last_seq, _ = venue_run
     assert RECENT_EVENTS_MAX >= 10 * 5_000  # ~10 default batches of a live projection
     window = RecentRecords(events_max=100)
-    for batch in appends:
-        window.append(batch)
-    assert 100 - max(len(r.events) for b in appends for r in b) < window._events <= 100
+    for start in range(0, len(records), 7):
+        window.append(records[start:start + 7])
+    assert 100 - max(len(r.events) for r in records) < window._events <= 100
     source = RecentSource(window, JournalSource(journal_dir))
     seqs, checkpoint = [], 0
     while checkpoint < last_seq:
@@ -160,15 +158,13 @@ def test_a_window_drops_its_oldest_records_beyond_its_bound(venue_run):
 def test_a_hole_in_the_appends_empties_the_window(venue_run):
     """Records that do not continue the window (never expected from the venue) start it
     afresh: a batch across the hole would miss events, so it comes from the journal."""
-    journal_dir, appends, _, _ = venue_run
+    journal_dir, records, _, _ = venue_run
     window = RecentRecords()
-    window.append(appends[0] + appends[1])
-    window.append(appends[3])  # appends[2] never arrived
+    window.append(records[:10])
+    window.append(records[20:30])  # records 10..19 never arrived
     source = RecentSource(window, JournalSource(journal_dir))
-    first = appends[0][0].first_seq
-    assert source.read_batch(first, appends[3][-1].last_seq, 5_000) == JournalSource(journal_dir).read_batch(
-        first, appends[3][-1].last_seq, 5_000)
+    end_seq = records[29].last_seq
+    assert source.read_batch(1, end_seq, 5_000) == JournalSource(journal_dir).read_batch(1, end_seq, 5_000)
     assert (source.batches_from_memory, source.batches_from_journal) == (0, 1)
-    after_hole = appends[3][0].first_seq
-    assert source.read_batch(after_hole, appends[3][-1].last_seq, 5_000) == appends[3]
+    assert source.read_batch(records[20].first_seq, end_seq, 5_000) == records[20:30]
     assert source.batches_from_memory == 1
