@@ -4,8 +4,9 @@ not hold whole comes from the journal.
 
 The journal and the records in memory are written by a real venue (sequencer, group commits,
 its own Ticks and rejections) running a seeded ``replay.generate`` session, with the SQL read
-model live on the in-process runner; the properties then append those records, in batches of random sizes, to windows
-of random bounds and compare batches of random bounds with ``JournalSource``'s.
+model live on the in-process runner; the properties then append those records, in batches
+of random sizes, to windows of random bounds and compare batches of random bounds with
+``JournalSource``'s.
 """
 
 from __future__ import annotations
