@@ -54,13 +54,17 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(JournalRecord)
 
 
+def make_record(cmd_id: int, ts_ns: int, command, outcome, seq_before: int) -> JournalRecord:
+    """The record of one executed command (its events, or its ``Rejected``); ``seq_before``
+    is the last seq before it."""
+    if isinstance(outcome, Rejected):
+        return JournalRecord(cmd_id, seq_before + 1, seq_before, ts_ns, command, [], outcome)
+    return JournalRecord(cmd_id, seq_before + 1, seq_before + len(outcome), ts_ns, command, outcome)
+
+
 def encode_record(cmd_id: int, ts_ns: int, command, outcome, seq_before: int) -> bytes:
     """The payload for one executed command; ``seq_before`` is the last seq before it."""
-    if isinstance(outcome, Rejected):
-        record = JournalRecord(cmd_id, seq_before + 1, seq_before, ts_ns, command, [], outcome)
-    else:
-        record = JournalRecord(cmd_id, seq_before + 1, seq_before + len(outcome), ts_ns, command, outcome)
-    return _encoder.encode(record)
+    return _encoder.encode(make_record(cmd_id, ts_ns, command, outcome, seq_before))
 
 
 def encode_genesis(genesis: Genesis, ts_ns: int) -> bytes:

@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from ledger.projections.external import JETSTREAM_CHECKPOINT_FILE, SQLITE_FILE
 from ledger.projections.runner import HubTail, RetryPolicy, Runner
+from ledger.projections.source import JournalSource, RecentRecords, RecentSource
 from ledger.recovery import JOURNAL_DIR
 
 SQL_NAME = "sql"
@@ -36,6 +37,9 @@ class VenueProjections:
         self.sql = None  # the SqlProjection (its engine also serves the reads)
         self.publisher = None  # the JetStream publisher, when projections.nats_url is set
         self.runner: Runner | None = None
+        # The newest durable records, fed by the venue after each group commit: what the live
+        # projections read instead of the journal they were just written to (None: no runner).
+        self.recent: RecentRecords | None = None
         self.settlement = None  # venue.settlement.VenueSettlement, unless [settlement] backend = none
         self.settlement_backend_cls = None  # tests: a LiteSVM backend with faults
 
@@ -72,10 +76,13 @@ class VenueProjections:
         if not projections:
             return
         c = self.config
-        self.runner = Runner(Path(self.venue.config.venue.data_dir) / JOURNAL_DIR, projections,
+        journal_dir = Path(self.venue.config.venue.data_dir) / JOURNAL_DIR
+        self.recent = recent = RecentRecords()
+        self.runner = Runner(journal_dir, projections,
                              tail=HubTail(self.venue.hub, self.venue.sequencer.last_ts_ns), batch_events=c.batch_events,
                              retry=RetryPolicy(backoff_s_min=c.retry_backoff_s_min,
-                                               backoff_s_max=c.retry_backoff_s_max))
+                                               backoff_s_max=c.retry_backoff_s_max),
+                             source=lambda: RecentSource(recent, JournalSource(journal_dir)))
         self.venue.metrics.registry.register(_LagCollector(self.runner))
         if self.settlement is not None:
             self.venue.metrics.registry.register(_SettlementCollector(self.settlement))
@@ -104,6 +111,9 @@ class VenueProjections:
     def summary(self) -> list[dict]:
         items = self.runner.summary() if self.runner is not None else []
         for item in items:
+            source = self.runner.sources[item["name"]]  # a RecentSource: where its batches came from
+            item["batches_from_memory"], item["batches_from_journal"] = (source.batches_from_memory,
+                                                                         source.batches_from_journal)
             if self.settlement is not None and item["name"] == self.settlement.sink.name:
                 item.update(self.settlement.figures())
         return items

@@ -171,7 +171,7 @@ class Runner:
         self._rng = random.Random(seed)
         self.status = {p.name: ProjectionStatus(p.name) for p in projections}
         self._source = source or (lambda: JournalSource(journal_dir))
-        self._sources = {p.name: self._source() for p in projections}
+        self.sources = {p.name: self._source() for p in projections}  # each projection's reader
         # One thread per projection: a slow sink never delays another's batches.
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(projections)), thread_name_prefix="projection")
         self._tasks: list[asyncio.Task] = []
@@ -264,7 +264,7 @@ class Runner:
     async def _step(self, projection: Projection, to_seq: int, loop) -> None:
         """Read and apply one batch after the checkpoint, retrying it until it is applied."""
         status = self.status[projection.name]
-        source = self._sources[projection.name]
+        source = self.sources[projection.name]
         while True:
             try:
                 records = await loop.run_in_executor(
@@ -328,7 +328,7 @@ class Runner:
             status = self.status[projection.name]
             status.seq = projection.load_checkpoint()
             status.state = "catching_up"
-            source = self._sources[projection.name]
+            source = self.sources[projection.name]
             while status.seq < to_seq:
                 try:
                     records = source.read_batch(status.seq + 1, to_seq, self.batch_events)
