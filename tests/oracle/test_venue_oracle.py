@@ -147,12 +147,15 @@ async def test_stale_primary_fails_over_to_the_check_and_back(stack, hermes, tmp
 
 
 async def test_diverging_primary_is_dropped_for_that_market_only(stack, hermes):
-    venue, session = await stack({"source": "pyth,synthetic", "divergence_bps_max": 100})
+    # Hermes publishes only when told: a stale bound beyond the test's length, so a loaded machine
+    # never turns the divergence it waits for into staleness.
+    venue, session = await stack({"source": "pyth,synthetic", "divergence_bps_max": 100, "stale_ms": 3_600_000})
     durable = Durable(venue)
-    await durable.until(lambda e: e.market == 1 and e.source == f"pyth:{ETH}")
+    await durable.until(lambda e: e.market == 1 and e.source == f"pyth:{ETH}")  # the first answer (polled)
+    await hermes.wait_for(lambda: hermes.stream_count == 1)  # a publish before the stream is open reaches no one
     diverged = switched(venue.oracle_feed, 0, "synthetic")
     hermes.set_price(BTC, 7_150_000_000_000)  # +10%
-    hermes.publish()
+    hermes.publish(publish_time=int(time.time()) + 1)  # not the first answer's second (a repeat is dropped)
     async with asyncio.timeout(10):
         await diverged.wait()
     await durable.until(lambda e: e.market == 0 and e.source == "synthetic")
