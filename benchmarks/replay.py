@@ -53,42 +53,42 @@ WHATIF_SETTINGS = ["markets.*.maintenance_of_initial_bps=4000"]
 READ_S_MIN = 0.25  # a small journal is read again until this long has passed: a run long enough to time
 
 
-def raw_read_events_per_s(journal_dir: Path) -> float:
-    """Frames + crc + record header of the whole journal (whole passes, at least
-    ``READ_S_MIN`` in all), GC off: events/s."""
+def _passes_per_s(one_pass) -> float:
+    """``one_pass()`` (its events) repeated, whole, until ``READ_S_MIN`` has passed, GC off:
+    events/s."""
     gc.collect()
     gc.disable()
     try:
         events = 0
         started = time.perf_counter()
         while True:
-            for header, _payload in JournalReader(journal_dir).read(1):
-                events += header.last_seq - header.first_seq + 1
+            events += one_pass()
             elapsed = time.perf_counter() - started
             if elapsed >= READ_S_MIN:
                 return events / elapsed
     finally:
         gc.enable()
+
+
+def raw_read_events_per_s(journal_dir: Path) -> float:
+    """Frames + crc + record header of the whole journal: events/s."""
+    def one_pass() -> int:
+        events = 0
+        for header, _payload in JournalReader(journal_dir).read(1):
+            events += header.last_seq - header.first_seq + 1
+        return events
+    return _passes_per_s(one_pass)
 
 
 def read_batches_events_per_s(journal_dir: Path, events_per_pass: int) -> float:
     """The same frames, crc and continuity checks through ``JournalReader.read_batches`` (what
-    replay reads with: payloads a chunk at a time, no header object per record), GC off:
-    events/s (``events_per_pass``: the journal's events, from a verify)."""
-    gc.collect()
-    gc.disable()
-    try:
-        events = 0
-        started = time.perf_counter()
-        while True:
-            for _payloads in JournalReader(journal_dir).read_batches(1):
-                pass
-            events += events_per_pass
-            elapsed = time.perf_counter() - started
-            if elapsed >= READ_S_MIN:
-                return events / elapsed
-    finally:
-        gc.enable()
+    replay reads with: payloads a chunk at a time, no header object per record): events/s
+    (``events_per_pass``: the journal's events, from a verify)."""
+    def one_pass() -> int:
+        for _payloads in JournalReader(journal_dir).read_batches(1):
+            pass
+        return events_per_pass
+    return _passes_per_s(one_pass)
 
 
 def _decode_events_per_s(path: Path) -> float:

@@ -109,16 +109,7 @@ class JournalReader:
         Stops quietly before an incomplete frame at the end of the last segment (a writer
         may be writing it); raises JournalCorrupt on any other damage.
         """
-        segments = self.segments()
-        if not segments:
-            return
-        cursor = self._seek(segments, from_seq)
-        position = segments.index(cursor.segment)
-        for i in range(position, len(segments)):
-            closed = i < len(segments) - 1
-            yield from self._drain(cursor, from_seq, None, closed)
-            if closed:
-                self._advance(cursor, segments[i + 1])
+        return self._walk(from_seq, batched=False)
 
     def read_batches(self, from_seq: int = 1) -> Iterator[list[bytes]]:
         """Yield the payloads of every record with `last_seq >= from_seq` present now, in
@@ -127,6 +118,10 @@ class JournalReader:
         The same frames, crc and continuity checks as `read`, without a header object and a
         generator step per record: for readers that decode payloads in bulk (replay).
         """
+        return self._walk(from_seq, batched=True)
+
+    def _walk(self, from_seq: int, *, batched: bool) -> Iterator:
+        """Every segment from the one holding `from_seq` to the last, drained in order."""
         segments = self.segments()
         if not segments:
             return
@@ -134,7 +129,7 @@ class JournalReader:
         position = segments.index(cursor.segment)
         for i in range(position, len(segments)):
             closed = i < len(segments) - 1
-            yield from self._drain(cursor, from_seq, None, closed, batched=True)
+            yield from self._drain(cursor, from_seq, None, closed, batched=batched)
             if closed:
                 self._advance(cursor, segments[i + 1])
 
