@@ -58,27 +58,34 @@ async def test_batch_in_order_and_durable_before_ack(tmp_path):
     assert views.account(replayed, "alice").free_e6 == sum(range(1, 51)) * USDC
 
 
-class GatedOps(FileOps):
-    """fsync waits until the test opens the gate: a disk that is slow on demand."""
+class StallingOps(FileOps):
+    """fsync announces itself, then waits for the gate; counts the syncs; may fail."""
 
     def __init__(self):
         self.gate = threading.Event()
         self.gate.set()
+        self.entered = threading.Event()
+        self.fsyncs = 0
+        self.fail = False
 
     def fsync(self, fd):
+        self.entered.set()
         self.gate.wait(10)
+        if self.fail:
+            raise OSError(errno.EIO, "injected")
         super().fsync(fd)
+        self.fsyncs += 1
 
 
 async def test_no_ack_before_the_batch_is_durable(tmp_path):
-    ops = GatedOps()
+    ops = StallingOps()
     seq = sequencer(tmp_path, ops=ops)
     task = asyncio.create_task(seq.run())
     await seq.submit(c.Deposit("alice", USDC, "warm"))
     ops.gate.clear()
+    ops.entered.clear()
     pending = seq.submit(c.Deposit("alice", USDC, "slow"))
-    for _ in range(20):
-        await asyncio.sleep(0.01)
+    await asyncio.to_thread(ops.entered.wait, 10)  # its batch is written and inside the fsync
     assert not pending.done()  # decided and written, not yet fsynced: not acknowledged
     ops.gate.set()
     outcome = await pending
@@ -106,17 +113,16 @@ async def test_full_queue_rejects_with_overloaded_and_journals_nothing_of_it(tmp
 async def test_ticks_are_injected_and_expire_what_is_due(tmp_path):
     clock = FakeClock()
     seq = sequencer(tmp_path, clock=clock, tick_interval_ms=100)
+    watched = Watched(seq)
     task = asyncio.create_task(seq.run())
     await seq.submit(c.Deposit("trader", 1_000 * USDC, "t"))
     await seq.submit(c.OracleUpdate(0, 65_000 * 10**8, 10**8, clock.now_ns, "test"))
     opened = await seq.submit(c.RequestQuote("trader", 0, "long", 100 * USDC, 10, 10_000_000, expires_in_ms=1_000))
     assert opened.rejection is None
     clock.now_ns += 2 * 10**9  # past the RFQ's expiry and many tick intervals
-    for _ in range(50):
-        await asyncio.sleep(0.01)
-        if not views.rfqs(seq.state):
-            break
-    assert not views.rfqs(seq.state)  # expired by an injected Tick
+    async with asyncio.timeout(10):
+        while views.rfqs(seq.state):  # each decided batch (the injected Ticks among them)
+            await watched.decided_seq.get()
     seq.stop()
     await task
     seq.journal.close()
@@ -157,35 +163,33 @@ async def test_write_failure_stops_the_sequencer_and_acks_nothing_more(tmp_path)
     assert on_disk[0] == acked.events[0].ref
 
 
-class StallingOps(FileOps):
-    """fsync announces itself, then waits for the gate; counts the syncs; may fail."""
+class Watched:
+    """The sequencer's decisions and its pauses for the journal, observed as they happen (its
+    own methods wrapped on the instance, their behaviour untouched): what the tests wait on."""
 
-    def __init__(self):
-        self.gate = threading.Event()
-        self.gate.set()
-        self.entered = threading.Event()
-        self.fsyncs = 0
-        self.fail = False
+    def __init__(self, seq: Sequencer):
+        self.decided_seq = asyncio.Queue()  # the state's last seq after each decided batch
+        self.paused = asyncio.Event()  # deciding waits for the journal (WRITES_QUEUED_MAX)
+        decide, wait_drained = seq._decide, seq._wait_drained
 
-    def fsync(self, fd):
-        self.entered.set()
-        self.gate.wait(10)
-        if self.fail:
-            raise OSError(errno.EIO, "injected")
-        super().fsync(fd)
-        self.fsyncs += 1
+        def decided(batch):
+            out = decide(batch)
+            self.decided_seq.put_nowait(seq.state.last_seq)
+            return out
 
+        async def paused():
+            self.paused.set()
+            await wait_drained()
 
-async def decided(seq: Sequencer, last_seq: int) -> None:
-    """Yield to the loop until the sequencer has decided up to event ``last_seq``."""
-    for _ in range(10_000):
-        if seq.state.last_seq >= last_seq:
-            return
-        await asyncio.sleep(0)
-    raise AssertionError(f"never decided seq {last_seq}")
+        seq._decide, seq._wait_drained = decided, paused
+
+    async def decided(self, last_seq: int) -> None:
+        """Return once a batch decided up to event ``last_seq``."""
+        while await self.decided_seq.get() < last_seq:
+            pass
 
 
-async def stalled_with_batches_queued(seq: Sequencer, ops: StallingOps) -> list[asyncio.Future]:
+async def stalled_with_batches_queued(seq: Sequencer, ops: StallingOps, watched: Watched) -> list[asyncio.Future]:
     """Block the journal thread in the fsync of one batch, then queue three more batches
     behind it, each decided on its own: the four futures, none resolved."""
     await seq.submit(c.Deposit("alice", USDC, "warm"))
@@ -195,7 +199,7 @@ async def stalled_with_batches_queued(seq: Sequencer, ops: StallingOps) -> list[
     await asyncio.to_thread(ops.entered.wait, 10)  # the journal thread is inside the fsync
     for ref in ("b", "c", "d"):
         futures.append(seq.submit(c.Deposit("alice", USDC, ref)))
-        await decided(seq, seq.state.last_seq + 1)
+        await watched.decided(seq.state.last_seq + 1)
     assert not any(f.done() for f in futures)  # decided, not durable: not acknowledged
     return futures
 
@@ -203,8 +207,9 @@ async def stalled_with_batches_queued(seq: Sequencer, ops: StallingOps) -> list[
 async def test_batches_decided_during_an_fsync_share_the_next_group_commit(tmp_path):
     ops = StallingOps()
     seq = sequencer(tmp_path, ops=ops, batch_max=8)
+    watched = Watched(seq)
     task = asyncio.create_task(seq.run())
-    futures = await stalled_with_batches_queued(seq, ops)
+    futures = await stalled_with_batches_queued(seq, ops, watched)
     fsyncs_before = ops.fsyncs
     ops.gate.set()
     outcomes = await asyncio.gather(*futures)
@@ -222,15 +227,16 @@ async def test_batches_decided_during_an_fsync_share_the_next_group_commit(tmp_p
 async def test_deciding_pauses_at_writes_queued_max_until_the_journal_catches_up(tmp_path):
     ops = StallingOps()
     seq = sequencer(tmp_path, ops=ops, batch_max=8)
+    watched = Watched(seq)
     task = asyncio.create_task(seq.run())
-    futures = await stalled_with_batches_queued(seq, ops)  # 4 batches not durable
+    futures = await stalled_with_batches_queued(seq, ops, watched)  # 4 batches not durable
     for i in range(WRITES_QUEUED_MAX - len(futures)):
         futures.append(seq.submit(c.Deposit("alice", USDC, f"q{i}")))
-        await decided(seq, seq.state.last_seq + 1)
+        await watched.decided(seq.state.last_seq + 1)
     decided_seq = seq.state.last_seq
     beyond = seq.submit(c.Deposit("alice", USDC, "beyond"))
-    for _ in range(1_000):  # the loop runs freely; the sequencer must not decide it
-        await asyncio.sleep(0)
+    await watched.paused.wait()  # the sequencer saw it waiting, and waits for the journal instead
+    assert watched.decided_seq.empty()
     assert seq.state.last_seq == decided_seq and seq.queue_depth == 1 and not beyond.done()
     ops.gate.set()
     outcomes = await asyncio.gather(*futures, beyond)
@@ -244,8 +250,9 @@ async def test_deciding_pauses_at_writes_queued_max_until_the_journal_catches_up
 async def test_a_failed_fsync_refuses_every_batch_queued_behind_it(tmp_path):
     ops = StallingOps()
     seq = sequencer(tmp_path, ops=ops, batch_max=8)
+    watched = Watched(seq)
     task = asyncio.create_task(seq.run())
-    futures = await stalled_with_batches_queued(seq, ops)
+    futures = await stalled_with_batches_queued(seq, ops, watched)
     ops.fail = True
     ops.gate.set()
     outcomes = await asyncio.gather(*futures)
@@ -293,13 +300,12 @@ async def test_replies_once_durable_streams_first_and_one_failing_reply_stops_no
 
     got: list = []
     seq.submit_with(c.Deposit("alice", USDC, "a"), failing_reply)
-    seq.submit_with(c.Deposit("bob", USDC, "b"), lambda outcome: (order.append("bob"), got.append(outcome)))
+    bob_answered = asyncio.Event()
+    seq.submit_with(c.Deposit("bob", USDC, "b"),
+                    lambda outcome: (order.append("bob"), got.append(outcome), bob_answered.set()))
     seq.submit_with(c.Deposit("carol", USDC, "c"), None)  # nobody waits: still executed
     task = asyncio.create_task(seq.run())
-    for _ in range(200):
-        if got:
-            break
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(bob_answered.wait(), 10)
     assert order == ["streams:3", "failing", "bob"]  # streams before acks, in submission order
     assert got[0].rejection is None and got[0].events[0].agent == "bob"
     assert [r.command.agent for r in records(tmp_path / "journal")] == ["alice", "bob", "carol"]
@@ -311,14 +317,18 @@ async def test_replies_once_durable_streams_first_and_one_failing_reply_stops_no
 async def test_submit_with_answers_a_full_queue_at_once(tmp_path):
     seq = sequencer(tmp_path, queue_max=1)
     answers: list = []
-    seq.submit_with(c.Deposit("alice", USDC, "a"), answers.append)
-    seq.submit_with(c.Deposit("bob", USDC, "b"), answers.append)  # the queue is full
+    both = asyncio.Event()
+
+    def answer(outcome):
+        answers.append(outcome)
+        if len(answers) == 2:
+            both.set()
+
+    seq.submit_with(c.Deposit("alice", USDC, "a"), answer)
+    seq.submit_with(c.Deposit("bob", USDC, "b"), answer)  # the queue is full
     assert [a.rejection.code for a in answers] == [OVERLOADED]  # synchronously, never journaled
     task = asyncio.create_task(seq.run())
-    for _ in range(200):
-        if len(answers) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(both.wait(), 10)
     assert answers[1].rejection is None
     seq.stop()
     await task
