@@ -8,18 +8,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import aiohttp
 import pytest
 
-from adapters.gateway import http
 from adapters.hedging import keys
 from adapters.hedging.exchanges import Credentials
 from adapters.hedging.sim.binance import BinanceSim
 from adapters.hedging.sim.okx import OkxSim
 from adapters.hedging.sim.server import start
 from tests.hedging import support as s
-from tests.http.conftest import Rig
-from tests.support import FakeClock, agent_of, keypair
+from tests.http.conftest import Rig, start_rig_with as start_venue, stop_rig as stop_venue
+from tests.support import agent_of, keypair
 from venue import hedging as vh
 from venue.app import Venue
 from venue.config import load
@@ -46,21 +44,6 @@ def config(tmp_path, exchanges=None, **hedging):
     if exchanges is not None:
         overrides["hedging"]["exchanges"] = exchanges
     return load(env={}, overrides=overrides)
-
-
-async def start_venue(cfg) -> Rig:
-    clock = FakeClock()
-    venue = Venue(cfg, clock=clock)
-    await venue.start(serve=False)
-    runner, port = await http.serve(venue)
-    session = aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}")
-    return Rig(venue, clock, session, port, runner)
-
-
-async def stop_venue(rig: Rig) -> None:
-    await rig.session.close()
-    await rig.runner.cleanup()
-    await rig.venue.stop()
 
 
 async def trade(rig: Rig, trader_i, maker_i, market, side, size_usdc) -> None:

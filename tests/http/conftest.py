@@ -113,8 +113,13 @@ def venue_config(tmp_path, **venue_overrides):
 
 
 async def start_rig(tmp_path, **venue_overrides) -> Rig:
+    return await start_rig_with(venue_config(tmp_path, **venue_overrides))
+
+
+async def start_rig_with(config) -> Rig:
+    """A venue on ``config`` with a fake clock, its HTTP gateway served, a session to it."""
     clock = FakeClock()
-    venue = Venue(venue_config(tmp_path, **venue_overrides), clock=clock)
+    venue = Venue(config, clock=clock)
     await venue.start(serve=False)
     runner, port = await http.serve(venue)
     session = aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}")
