@@ -27,3 +27,21 @@ def keypair(n: int) -> Keypair:
 
 def agent_of(key: Keypair) -> str:
     return str(key.pubkey())
+
+
+def kill_after_status_lines(venue, lines: int, marker: str) -> None:
+    """SIGKILL the ``agentperp run`` subprocess ``venue`` (stdout piped, text) once it printed
+    ``lines`` status lines holding ``marker``: the venue's own status lines pace the kill, no
+    timer in the test."""
+    import signal
+
+    try:
+        seen = 0
+        for line in venue.stdout:
+            seen += line.startswith("seq ") and marker in line
+            if seen == lines:
+                break
+        assert seen == lines, "the venue stopped early"
+        venue.send_signal(signal.SIGKILL)
+    finally:
+        venue.wait(30)

@@ -4,7 +4,6 @@ follows: after a restart the read model equals a rebuild of the journal, table f
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 
@@ -13,6 +12,7 @@ from ledger.projections.source import JournalSource
 from ledger.projections.sql import queries
 from ledger.projections.sql.model import SqlProjection
 from tests.projections.support import SYMBOLS
+from tests.support import kill_after_status_lines
 
 STATUS_LINES_BEFORE_KILL = 3  # the status line comes every second: ~3 s of trading
 
@@ -26,16 +26,7 @@ def _venue(data_dir, *extra: str) -> subprocess.Popen:
 def test_a_venue_killed_mid_run_resumes_its_read_model_exactly(tmp_path):
     data = tmp_path / "data"
     venue = _venue(data, "--duration", "60")
-    try:
-        lines = 0
-        for line in venue.stdout:  # the venue's own status lines: no timer in the test
-            lines += line.startswith("seq ") and "sql lag" in line
-            if lines == STATUS_LINES_BEFORE_KILL:
-                break
-        assert lines == STATUS_LINES_BEFORE_KILL, "the venue stopped early"
-        venue.send_signal(signal.SIGKILL)
-    finally:
-        venue.wait(30)
+    kill_after_status_lines(venue, STATUS_LINES_BEFORE_KILL, "sql lag")
     restarted = _venue(data, "--duration", "1")
     output = restarted.communicate(timeout=120)[0]
     assert restarted.returncode == 0, output

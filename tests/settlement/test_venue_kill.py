@@ -17,6 +17,7 @@ import urllib.request
 import pytest
 
 from ledger.projections.source import JournalSource
+from tests.support import kill_after_status_lines
 
 TRIALS_SLOW = 20
 
@@ -33,16 +34,7 @@ def _trial(tmp_path, seed: int) -> None:
     data = tmp_path / f"data-{seed}"
     venue = _venue(data, 60)
     status_lines = rng.randint(1, 5)  # the kill comes after this many status lines (one a second)
-    try:
-        seen = 0
-        for line in venue.stdout:
-            seen += line.startswith("seq ") and "settlement lag" in line
-            if seen == status_lines:
-                break
-        assert seen == status_lines, "the venue stopped early"
-        venue.send_signal(signal.SIGKILL)
-    finally:
-        venue.wait(30)
+    kill_after_status_lines(venue, status_lines, "settlement lag")
     killed_at = JournalSource(data / "journal").last_seq()
 
     restarted = _venue(data, 120)
