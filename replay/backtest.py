@@ -133,7 +133,7 @@ def backtest(path: Path | str, strategy, config: EngineConfig | None = None, *, 
     started = time.perf_counter()
     commands = 0
     agent_row = -1
-    with gc_paused(), progress_bar(journal.last()[1], "backtest", progress) as bar:
+    with gc_paused(), progress_bar(journal.last_seq, "backtest", progress) as bar:
         for batch in journal.record_batches():
             for record in batch:
                 ts_ns = record.ts_ns

@@ -241,7 +241,7 @@ def batches(path: Path | str, config: EngineConfig | None = None, *, tables: tup
     journal = ReplayJournal(path)
     config = journal.config(config)  # the journal's own; ``config`` only for one without genesis
     builder = _Builder([m.symbol for m in config.markets], tuple(tables))
-    with gc_paused(), progress_bar(journal.last()[1], "export", progress) as bar:
+    with gc_paused(), progress_bar(journal.last_seq, "export", progress) as bar:
         for batch in journal.event_record_batches():
             for record in batch:
                 builder.record(record.cmd_id, record.events)

@@ -4,7 +4,7 @@ writer of the state (no rule is re-implemented here)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from engine.apply import apply
 from engine.markets import EngineConfig, default_config
@@ -12,12 +12,17 @@ from engine.state import State
 from replay.source import EventRecord, ReplayJournal, gc_paused
 
 
-def progress_bar(total: int, desc: str, enabled: bool | None):
-    """A tqdm bar on stderr: ``enabled=None`` shows it only on a terminal."""
+def progress_bar(total: int | Callable[[], int], desc: str, enabled: bool | None):
+    """A tqdm bar on stderr: ``enabled=None`` shows it only on a terminal. ``total`` may be
+    a function (``ReplayJournal.last_seq``): it is called only when the bar is shown, as
+    finding the journal's end scans its last segment."""
     from tqdm import tqdm
 
+    shown = sys.stderr.isatty() if enabled is None else enabled
+    if callable(total):
+        total = total() if shown else 0
     return tqdm(total=total, unit="ev", unit_scale=True, desc=desc, file=sys.stderr,
-                disable=None if enabled is None else not enabled, mininterval=0.5)
+                disable=not shown, mininterval=0.5)
 
 
 def rebuild(journal: ReplayJournal, config: EngineConfig | None = None, *, seq: int | None = None,
@@ -27,7 +32,7 @@ def rebuild(journal: ReplayJournal, config: EngineConfig | None = None, *, seq: 
     state = State(config or default_config())
     if seq is not None and seq <= 0:
         return state
-    total = seq if seq is not None else journal.last()[1]
+    total = seq if seq is not None else journal.last_seq
     with gc_paused(), progress_bar(total, "rebuild", progress) as bar:
         for batch in journal.event_record_batches():
             done = _apply_batch(state, batch, seq, ts_ns)

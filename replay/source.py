@@ -146,6 +146,10 @@ class ReplayJournal:
             raise JournalDamaged(str(exc), exc.path, exc.offset) from None
         return end.last_cmd_id, end.last_seq
 
+    def last_seq(self) -> int:
+        """The last seq of the valid records now on disk (scans the last segment)."""
+        return self.last()[1]
+
     # -- raw payloads ---------------------------------------------------------------------
 
     def payload_batches(self, from_seq: int = 1) -> Iterator[list[bytes]]:

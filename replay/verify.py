@@ -91,14 +91,13 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
     """
     journal = ReplayJournal(path)
     config = journal.config(config)  # the journal's own; ``config`` only for one without genesis
-    _, last_seq = journal.last()
     state = State(config)
     records = checkpoints = checks = 0
     good_seq = 0  # the last checkpoint seq that matched
     failure: tuple[int, int, str] | None = None  # (seq, cmd_id, reason)
     last_cmd_id = 0
     started = time.perf_counter()
-    with gc_paused(), progress_bar(last_seq, "verify", progress) as bar:
+    with gc_paused(), progress_bar(journal.last_seq, "verify", progress) as bar:
         for batch in journal.event_record_batches(0):  # from seq 0: every record, genesis included
             for record in batch:
                 for event in record.events:

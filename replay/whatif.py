@@ -232,7 +232,7 @@ def whatif(path: Path | str, settings: list[str] | dict, config: EngineConfig | 
     commands = differing = 0
     first = None
     started = time.perf_counter()
-    with gc_paused(), progress_bar(journal.last()[1], "whatif", progress) as bar:
+    with gc_paused(), progress_bar(journal.last_seq, "whatif", progress) as bar:
         for batch in journal.record_batches():
             for record in batch:
                 for e in record.events:
