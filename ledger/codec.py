@@ -80,6 +80,52 @@ class Scan:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class PayloadSpans:
+    """Payloads lying in one read buffer: payload i is `buffer[starts[i]:ends[i]]`.
+
+    What a bulk reader gets instead of a bytes object per payload (`JournalReader.read_spans`):
+    `msgpack_array` then lays a run of them end to end as one msgpack array, for one decoder
+    call, without a copy of each payload in between.
+    """
+
+    buffer: bytes
+    starts: np.ndarray  # int64, offsets into buffer
+    ends: np.ndarray  # int64
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def payloads(self, first: int = 0, last: int | None = None) -> list[bytes]:
+        """Payloads `first..last-1` as bytes."""
+        buffer = self.buffer
+        return [buffer[start:end] for start, end in
+                zip(self.starts[first:last].tolist(), self.ends[first:last].tolist())]
+
+    def msgpack_array(self, first: int, last: int) -> bytes | np.ndarray:
+        """Payloads `first..last-1` as one msgpack array (`[payload, payload, ...]`): a fresh
+        buffer (a decoder's `msgspec.Raw` fields may point into it for as long as they live).
+
+        The numba kernel `gather_payloads` when numba's JIT is enabled; its reference is
+        `msgpack_array_header(n) + b"".join(payloads)`, held identical by
+        tests/ledger/test_ledger_kernel.py."""
+        gather = gather_kernel()
+        if gather is None:
+            return msgpack_array_header(last - first) + b"".join(self.payloads(first, last))
+        starts, ends = self.starts[first:last], self.ends[first:last]
+        out = np.empty(ARRAY32_HEADER_SIZE_BYTES + int((ends - starts).sum()), np.uint8)
+        gather(np.frombuffer(self.buffer, np.uint8), starts, ends, out)
+        return out
+
+
+ARRAY32_HEADER_SIZE_BYTES = 5  # msgpack array 32: 0xdd, then the element count (u32 big-endian)
+
+
+def msgpack_array_header(count: int) -> bytes:
+    """The msgpack header of an array of `count` elements (always the 5-byte array 32 form)."""
+    return b"\xdd" + count.to_bytes(4, "big")
+
+
 class FrameTooLarge(ValueError):
     """A payload is larger than PAYLOAD_SIZE_BYTES_MAX (or empty)."""
 
@@ -379,6 +425,21 @@ def frame_batch(joined, lengths, tables, next_cmd_id, next_seq, frames, meta):
     return lengths.shape[0]
 
 
+def gather_payloads(buf, starts, ends, out):
+    """Write the msgpack array 32 header of `len(starts)` elements into `out[:5]`, then
+    `buf[starts[i]:ends[i]]` for each i, end to end (`out` is exactly that long).
+    Compiled with numba by `gather_kernel()`; `PayloadSpans.msgpack_array` is its caller."""
+    count = starts.shape[0]
+    out[0] = 0xDD
+    for k in range(4):
+        out[1 + k] = (count >> (8 * (3 - k))) & 0xFF
+    target = 5
+    for i in range(count):
+        size = ends[i] - starts[i]
+        out[target:target + size] = buf[starts[i]:ends[i]]
+        target += size
+
+
 _kernel_state: dict = {}
 _kernel_lock = threading.Lock()  # projections on their own threads ask for the kernel at once
 
@@ -389,6 +450,18 @@ def frame_kernel():
     reference path is then used."""
     with _kernel_lock:  # a second thread would wrap the already-jitted helpers again (TypeError)
         return _frame_kernel_once()
+
+
+def gather_kernel():
+    """Return `gather_payloads` compiled by numba (cached on disk), or None when numba's JIT
+    is disabled (the reference join is then used)."""
+    with _kernel_lock:
+        if "gather" not in _kernel_state:
+            import numba
+
+            _kernel_state["gather"] = (None if numba.config.DISABLE_JIT
+                                       else numba.njit(cache=True, nogil=True)(gather_payloads))
+        return _kernel_state["gather"]
 
 
 def _frame_kernel_once():

@@ -2,9 +2,10 @@
 
 ``ReplayJournal(path)`` accepts a journal directory (the ``*.seg`` files) or a data
 directory holding ``journal/``. Records are read through ``ledger.journal.JournalReader``
-(``read_batches``: crc, length and cmd_id/seq continuity checked there, payloads handed over a
-chunk at a time) and decoded by msgspec in batches of
-``BATCH_RECORDS`` payloads (one decoder call per batch, not per record).
+(``read_spans``: crc, length and cmd_id/seq continuity checked there, payloads handed over a
+chunk at a time as spans of the buffer read) and decoded by msgspec in batches of
+``BATCH_RECORDS`` payloads (one decoder call per batch, not per record, over the payloads
+laid end to end by ``PayloadSpans.msgpack_array``).
 
 Errors: no journal at the path -> ``NotAJournal``; damaged bytes -> ``JournalDamaged`` with
 the segment and offset; a tag this version does not know -> ``JournalTooNew`` naming it.
@@ -29,7 +30,7 @@ from engine.markets import EngineConfig
 from engine.rejections import Rejected
 from ledger.codec import decode_header
 from ledger.genesis import ConfigChanged, journal_config
-from ledger.journal import JournalCorrupt, JournalReader, Segment, list_segments
+from ledger.journal import READ_CHUNK_BYTES_DEFAULT, JournalCorrupt, JournalReader, Segment, list_segments
 from ledger.records import GENESIS_CMD_ID, GENESIS_TAG, Genesis, JournalRecord
 from replay.errors import ConfigMismatch, JournalDamaged, JournalTooNew, NotAJournal
 
@@ -90,10 +91,6 @@ def resolve(path: Path | str) -> Path:
     raise NotAJournal(path, "no segment files (*.seg) here or in journal/")
 
 
-def _array_header(n: int) -> bytes:
-    return b"\xdd" + n.to_bytes(4, "big")
-
-
 @contextmanager
 def gc_paused():
     """Pause the cyclic GC: replay allocates millions of short-lived acyclic objects, and
@@ -110,10 +107,11 @@ def gc_paused():
 class ReplayJournal:
     """A journal opened read-only for replay (safe beside a live writer)."""
 
-    def __init__(self, path: Path | str, *, batch_records: int = BATCH_RECORDS) -> None:
+    def __init__(self, path: Path | str, *, batch_records: int = BATCH_RECORDS,
+                 read_chunk_bytes: int = READ_CHUNK_BYTES_DEFAULT) -> None:
         self.directory = resolve(path)
         self.batch_records = batch_records
-        self._reader = JournalReader(self.directory)
+        self._reader = JournalReader(self.directory, read_chunk_bytes=read_chunk_bytes)
         self.genesis: Genesis | None = None
         self.config_notice = ""  # set when the journal has no genesis record
 
@@ -150,36 +148,16 @@ class ReplayJournal:
         """The last seq of the valid records now on disk (scans the last segment)."""
         return self.last()[1]
 
-    # -- raw payloads ---------------------------------------------------------------------
-
-    def payload_batches(self, from_seq: int = 1) -> Iterator[list[bytes]]:
-        """Lists of the payloads of the records with ``last_seq >= from_seq``."""
-        batch: list[bytes] = []
-        size = self.batch_records
-        try:
-            for chunk in self._reader.read_batches(from_seq):
-                batch += chunk
-                if len(batch) >= size:
-                    for start in range(0, len(batch) - size + 1, size):
-                        yield batch[start:start + size]
-                    batch = batch[start + size:]
-        except JournalCorrupt as exc:
-            raise JournalDamaged(str(exc), exc.path, exc.offset) from None
-        if batch:
-            yield batch
-
     # -- decoded records ------------------------------------------------------------------
 
     def event_record_batches(self, from_seq: int = 1) -> Iterator[list[EventRecord]]:
         """Batches of ``EventRecord`` (commands left undecoded): the fast path of verify."""
-        for batch in self.payload_batches(from_seq):
-            yield self._decode_batch(batch, _event_batch_decoder)
+        return self._decoded_batches(from_seq, _event_batch_decoder)
 
     def record_batches(self, from_seq: int = 1) -> Iterator[list[JournalRecord]]:
         """Batches of fully decoded ``ledger.records.JournalRecord`` of engine commands (the
         genesis record, which no engine executes, is left out: see ``config``)."""
-        for batch in self.payload_batches(from_seq):
-            records = self._decode_batch(batch, _record_batch_decoder)
+        for records in self._decoded_batches(from_seq, _record_batch_decoder):
             if records[0].cmd_id == GENESIS_CMD_ID and type(records[0].command) is Genesis:
                 records = records[1:]
                 if not records:
@@ -200,18 +178,33 @@ class ReplayJournal:
                     if event.seq >= from_seq:
                         yield event
 
-    def _decode_batch(self, batch: list[bytes], decoder) -> list:
+    def _decoded_batches(self, from_seq: int, decoder) -> Iterator[list]:
+        """The records with ``last_seq >= from_seq``, decoded by ``decoder`` (a decoder of a
+        list of records) ``batch_records`` at a time: one decoder call per batch, over the
+        payloads laid end to end straight from the chunk read (``PayloadSpans``)."""
+        size = self.batch_records
         try:
-            return decoder.decode(_array_header(len(batch)) + b"".join(batch))
-        except msgspec.DecodeError:
-            pass
-        for payload in batch:  # find the record at fault and say what is wrong with it
+            for spans in self._reader.read_spans(from_seq):
+                count = len(spans)
+                for first in range(0, count, size):
+                    last = min(first + size, count)
+                    try:
+                        records = decoder.decode(spans.msgpack_array(first, last))
+                    except msgspec.DecodeError:
+                        raise self._explain_batch(spans.payloads(first, last)) from None
+                    yield records
+        except JournalCorrupt as exc:
+            raise JournalDamaged(str(exc), exc.path, exc.offset) from None
+
+    def _explain_batch(self, batch: list[bytes]) -> Exception:
+        """The error for a batch that does not decode: the record at fault, and what is wrong."""
+        for payload in batch:
             try:
                 _record_decoder.decode(payload)
             except msgspec.DecodeError as exc:
-                raise self._explain(_cmd_id(payload), payload, exc) from None
-        raise JournalDamaged(f"a batch of records from cmd_id {_cmd_id(batch[0])} does not decode, "
-                             f"though each record does: a bug in replay, report it")
+                return self._explain(_cmd_id(payload), payload, exc)
+        return JournalDamaged(f"a batch of records from cmd_id {_cmd_id(batch[0])} does not decode, "
+                              f"though each record does: a bug in replay, report it")
 
     def _explain(self, cmd_id: int, payload: bytes, exc: Exception) -> Exception:
         segment = self._segment_of(cmd_id)

@@ -118,6 +118,12 @@ class JournalReader:
         The same frames, crc and continuity checks as `read`, without a header object and a
         generator step per record: for readers that decode payloads in bulk (replay).
         """
+        for spans in self._walk(from_seq, batched=True):
+            yield spans.payloads()
+
+    def read_spans(self, from_seq: int = 1) -> Iterator[codec.PayloadSpans]:
+        """The payloads of `read_batches`, each batch as `codec.PayloadSpans` into the chunk
+        read (no bytes object per payload): for readers that decode in bulk (replay)."""
         return self._walk(from_seq, batched=True)
 
     def _walk(self, from_seq: int, *, batched: bool) -> Iterator:
@@ -217,7 +223,7 @@ class JournalReader:
     def _drain(self, cursor: _Cursor, from_seq: int, cmd_id_max: int | None,
                closed: bool, batched: bool = False) -> Iterator:
         """Yield the valid records of `cursor.segment` from `cursor.offset` to its end:
-        `(header, payload)` each, or with `batched` a list of the payloads of each chunk.
+        `(header, payload)` each, or with `batched` the `codec.PayloadSpans` of each chunk.
 
         `closed` says no writer appends to it any more: then an incomplete tail is damage.
         Checks each record's header continues the one before; extends the segment's sparse
@@ -264,8 +270,8 @@ class JournalReader:
                         first = bisect.bisect_left(last_seqs, from_seq)  # last_seqs never decrease
                         if batched:
                             if first < count:
-                                yield [pending[offset + header_size:body_end]
-                                       for offset, body_end in zip(offsets[first:], ends[first:])]
+                                yield codec.PayloadSpans(pending, out[0, first:count] + header_size,
+                                                         out[1, first:count].copy())
                         else:
                             for i in range(first, count):
                                 yield (RecordHeader(cmd_ids[i], first_seqs[i], last_seqs[i]),
@@ -279,7 +285,7 @@ class JournalReader:
                 # Reference path: the rest of the chunk (all of it without the kernel), framed
                 # and judged by codec.scan_frames, the one frame reader.
                 scan = codec.scan_frames(pending, relative, at_eof=at_eof)
-                batch: list[bytes] = []
+                batch: list[int] = []  # with `batched`: where the payloads to yield start and end
                 for payload, offset in zip(scan.payloads, scan.offsets):
                     try:
                         header = decode(payload)
@@ -293,7 +299,7 @@ class JournalReader:
                             index.next_cmd_id, index.next_seq = next_cmd_id, next_seq
                         cursor.status = _Drain.LIMIT
                         if batch:
-                            yield batch
+                            yield _spans(pending, batch)
                         return
                     if (header.cmd_id != next_cmd_id or header.first_seq != next_seq
                             or header.last_seq < next_seq - 1):
@@ -307,14 +313,14 @@ class JournalReader:
                     position = base + offset + header_size + len(payload)
                     if header.last_seq >= from_seq:
                         if batched:
-                            batch.append(payload)
+                            batch += (offset + header_size, offset + header_size + len(payload))
                         else:
                             yield header, payload
                 if extends_index:
                     index.covered_bytes = position
                     index.next_cmd_id, index.next_seq = next_cmd_id, next_seq
                 if batch:
-                    yield batch
+                    yield _spans(pending, batch)
                 pending = pending[scan.end_offset:]
                 if scan.stop is ScanStop.CORRUPT:
                     raise JournalCorrupt(path, position, scan.reason)
@@ -348,6 +354,12 @@ class JournalReader:
             if size_bytes <= codec.PAYLOAD_SIZE_BYTES_MAX:
                 return max(self.read_chunk_bytes, HEADER_SIZE_BYTES + size_bytes - len(pending))
         return self.read_chunk_bytes
+
+
+def _spans(buffer: bytes, bounds: list[int]) -> codec.PayloadSpans:
+    """`PayloadSpans` of `buffer` from `[start, end, start, end, ...]`."""
+    pairs = np.array(bounds, np.int64).reshape(-1, 2)
+    return codec.PayloadSpans(buffer, pairs[:, 0].copy(), pairs[:, 1].copy())
 
 
 def _discontinuity(path: Path, offset: int, header: RecordHeader, next_cmd_id: int,

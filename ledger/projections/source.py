@@ -20,6 +20,7 @@ from pathlib import Path
 
 import msgspec
 
+from ledger.codec import msgpack_array_header
 from ledger.journal import JournalReader
 from ledger.records import JournalRecord
 
@@ -38,10 +39,6 @@ BATCH_EVENTS_MAX = 100_000
 RECENT_EVENTS_MAX = 50_000
 
 _batch_decoder = msgspec.msgpack.Decoder(list[JournalRecord])
-
-
-def _array_header(n: int) -> bytes:
-    return b"\xdd" + n.to_bytes(4, "big")  # msgpack array32 of n items
 
 
 class JournalSource:
@@ -88,7 +85,7 @@ class JournalSource:
                 break
             if not payloads:
                 return []
-            return _batch_decoder.decode(_array_header(len(payloads)) + b"".join(payloads))
+            return _batch_decoder.decode(msgpack_array_header(len(payloads)) + b"".join(payloads))
         except BaseException:
             self._records = None  # a failed read is never continued: the retry reads afresh
             raise
