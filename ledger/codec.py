@@ -102,20 +102,42 @@ class PayloadSpans:
         return [buffer[start:end] for start, end in
                 zip(self.starts[first:last].tolist(), self.ends[first:last].tolist())]
 
-    def msgpack_array(self, first: int, last: int) -> bytes | np.ndarray:
-        """Payloads `first..last-1` as one msgpack array (`[payload, payload, ...]`): a fresh
-        buffer (a decoder's `msgspec.Raw` fields may point into it for as long as they live).
+    def msgpack_array(self, first: int, last: int, element: int | None = None) -> bytes | np.ndarray:
+        """Payloads `first..last-1` as one msgpack array (`[payload, payload, ...]`), or with
+        `element` the array of that element of each payload (each payload being a msgpack
+        array: `[payload[element], ...]`): a fresh buffer (a decoder's `msgspec.Raw` fields
+        may point into it for as long as they live).
 
-        The numba kernel `gather_payloads` when numba's JIT is enabled; its reference is
-        `msgpack_array_header(n) + b"".join(payloads)`, held identical by
-        tests/ledger/test_ledger_kernel.py."""
-        gather = gather_kernel()
-        if gather is None:
-            return msgpack_array_header(last - first) + b"".join(self.payloads(first, last))
+        The numba kernels `gather_payloads` / `gather_elements` when numba's JIT is enabled;
+        their reference (`_reference_array`: `msgpack_array_header(n) + b"".join(...)`) is
+        held identical by tests/ledger/test_ledger_kernel.py, and judges what a kernel hands
+        back (a payload that is not an array of more than `element` valid elements raises
+        `msgspec.DecodeError` there)."""
+        kernels = gather_kernel()
+        if kernels is None:
+            return self._reference_array(first, last, element)
         starts, ends = self.starts[first:last], self.ends[first:last]
         out = np.empty(ARRAY32_HEADER_SIZE_BYTES + int((ends - starts).sum()), np.uint8)
-        gather(np.frombuffer(self.buffer, np.uint8), starts, ends, out)
-        return out
+        buffer = np.frombuffer(self.buffer, np.uint8)
+        if element is None:
+            kernels[0](buffer, starts, ends, out)
+            return out
+        done, size_bytes = kernels[1](buffer, starts, ends, element, out)
+        if done < last - first:
+            return self._reference_array(first, last, element)
+        return out[:size_bytes]
+
+    def _reference_array(self, first: int, last: int, element: int | None) -> bytes:
+        payloads = self.payloads(first, last)
+        if element is not None:
+            items = [_raw_items.decode(payload) for payload in payloads]
+            if any(len(fields) <= element for fields in items):
+                raise msgspec.DecodeError(f"a payload is an array of {element} elements or fewer")
+            payloads = [bytes(fields[element]) for fields in items]
+        return msgpack_array_header(last - first) + b"".join(payloads)
+
+
+_raw_items = msgspec.msgpack.Decoder(list[msgspec.Raw])
 
 
 ARRAY32_HEADER_SIZE_BYTES = 5  # msgpack array 32: 0xdd, then the element count (u32 big-endian)
@@ -440,6 +462,94 @@ def gather_payloads(buf, starts, ends, out):
         target += size
 
 
+def msgpack_skip(buf, pos, end):
+    """Return where the msgpack value at `buf[pos]` ends (the values of an array or map
+    included), or -1 when it does not end by `end` or is not msgpack (0xC1)."""
+    pending = 1  # values still to skip: an array or a map adds its elements
+    while pending > 0:
+        if pos >= end:
+            return -1
+        marker = np.int64(buf[pos])
+        pending -= 1
+        if marker <= 0x7F or marker >= 0xE0 or marker == 0xC0 or marker == 0xC2 or marker == 0xC3:
+            pos += 1  # fixints, nil, false, true
+        elif marker <= 0x8F:
+            pending += 2 * (marker & 0x0F)  # fixmap
+            pos += 1
+        elif marker <= 0x9F:
+            pending += marker & 0x0F  # fixarray
+            pos += 1
+        elif marker <= 0xBF:
+            pos += 1 + (marker & 0x1F)  # fixstr
+        elif marker == 0xC1:
+            return -1
+        elif marker >= 0xCA and marker <= 0xD8:
+            # float 32/64, uint and int 8..64, fixext 1..16: sizes fixed by the marker
+            pos += (5, 9, 2, 3, 5, 9, 2, 3, 5, 9, 3, 4, 6, 10, 18)[marker - 0xCA]
+        else:
+            # bin, ext, str, array and map with a 1-, 2- or 4-byte big-endian length
+            width = 1
+            if marker == 0xC5 or marker == 0xC8 or marker == 0xDA or marker == 0xDC or marker == 0xDE:
+                width = 2
+            elif marker == 0xC6 or marker == 0xC9 or marker == 0xDB or marker == 0xDD or marker == 0xDF:
+                width = 4
+            if end - pos < 1 + width:
+                return -1
+            length = np.int64(0)
+            for k in range(width):
+                length = (length << 8) | np.int64(buf[pos + 1 + k])
+            pos += 1 + width
+            if marker == 0xDC or marker == 0xDD:
+                pending += length  # array 16/32
+            elif marker == 0xDE or marker == 0xDF:
+                pending += 2 * length  # map 16/32
+            elif marker >= 0xC7 and marker <= 0xC9:
+                pos += 1 + length  # ext 8/16/32: a type byte, then the data
+            else:
+                pos += length  # bin and str 8/16/32
+    return pos if pos <= end else -1
+
+
+def gather_elements(buf, starts, ends, element, out):
+    """Write the msgpack array 32 header of `len(starts)` elements into `out[:5]`, then
+    element `element` of each payload `buf[starts[i]:ends[i]]` (a msgpack array), end to
+    end. Return `(done, size_bytes)`: `done < len(starts)` when payload [done] is not an
+    array of more than `element` whole elements (the reference then judges it)."""
+    count = starts.shape[0]
+    out[0] = 0xDD
+    for k in range(4):
+        out[1 + k] = (count >> (8 * (3 - k))) & 0xFF
+    target = 5
+    for i in range(count):
+        pos, end = starts[i], ends[i]
+        if pos >= end:
+            return i, target
+        marker = np.int64(buf[pos])
+        if 0x90 <= marker <= 0x9F:
+            elements = marker & 0x0F
+            pos += 1
+        elif (marker == 0xDC and end - pos >= 3) or (marker == 0xDD and end - pos >= 5):
+            width = 2 if marker == 0xDC else 4
+            elements = np.int64(0)
+            for k in range(width):
+                elements = (elements << 8) | np.int64(buf[pos + 1 + k])
+            pos += 1 + width
+        else:
+            return i, target
+        if elements <= element:
+            return i, target
+        for _ in range(element):
+            pos = msgpack_skip(buf, pos, end)
+            if pos < 0:
+                return i, target
+        value_end = msgpack_skip(buf, pos, end)
+        if value_end < 0:
+            return i, target
+        out[target:target + value_end - pos] = buf[pos:value_end]
+        target += value_end - pos
+    return count, target
+
+
 _kernel_state: dict = {}
 _kernel_lock = threading.Lock()  # projections on their own threads ask for the kernel at once
 
@@ -453,14 +563,18 @@ def frame_kernel():
 
 
 def gather_kernel():
-    """Return `gather_payloads` compiled by numba (cached on disk), or None when numba's JIT
-    is disabled (the reference join is then used)."""
+    """Return `(gather_payloads, gather_elements)` compiled by numba (cached on disk), or None
+    when numba's JIT is disabled (the reference join is then used)."""
     with _kernel_lock:
         if "gather" not in _kernel_state:
             import numba
 
-            _kernel_state["gather"] = (None if numba.config.DISABLE_JIT
-                                       else numba.njit(cache=True, nogil=True)(gather_payloads))
+            if numba.config.DISABLE_JIT:
+                _kernel_state["gather"] = None
+            else:
+                jit = numba.njit(cache=True, nogil=True)
+                globals()["msgpack_skip"] = jit(msgpack_skip)  # resolved as a global, compiled first
+                _kernel_state["gather"] = (jit(gather_payloads), jit(gather_elements))
         return _kernel_state["gather"]
 
 

@@ -40,6 +40,11 @@ class Genesis(msgspec.Struct, frozen=True, array_like=True, tag=GENESIS_TAG, gc=
 RecordCommand = Command | Genesis
 
 
+# Where a record's events are in its payload array (what ``PayloadSpans.msgpack_array`` gathers
+# for a replay that needs nothing else: ``replay.source.ReplayJournal.event_batches``).
+EVENTS_FIELD = 5
+
+
 class JournalRecord(msgspec.Struct, frozen=True, array_like=True):
     cmd_id: int
     first_seq: int

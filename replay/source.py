@@ -28,10 +28,10 @@ from engine.commands import COMMAND_TYPES, Command
 from engine.events import EVENT_TYPES, Event
 from engine.markets import EngineConfig
 from engine.rejections import Rejected
-from ledger.codec import decode_header
+from ledger.codec import PayloadSpans, decode_header
 from ledger.genesis import ConfigChanged, journal_config
 from ledger.journal import READ_CHUNK_BYTES_DEFAULT, JournalCorrupt, JournalReader, Segment, list_segments
-from ledger.records import GENESIS_CMD_ID, GENESIS_TAG, Genesis, JournalRecord
+from ledger.records import EVENTS_FIELD, GENESIS_CMD_ID, GENESIS_TAG, Genesis, JournalRecord
 from replay.errors import ConfigMismatch, JournalDamaged, JournalTooNew, NotAJournal
 
 JOURNAL_DIR_NAME = "journal"  # a data directory's journal folder (ledger.recovery.JOURNAL_DIR)
@@ -62,6 +62,7 @@ class EventRecord(msgspec.Struct, frozen=True, array_like=True):
 
 _record_batch_decoder = msgspec.msgpack.Decoder(list[JournalRecord])
 _event_batch_decoder = msgspec.msgpack.Decoder(list[EventRecord])
+_events_batch_decoder = msgspec.msgpack.Decoder(list[list[Event]])
 _record_decoder = msgspec.msgpack.Decoder(JournalRecord)
 _command_decoder = msgspec.msgpack.Decoder(Command | Genesis)
 _any_decoder = msgspec.msgpack.Decoder()
@@ -150,14 +151,24 @@ class ReplayJournal:
 
     # -- decoded records ------------------------------------------------------------------
 
+    def event_batches(self, from_seq: int = 1) -> Iterator[tuple[int, list[list[Event]]]]:
+        """Batches of the records' events alone, ``(first_cmd_id, [events of each record])``:
+        the record of ``events[i]`` is ``first_cmd_id + i`` (the reader checks that cmd_ids
+        run gap-free). The fast path of verify: only the events' bytes are gathered and
+        decoded, no record, header integers or command (the same events as
+        ``event_record_batches``, held so by tests/replay/test_decode_batches.py)."""
+        for spans, first, events in self._decoded_batches(from_seq, _events_batch_decoder, EVENTS_FIELD):
+            yield _cmd_id(spans.payloads(first, first + 1)[0]), events
+
     def event_record_batches(self, from_seq: int = 1) -> Iterator[list[EventRecord]]:
-        """Batches of ``EventRecord`` (commands left undecoded): the fast path of verify."""
-        return self._decoded_batches(from_seq, _event_batch_decoder)
+        """Batches of ``EventRecord`` (commands left undecoded)."""
+        for _, _, records in self._decoded_batches(from_seq, _event_batch_decoder):
+            yield records
 
     def record_batches(self, from_seq: int = 1) -> Iterator[list[JournalRecord]]:
         """Batches of fully decoded ``ledger.records.JournalRecord`` of engine commands (the
         genesis record, which no engine executes, is left out: see ``config``)."""
-        for records in self._decoded_batches(from_seq, _record_batch_decoder):
+        for _, _, records in self._decoded_batches(from_seq, _record_batch_decoder):
             if records[0].cmd_id == GENESIS_CMD_ID and type(records[0].command) is Genesis:
                 records = records[1:]
                 if not records:
@@ -172,16 +183,19 @@ class ReplayJournal:
 
     def events(self, from_seq: int = 1) -> Iterator[Event]:
         """Every event with ``seq >= from_seq``, in order, as the engine's structs."""
-        for batch in self.event_record_batches(from_seq):
-            for record in batch:
-                for event in record.events:
+        for _, batch in self.event_batches(from_seq):
+            for events in batch:
+                for event in events:
                     if event.seq >= from_seq:
                         yield event
 
-    def _decoded_batches(self, from_seq: int, decoder) -> Iterator[list]:
+    def _decoded_batches(self, from_seq: int, decoder, element: int | None = None
+                         ) -> Iterator[tuple[PayloadSpans, int, list]]:
         """The records with ``last_seq >= from_seq``, decoded by ``decoder`` (a decoder of a
-        list of records) ``batch_records`` at a time: one decoder call per batch, over the
-        payloads laid end to end straight from the chunk read (``PayloadSpans``)."""
+        list of records, or with ``element`` of a list of that field of each record)
+        ``batch_records`` at a time: one decoder call per batch, over the payloads (or
+        fields) laid end to end straight from the chunk read. Yields ``(spans, first,
+        decoded)``: ``decoded[i]`` is of payload ``first + i`` of ``spans``."""
         size = self.batch_records
         try:
             for spans in self._reader.read_spans(from_seq):
@@ -189,10 +203,10 @@ class ReplayJournal:
                 for first in range(0, count, size):
                     last = min(first + size, count)
                     try:
-                        records = decoder.decode(spans.msgpack_array(first, last))
+                        decoded = decoder.decode(spans.msgpack_array(first, last, element))
                     except msgspec.DecodeError:
                         raise self._explain_batch(spans.payloads(first, last)) from None
-                    yield records
+                    yield spans, first, decoded
         except JournalCorrupt as exc:
             raise JournalDamaged(str(exc), exc.path, exc.offset) from None
 

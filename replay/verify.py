@@ -98,27 +98,29 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
     last_cmd_id = 0
     started = time.perf_counter()
     with gc_paused(), progress_bar(journal.last_seq, "verify", progress) as bar:
-        for batch in journal.event_record_batches(0):  # from seq 0: every record, genesis included
-            for record in batch:
-                for event in record.events:
+        # From seq 0: every record, genesis included. Only the events are decoded; the record
+        # of batch[i] is first_cmd_id + i.
+        for first_cmd_id, batch in journal.event_batches(0):
+            for index, events in enumerate(batch):
+                for event in events:
                     if type(event) is Checkpoint:
                         checkpoints += 1
                         actual = state_hash(state)
                         if actual != event.state_hash:
-                            failure = (event.seq, record.cmd_id, f"state hash {actual[:16]}… differs from the "
-                                       f"journal's checkpoint {event.state_hash[:16]}… at seq {event.seq}")
+                            failure = (event.seq, first_cmd_id + index, f"state hash {actual[:16]}… differs from "
+                                       f"the journal's checkpoint {event.state_hash[:16]}… at seq {event.seq}")
                             break
                         found = invariants.violations(state)
                         checks += 1
                         if found:
-                            failure = (state.last_seq, record.cmd_id, "invariants fail: " + "; ".join(found))
+                            failure = (state.last_seq, first_cmd_id + index, "invariants fail: " + "; ".join(found))
                             break
                         good_seq = event.seq
                     apply(state, event)
                 if failure:
                     break
             records += len(batch)
-            last_cmd_id = batch[-1].cmd_id
+            last_cmd_id = first_cmd_id + len(batch) - 1
             bar.update(state.last_seq - bar.n)
             if failure:
                 break

@@ -207,9 +207,16 @@ def test_frame_kernel_loads_once_under_concurrent_first_calls():
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
-def gatherer():
-    """The compiled gather, or the plain-Python one when the JIT is disabled."""
-    return codec.gather_kernel() or codec.gather_payloads
+def gatherers():
+    """The compiled gathers, or the plain-Python ones when the JIT is disabled."""
+    return codec.gather_kernel() or (codec.gather_payloads, codec.gather_elements)
+
+
+def spans_of(payloads: list[bytes]) -> codec.PayloadSpans:
+    """The spans of `payloads` framed end to end (each follows its 8-byte frame header)."""
+    sizes = np.array([len(p) for p in payloads], np.int64)
+    starts = np.cumsum(sizes + 8) - sizes
+    return codec.PayloadSpans(codec.encode_frames(payloads), starts, starts + sizes)
 
 
 @given(st.lists(st.binary(min_size=1, max_size=300), min_size=1, max_size=40), st.data())
@@ -223,7 +230,7 @@ def test_gathered_payloads_are_the_reference_join(payloads, data):
     last = data.draw(st.integers(first + 1, len(payloads)))
     reference = codec.msgpack_array_header(last - first) + b"".join(payloads[first:last])
     out = np.empty(len(reference), np.uint8)
-    gatherer()(np.frombuffer(buffer, np.uint8), starts[first:last], (starts + sizes)[first:last], out)
+    gatherers()[0](np.frombuffer(buffer, np.uint8), starts[first:last], (starts + sizes)[first:last], out)
     assert out.tobytes() == reference
     assert bytes(spans.msgpack_array(first, last)) == reference
     assert spans.payloads(first, last) == payloads[first:last]
@@ -231,6 +238,57 @@ def test_gathered_payloads_are_the_reference_join(payloads, data):
 
 def test_gathered_payloads_decode_as_one_array():
     payloads = [msgspec.msgpack.encode([i, i, i - 1, "x" * i]) for i in range(1, 70)]
-    starts = np.cumsum(np.array([len(p) + 8 for p in payloads])) - [len(p) for p in payloads]
-    spans = codec.PayloadSpans(codec.encode_frames(payloads), starts, starts + [len(p) for p in payloads])
+    spans = spans_of(payloads)
     assert msgspec.msgpack.decode(spans.msgpack_array(3, 69)) == [msgspec.msgpack.decode(p) for p in payloads[3:69]]
+    assert msgspec.msgpack.decode(spans.msgpack_array(3, 69, 3)) == ["x" * i for i in range(4, 70)]
+
+
+# Every msgpack form: msgspec encodes each value in its smallest form, so sizes past 15, 31,
+# 255 and 65 535 reach the 8/16/32-bit length forms (the long ones drawn from constants: cheap
+# to generate); Ext covers fixext and ext 8/16/32.
+LONG = (lambda: "s" * 300, lambda: "m" * 70_000, lambda: b"b" * 300, lambda: b"B" * 70_000,
+        lambda: msgspec.msgpack.Ext(3, b"e" * 300), lambda: msgspec.msgpack.Ext(-4, b"E" * 70_000),
+        lambda: list(range(70_000)))
+long_values = st.integers(0, len(LONG) - 1).map(lambda i: LONG[i]())
+msgpack_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(allow_nan=False),
+              st.text(max_size=40), st.binary(max_size=40), long_values,
+              st.builds(msgspec.msgpack.Ext, st.integers(-128, 127), st.binary(max_size=20))),
+    lambda inner: st.one_of(st.lists(inner, max_size=20), st.dictionaries(st.integers(0, 99), inner, max_size=18)),
+    max_leaves=25)
+
+
+@given(st.lists(st.lists(msgpack_values, max_size=9), min_size=1, max_size=12), st.integers(0, 6))
+@settings(max_examples=100, deadline=None)
+def test_gathered_elements_are_the_reference_elements(records, element):
+    spans = spans_of([msgspec.msgpack.encode(fields) for fields in records])
+    n = len(records)
+    sizes = spans.ends - spans.starts
+    out = np.empty(5 + int(sizes.sum()), np.uint8)
+    done, size_bytes = gatherers()[1](np.frombuffer(spans.buffer, np.uint8), spans.starts, spans.ends, element, out)
+    whole = next((i for i, fields in enumerate(records) if len(fields) <= element), n)
+    assert done == whole  # stops at the first payload without the element, and only there
+    if whole < n:
+        with pytest.raises(msgspec.DecodeError):
+            spans.msgpack_array(0, n, element)
+        return
+    reference = codec.msgpack_array_header(n) + b"".join(
+        msgspec.msgpack.encode(fields[element]) for fields in records)
+    assert out[:size_bytes].tobytes() == reference
+    assert bytes(spans.msgpack_array(0, n, element)) == reference
+
+
+def test_gathered_elements_of_damaged_or_wider_payloads():
+    encode = msgspec.msgpack.encode
+    wide = [b"\xdc\x00\x03" + encode(1) + b"\xca\x00\x00\x80\x3f" + encode("z"),  # array 16, float 32
+            b"\xdd\x00\x00\x00\x02" + b"\xd4\x01\x07" + b"\xc4\x01q"]  # array 32, fixext 1, bin 8
+    assert msgspec.msgpack.decode(spans_of(wide).msgpack_array(0, 2, 1), type=list[msgspec.Raw])
+    assert [bytes(r) for r in msgspec.msgpack.decode(spans_of(wide).msgpack_array(0, 2, 1),
+                                                      type=list[msgspec.Raw])] == [b"\xca\x00\x00\x80\x3f", b"\xc4\x01q"]
+    gather = gatherers()[1]
+    for damaged in (encode([1, 2])[:-1] + b"\xc1", encode([1, "abc"])[:-1], b"\xa1x", encode([1, [2, 3]])[:-1]):
+        spans = spans_of([encode([0, 0]), damaged])
+        out = np.empty(64, np.uint8)
+        assert gather(np.frombuffer(spans.buffer, np.uint8), spans.starts, spans.ends, 1, out)[0] == 1
+        with pytest.raises(msgspec.DecodeError):
+            spans.msgpack_array(0, 2, 1)

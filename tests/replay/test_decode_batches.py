@@ -1,6 +1,8 @@
 """Replay's bulk decoding (payload spans of each chunk read, laid end to end by
 ``PayloadSpans.msgpack_array``, one decoder call per batch) yields exactly the records that
-decoding each payload of ``JournalReader.read`` one by one yields, and builds the same state."""
+decoding each payload of ``JournalReader.read`` one by one yields, and builds the same state;
+so does the events-only path of verify (``event_batches``: each record's events gathered
+alone)."""
 
 from __future__ import annotations
 
@@ -42,6 +44,10 @@ def test_batches_decode_to_the_records_decoded_one_by_one(session_journal, batch
     assert [decode_command(r.command) for r in records] == [r.command for r in expected]
     full = [record for batch in journal.record_batches(from_seq) for record in batch]
     assert full == [r for r in expected if r.cmd_id != 1]  # the genesis record is left out
+    events_only = list(journal.event_batches(from_seq))
+    assert all(0 < len(batch) <= batch_records for _, batch in events_only)
+    assert [(first_cmd_id + i, events) for first_cmd_id, batch in events_only for i, events in enumerate(batch)] == [
+        (r.cmd_id, r.events) for r in expected]
 
 
 @given(batch_records=st.integers(1, 700), read_chunk_bytes=st.sampled_from(CHUNK_BYTES))
@@ -51,9 +57,9 @@ def test_batches_build_the_state_the_records_one_by_one_build(session_journal, b
                             read_chunk_bytes=read_chunk_bytes)
     config = journal.config()
     batched, reference = State(config), State(config)
-    for batch in journal.event_record_batches(0):
-        for record in batch:
-            for event in record.events:
+    for _, batch in journal.event_batches(0):
+        for events in batch:
+            for event in events:
                 apply(batched, event)
     for record in one_by_one(str(journal.directory), 0):
         for event in record.events:
