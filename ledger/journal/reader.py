@@ -259,29 +259,31 @@ class JournalReader:
                     count = kernel(np.frombuffer(pending, np.uint8), 0, end, tables, next_cmd_id,
                                    next_seq, limit, out)
                     if count:
-                        offsets, ends, cmd_ids, first_seqs, last_seqs = out[:, :count].tolist()
+                        # Columns stay arrays (searched, sliced): lists only for per-record yields.
+                        offsets, ends, cmd_ids, first_seqs, last_seqs = out[:, :count]
                         # Index entries: the first record at or past each stride (offsets grow).
-                        i = bisect.bisect_left(offsets, entry_due_at - base)
+                        i = int(offsets.searchsorted(entry_due_at - base))
                         while i < count:
-                            entries.append((first_seqs[i], cmd_ids[i], base + offsets[i]))
-                            index._last_entry_offset = base + offsets[i]
-                            entry_due_at = base + offsets[i] + stride_bytes
-                            i = bisect.bisect_left(offsets, entry_due_at - base, i + 1)
-                        first = bisect.bisect_left(last_seqs, from_seq)  # last_seqs never decrease
+                            offset = int(offsets[i])
+                            entries.append((int(first_seqs[i]), int(cmd_ids[i]), base + offset))
+                            index._last_entry_offset = base + offset
+                            entry_due_at = base + offset + stride_bytes
+                            i += 1 + int(offsets[i + 1:].searchsorted(entry_due_at - base))
+                        first = int(last_seqs.searchsorted(from_seq))  # last_seqs never decrease
+                        # Read before yielding: `out` is this reader's, reused by its next walk.
+                        walked = int(ends[-1]), int(cmd_ids[-1]) + 1, int(last_seqs[-1]) + 1
                         if batched:
                             if first < count:
-                                yield codec.PayloadSpans(pending, out[0, first:count] + header_size,
-                                                         out[1, first:count].copy())
+                                yield codec.PayloadSpans(pending, offsets[first:] + header_size, ends[first:].copy())
                         else:
-                            for i in range(first, count):
-                                yield (RecordHeader(cmd_ids[i], first_seqs[i], last_seqs[i]),
-                                       pending[offsets[i] + header_size:ends[i]])
+                            for cmd_id, first_seq, last_seq, offset, body_end in zip(
+                                    *out[2:5, first:count].tolist(), *out[0:2, first:count].tolist()):
+                                yield (RecordHeader(cmd_id, first_seq, last_seq),
+                                       pending[offset + header_size:body_end])
                         # The cursor moves per chunk here: an abandoned iteration is never
                         # resumed, so it need not be exact mid-chunk.
-                        relative = ends[-1]
+                        relative, next_cmd_id, next_seq = walked
                         position = base + relative
-                        next_cmd_id = cmd_ids[-1] + 1
-                        next_seq = last_seqs[-1] + 1
                 # Reference path: the rest of the chunk (all of it without the kernel), framed
                 # and judged by codec.scan_frames, the one frame reader.
                 scan = codec.scan_frames(pending, relative, at_eof=at_eof)
