@@ -11,10 +11,12 @@ read, crc32c check and record-header decode of every frame, events counted from 
 - ``replay.export_ratio_to_read``: every export table to Parquet, rows/s ÷ raw read events/s.
 - ``replay.whatif_ratio_to_read``: re-deciding the commands under a changed maintenance
   fraction (both worlds), commands/s ÷ raw read events/s.
-- ``replay.decode_events_per_s``: read + decode alone (no apply), one run.
-- ``journal.read_batches_events_per_s``: the raw read as replay does it
-  (``JournalReader.read_batches``: the same checks, no header object per record), one run;
-  the baseline above stays ``read``'s (what `bench journal` and every other reader measure).
+- ``replay.decode_events_per_s``: read + decode alone (no apply) as verify does them
+  (``ReplayJournal.event_batches``: each record's events gathered and decoded), one run.
+- ``journal.read_spans_events_per_s``: the raw read as replay does it
+  (``JournalReader.read_spans``: the same checks, no header object and no bytes object per
+  record), one run; the baseline above stays ``read``'s (what `bench journal` and every other
+  reader measure).
 - ``memory.replay_rss_mb_per_1m_events``: the peak RSS a verify adds (a fresh process:
   high-water mark minus the RSS after imports), per million journaled events.
 
@@ -80,12 +82,12 @@ def raw_read_events_per_s(journal_dir: Path) -> float:
     return _passes_per_s(one_pass)
 
 
-def read_batches_events_per_s(journal_dir: Path, events_per_pass: int) -> float:
-    """The same frames, crc and continuity checks through ``JournalReader.read_batches`` (what
-    replay reads with: payloads a chunk at a time, no header object per record): events/s
+def read_spans_events_per_s(journal_dir: Path, events_per_pass: int) -> float:
+    """The same frames, crc and continuity checks through ``JournalReader.read_spans`` (what
+    replay reads with: payload spans a chunk at a time, no object per record): events/s
     (``events_per_pass``: the journal's events, from a verify)."""
     def one_pass() -> int:
-        for _payloads in JournalReader(journal_dir).read_batches(1):
+        for _spans in JournalReader(journal_dir).read_spans(1):
             pass
         return events_per_pass
     return _passes_per_s(one_pass)
@@ -96,9 +98,9 @@ def _decode_events_per_s(path: Path) -> float:
     started = time.perf_counter()
     events = 0
     with gc_paused():
-        for batch in journal.event_record_batches():
-            for record in batch:
-                events += len(record.events)
+        for _, batch in journal.event_batches():
+            for record_events in batch:
+                events += len(record_events)
     return events / (time.perf_counter() - started)
 
 
@@ -174,7 +176,7 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
         figures["replay.events_per_s"] = figures["replay.verify_ratio_to_read"]["figure_spread"]["median"]
         figures["journal.read_events_per_s"] = figures["replay.verify_ratio_to_read"]["baseline_spread"]["median"]
         figures["replay.decode_events_per_s"] = _decode_events_per_s(data_dir)
-        figures["journal.read_batches_events_per_s"] = read_batches_events_per_s(journal_dir, verified[0].events)
+        figures["journal.read_spans_events_per_s"] = read_spans_events_per_s(journal_dir, verified[0].events)
 
         exported: list = []
 

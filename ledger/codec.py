@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import struct
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import crc32c as _crc32c
 import numpy as np
@@ -82,7 +82,8 @@ class Scan:
 
 @dataclass(frozen=True, slots=True)
 class PayloadSpans:
-    """Payloads lying in one read buffer: payload i is `buffer[starts[i]:ends[i]]`.
+    """Payloads lying in one read buffer: payload i is `buffer[starts[i]:ends[i]]`, in
+    buffer order (`starts[i + 1] >= ends[i]`).
 
     What a bulk reader gets instead of a bytes object per payload (`JournalReader.read_spans`):
     `msgpack_array` then lays a run of them end to end as one msgpack array, for one decoder
@@ -92,6 +93,10 @@ class PayloadSpans:
     buffer: bytes
     starts: np.ndarray  # int64, offsets into buffer
     ends: np.ndarray  # int64
+    view: np.ndarray = field(init=False, repr=False, compare=False)  # buffer as uint8, for the kernels
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "view", np.frombuffer(self.buffer, np.uint8))
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -116,13 +121,12 @@ class PayloadSpans:
         kernels = gather_kernel()
         if kernels is None:
             return self._reference_array(first, last, element)
-        starts, ends = self.starts[first:last], self.ends[first:last]
-        out = np.empty(ARRAY32_HEADER_SIZE_BYTES + int((ends - starts).sum()), np.uint8)
-        buffer = np.frombuffer(self.buffer, np.uint8)
+        # Room for the header and every byte from the first payload to the last (the frame
+        # headers between them too: an upper bound got without a pass over the spans).
+        out = np.empty(ARRAY32_HEADER_SIZE_BYTES + int(self.ends[last - 1]) - int(self.starts[first]), np.uint8)
         if element is None:
-            kernels[0](buffer, starts, ends, out)
-            return out
-        done, size_bytes = kernels[1](buffer, starts, ends, element, out)
+            return out[:kernels[0](self.view, self.starts, self.ends, first, last, out)]
+        done, size_bytes = kernels[1](self.view, self.starts, self.ends, first, last, element, out)
         if done < last - first:
             return self._reference_array(first, last, element)
         return out[:size_bytes]
@@ -447,19 +451,20 @@ def frame_batch(joined, lengths, tables, next_cmd_id, next_seq, frames, meta):
     return lengths.shape[0]
 
 
-def gather_payloads(buf, starts, ends, out):
-    """Write the msgpack array 32 header of `len(starts)` elements into `out[:5]`, then
-    `buf[starts[i]:ends[i]]` for each i, end to end (`out` is exactly that long).
+def gather_payloads(buf, starts, ends, first, last, out):
+    """Write the msgpack array 32 header of `last - first` elements into `out[:5]`, then
+    `buf[starts[i]:ends[i]]` for i in `first..last-1`, end to end; return the bytes written.
     Compiled with numba by `gather_kernel()`; `PayloadSpans.msgpack_array` is its caller."""
-    count = starts.shape[0]
+    count = last - first
     out[0] = 0xDD
     for k in range(4):
         out[1 + k] = (count >> (8 * (3 - k))) & 0xFF
     target = 5
-    for i in range(count):
+    for i in range(first, last):
         size = ends[i] - starts[i]
         out[target:target + size] = buf[starts[i]:ends[i]]
         target += size
+    return target
 
 
 def msgpack_skip(buf, pos, end):
@@ -510,20 +515,21 @@ def msgpack_skip(buf, pos, end):
     return pos if pos <= end else -1
 
 
-def gather_elements(buf, starts, ends, element, out):
-    """Write the msgpack array 32 header of `len(starts)` elements into `out[:5]`, then
-    element `element` of each payload `buf[starts[i]:ends[i]]` (a msgpack array), end to
-    end. Return `(done, size_bytes)`: `done < len(starts)` when payload [done] is not an
-    array of more than `element` whole elements (the reference then judges it)."""
-    count = starts.shape[0]
+def gather_elements(buf, starts, ends, first, last, element, out):
+    """Write the msgpack array 32 header of `last - first` elements into `out[:5]`, then
+    element `element` of each payload `buf[starts[i]:ends[i]]` (a msgpack array) for i in
+    `first..last-1`, end to end. Return `(done, size_bytes)`: `done < last - first` when
+    payload [first + done] is not an array of more than `element` whole elements (the
+    reference then judges it)."""
+    count = last - first
     out[0] = 0xDD
     for k in range(4):
         out[1 + k] = (count >> (8 * (3 - k))) & 0xFF
     target = 5
-    for i in range(count):
+    for i in range(first, last):
         pos, end = starts[i], ends[i]
         if pos >= end:
-            return i, target
+            return i - first, target
         marker = np.int64(buf[pos])
         if 0x90 <= marker <= 0x9F:
             elements = marker & 0x0F
@@ -535,16 +541,16 @@ def gather_elements(buf, starts, ends, element, out):
                 elements = (elements << 8) | np.int64(buf[pos + 1 + k])
             pos += 1 + width
         else:
-            return i, target
+            return i - first, target
         if elements <= element:
-            return i, target
+            return i - first, target
         for _ in range(element):
             pos = msgpack_skip(buf, pos, end)
             if pos < 0:
-                return i, target
+                return i - first, target
         value_end = msgpack_skip(buf, pos, end)
         if value_end < 0:
-            return i, target
+            return i - first, target
         out[target:target + value_end - pos] = buf[pos:value_end]
         target += value_end - pos
     return count, target

@@ -230,7 +230,7 @@ def test_gathered_payloads_are_the_reference_join(payloads, data):
     last = data.draw(st.integers(first + 1, len(payloads)))
     reference = codec.msgpack_array_header(last - first) + b"".join(payloads[first:last])
     out = np.empty(len(reference), np.uint8)
-    gatherers()[0](np.frombuffer(buffer, np.uint8), starts[first:last], (starts + sizes)[first:last], out)
+    assert gatherers()[0](np.frombuffer(buffer, np.uint8), starts, starts + sizes, first, last, out) == len(reference)
     assert out.tobytes() == reference
     assert bytes(spans.msgpack_array(first, last)) == reference
     assert spans.payloads(first, last) == payloads[first:last]
@@ -258,24 +258,24 @@ msgpack_values = st.recursive(
     max_leaves=25)
 
 
-@given(st.lists(st.lists(msgpack_values, max_size=9), min_size=1, max_size=12), st.integers(0, 6))
+@given(st.lists(st.lists(msgpack_values, max_size=9), min_size=1, max_size=12), st.integers(0, 6), st.data())
 @settings(max_examples=100, deadline=None)
-def test_gathered_elements_are_the_reference_elements(records, element):
+def test_gathered_elements_are_the_reference_elements(records, element, data):
     spans = spans_of([msgspec.msgpack.encode(fields) for fields in records])
-    n = len(records)
-    sizes = spans.ends - spans.starts
-    out = np.empty(5 + int(sizes.sum()), np.uint8)
-    done, size_bytes = gatherers()[1](np.frombuffer(spans.buffer, np.uint8), spans.starts, spans.ends, element, out)
-    whole = next((i for i, fields in enumerate(records) if len(fields) <= element), n)
+    first = data.draw(st.integers(0, len(records) - 1))
+    last = data.draw(st.integers(first + 1, len(records)))
+    out = np.empty(5 + int(spans.ends[last - 1] - spans.starts[first]), np.uint8)
+    done, size_bytes = gatherers()[1](spans.view, spans.starts, spans.ends, first, last, element, out)
+    whole = next((i for i in range(first, last) if len(records[i]) <= element), last) - first
     assert done == whole  # stops at the first payload without the element, and only there
-    if whole < n:
+    if whole < last - first:
         with pytest.raises(msgspec.DecodeError):
-            spans.msgpack_array(0, n, element)
+            spans.msgpack_array(first, last, element)
         return
-    reference = codec.msgpack_array_header(n) + b"".join(
-        msgspec.msgpack.encode(fields[element]) for fields in records)
+    reference = codec.msgpack_array_header(last - first) + b"".join(
+        msgspec.msgpack.encode(fields[element]) for fields in records[first:last])
     assert out[:size_bytes].tobytes() == reference
-    assert bytes(spans.msgpack_array(0, n, element)) == reference
+    assert bytes(spans.msgpack_array(first, last, element)) == reference
 
 
 def test_gathered_elements_of_damaged_or_wider_payloads():
@@ -289,6 +289,6 @@ def test_gathered_elements_of_damaged_or_wider_payloads():
     for damaged in (encode([1, 2])[:-1] + b"\xc1", encode([1, "abc"])[:-1], b"\xa1x", encode([1, [2, 3]])[:-1]):
         spans = spans_of([encode([0, 0]), damaged])
         out = np.empty(64, np.uint8)
-        assert gather(np.frombuffer(spans.buffer, np.uint8), spans.starts, spans.ends, 1, out)[0] == 1
+        assert gather(spans.view, spans.starts, spans.ends, 0, 2, 1, out)[0] == 1
         with pytest.raises(msgspec.DecodeError):
             spans.msgpack_array(0, 2, 1)
