@@ -519,8 +519,8 @@ def gather_elements(buf, starts, ends, first, last, element, out):
     """Write the msgpack array 32 header of `last - first` elements into `out[:5]`, then
     element `element` of each payload `buf[starts[i]:ends[i]]` (a msgpack array) for i in
     `first..last-1`, end to end. Return `(done, size_bytes)`: `done < last - first` when
-    payload [first + done] is not an array of more than `element` whole elements (the
-    reference then judges it)."""
+    payload [first + done] is not one whole msgpack array of more than `element` elements
+    (the reference then judges it)."""
     count = last - first
     out[0] = 0xDD
     for k in range(4):
@@ -550,6 +550,15 @@ def gather_elements(buf, starts, ends, first, last, element, out):
                 return i - first, target
         value_end = msgpack_skip(buf, pos, end)
         if value_end < 0:
+            return i - first, target
+        # The elements after it are skipped too: a payload is one whole msgpack array and
+        # nothing else, or the reference judges it (as a decoder of the whole record would).
+        rest = value_end
+        for _ in range(elements - element - 1):
+            rest = msgpack_skip(buf, rest, end)
+            if rest < 0:
+                return i - first, target
+        if rest != end:
             return i - first, target
         out[target:target + value_end - pos] = buf[pos:value_end]
         target += value_end - pos

@@ -286,7 +286,9 @@ def test_gathered_elements_of_damaged_or_wider_payloads():
     assert [bytes(r) for r in msgspec.msgpack.decode(spans_of(wide).msgpack_array(0, 2, 1),
                                                       type=list[msgspec.Raw])] == [b"\xca\x00\x00\x80\x3f", b"\xc4\x01q"]
     gather = gatherers()[1]
-    for damaged in (encode([1, 2])[:-1] + b"\xc1", encode([1, "abc"])[:-1], b"\xa1x", encode([1, [2, 3]])[:-1]):
+    for damaged in (encode([1, 2])[:-1] + b"\xc1", encode([1, "abc"])[:-1], b"\xa1x", encode([1, [2, 3]])[:-1],
+                    encode([1, 2, 3])[:-1] + b"\xc1",  # a bad element after the one gathered
+                    encode([1, 2]) + b"\x00"):  # a byte after the array
         spans = spans_of([encode([0, 0]), damaged])
         out = np.empty(64, np.uint8)
         assert gather(spans.view, spans.starts, spans.ends, 0, 2, 1, out)[0] == 1
