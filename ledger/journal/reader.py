@@ -1,4 +1,4 @@
-"""Reading a journal: ``JournalReader`` (``read``, ``read_batches``, ``follow``,
+"""Reading a journal: ``JournalReader`` (``read``, ``read_spans``, ``follow``,
 ``segment_end``), safe beside a live writer in another thread or process. It never yields a frame that is incomplete or
 fails its crc, and checks that every record's header continues the one before.
 
@@ -111,19 +111,14 @@ class JournalReader:
         """
         return self._walk(from_seq, batched=False)
 
-    def read_batches(self, from_seq: int = 1) -> Iterator[list[bytes]]:
-        """Yield the payloads of every record with `last_seq >= from_seq` present now, in
-        order, as lists (one per chunk read, of any length >= 1).
-
-        The same frames, crc and continuity checks as `read`, without a header object and a
-        generator step per record: for readers that decode payloads in bulk (replay).
-        """
-        for spans in self._walk(from_seq, batched=True):
-            yield spans.payloads()
-
     def read_spans(self, from_seq: int = 1) -> Iterator[codec.PayloadSpans]:
-        """The payloads of `read_batches`, each batch as `codec.PayloadSpans` into the chunk
-        read (no bytes object per payload): for readers that decode in bulk (replay)."""
+        """Yield the payloads of every record with `last_seq >= from_seq` present now, in
+        order, as `codec.PayloadSpans` into each chunk read (one per chunk, of any length >= 1).
+
+        The same frames, crc and continuity checks as `read`, without a header object, a bytes
+        object and a generator step per record: for readers that decode payloads in bulk
+        (replay).
+        """
         return self._walk(from_seq, batched=True)
 
     def _walk(self, from_seq: int, *, batched: bool) -> Iterator:

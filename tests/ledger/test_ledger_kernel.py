@@ -117,7 +117,7 @@ def test_batched_reads_yield_the_records_of_read_and_build_the_same_index(tmp_pa
     for from_seq in (1, 2, 77, 300, journal.last_seq, journal.last_seq + 1):
         expected = [payload for _, payload in readers["reference"].read(from_seq)]
         for reader in readers.values():
-            batches = list(reader.read_batches(from_seq))
+            batches = [spans.payloads() for spans in reader.read_spans(from_seq)]
             assert all(batches), "no empty batch"
             assert [payload for batch in batches for payload in batch] == expected
     segments = list_segments(tmp_path / "j")
@@ -141,9 +141,9 @@ def test_batched_reads_stop_at_damage_like_read(tmp_path):
     for scan_min in (0, 1 << 40):
         seen: list[bytes] = []
         with pytest.raises(JournalCorrupt) as batched_error:
-            for batch in JournalReader(tmp_path / "j", kernel_scan_bytes_min=scan_min,
-                                       read_chunk_bytes=4096).read_batches(1):
-                seen += batch
+            for spans in JournalReader(tmp_path / "j", kernel_scan_bytes_min=scan_min,
+                                       read_chunk_bytes=4096).read_spans(1):
+                seen += spans.payloads()
         per_record: list[bytes] = []
         with pytest.raises(JournalCorrupt) as read_error:
             for _, payload in JournalReader(tmp_path / "j", kernel_scan_bytes_min=scan_min,
