@@ -42,7 +42,9 @@ async def _run_venue(data_dir) -> tuple[list, int, dict[str, int]]:
 
     config = load(env={}, overrides={"venue": {"data_dir": str(data_dir), "demo": False, "fsync": "none"},
                                      "gateway": {"tcp_port": 0, "http_port": 0}, "oracle": {"source": "none"},
-                                     "settlement": {"backend": "none"}, "hedging": {"enabled": "off"}})
+                                     "settlement": {"backend": "none"}, "hedging": {"enabled": "off"},
+                                     # on the venue's runner (not its own process): fed by the window
+                                     "projections": {"sql_process": False}})
     clock = FakeClock(START_NS)
     venue = Venue(config, clock=clock)
     await venue.start(serve=False)

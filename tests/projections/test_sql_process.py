@@ -1,0 +1,134 @@
+"""The SQL read models in their own process (``[projections] sql_process``, the default):
+a real venue's child process follows the journal, is killed with SIGKILL mid-stream and
+restarted by the venue, and its tables end equal to a rebuild of the journal, row for row;
+the child's protocol refuses what breaks it and ends with the venue's pipe."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from engine.core import execute
+from engine.markets import default_config
+from engine.state import State
+from ledger.projections import process as pp
+from ledger.projections.runner import Runner
+from ledger.projections.source import JournalSource
+from ledger.projections.sql import queries
+from ledger.projections.sql.model import SqlProjection
+from replay.generate import START_NS, Session
+from tests.projections.support import SYMBOLS
+from tests.support import FakeClock
+
+ROUNDS = 240
+KILL_AT_ROUNDS = (60, 120, 180)  # the child is killed as these rounds are submitted (its work not waited for)
+
+
+async def _run_venue(data_dir) -> dict:
+    from venue.app import Venue
+    from venue.config import load
+
+    config = load(env={}, overrides={"venue": {"data_dir": str(data_dir), "demo": False, "fsync": "none"},
+                                     "gateway": {"tcp_port": 0, "http_port": 0}, "oracle": {"source": "none"},
+                                     "settlement": {"backend": "none"}, "hedging": {"enabled": "off"}})
+    assert config.projections.sql and config.projections.sql_process  # the defaults under test
+    clock = FakeClock(START_NS)
+    venue = Venue(config, clock=clock)
+    await venue.start(serve=False)
+    child = venue.projections.sql_process
+    killed: list[int] = []
+    try:
+        pending: list = []
+        session = Session(State(default_config()), lambda command, ts_ns: (
+            pending.append(command), execute(session.state, command, ts_ns, 0))[1])
+        session.start()
+        for round_ in range(ROUNDS):
+            session.step()
+            clock.now_ns = session.now_ns
+            if round_ in KILL_AT_ROUNDS:  # a child that is up (the one killed before was replaced)
+                await child.until(lambda: child.pid not in killed and child.status["sql"].state != "retrying")
+                killed.append(child.pid)
+                os.kill(child.pid, signal.SIGKILL)  # whatever it is doing: reading, applying, committing
+            await asyncio.gather(*(venue.execute(command) for command in pending))
+            pending.clear()
+        last_seq = venue.hub.last_seq
+        await venue.projections.wait_for_seq("sql", last_seq)
+        [sql] = [item for item in venue.projections.summary() if item["name"] == "sql"]
+    finally:
+        await venue.stop()
+    return {"last_seq": last_seq, "summary": sql, "pids": [*killed, child.pid], "returncode": child._process.returncode}
+
+
+@pytest.fixture(scope="module")
+def killed_run(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("sql-process") / "data"
+    return data_dir, asyncio.run(_run_venue(data_dir))
+
+
+def test_killed_children_are_restarted_and_the_read_model_equals_a_rebuild(killed_run, tmp_path):
+    data_dir, run = killed_run
+    summary = run["summary"]
+    assert summary["process_exits"] == len(KILL_AT_ROUNDS) and summary["failures"] >= len(KILL_AT_ROUNDS)
+    assert len(set(run["pids"])) == len(KILL_AT_ROUNDS) + 1  # a new child after each kill
+    assert summary["lag_seq"] == 0 and summary["seq"] == run["last_seq"] > 0
+    assert run["returncode"] == 0  # the last child caught up and exited when the venue stopped
+
+    kept = SqlProjection(f"sqlite:///{data_dir / 'read_model.sqlite'}", symbols=SYMBOLS, migrate=False)
+    rebuilt = SqlProjection(f"sqlite:///{tmp_path / 'rebuilt.db'}", symbols=SYMBOLS)
+    Runner(data_dir / "journal", [rebuilt]).catch_up()
+    with kept.engine.connect() as a, rebuilt.engine.connect() as b:
+        assert queries.checkpoint(a, "sql")[0] == run["last_seq"] == JournalSource(data_dir / "journal").last_seq()
+        assert queries.table_checksums(a) == queries.table_checksums(b)
+    kept.close()
+    rebuilt.close()
+
+
+def test_frames_over_the_bound_or_not_a_map_are_refused():
+    with pytest.raises(pp.FrameError, match="over FRAME_BYTES_MAX"):
+        pp.encode_frame({"status": {"last_error": "x" * pp.FRAME_BYTES_MAX}})
+    with pytest.raises(pp.FrameError, match="over FRAME_BYTES_MAX"):
+        pp.frame_length((pp.FRAME_BYTES_MAX + 1).to_bytes(pp.LENGTH_BYTES, "big"))
+    with pytest.raises(pp.FrameError, match="not a msgpack map"):
+        pp.decode_frame(b"\x93\x01\x02\x03")  # a msgpack array
+    frame = pp.encode_frame({"tail": [7, 9]})
+    assert pp.decode_frame(frame[pp.LENGTH_BYTES:]) == {"tail": [7, 9]}
+    assert pp.frame_length(frame[:pp.LENGTH_BYTES]) == len(frame) - pp.LENGTH_BYTES
+
+
+def _child(*frames: bytes, close: bool = True) -> subprocess.Popen:
+    child = subprocess.Popen([sys.executable, "-m", "ledger.projections.process"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=pp._PROJECT_ROOT)
+    for frame in frames:
+        child.stdin.write(frame)
+    child.stdin.flush()
+    if close:
+        child.stdin.close()
+    return child
+
+
+def test_a_child_without_a_spec_refuses_to_start():
+    child = _child(pp.encode_frame({"tail": [1, 1]}))
+    assert child.wait(timeout=60) == 2
+    assert b"the first frame must be the spec" in child.stderr.read()
+
+
+def test_a_child_reports_its_checkpoint_and_ends_with_the_venues_pipe(generated_journal, tmp_path):
+    """The venue gone (its end of the pipe closed): the child stops, after reporting where it is."""
+    url = f"sqlite:///{tmp_path / 'rm.db'}"
+    SqlProjection(url, symbols=SYMBOLS).close()  # migrated, as the venue does before starting the child
+    last_seq = JournalSource(generated_journal).last_seq()
+    spec = {"kind": "sql", "name": "sql", "url": url, "symbols": list(SYMBOLS), "journal_dir": str(generated_journal),
+            "batch_events": 1_000, "retry": {"backoff_s_min": 0.05, "backoff_s_max": 1.0}, "tail": [last_seq, 0]}
+    child = _child(pp.encode_frame({"spec": spec}), pp.encode_frame({"stop": last_seq, "catch_up_s": 60.0}))
+    statuses = []
+    while (header := child.stdout.read(pp.LENGTH_BYTES)):
+        statuses.append(pp.decode_frame(child.stdout.read(pp.frame_length(header)))["status"])
+    assert child.wait(timeout=60) == 0
+    assert statuses[-1]["seq"] == last_seq and statuses[-1]["state"] == "stopped"
+    seqs = [s["seq"] for s in statuses]
+    assert seqs == sorted(seqs)  # progress only ever moves forward
