@@ -114,26 +114,37 @@ class Tail(Protocol):
         """Return once ``last_seq > seq`` (or at once if it already is)."""
 
 
-class HubTail:
-    """The tail as the venue's hub reports it: woken by every durable batch (the sequencer's
-    durable-seq notification), no polling."""
+class MovingTail:
+    """A tail moved by whoever learns the durable end (``move``), waited on without polling."""
 
-    def __init__(self, hub, last_ts_ns: int = 0) -> None:
-        """``last_ts_ns``: the stamp of the hub's last seq (for the lag in seconds at start)."""
-        self.last_seq = hub.last_seq
+    def __init__(self, last_seq: int, last_ts_ns: int = 0) -> None:
+        self.last_seq = last_seq
         self.last_ts_ns = last_ts_ns
         self._moved = asyncio.Event()
-        hub.listen(self._on_durable)
 
-    def _on_durable(self, events: list) -> None:
-        last = events[-1]
-        self.last_seq, self.last_ts_ns = last.seq, last.ts_ns
-        self._moved.set()
+    def move(self, seq: int, ts_ns: int) -> None:
+        if seq > self.last_seq:
+            self.last_seq, self.last_ts_ns = seq, ts_ns
+            self._moved.set()
 
     async def wait_beyond(self, seq: int) -> None:
         while self.last_seq <= seq:
             self._moved.clear()
             await self._moved.wait()
+
+
+class HubTail(MovingTail):
+    """The tail as the venue's hub reports it: woken by every durable batch (the sequencer's
+    durable-seq notification), no polling."""
+
+    def __init__(self, hub, last_ts_ns: int = 0) -> None:
+        """``last_ts_ns``: the stamp of the hub's last seq (for the lag in seconds at start)."""
+        super().__init__(hub.last_seq, last_ts_ns)
+        hub.listen(self._on_durable)
+
+    def _on_durable(self, events: list) -> None:
+        last = events[-1]
+        self.move(last.seq, last.ts_ns)
 
 
 class FixedTail:

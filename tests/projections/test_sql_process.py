@@ -13,16 +13,13 @@ import sys
 
 import pytest
 
-from engine.core import execute
-from engine.markets import default_config
-from engine.state import State
 from ledger.projections import process as pp
 from ledger.projections.runner import Runner
 from ledger.projections.source import JournalSource
 from ledger.projections.sql import queries
 from ledger.projections.sql.model import SqlProjection
-from replay.generate import START_NS, Session
-from tests.projections.support import SYMBOLS
+from replay.generate import START_NS
+from tests.projections.support import SYMBOLS, bare_venue_config, submit_session
 from tests.support import FakeClock
 
 ROUNDS = 240
@@ -31,31 +28,22 @@ KILL_AT_ROUNDS = (60, 120, 180)  # the child is killed as these rounds are submi
 
 async def _run_venue(data_dir) -> dict:
     from venue.app import Venue
-    from venue.config import load
 
-    config = load(env={}, overrides={"venue": {"data_dir": str(data_dir), "demo": False, "fsync": "none"},
-                                     "gateway": {"tcp_port": 0, "http_port": 0}, "oracle": {"source": "none"},
-                                     "settlement": {"backend": "none"}, "hedging": {"enabled": "off"}})
+    config = bare_venue_config(data_dir)
     assert config.projections.sql and config.projections.sql_process  # the defaults under test
     clock = FakeClock(START_NS)
     venue = Venue(config, clock=clock)
     await venue.start(serve=False)
     child = venue.projections.sql_process
     killed: list[int] = []
+    async def kill(round_: int, _pending: list) -> None:
+        if round_ in KILL_AT_ROUNDS:  # a child that is up (the one killed before was replaced)
+            await child.until(lambda: child.pid not in killed and child.status["sql"].state != "retrying")
+            killed.append(child.pid)
+            os.kill(child.pid, signal.SIGKILL)  # whatever it is doing: reading, applying, committing
+
     try:
-        pending: list = []
-        session = Session(State(default_config()), lambda command, ts_ns: (
-            pending.append(command), execute(session.state, command, ts_ns, 0))[1])
-        session.start()
-        for round_ in range(ROUNDS):
-            session.step()
-            clock.now_ns = session.now_ns
-            if round_ in KILL_AT_ROUNDS:  # a child that is up (the one killed before was replaced)
-                await child.until(lambda: child.pid not in killed and child.status["sql"].state != "retrying")
-                killed.append(child.pid)
-                os.kill(child.pid, signal.SIGKILL)  # whatever it is doing: reading, applying, committing
-            await asyncio.gather(*(venue.execute(command) for command in pending))
-            pending.clear()
+        await submit_session(venue, clock, ROUNDS, kill)
         last_seq = venue.hub.last_seq
         await venue.projections.wait_for_seq("sql", last_seq)
         [sql] = [item for item in venue.projections.summary() if item["name"] == "sql"]
