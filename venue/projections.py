@@ -9,6 +9,7 @@ line, and ``read(fn, ...)`` to run a read-model query off the loop (the HTTP his
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -20,6 +21,11 @@ from ledger.projections.source import JournalSource, RecentRecords, RecentSource
 from ledger.recovery import JOURNAL_DIR
 
 SQL_NAME = "sql"
+# ``sql_process = "auto"`` runs the SQL read models in their own process from this many cores
+# up. On 2 cores (this project's machine, load generators on the same cores) the venue's own
+# runner gave the better ack p99 (docs/projections.md): the child takes the core the
+# gateways' clients and the journal thread need, where a thread of the venue yields the GIL.
+SQL_PROCESS_CORES_MIN = 4
 STOP_CATCH_UP_S_MAX = 5.0  # at stop, projections get this long to reach the last durable seq
 
 
@@ -29,6 +35,13 @@ def sql_url(config) -> str:
     if url:
         return url
     return f"sqlite:///{(Path(config.venue.data_dir) / SQLITE_FILE).resolve()}"
+
+
+def sql_in_own_process(setting: str, cores: int | None = None) -> bool:
+    """``[projections] sql_process``: "on", "off", or "auto" (by the machine's cores)."""
+    if setting == "auto":
+        return (cores or os.cpu_count() or 1) >= SQL_PROCESS_CORES_MIN
+    return setting == "on"
 
 
 class VenueProjections:
@@ -62,7 +75,7 @@ class VenueProjections:
             url = sql_url(self.venue.config)
             # Opening migrates the schema to the newest revision (alembic): off the loop.
             self.sql = await asyncio.to_thread(SqlProjection, url, symbols=self.venue.symbols, name=SQL_NAME)
-            if self.config.sql_process:
+            if sql_in_own_process(self.config.sql_process):
                 await self._start_sql_process(url)
             else:
                 projections.append(self.sql)

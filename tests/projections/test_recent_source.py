@@ -37,7 +37,7 @@ async def _run_venue(data_dir) -> tuple[list, int, dict[str, int]]:
     SQL projection's batch counts by origin."""
     from venue.app import Venue
 
-    config = bare_venue_config(data_dir, sql_process=False)  # on the venue's runner: fed by the window
+    config = bare_venue_config(data_dir, sql_process="off")  # on the venue's runner: fed by the window
     clock = FakeClock(START_NS)
     venue = Venue(config, clock=clock)
     await venue.start(serve=False)

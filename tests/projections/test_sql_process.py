@@ -1,4 +1,4 @@
-"""The SQL read models in their own process (``[projections] sql_process``, the default):
+"""The SQL read models in their own process (``[projections] sql_process = "on"``; "auto" on 4+ cores):
 a real venue's child process follows the journal, is killed with SIGKILL mid-stream and
 restarted by the venue, and its tables end equal to a rebuild of the journal, row for row;
 the child's protocol refuses what breaks it and ends with the venue's pipe."""
@@ -29,8 +29,7 @@ KILL_AT_ROUNDS = (60, 120, 180)  # the child is killed as these rounds are submi
 async def _run_venue(data_dir) -> dict:
     from venue.app import Venue
 
-    config = bare_venue_config(data_dir)
-    assert config.projections.sql and config.projections.sql_process  # the defaults under test
+    config = bare_venue_config(data_dir, sql_process="on")
     clock = FakeClock(START_NS)
     venue = Venue(config, clock=clock)
     await venue.start(serve=False)
@@ -120,3 +119,11 @@ def test_a_child_reports_its_checkpoint_and_ends_with_the_venues_pipe(generated_
     assert statuses[-1]["seq"] == last_seq and statuses[-1]["state"] == "stopped"
     seqs = [s["seq"] for s in statuses]
     assert seqs == sorted(seqs)  # progress only ever moves forward
+
+
+def test_auto_runs_the_child_only_with_cores_to_spare():
+    from venue.projections import SQL_PROCESS_CORES_MIN, sql_in_own_process
+
+    assert sql_in_own_process("auto", cores=SQL_PROCESS_CORES_MIN)
+    assert not sql_in_own_process("auto", cores=SQL_PROCESS_CORES_MIN - 1)
+    assert sql_in_own_process("on", cores=1) and not sql_in_own_process("off", cores=64)
