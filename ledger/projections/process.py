@@ -49,8 +49,25 @@ LENGTH_BYTES = 4
 # grows under a load the machine cannot carry, the acks' latency does not.
 NICE_INCREMENT = 10
 EXIT_WAIT_S_MAX = 10.0  # after its catch-up at stop, how long the child gets to exit before it is killed
-_STATUS_FIELDS = tuple(f.name for f in fields(ProjectionStatus) if f.name != "extra")
 _COUNTERS = ("failures", "events_applied", "batches_applied")  # per child: the parent adds them up
+
+
+class _Reported(msgspec.Struct, forbid_unknown_fields=True):
+    """A child's status frame: ``ProjectionStatus`` without its ``extra`` (checked on arrival)."""
+
+    name: str
+    seq: int
+    ts_ns: int
+    state: str
+    failures: int
+    retry_attempt: int
+    failing_seq: int | None
+    last_error: str
+    events_applied: int
+    batches_applied: int
+
+
+assert set(_Reported.__struct_fields__) == {f.name for f in fields(ProjectionStatus)} - {"extra"}
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the child runs this same tree's code
 
 _encoder = msgspec.msgpack.Encoder()
@@ -100,8 +117,12 @@ class ProjectionProcess(StatusBoard):
     when it dies. ``spec``: what the child opens (``open_projection``) and how it runs
     (``journal_dir``, ``batch_events``, ``retry``)."""
 
-    def __init__(self, spec: dict, hub, last_ts_ns: int, retry: RetryPolicy) -> None:
+    CHILD = (sys.executable, "-m", "ledger.projections.process")  # what runs the child
+
+    def __init__(self, spec: dict, hub, last_ts_ns: int, retry: RetryPolicy, child: tuple[str, ...] = CHILD) -> None:
+        """``child``: the command of the child process (tests: another program speaking the frames)."""
         self.name = spec["name"]
+        self.child = child
         super().__init__([self.name], HubTail(hub, last_ts_ns))
         self.spec = {**spec, "journal_dir": str(Path(spec["journal_dir"]).resolve())}
         self.retry = retry
@@ -146,7 +167,12 @@ class ProjectionProcess(StatusBoard):
     async def _supervise(self) -> None:
         attempt = 0
         while not self._stopping:
-            code, progressed = await self._run_child()
+            try:
+                code, progressed = await self._run_child()
+            except OSError as error:  # the child could not even be started (e.g. no such executable)
+                self.status[self.name].last_error = f"{type(error).__name__}: {error}"[:ERROR_TEXT_MAX]
+                self._started.set()
+                code, progressed = None, False
             if self._stopping:
                 break
             attempt = 1 if progressed else attempt + 1
@@ -173,7 +199,7 @@ class ProjectionProcess(StatusBoard):
         tail = self.tail
         spec = {**self.spec, "tail": [tail.last_seq, tail.last_ts_ns]}  # where the journal ends now
         process = self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ledger.projections.process", cwd=_PROJECT_ROOT,
+            *self.child, cwd=_PROJECT_ROOT,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         self.pid = process.pid
         status = self.status[self.name]
@@ -194,8 +220,9 @@ class ProjectionProcess(StatusBoard):
         return code, status.events_applied > self._counted["events_applied"]
 
     async def _send_tail(self, stdin: asyncio.StreamWriter) -> None:
-        """The newest durable (seq, ts_ns) whenever it moved; never more than one frame
-        waiting in the pipe (a slow child gets the latest tail, not a backlog)."""
+        """The newest durable (seq, ts_ns) whenever it moved. Bounded: past the transport's
+        high-water mark (asyncio's 64 KiB, ~2 700 frames) ``drain`` pauses this sender, which
+        then sends only the newest tail — a slow child gets the latest, not a backlog."""
         sent = -1
         try:
             while True:
@@ -210,12 +237,13 @@ class ProjectionProcess(StatusBoard):
         status = self.status[self.name]
         while True:
             body = await stdout.readexactly(frame_length(await stdout.readexactly(LENGTH_BYTES)))
-            reported = decode_frame(body).get("status")
-            if not isinstance(reported, dict):
-                raise FrameError("a frame from the projection's process that is not a status")
-            for key in _STATUS_FIELDS:
-                if key in reported and key != "name":
-                    setattr(status, key, reported[key] + self._counted[key] if key in _COUNTERS else reported[key])
+            try:
+                reported = msgspec.convert(decode_frame(body).get("status"), _Reported)
+            except msgspec.ValidationError as error:
+                raise FrameError(f"a frame from the projection's process that is not a status: {error}") from None
+            for key in _Reported.__struct_fields__[1:]:  # all but the name
+                value = getattr(reported, key)
+                setattr(status, key, value + self._counted[key] if key in _COUNTERS else value)
             self._started.set()
             await self._notify()
 

@@ -127,3 +127,32 @@ def test_auto_runs_the_child_only_with_cores_to_spare():
     assert sql_in_own_process("auto", cores=SQL_PROCESS_CORES_MIN)
     assert not sql_in_own_process("auto", cores=SQL_PROCESS_CORES_MIN - 1)
     assert sql_in_own_process("on", cores=1) and not sql_in_own_process("off", cores=64)
+
+
+# A child that reads its spec, then reports a status whose seq is not a number, then waits.
+_HOSTILE_CHILD = """
+import sys, time
+import msgspec
+stdin, out = sys.stdin.buffer, sys.stdout.buffer
+stdin.read(int.from_bytes(stdin.read(4), "big"))
+body = msgspec.msgpack.encode({"status": {"name": "sql", "seq": "many"}})
+out.write(len(body).to_bytes(4, "big") + body)
+out.flush()
+time.sleep(3600)
+"""
+
+
+async def test_a_child_reporting_a_status_of_the_wrong_shape_is_killed_and_restarted(tmp_path):
+    """What the venue reads from its child is checked: a status frame of the wrong shape is
+    refused with its reason, that child killed and a new one started, as after a crash."""
+    from adapters.gateway.hub import Hub
+
+    spec = {"kind": "sql", "name": "sql", "journal_dir": str(tmp_path)}
+    child = pp.ProjectionProcess(spec, Hub(tmp_path, 0), 0, pp.RetryPolicy(backoff_s_min=0.01, backoff_s_max=0.01),
+                                 child=(sys.executable, "-c", _HOSTILE_CHILD))
+    await child.start()
+    refused = []
+    await child.until(lambda: refused.append(child.status["sql"].last_error) or child.exits >= 2)
+    await child.stop(0, 1.0)
+    assert any("FrameError" in error and "not a status" in error and "$.seq" in error for error in refused)
+    assert child.status["sql"].seq == 0 and child.status["sql"].state == "stopped"
