@@ -28,7 +28,10 @@ def skips_sweep(state: State, market: int, price_e8: int) -> bool:
     if not state.flagged:
         return True
     markets, rows = state.positions.v.market, state.position_row
-    return all(markets[rows[position_id]] != market for position_id in state.flagged)
+    for position_id in state.flagged:  # a loop, not all(...): no closure, so the compiled engine can make it cpdef
+        if markets[rows[position_id]] == market:
+            return False
+    return True
 
 
 def narrow(state: State, row: int) -> None:
