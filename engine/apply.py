@@ -178,7 +178,7 @@ def _close_rfq(state: State, rfq_id: int, happened: str) -> None:
     """Close an open RFQ: ``filled``, or the ``RfqClosed`` reason (cancelled, expired)."""
     rfq = state.rfqs.pop(rfq_id, None)
     ended = RFQ.next(_RFQ_OPEN if rfq is not None else state.rfq_state(rfq_id), happened, rfq_id)
-    assert not rfq.quotes, f"RFQ {rfq_id} closes with live quotes {sorted(q.quote_id for q in rfq.quotes.values())}"
+    assert not rfq.quotes, f"RFQ {rfq_id} closes with live quotes of {sorted(rfq.quotes)}"
     _count_down(state.open_rfqs_of, rfq.trader)
     closed = state.closed_rfqs
     closed[rfq_id] = ended

@@ -9,6 +9,9 @@
 # typed container's ``.get`` or ``[k]`` is a C call instead of a method lookup, with the
 # same semantics; storing anything else raises TypeError in the compiled engine only.
 
+cimport cython
+
+
 cdef class _Views:
     cdef public object status, position_id, market, taker_is_long, long_agent, short_agent, size_e6, size_open_e6
     cdef public object entry_price_e8, rate_e9, margin_long_e6, margin_short_e6, margin_open_long_e6
@@ -27,6 +30,20 @@ cdef class Table:
     cdef public object free_e6, held_e6
     cpdef alloc(self)
     cpdef release(self, row)
+
+
+# Records with no reference cycles (a Quote holds ints and strs, an Rfq its quotes): left
+# out of the cyclic GC, as their msgspec predecessors were (gc=False).
+@cython.no_gc
+cdef class Quote:
+    cdef public object quote_id, rfq_id, maker, rate_e9, collateral_e6, fee_e6, created_ns, expires_ns
+
+
+@cython.no_gc
+cdef class Rfq:
+    cdef public object rfq_id, trader, market, is_long, size_e6, leverage, max_rate_e9, duration_ns, expires_ns
+    cdef public object margin_e6, fee_e6, auto_accept, target_rate_e9
+    cdef public dict quotes
 
 
 cdef class Oracle:

@@ -31,8 +31,9 @@ from engine.units import AMOUNT_E6_MAX, BPS_SCALE, NS_PER_MS, RATE_E9_MAX, div_c
 # -- reads ------------------------------------------------------------------------------
 
 
-def _open_rfq(state: State, rfq_id: int, now_ns: int) -> Rfq | rj.Rejected:
-    """An RFQ that can still be quoted or accepted, or the rejection saying why not."""
+def _not_open(state: State, rfq_id: int, now_ns: int) -> rj.Rejected | None:
+    """None if the RFQ can still be quoted or accepted (it is in ``state.rfqs``), else the
+    rejection saying why not."""
     rfq = state.rfqs.get(rfq_id)
     if rfq is None:
         where = state.rfq_state(rfq_id)
@@ -44,7 +45,7 @@ def _open_rfq(state: State, rfq_id: int, now_ns: int) -> Rfq | rj.Rejected:
                            reason="closed" if where == GONE else where)
     if now_ns >= rfq.expires_ns:
         return rj.rejected(rj.RFQ_EXPIRED, f"RFQ {rfq_id} has expired", rfq_id=rfq_id, expires_ns=rfq.expires_ns)
-    return rfq
+    return None
 
 
 def quote_rank(quote: Quote) -> tuple[int, int, int]:
@@ -132,9 +133,10 @@ def decide_request(state: State, c: cmd.RequestQuote, ctx: Ctx):
 
 def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
     rfq_id, maker, rate_e9, collateral_e6 = c.rfq_id, c.maker, c.funding_rate_e9, c.collateral_e6
-    rfq = _open_rfq(state, rfq_id, ctx.ts_ns)
-    if type(rfq) is rj.Rejected:
-        return rfq
+    refused = _not_open(state, rfq_id, ctx.ts_ns)
+    if refused is not None:
+        return refused
+    rfq = state.rfqs[rfq_id]
     if rfq.trader == maker:
         return rj.rejected(rj.SELF_QUOTE, "a maker may not quote its own RFQ", rfq_id=rfq_id)
     if not -RATE_E9_MAX <= rate_e9 <= RATE_E9_MAX:
@@ -193,9 +195,10 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
 
 
 def decide_accept(state: State, c: cmd.AcceptQuote, ctx: Ctx):
-    rfq = _open_rfq(state, c.rfq_id, ctx.ts_ns)
-    if type(rfq) is rj.Rejected:
-        return rfq
+    refused = _not_open(state, c.rfq_id, ctx.ts_ns)
+    if refused is not None:
+        return refused
+    rfq = state.rfqs[c.rfq_id]
     if rfq.trader != c.trader:
         return rj.rejected(rj.NOT_OWNER, "only the RFQ's trader may accept", rfq_id=c.rfq_id)
     refused = oracle.guard(state, rfq.market, ctx.ts_ns)
@@ -212,7 +215,7 @@ def decide_accept(state: State, c: cmd.AcceptQuote, ctx: Ctx):
         quote = state.quotes.get(c.quote_id)
         if quote is None or quote.rfq_id != c.rfq_id:
             return rj.rejected(rj.UNKNOWN_QUOTE, f"no live quote {c.quote_id} on RFQ {c.rfq_id}",
-                               quote_id=c.quote_id, live_quote_ids=sorted(q.quote_id for q in rfq.quotes.values()))
+                               quote_id=c.quote_id, live_quote_ids=sorted([q.quote_id for q in rfq.quotes.values()]))
         if ctx.ts_ns >= quote.expires_ns:
             return rj.rejected(rj.QUOTE_EXPIRED, f"quote {c.quote_id} has expired", quote_id=c.quote_id,
                                expires_ns=quote.expires_ns)
@@ -232,7 +235,7 @@ def decide_cancel_quote(state: State, c: cmd.CancelQuote, ctx: Ctx):
 def decide_cancel_rfq(state: State, c: cmd.CancelRfq, ctx: Ctx):
     rfq = state.rfqs.get(c.rfq_id)
     if rfq is None:
-        return _open_rfq(state, c.rfq_id, ctx.ts_ns)  # the rejection saying why
+        return _not_open(state, c.rfq_id, ctx.ts_ns)  # the rejection saying why
     if rfq.trader != c.trader:
         return rj.rejected(rj.NOT_OWNER, "only the RFQ's trader may cancel it", rfq_id=c.rfq_id)
     return _close_unfilled(rfq, "cancelled", c.client_id, ctx)
