@@ -11,8 +11,9 @@ from engine.state cimport Oracle, Quote, Rfq, State, Table, _Views
 cdef Lifecycle RFQ, QUOTE, POSITION
 
 cpdef apply(State state, event)
-@cython.locals(balances=tuple)
+@cython.locals(v=_Views)
 cpdef _move(State state, transfers)
+@cython.locals(v=_Views)
 cpdef _add(State state, account, ref, delta_e6)
 cpdef _remember_client_id(State state, agent, client_id, event)
 cpdef _deposited(State state, e)

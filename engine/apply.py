@@ -29,13 +29,13 @@ def apply(state: State, event: ev.Event) -> None:
 def _move(state: State, transfers: list[ev.Transfer]) -> None:
     """Apply each transfer: ``amount_e6`` out of the debit account, into the credit account.
 
-    Agents' accounts are the hot case and are handled inline (``balances[FREE]`` and
-    ``balances[HELD]`` are their columns); the rest go through ``_add``. Only ``external``
-    may go below zero (DESIGN §4): ``decide`` checked every debit against what the account
-    holds, so a negative balance here means a rule let money out that was not there.
+    Agents' accounts (``FREE``, ``HELD``: the agents' table's two columns) are the hot case
+    and are handled inline; the rest go through ``_add``. Only ``external`` may go below
+    zero (DESIGN §4): ``decide`` checked every debit against what the account holds, so a
+    negative balance here means a rule let money out that was not there.
     """
     agent_row = state.agent_row
-    balances = state.agents.v.free_e6, state.agents.v.held_e6
+    v = state.agents.v
     for t in transfers:
         amount_e6 = t.amount_e6
         if amount_e6 <= 0:
@@ -45,12 +45,16 @@ def _move(state: State, transfers: list[ev.Transfer]) -> None:
             row = agent_row.get(t.debit_ref)
             if row is None:  # a new account may grow the table, and so replace its views
                 row = state.agent_index(t.debit_ref)
-                balances = state.agents.v.free_e6, state.agents.v.held_e6
-            column = balances[account]
-            column[row] -= amount_e6
-            if column[row] < 0:
+                v = state.agents.v
+            if account == FREE:
+                v.free_e6[row] -= amount_e6
+                left_e6 = v.free_e6[row]
+            else:
+                v.held_e6[row] -= amount_e6
+                left_e6 = v.held_e6[row]
+            if left_e6 < 0:
                 raise AssertionError(f"{t.kind} of {amount_e6} leaves {t.debit_ref}'s "
-                                     f"{'free' if account == FREE else 'held'} at {column[row]}: "
+                                     f"{'free' if account == FREE else 'held'} at {left_e6}: "
                                      "no agent account may go below zero")
         else:
             _add(state, account, t.debit_ref, -amount_e6)
@@ -59,8 +63,11 @@ def _move(state: State, transfers: list[ev.Transfer]) -> None:
             row = agent_row.get(t.credit_ref)
             if row is None:
                 row = state.agent_index(t.credit_ref)
-                balances = state.agents.v.free_e6, state.agents.v.held_e6
-            balances[account][row] += amount_e6
+                v = state.agents.v
+            if account == FREE:
+                v.free_e6[row] += amount_e6
+            else:
+                v.held_e6[row] += amount_e6
         else:
             _add(state, account, t.credit_ref, amount_e6)
 
@@ -69,17 +76,19 @@ def _add(state: State, account: int, ref, delta_e6: int) -> None:
     """Add ``delta_e6`` to a position margin or a system account; a debit must not take
     any but ``external`` below zero."""
     if account == MARGIN_LONG:
-        column = state.positions.v.margin_long_e6
+        v = state.positions.v
         row = state.position_row[ref]
-        column[row] += delta_e6
-        if column[row] < 0:
-            raise AssertionError(f"position {ref}'s long margin goes to {column[row]}: a margin never goes below zero")
+        v.margin_long_e6[row] += delta_e6
+        if v.margin_long_e6[row] < 0:
+            raise AssertionError(f"position {ref}'s long margin goes to {v.margin_long_e6[row]}: "
+                                 "a margin never goes below zero")
     elif account == MARGIN_SHORT:
-        column = state.positions.v.margin_short_e6
+        v = state.positions.v
         row = state.position_row[ref]
-        column[row] += delta_e6
-        if column[row] < 0:
-            raise AssertionError(f"position {ref}'s short margin goes to {column[row]}: a margin never goes below zero")
+        v.margin_short_e6[row] += delta_e6
+        if v.margin_short_e6[row] < 0:
+            raise AssertionError(f"position {ref}'s short margin goes to {v.margin_short_e6[row]}: "
+                                 "a margin never goes below zero")
     elif account == FEES:
         state.fees_e6 += delta_e6
         if state.fees_e6 < 0:

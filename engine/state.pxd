@@ -10,13 +10,21 @@
 # same semantics; storing anything else raises TypeError in the compiled engine only.
 
 cimport cython
+from libc.stdint cimport int8_t, int16_t, int64_t
 
 
+# The columns' views are typed memoryviews of their dtypes (POSITION_COLUMNS, AGENT_COLUMNS):
+# ``v.size_e6[row]`` is a C array access; a value read is a Python int, as from a memoryview;
+# a value written must fit the dtype or raises (OverflowError here, ValueError from a
+# memoryview), never wraps. Read as a whole from Python, such an attribute is a new
+# memoryview object each time: compiled code reads elements through a typed _Views.
 cdef class _Views:
-    cdef public object status, position_id, market, taker_is_long, long_agent, short_agent, size_e6, size_open_e6
-    cdef public object entry_price_e8, rate_e9, margin_long_e6, margin_short_e6, margin_open_long_e6
-    cdef public object margin_open_short_e6, opened_ns, last_funding_ns, expires_ns, flagged_ns
-    cdef public object free_e6, held_e6
+    cdef public int8_t[:] status, taker_is_long
+    cdef public int16_t[:] market
+    cdef public int64_t[:] position_id, long_agent, short_agent, size_e6, size_open_e6
+    cdef public int64_t[:] entry_price_e8, rate_e9, margin_long_e6, margin_short_e6, margin_open_long_e6
+    cdef public int64_t[:] margin_open_short_e6, opened_ns, last_funding_ns, expires_ns, flagged_ns
+    cdef public int64_t[:] free_e6, held_e6
 
 
 cdef class Table:
