@@ -20,10 +20,11 @@ from engine.units import NS_PER_MS
 
 def apply(state: State, event: ev.Event) -> None:
     """Apply one event. Events must come in seq order, with no gap."""
-    if event.seq != state.last_seq + 1:
-        raise AssertionError(f"event seq {event.seq} does not follow {state.last_seq}")
+    seq = event.seq
+    if seq != state.last_seq + 1:
+        raise AssertionError(f"event seq {seq} does not follow {state.last_seq}")
     _APPLY[type(event)](state, event)
-    state.last_seq = event.seq
+    state.last_seq = seq
 
 
 def _move(state: State, transfers: list[ev.Transfer]) -> None:

@@ -24,7 +24,7 @@ So the last price is judged against the path that led to it, and a price that st
 from __future__ import annotations
 
 from engine import commands as cmd
-from engine import events as ev
+from engine.events import OracleSourceSwitched, OracleUpdated
 from engine import rejections as rj
 from engine.context import Ctx
 from engine.risk import bands, liquidation
@@ -180,7 +180,7 @@ def decide_update(state: State, c: cmd.OracleUpdate, ctx: Ctx):
         refused = _provenance_refused(c)
         if refused is not None:
             return refused
-    events = [ev.OracleUpdated(ctx.seq(), ctx.ts_ns, ctx.cmd_id, market=c.market, price_e8=c.price_e8,
+    events = [OracleUpdated(ctx.seq(), ctx.ts_ns, ctx.cmd_id, market=c.market, price_e8=c.price_e8,
                                conf_e8=c.conf_e8, publish_ns=c.publish_ns, source=c.source, feed_id=c.feed_id,
                                sources=c.sources, spread_bps=c.spread_bps, ema_price_e8=c.ema_price_e8)]
     if bands.skips_sweep(state, c.market, c.price_e8):
@@ -201,5 +201,5 @@ def decide_switch(state: State, c: cmd.SwitchOracleSource, ctx: Ctx):
     if c.reason not in SWITCH_REASONS:
         return rj.rejected(rj.INVALID_FIELD, f"reason must be one of {', '.join(SWITCH_REASONS)}",
                            field="reason", allowed=list(SWITCH_REASONS))
-    return [ev.OracleSourceSwitched(ctx.seq(), ctx.ts_ns, ctx.cmd_id, market=c.market, from_source=c.from_source,
+    return [OracleSourceSwitched(ctx.seq(), ctx.ts_ns, ctx.cmd_id, market=c.market, from_source=c.from_source,
                                     to_source=c.to_source, reason=c.reason)]

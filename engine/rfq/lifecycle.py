@@ -19,8 +19,9 @@ from __future__ import annotations
 from operator import attrgetter
 
 from engine import commands as cmd
-from engine.commands import DURATION_NS
-from engine import events as ev
+from engine.commands import BEST_QUOTE, DURATION_NS
+from engine.events import (FEES, FREE, HELD, MARGIN_LONG, MARGIN_SHORT, PositionOpened, QuoteReleased, QuoteSubmitted,
+                           RfqClosed, RfqOpened, Transfer)
 from engine import oracle
 from engine import rejections as rj
 from engine.context import Ctx, transfer
@@ -123,8 +124,8 @@ def decide_request(state: State, c: cmd.RequestQuote, ctx: Ctx):
     if free_e6 < margin_e6 + fee_e6:
         return rj.rejected(rj.INSUFFICIENT_FUNDS, "free balance below margin + taker fee",
                            required_e6=margin_e6 + fee_e6, available_e6=free_e6, margin_e6=margin_e6, fee_e6=fee_e6)
-    transfers = [ev.Transfer(ev.FREE, c.trader, ev.HELD, c.trader, margin_e6 + fee_e6, "hold")]
-    return [ev.RfqOpened(
+    transfers = [Transfer(FREE, c.trader, HELD, c.trader, margin_e6 + fee_e6, "hold")]
+    return [RfqOpened(
         ctx.seq(), ctx.ts_ns, ctx.cmd_id, rfq_id=state.next_rfq_id, trader=c.trader, market=c.market, side=c.side,
         size_e6=c.size_e6, leverage=c.leverage, max_funding_rate_e9=c.max_funding_rate_e9, duration=c.duration,
         expires_ns=ctx.ts_ns + lifetime_ms * NS_PER_MS, margin_e6=margin_e6, fee_e6=fee_e6,
@@ -174,8 +175,8 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
     ts_ns = ctx.ts_ns
     expires_ns = ts_ns + lifetime_ms * NS_PER_MS
     quote_id = state.next_quote_id
-    transfers = [ev.Transfer(ev.FREE, maker, ev.HELD, maker, collateral_e6 + fee_e6, "hold")]
-    events.append(ev.QuoteSubmitted(
+    transfers = [Transfer(FREE, maker, HELD, maker, collateral_e6 + fee_e6, "hold")]
+    events.append(QuoteSubmitted(
         ctx.seq(), ts_ns, ctx.cmd_id, quote_id=quote_id, rfq_id=rfq_id, maker=maker, funding_rate_e9=rate_e9,
         collateral_e6=collateral_e6, fee_e6=fee_e6, expires_ns=expires_ns, client_id=c.client_id, transfers=transfers))
 
@@ -207,7 +208,7 @@ def decide_accept(state: State, c: cmd.AcceptQuote, ctx: Ctx):
     if not _room_for_a_position(state):
         return rj.limit_reached("positions_max", state.config.positions_max,
                                 "the venue holds as many open positions as it may", positions=state.positions.live)
-    if c.quote_id == cmd.BEST_QUOTE:
+    if c.quote_id == BEST_QUOTE:
         quote = best_quote(rfq, ctx.ts_ns)
         if quote is None:
             return rj.rejected(rj.NO_QUOTES, "the RFQ has no live quote", rfq_id=c.rfq_id)
@@ -276,16 +277,16 @@ def due_rfq_expiries(state: State, ctx: Ctx) -> list:
 # -- events -------------------------------------------------------------------------------
 
 
-def _release(quote: Quote, reason: str, client_id: str, ctx: Ctx) -> ev.QuoteReleased:
-    transfers = [ev.Transfer(ev.HELD, quote.maker, ev.FREE, quote.maker, quote.collateral_e6 + quote.fee_e6, "release")]
-    return ev.QuoteReleased(ctx.seq(), ctx.ts_ns, ctx.cmd_id, quote_id=quote.quote_id, rfq_id=quote.rfq_id,
+def _release(quote: Quote, reason: str, client_id: str, ctx: Ctx) -> QuoteReleased:
+    transfers = [Transfer(HELD, quote.maker, FREE, quote.maker, quote.collateral_e6 + quote.fee_e6, "release")]
+    return QuoteReleased(ctx.seq(), ctx.ts_ns, ctx.cmd_id, quote_id=quote.quote_id, rfq_id=quote.rfq_id,
                             maker=quote.maker, reason=reason, client_id=client_id, transfers=transfers)
 
 
 def _close_unfilled(rfq: Rfq, reason: str, client_id: str, ctx: Ctx) -> list:
     events = [_release(q, "rfq_closed", "", ctx) for q in sorted(rfq.quotes.values(), key=_QUOTE_ID)]
-    transfers = [ev.Transfer(ev.HELD, rfq.trader, ev.FREE, rfq.trader, rfq.margin_e6 + rfq.fee_e6, "release")]
-    events.append(ev.RfqClosed(ctx.seq(), ctx.ts_ns, ctx.cmd_id, rfq_id=rfq.rfq_id, trader=rfq.trader, reason=reason,
+    transfers = [Transfer(HELD, rfq.trader, FREE, rfq.trader, rfq.margin_e6 + rfq.fee_e6, "release")]
+    events.append(RfqClosed(ctx.seq(), ctx.ts_ns, ctx.cmd_id, rfq_id=rfq.rfq_id, trader=rfq.trader, reason=reason,
                                client_id=client_id, transfers=transfers))
     return events
 
@@ -294,7 +295,7 @@ _QUOTE_ID = attrgetter("quote_id")
 
 
 def _open_position(state: State, rfq: Rfq, quote: Quote, others: list[Quote], signature: str,
-                   auto: bool, client_id: str, ctx: Ctx) -> ev.PositionOpened:
+                   auto: bool, client_id: str, ctx: Ctx) -> PositionOpened:
     """Fill the RFQ with ``quote`` at the oracle price: holds to margins and fees, the
     ``others`` (every other live quote of the RFQ) released."""
     market = rfq.market
@@ -303,18 +304,18 @@ def _open_position(state: State, rfq: Rfq, quote: Quote, others: list[Quote], si
     taker_is_long = rfq.is_long
     position_id = state.next_position_id
     margin_e6 = rfq.margin_e6
-    taker_margin = ev.MARGIN_LONG if taker_is_long else ev.MARGIN_SHORT
-    maker_margin = ev.MARGIN_SHORT if taker_is_long else ev.MARGIN_LONG
-    transfers = [ev.Transfer(ev.HELD, trader, taker_margin, position_id, margin_e6, "margin")]
-    transfer(transfers, ev.HELD, trader, ev.FEES, "", rfq.fee_e6, "fee")
-    transfers.append(ev.Transfer(ev.HELD, quote.maker, maker_margin, position_id, quote.collateral_e6, "margin"))
-    transfer(transfers, ev.HELD, quote.maker, ev.FEES, "", quote.fee_e6, "fee")
+    taker_margin = MARGIN_LONG if taker_is_long else MARGIN_SHORT
+    maker_margin = MARGIN_SHORT if taker_is_long else MARGIN_LONG
+    transfers = [Transfer(HELD, trader, taker_margin, position_id, margin_e6, "margin")]
+    transfer(transfers, HELD, trader, FEES, "", rfq.fee_e6, "fee")
+    transfers.append(Transfer(HELD, quote.maker, maker_margin, position_id, quote.collateral_e6, "margin"))
+    transfer(transfers, HELD, quote.maker, FEES, "", quote.fee_e6, "fee")
     others = sorted(others, key=_QUOTE_ID)
     for other in others:
-        transfers.append(ev.Transfer(ev.HELD, other.maker, ev.FREE, other.maker, other.collateral_e6 + other.fee_e6,
+        transfers.append(Transfer(HELD, other.maker, FREE, other.maker, other.collateral_e6 + other.fee_e6,
                                      "release"))
     duration_ns = rfq.duration_ns
-    return ev.PositionOpened(
+    return PositionOpened(
         ctx.seq(), ctx.ts_ns, ctx.cmd_id, position_id=position_id, rfq_id=rfq.rfq_id,
         quote_id=quote.quote_id, market=market, long_agent=trader if taker_is_long else quote.maker,
         short_agent=quote.maker if taker_is_long else trader, taker_side="long" if taker_is_long else "short",
