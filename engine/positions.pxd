@@ -5,6 +5,7 @@ cimport cython
 from engine cimport oracle
 from engine.context cimport Ctx
 from engine.risk cimport settlement
+from engine.risk.settlement cimport CloseOut
 from engine.state cimport State, _Views
 from engine.units cimport div_half_even
 
@@ -12,6 +13,6 @@ from engine.units cimport div_half_even
 cpdef party_side(State state, row, agent)
 @cython.locals(v=_Views)
 cpdef decide_close(State state, c, Ctx ctx)
-@cython.locals(v=_Views)
+@cython.locals(v=_Views, done=CloseOut)
 cpdef close_event(State state, row, fraction_bps, reason, agent, client_id, Ctx ctx, accrue_until_ns =*)
 cpdef due_expiry(State state, until_ns, Ctx ctx)

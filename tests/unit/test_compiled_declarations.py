@@ -69,6 +69,12 @@ def test_column_views_are_typed_with_the_columns_dtypes():
         assert views[name] == f"{np.dtype(dtype).name}_t[:]", (name, views[name], dtype)
 
 
+def test_settlement_pxd_declares_every_slot_of_close_out():
+    from engine.risk.settlement import CloseOut
+
+    assert declared(ENGINE / "risk" / "settlement.pxd")["CloseOut"] == set(CloseOut.__slots__)
+
+
 def test_context_pxd_declares_every_slot_of_ctx():
     from engine.context import Ctx
 
