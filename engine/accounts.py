@@ -40,7 +40,7 @@ def decide_deposit(state: State, c: cmd.Deposit, ctx: Ctx):
     transfers: list[Transfer] = []
     transfer(transfers, EXTERNAL, "", FREE, c.agent, c.amount_e6, "deposit")
     return [Deposited(ctx.seq(), ctx.ts_ns, ctx.cmd_id, agent=c.agent, amount_e6=c.amount_e6, ref=c.ref,
-                         transfers=transfers)]
+                      transfers=transfers)]
 
 
 def decide_withdraw(state: State, c: cmd.Withdraw, ctx: Ctx):
@@ -55,4 +55,4 @@ def decide_withdraw(state: State, c: cmd.Withdraw, ctx: Ctx):
     transfers: list[Transfer] = []
     transfer(transfers, FREE, c.agent, EXTERNAL, "", c.amount_e6, "withdraw")
     return [Withdrawn(ctx.seq(), ctx.ts_ns, ctx.cmd_id, agent=c.agent, amount_e6=c.amount_e6,
-                         destination=c.destination, client_id=c.client_id, transfers=transfers)]
+                      destination=c.destination, client_id=c.client_id, transfers=transfers)]

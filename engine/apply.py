@@ -140,25 +140,27 @@ def _withdrawn(state: State, e: ev.Withdrawn) -> None:
 
 
 def _rfq_opened(state: State, e: ev.RfqOpened) -> None:
-    RFQ.next(NEW if e.rfq_id == state.next_rfq_id else state.rfq_state(e.rfq_id), "opened", e.rfq_id)
+    rfq_id, trader = e.rfq_id, e.trader
+    RFQ.next(NEW if rfq_id == state.next_rfq_id else state.rfq_state(rfq_id), "opened", rfq_id)
     _move(state, e.transfers)
-    state.open_rfqs_of[e.trader] = state.open_rfqs_of.get(e.trader, 0) + 1
-    state.rfqs[e.rfq_id] = Rfq(e.rfq_id, e.trader, e.market, e.side == "long", e.size_e6, e.leverage,
-                               e.max_funding_rate_e9, DURATION_NS[e.duration], e.expires_ns, e.margin_e6, e.fee_e6,
-                               e.auto_accept, e.target_rate_e9, {})
-    state.next_rfq_id = e.rfq_id + 1
-    _remember_client_id(state, e.trader, e.client_id, e)
+    state.open_rfqs_of[trader] = state.open_rfqs_of.get(trader, 0) + 1
+    state.rfqs[rfq_id] = Rfq(rfq_id, trader, e.market, e.side == "long", e.size_e6, e.leverage,
+                             e.max_funding_rate_e9, DURATION_NS[e.duration], e.expires_ns, e.margin_e6, e.fee_e6,
+                             e.auto_accept, e.target_rate_e9, {})
+    state.next_rfq_id = rfq_id + 1
+    _remember_client_id(state, trader, e.client_id, e)
 
 
 def _quote_submitted(state: State, e: ev.QuoteSubmitted) -> None:
-    QUOTE.next(NEW if e.quote_id == state.next_quote_id else state.quote_state(e.quote_id), "submitted", e.quote_id)
+    quote_id, rfq_id, maker = e.quote_id, e.rfq_id, e.maker
+    QUOTE.next(NEW if quote_id == state.next_quote_id else state.quote_state(quote_id), "submitted", quote_id)
     _move(state, e.transfers)
-    state.live_quotes_of[e.maker] = state.live_quotes_of.get(e.maker, 0) + 1
-    quote = Quote(e.quote_id, e.rfq_id, e.maker, e.funding_rate_e9, e.collateral_e6, e.fee_e6, e.ts_ns, e.expires_ns)
-    state.quotes[e.quote_id] = quote
-    state.rfqs[e.rfq_id].quotes[e.maker] = quote  # a replaced quote was released just before
-    state.next_quote_id = e.quote_id + 1
-    _remember_client_id(state, e.maker, e.client_id, e)
+    state.live_quotes_of[maker] = state.live_quotes_of.get(maker, 0) + 1
+    quote = Quote(quote_id, rfq_id, maker, e.funding_rate_e9, e.collateral_e6, e.fee_e6, e.ts_ns, e.expires_ns)
+    state.quotes[quote_id] = quote
+    state.rfqs[rfq_id].quotes[maker] = quote  # a replaced quote was released just before
+    state.next_quote_id = quote_id + 1
+    _remember_client_id(state, maker, e.client_id, e)
 
 
 def _end_quote(state: State, quote_id: int, happened: str) -> None:
@@ -307,17 +309,18 @@ def _margin_changed(state: State, e: ev.MarginChanged) -> None:
 
 def _oracle_updated(state: State, e: ev.OracleUpdated) -> None:
     o = state.oracle
-    if o.publish_ns[e.market] == 0:
-        o.twap_e8[e.market] = e.price_e8  # the first price is its own reference
+    market, price_e8, publish_ns = e.market, e.price_e8, e.publish_ns
+    if o.publish_ns[market] == 0:
+        o.twap_e8[market] = price_e8  # the first price is its own reference
     else:
-        o.twap_e8[e.market] = twap_after(o.twap_e8[e.market], o.price_e8[e.market], o.publish_ns[e.market],
-                                         e.publish_ns, state.config.markets[e.market].oracle_twap_window_ns)
-    o.price_e8[e.market] = e.price_e8
-    o.conf_e8[e.market] = e.conf_e8
-    o.publish_ns[e.market] = e.publish_ns
-    o.source[e.market] = e.source
-    if not state.safe_low_e8[e.market] < e.price_e8 < state.safe_high_e8[e.market]:
-        bands.recompute(state, e.market)
+        o.twap_e8[market] = twap_after(o.twap_e8[market], o.price_e8[market], o.publish_ns[market], publish_ns,
+                                       state.config.markets[market].oracle_twap_window_ns)
+    o.price_e8[market] = price_e8
+    o.conf_e8[market] = e.conf_e8
+    o.publish_ns[market] = publish_ns
+    o.source[market] = e.source
+    if not state.safe_low_e8[market] < price_e8 < state.safe_high_e8[market]:
+        bands.recompute(state, market)
 
 
 def _oracle_source_switched(state: State, e: ev.OracleSourceSwitched) -> None:
