@@ -12,6 +12,7 @@ from engine.units cimport div_ceil, div_half_even
 cpdef _not_open(State state, rfq_id, now_ns)
 cpdef quote_rank(Quote quote)
 cpdef _room_for_a_position(State state)
+cpdef _lifetime_ms(requested_ms, default_ms, low_ms, high_ms, field)
 @cython.locals(best=Quote, quote=Quote)
 cpdef best_live_quote(quotes, now_ns)
 cpdef best_quote(Rfq rfq, now_ns)

@@ -24,6 +24,7 @@ from engine.events import (FEES, FREE, HELD, MARGIN_LONG, MARGIN_SHORT, Position
                            RfqClosed, RfqOpened, Transfer)
 from engine import oracle
 from engine import rejections as rj
+from engine.rejections import Rejected
 from engine.context import Ctx, transfer
 from engine.lifecycles import GONE, NEW, RfqState
 from engine.state import Quote, Rfq, State
@@ -111,7 +112,7 @@ def decide_request(state: State, c: cmd.RequestQuote, ctx: Ctx):
         return rj.out_of_range("max_funding_rate_e9", max_rate_e9, -RATE_E9_MAX, RATE_E9_MAX)
     lifetime_ms = _lifetime_ms(c.expires_in_ms, m.rfq_lifetime_ms_default, m.rfq_lifetime_ms_min,
                                m.rfq_lifetime_ms_max, "expires_in_ms")
-    if type(lifetime_ms) is rj.Rejected:
+    if type(lifetime_ms) is Rejected:
         return lifetime_ms
     auto_accept = c.auto_accept
     if target_rate_e9 is not None:
@@ -153,7 +154,7 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
     m = state.config.markets[rfq.market]
     lifetime_ms = _lifetime_ms(c.valid_for_ms, m.quote_lifetime_ms_default, m.quote_lifetime_ms_min,
                                m.quote_lifetime_ms_max, "valid_for_ms")
-    if type(lifetime_ms) is rj.Rejected:
+    if type(lifetime_ms) is Rejected:
         return lifetime_ms
     size_e6 = rfq.size_e6
     collateral_e6_min = div_ceil(size_e6, m.leverage_max)
