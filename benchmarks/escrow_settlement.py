@@ -319,24 +319,6 @@ class NullSink:
         pass
 
 
-class WriterTail:
-    """The durable end of the journal as the bench's writer reports it (the venue's HubTail
-    is woken by the sequencer the same way)."""
-
-    def __init__(self, last_seq: int):
-        self.last_seq, self.last_ts_ns = last_seq, 0
-        self._moved = asyncio.Event()
-
-    def durable(self, seq: int, ts_ns: int) -> None:
-        self.last_seq, self.last_ts_ns = seq, ts_ns
-        self._moved.set()
-
-    async def wait_beyond(self, seq: int) -> None:
-        while self.last_seq <= seq:
-            self._moved.clear()
-            await self._moved.wait()
-
-
 @dataclass
 class LagRun:
     lag_s: list[float]
@@ -351,7 +333,7 @@ def lag_run(kind: str | None, program_path: Path, load: Load, scratch: Path, bat
     settles them onto a fresh chain (``kind``), or through ``NullSink`` (``kind`` None)."""
     from adapters.solana.runner_sink import SettlementSink
     from ledger.journal import Journal
-    from ledger.projections.runner import Runner
+    from ledger.projections.runner import MovingTail, Runner
 
     run_dir = Path(tempfile.mkdtemp(dir=scratch))
     journal_dir = run_dir / "journal"
@@ -369,7 +351,7 @@ def lag_run(kind: str | None, program_path: Path, load: Load, scratch: Path, bat
         sink.loop.call(_after_deposits(sink.projection, load))  # on the loop the backend lives on
 
     async def go() -> LagRun:
-        tail = WriterTail(load.deposits_last_seq)
+        tail = MovingTail(load.deposits_last_seq)  # moved by the bench's writer, as the hub moves the venue's
         runner = Runner(journal_dir, [sink], tail=tail)
         status = runner.status[sink.name]
         await runner.start()
@@ -388,7 +370,7 @@ def lag_run(kind: str | None, program_path: Path, load: Load, scratch: Path, bat
                 await loop.run_in_executor(None, journal.append_batch, batch.records)
                 durable_at.append(time.perf_counter())
                 behind.append(batch.last_seq - status.seq)
-                tail.durable(batch.last_seq, batch.ts_ns)
+                tail.move(batch.last_seq, batch.ts_ns)
 
         async def confirm() -> None:
             for batch in batches:

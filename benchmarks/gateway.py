@@ -22,8 +22,9 @@ of either server starts on an idle machine.
 
 The venue runs as its own process (`agentperp run --no-demo --dev --oracle none`); demo
 agents are off; the dev faucet funds the benchmark's agents. Everything else runs as
-`agentperp run` configures it — the SQL read models, the escrow settlement and the hedger
-follow the journal on the same process and the same GIL: ``gateway.venue_projections``
+`agentperp run` configures it — the escrow settlement and the hedger follow the journal on
+the same process and the same GIL, the SQL read models from their own process (on the same
+two cores here): ``gateway.venue_projections``
 names them (from ``/health``), and ``gateway.projection_lag_seq_max`` is the furthest any of
 them was behind the journal when a run ended (work deferred past the run, not avoided).
 """

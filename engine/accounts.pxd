@@ -1,7 +1,7 @@
 # Cython declarations augmenting accounts.py in the compiled engine (as engine/apply.pxd):
 # the state and the context arguments are a State and a Ctx (engine/state.pxd, context.pxd),
 # their attributes read as slots; every value stays a Python object.
-from engine.context cimport Ctx
+from engine.context cimport Ctx, transfer
 from engine.state cimport State
 
 cpdef decide_deposit(State state, c, Ctx ctx)

@@ -10,7 +10,7 @@ never credited twice.
 from __future__ import annotations
 
 from engine import commands as cmd
-from engine import events as ev
+from engine.events import Deposited, EXTERNAL, FREE, Transfer, Withdrawn
 from engine import rejections as rj
 from engine.context import Ctx, transfer
 from engine.state import State
@@ -37,10 +37,10 @@ def decide_deposit(state: State, c: cmd.Deposit, ctx: Ctx):
     if c.amount_e6 > room_e6:
         return rj.rejected(rj.LIMIT_REACHED, "the venue's total deposit cap would be exceeded",
                            amount_e6_max=room_e6)
-    transfers: list[ev.Transfer] = []
-    transfer(transfers, ev.EXTERNAL, "", ev.FREE, c.agent, c.amount_e6, "deposit")
-    return [ev.Deposited(ctx.seq(), ctx.ts_ns, ctx.cmd_id, agent=c.agent, amount_e6=c.amount_e6, ref=c.ref,
-                         transfers=transfers)]
+    transfers: list[Transfer] = []
+    transfer(transfers, EXTERNAL, "", FREE, c.agent, c.amount_e6, "deposit")
+    return [Deposited(ctx.seq(), ctx.ts_ns, ctx.cmd_id, agent=c.agent, amount_e6=c.amount_e6, ref=c.ref,
+                      transfers=transfers)]
 
 
 def decide_withdraw(state: State, c: cmd.Withdraw, ctx: Ctx):
@@ -52,7 +52,7 @@ def decide_withdraw(state: State, c: cmd.Withdraw, ctx: Ctx):
     if free_e6 < c.amount_e6:
         return rj.rejected(rj.INSUFFICIENT_FUNDS, "free balance below the withdrawal",
                            required_e6=c.amount_e6, available_e6=free_e6)
-    transfers: list[ev.Transfer] = []
-    transfer(transfers, ev.FREE, c.agent, ev.EXTERNAL, "", c.amount_e6, "withdraw")
-    return [ev.Withdrawn(ctx.seq(), ctx.ts_ns, ctx.cmd_id, agent=c.agent, amount_e6=c.amount_e6,
-                         destination=c.destination, client_id=c.client_id, transfers=transfers)]
+    transfers: list[Transfer] = []
+    transfer(transfers, FREE, c.agent, EXTERNAL, "", c.amount_e6, "withdraw")
+    return [Withdrawn(ctx.seq(), ctx.ts_ns, ctx.cmd_id, agent=c.agent, amount_e6=c.amount_e6,
+                      destination=c.destination, client_id=c.client_id, transfers=transfers)]

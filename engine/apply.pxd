@@ -2,18 +2,30 @@
 # State (engine/state.pxd), so its attributes are read and written as slots. Nothing else is
 # typed: every value stays a Python object, as in the interpreted engine.
 cimport cython
-from engine.state cimport Oracle, State, Table, _Views
+from engine.lifecycles cimport Lifecycle
+from engine.oracle cimport twap_after
+from engine.risk cimport bands
+from engine.state cimport Oracle, Quote, Rfq, State, Table, _Views
+
+# The lifecycles' tables (imported from engine.lifecycles): typed, so ``next`` is a C call.
+cdef Lifecycle RFQ, QUOTE, POSITION
 
 cpdef apply(State state, event)
-@cython.locals(balances=tuple)
+@cython.locals(v=_Views)
 cpdef _move(State state, transfers)
+@cython.locals(v=_Views)
 cpdef _add(State state, account, ref, delta_e6)
 cpdef _remember_client_id(State state, agent, client_id, event)
 cpdef _deposited(State state, e)
 cpdef _withdrawn(State state, e)
 cpdef _rfq_opened(State state, e)
+@cython.locals(quote=Quote)
 cpdef _quote_submitted(State state, e)
+@cython.locals(quote=Quote)
 cpdef _end_quote(State state, quote_id, happened)
+@cython.locals(rfq=Rfq)
+cpdef _close_rfq(State state, rfq_id, happened)
+cpdef _count_down(dict counts, agent)
 cpdef _quote_released(State state, e)
 cpdef _rfq_closed(State state, e)
 @cython.locals(positions=Table, t=_Views)

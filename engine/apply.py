@@ -20,22 +20,23 @@ from engine.units import NS_PER_MS
 
 def apply(state: State, event: ev.Event) -> None:
     """Apply one event. Events must come in seq order, with no gap."""
-    if event.seq != state.last_seq + 1:
-        raise AssertionError(f"event seq {event.seq} does not follow {state.last_seq}")
+    seq = event.seq
+    if seq != state.last_seq + 1:
+        raise AssertionError(f"event seq {seq} does not follow {state.last_seq}")
     _APPLY[type(event)](state, event)
-    state.last_seq = event.seq
+    state.last_seq = seq
 
 
 def _move(state: State, transfers: list[ev.Transfer]) -> None:
     """Apply each transfer: ``amount_e6`` out of the debit account, into the credit account.
 
-    Agents' accounts are the hot case and are handled inline (``balances[FREE]`` and
-    ``balances[HELD]`` are their columns); the rest go through ``_add``. Only ``external``
-    may go below zero (DESIGN §4): ``decide`` checked every debit against what the account
-    holds, so a negative balance here means a rule let money out that was not there.
+    Agents' accounts (``FREE``, ``HELD``: the agents' table's two columns) are the hot case
+    and are handled inline; the rest go through ``_add``. Only ``external`` may go below
+    zero (DESIGN §4): ``decide`` checked every debit against what the account holds, so a
+    negative balance here means a rule let money out that was not there.
     """
     agent_row = state.agent_row
-    balances = state.agents.v.free_e6, state.agents.v.held_e6
+    v = state.agents.v
     for t in transfers:
         amount_e6 = t.amount_e6
         if amount_e6 <= 0:
@@ -45,12 +46,16 @@ def _move(state: State, transfers: list[ev.Transfer]) -> None:
             row = agent_row.get(t.debit_ref)
             if row is None:  # a new account may grow the table, and so replace its views
                 row = state.agent_index(t.debit_ref)
-                balances = state.agents.v.free_e6, state.agents.v.held_e6
-            column = balances[account]
-            column[row] -= amount_e6
-            if column[row] < 0:
+                v = state.agents.v
+            if account == FREE:
+                v.free_e6[row] -= amount_e6
+                left_e6 = v.free_e6[row]
+            else:
+                v.held_e6[row] -= amount_e6
+                left_e6 = v.held_e6[row]
+            if left_e6 < 0:
                 raise AssertionError(f"{t.kind} of {amount_e6} leaves {t.debit_ref}'s "
-                                     f"{'free' if account == FREE else 'held'} at {column[row]}: "
+                                     f"{'free' if account == FREE else 'held'} at {left_e6}: "
                                      "no agent account may go below zero")
         else:
             _add(state, account, t.debit_ref, -amount_e6)
@@ -59,8 +64,11 @@ def _move(state: State, transfers: list[ev.Transfer]) -> None:
             row = agent_row.get(t.credit_ref)
             if row is None:
                 row = state.agent_index(t.credit_ref)
-                balances = state.agents.v.free_e6, state.agents.v.held_e6
-            balances[account][row] += amount_e6
+                v = state.agents.v
+            if account == FREE:
+                v.free_e6[row] += amount_e6
+            else:
+                v.held_e6[row] += amount_e6
         else:
             _add(state, account, t.credit_ref, amount_e6)
 
@@ -69,17 +77,19 @@ def _add(state: State, account: int, ref, delta_e6: int) -> None:
     """Add ``delta_e6`` to a position margin or a system account; a debit must not take
     any but ``external`` below zero."""
     if account == MARGIN_LONG:
-        column = state.positions.v.margin_long_e6
+        v = state.positions.v
         row = state.position_row[ref]
-        column[row] += delta_e6
-        if column[row] < 0:
-            raise AssertionError(f"position {ref}'s long margin goes to {column[row]}: a margin never goes below zero")
+        v.margin_long_e6[row] += delta_e6
+        if v.margin_long_e6[row] < 0:
+            raise AssertionError(f"position {ref}'s long margin goes to {v.margin_long_e6[row]}: "
+                                 "a margin never goes below zero")
     elif account == MARGIN_SHORT:
-        column = state.positions.v.margin_short_e6
+        v = state.positions.v
         row = state.position_row[ref]
-        column[row] += delta_e6
-        if column[row] < 0:
-            raise AssertionError(f"position {ref}'s short margin goes to {column[row]}: a margin never goes below zero")
+        v.margin_short_e6[row] += delta_e6
+        if v.margin_short_e6[row] < 0:
+            raise AssertionError(f"position {ref}'s short margin goes to {v.margin_short_e6[row]}: "
+                                 "a margin never goes below zero")
     elif account == FEES:
         state.fees_e6 += delta_e6
         if state.fees_e6 < 0:
@@ -130,25 +140,27 @@ def _withdrawn(state: State, e: ev.Withdrawn) -> None:
 
 
 def _rfq_opened(state: State, e: ev.RfqOpened) -> None:
-    RFQ.next(NEW if e.rfq_id == state.next_rfq_id else state.rfq_state(e.rfq_id), "opened", e.rfq_id)
+    rfq_id, trader = e.rfq_id, e.trader
+    RFQ.next(NEW if rfq_id == state.next_rfq_id else state.rfq_state(rfq_id), "opened", rfq_id)
     _move(state, e.transfers)
-    state.open_rfqs_of[e.trader] = state.open_rfqs_of.get(e.trader, 0) + 1
-    state.rfqs[e.rfq_id] = Rfq(e.rfq_id, e.trader, e.market, e.side == "long", e.size_e6, e.leverage,
-                               e.max_funding_rate_e9, DURATION_NS[e.duration], e.expires_ns, e.margin_e6, e.fee_e6,
-                               e.auto_accept, e.target_rate_e9, {})
-    state.next_rfq_id = e.rfq_id + 1
-    _remember_client_id(state, e.trader, e.client_id, e)
+    state.open_rfqs_of[trader] = state.open_rfqs_of.get(trader, 0) + 1
+    state.rfqs[rfq_id] = Rfq(rfq_id, trader, e.market, e.side == "long", e.size_e6, e.leverage,
+                             e.max_funding_rate_e9, DURATION_NS[e.duration], e.expires_ns, e.margin_e6, e.fee_e6,
+                             e.auto_accept, e.target_rate_e9, {})
+    state.next_rfq_id = rfq_id + 1
+    _remember_client_id(state, trader, e.client_id, e)
 
 
 def _quote_submitted(state: State, e: ev.QuoteSubmitted) -> None:
-    QUOTE.next(NEW if e.quote_id == state.next_quote_id else state.quote_state(e.quote_id), "submitted", e.quote_id)
+    quote_id, rfq_id, maker = e.quote_id, e.rfq_id, e.maker
+    QUOTE.next(NEW if quote_id == state.next_quote_id else state.quote_state(quote_id), "submitted", quote_id)
     _move(state, e.transfers)
-    state.live_quotes_of[e.maker] = state.live_quotes_of.get(e.maker, 0) + 1
-    quote = Quote(e.quote_id, e.rfq_id, e.maker, e.funding_rate_e9, e.collateral_e6, e.fee_e6, e.ts_ns, e.expires_ns)
-    state.quotes[e.quote_id] = quote
-    state.rfqs[e.rfq_id].quotes[e.maker] = quote  # a replaced quote was released just before
-    state.next_quote_id = e.quote_id + 1
-    _remember_client_id(state, e.maker, e.client_id, e)
+    state.live_quotes_of[maker] = state.live_quotes_of.get(maker, 0) + 1
+    quote = Quote(quote_id, rfq_id, maker, e.funding_rate_e9, e.collateral_e6, e.fee_e6, e.ts_ns, e.expires_ns)
+    state.quotes[quote_id] = quote
+    state.rfqs[rfq_id].quotes[maker] = quote  # a replaced quote was released just before
+    state.next_quote_id = quote_id + 1
+    _remember_client_id(state, maker, e.client_id, e)
 
 
 def _end_quote(state: State, quote_id: int, happened: str) -> None:
@@ -178,7 +190,7 @@ def _close_rfq(state: State, rfq_id: int, happened: str) -> None:
     """Close an open RFQ: ``filled``, or the ``RfqClosed`` reason (cancelled, expired)."""
     rfq = state.rfqs.pop(rfq_id, None)
     ended = RFQ.next(_RFQ_OPEN if rfq is not None else state.rfq_state(rfq_id), happened, rfq_id)
-    assert not rfq.quotes, f"RFQ {rfq_id} closes with live quotes {sorted(q.quote_id for q in rfq.quotes.values())}"
+    assert not rfq.quotes, f"RFQ {rfq_id} closes with live quotes of {sorted(rfq.quotes)}"
     _count_down(state.open_rfqs_of, rfq.trader)
     closed = state.closed_rfqs
     closed[rfq_id] = ended
@@ -297,17 +309,18 @@ def _margin_changed(state: State, e: ev.MarginChanged) -> None:
 
 def _oracle_updated(state: State, e: ev.OracleUpdated) -> None:
     o = state.oracle
-    if o.publish_ns[e.market] == 0:
-        o.twap_e8[e.market] = e.price_e8  # the first price is its own reference
+    market, price_e8, publish_ns = e.market, e.price_e8, e.publish_ns
+    if o.publish_ns[market] == 0:
+        o.twap_e8[market] = price_e8  # the first price is its own reference
     else:
-        o.twap_e8[e.market] = twap_after(o.twap_e8[e.market], o.price_e8[e.market], o.publish_ns[e.market],
-                                         e.publish_ns, state.config.markets[e.market].oracle_twap_window_ns)
-    o.price_e8[e.market] = e.price_e8
-    o.conf_e8[e.market] = e.conf_e8
-    o.publish_ns[e.market] = e.publish_ns
-    o.source[e.market] = e.source
-    if not state.safe_low_e8[e.market] < e.price_e8 < state.safe_high_e8[e.market]:
-        bands.recompute(state, e.market)
+        o.twap_e8[market] = twap_after(o.twap_e8[market], o.price_e8[market], o.publish_ns[market], publish_ns,
+                                       state.config.markets[market].oracle_twap_window_ns)
+    o.price_e8[market] = price_e8
+    o.conf_e8[market] = e.conf_e8
+    o.publish_ns[market] = publish_ns
+    o.source[market] = e.source
+    if not state.safe_low_e8[market] < price_e8 < state.safe_high_e8[market]:
+        bands.recompute(state, market)
 
 
 def _oracle_source_switched(state: State, e: ev.OracleSourceSwitched) -> None:

@@ -4,3 +4,6 @@
 cdef class Ctx:
     cdef public object ts_ns, cmd_id, next_seq
     cpdef seq(self)
+
+
+cpdef transfer(list out, debit, debit_ref, credit, credit_ref, amount_e6, kind)

@@ -3,7 +3,7 @@ the seq numbers of the events it emits."""
 
 from __future__ import annotations
 
-from engine import events as ev
+from engine.events import Transfer
 
 
 class Ctx:
@@ -22,10 +22,10 @@ class Ctx:
         return seq
 
 
-def transfer(out: list[ev.Transfer], debit: int, debit_ref, credit: int, credit_ref, amount_e6: int,
+def transfer(out: list[Transfer], debit: int, debit_ref, credit: int, credit_ref, amount_e6: int,
              kind: str) -> None:
     """Append a transfer of ``amount_e6``; a negative amount flows the other way, zero is dropped."""
     if amount_e6 > 0:
-        out.append(ev.Transfer(debit, debit_ref, credit, credit_ref, amount_e6, kind))
+        out.append(Transfer(debit, debit_ref, credit, credit_ref, amount_e6, kind))
     elif amount_e6 < 0:
-        out.append(ev.Transfer(credit, credit_ref, debit, debit_ref, -amount_e6, kind))
+        out.append(Transfer(credit, credit_ref, debit, debit_ref, -amount_e6, kind))

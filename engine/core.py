@@ -3,8 +3,8 @@ that the live sequencer and every replay tool drive."""
 
 from __future__ import annotations
 
-from engine import commands as cmd
-from engine import events as ev
+from engine.commands import Tick
+from engine.events import Checkpoint, Event
 from engine.apply import apply
 from engine.decide import decide
 from engine.rejections import Rejected
@@ -13,7 +13,7 @@ from engine.state import State, state_hash
 TICK_ROUNDS_MAX = 1_000_000  # a Tick that needs more rounds than this is a bug, not load
 
 
-def execute(state: State, command, ts_ns: int, cmd_id: int) -> list[ev.Event] | Rejected:
+def execute(state: State, command, ts_ns: int, cmd_id: int) -> list[Event] | Rejected:
     """Decide ``command`` against ``state`` and apply what it causes; return the events
     (possibly none) or the rejection, which changes nothing."""
     result = decide(state, command, ts_ns, cmd_id)
@@ -22,16 +22,16 @@ def execute(state: State, command, ts_ns: int, cmd_id: int) -> list[ev.Event] | 
     events = result
     for event in events:
         apply(state, event)
-    if type(command) is cmd.Tick and events:
+    if type(command) is Tick and events:
         _finish_tick(state, command, ts_ns, cmd_id, events)
     if state.last_seq - state.last_checkpoint_seq >= state.config.checkpoint_every_events:
-        checkpoint = ev.Checkpoint(state.last_seq + 1, ts_ns, cmd_id, state_hash=state_hash(state))
+        checkpoint = Checkpoint(state.last_seq + 1, ts_ns, cmd_id, state_hash=state_hash(state))
         apply(state, checkpoint)
         events.append(checkpoint)
     return events
 
 
-def _finish_tick(state: State, command: cmd.Tick, ts_ns: int, cmd_id: int, events: list) -> None:
+def _finish_tick(state: State, command: Tick, ts_ns: int, cmd_id: int, events: list) -> None:
     for _ in range(TICK_ROUNDS_MAX):
         more = decide(state, command, ts_ns, cmd_id)
         if not more:

@@ -67,10 +67,15 @@ class Lifecycle:
         has no such transition."""
         following = self.table.get((state, happened))
         if following is None:
-            allowed = sorted(h for s, h in self.table if s == state)
             raise TransitionError(f"{self.name} {subject_id}: no transition from {state!r} on {happened!r} "
-                                  f"(allowed from there: {allowed})")
+                                  f"(allowed from there: {_allowed(self.table, state)})")
         return following
+
+
+def _allowed(table: dict, state) -> list[str]:
+    """What may happen in ``state`` (a closure: kept out of ``next``, which the compiled
+    engine makes a C method)."""
+    return sorted(h for s, h in table if s == state)
 
 
 def _value(state):

@@ -24,7 +24,7 @@ So the last price is judged against the path that led to it, and a price that st
 from __future__ import annotations
 
 from engine import commands as cmd
-from engine import events as ev
+from engine.events import OracleSourceSwitched, OracleUpdated
 from engine import rejections as rj
 from engine.context import Ctx
 from engine.risk import bands, liquidation
@@ -166,26 +166,28 @@ def _provenance_refused(c: cmd.OracleUpdate) -> rj.Rejected | None:
 
 
 def decide_update(state: State, c: cmd.OracleUpdate, ctx: Ctx):
-    if not 0 <= c.market < len(state.config.markets):
-        return rj.rejected(rj.UNKNOWN_MARKET, f"no market {c.market}", markets=len(state.config.markets))
-    if not 1 <= c.price_e8 <= PRICE_E8_MAX:
-        return rj.out_of_range("price_e8", c.price_e8, 1, PRICE_E8_MAX)
-    if not 0 <= c.conf_e8 <= PRICE_E8_MAX:
-        return rj.out_of_range("conf_e8", c.conf_e8, 0, PRICE_E8_MAX)
-    last_publish_ns = state.oracle.publish_ns[c.market]
-    if c.publish_ns <= last_publish_ns:
+    market, price_e8, conf_e8, publish_ns = c.market, c.price_e8, c.conf_e8, c.publish_ns  # each read once
+    if not 0 <= market < len(state.config.markets):
+        return rj.rejected(rj.UNKNOWN_MARKET, f"no market {market}", markets=len(state.config.markets))
+    if not 1 <= price_e8 <= PRICE_E8_MAX:
+        return rj.out_of_range("price_e8", price_e8, 1, PRICE_E8_MAX)
+    if not 0 <= conf_e8 <= PRICE_E8_MAX:
+        return rj.out_of_range("conf_e8", conf_e8, 0, PRICE_E8_MAX)
+    last_publish_ns = state.oracle.publish_ns[market]
+    if publish_ns <= last_publish_ns:
         return rj.rejected(rj.ORACLE_OUT_OF_ORDER, "publish time not after the last accepted price",
-                           publish_ns=c.publish_ns, publish_ns_min=last_publish_ns + 1)
-    if c.feed_id or c.sources or c.spread_bps or c.ema_price_e8 or len(c.source) > ORACLE_SOURCE_LEN_MAX:
+                           publish_ns=publish_ns, publish_ns_min=last_publish_ns + 1)
+    source, feed_id, sources, spread_bps, ema_price_e8 = c.source, c.feed_id, c.sources, c.spread_bps, c.ema_price_e8
+    if feed_id or sources or spread_bps or ema_price_e8 or len(source) > ORACLE_SOURCE_LEN_MAX:
         refused = _provenance_refused(c)
         if refused is not None:
             return refused
-    events = [ev.OracleUpdated(ctx.seq(), ctx.ts_ns, ctx.cmd_id, market=c.market, price_e8=c.price_e8,
-                               conf_e8=c.conf_e8, publish_ns=c.publish_ns, source=c.source, feed_id=c.feed_id,
-                               sources=c.sources, spread_bps=c.spread_bps, ema_price_e8=c.ema_price_e8)]
-    if bands.skips_sweep(state, c.market, c.price_e8):
+    events = [OracleUpdated(ctx.seq(), ctx.ts_ns, ctx.cmd_id, market=market, price_e8=price_e8, conf_e8=conf_e8,
+                            publish_ns=publish_ns, source=source, feed_id=feed_id, sources=sources,
+                            spread_bps=spread_bps, ema_price_e8=ema_price_e8)]
+    if bands.skips_sweep(state, market, price_e8):
         return events
-    watch = liquidation.watch(state, c.market, c.price_e8, ctx)
+    watch = liquidation.watch(state, market, price_e8, ctx)
     if watch is not None:
         events.append(watch)
     return events
@@ -201,5 +203,5 @@ def decide_switch(state: State, c: cmd.SwitchOracleSource, ctx: Ctx):
     if c.reason not in SWITCH_REASONS:
         return rj.rejected(rj.INVALID_FIELD, f"reason must be one of {', '.join(SWITCH_REASONS)}",
                            field="reason", allowed=list(SWITCH_REASONS))
-    return [ev.OracleSourceSwitched(ctx.seq(), ctx.ts_ns, ctx.cmd_id, market=c.market, from_source=c.from_source,
-                                    to_source=c.to_source, reason=c.reason)]
+    return [OracleSourceSwitched(ctx.seq(), ctx.ts_ns, ctx.cmd_id, market=c.market, from_source=c.from_source,
+                                 to_source=c.to_source, reason=c.reason)]

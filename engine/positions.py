@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine import commands as cmd
-from engine import events as ev
+from engine.events import PositionClosed, Transfer
 from engine import oracle
 from engine import rejections as rj
 from engine.context import Ctx
@@ -53,7 +53,7 @@ def decide_close(state: State, c: cmd.ClosePosition, ctx: Ctx):
 
 
 def close_event(state: State, row: int, fraction_bps: int, reason: str, agent: str, client_id: str,
-                ctx: Ctx, accrue_until_ns: int | None = None) -> ev.PositionClosed:
+                ctx: Ctx, accrue_until_ns: int | None = None) -> PositionClosed:
     """Close ``fraction_bps`` of the position at the last price: funding accrued until
     ``accrue_until_ns`` (default: now), PnL, and the same fraction of each side's margin
     back to its owner."""
@@ -61,7 +61,7 @@ def close_event(state: State, row: int, fraction_bps: int, reason: str, agent: s
     market = v.market[row]
     o = state.oracle
     price_e8 = o.price_e8[market]
-    transfers: list[ev.Transfer] = []
+    transfers: list[Transfer] = []
     until_ns = ctx.ts_ns if accrue_until_ns is None else accrue_until_ns
     done = settlement.close_out(state, row, price_e8, fraction_bps, until_ns, transfers)
     if fraction_bps == BPS_SCALE:
@@ -70,7 +70,7 @@ def close_event(state: State, row: int, fraction_bps: int, reason: str, agent: s
         back_long_e6 = div_half_even(done.margin_long_e6 * fraction_bps, BPS_SCALE)
         back_short_e6 = div_half_even(done.margin_short_e6 * fraction_bps, BPS_SCALE)
     settlement.return_margins(state, row, back_long_e6, back_short_e6, transfers)
-    return ev.PositionClosed(
+    return PositionClosed(
         ctx.seq(), ctx.ts_ns, ctx.cmd_id, position_id=v.position_id[row], agent=agent, reason=reason,
         fraction_bps=fraction_bps, price_e8=price_e8, conf_e8=o.conf_e8[market], publish_ns=o.publish_ns[market],
         closed_size_e6=done.closed_size_e6, remaining_size_e6=v.size_e6[row] - done.closed_size_e6,

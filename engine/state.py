@@ -116,36 +116,57 @@ POSITION_COLUMNS = {
 }
 
 
-class Quote(msgspec.Struct, gc=False):
+# Quote and Rfq are plain classes with slots, not msgspec structs (they are never encoded:
+# state_hash and snapshots use their column form): the compiled engine makes them extension
+# types (state.pxd), whose attributes the rules read as slots.
+
+
+class Quote:
     """A live, firm quote; ``collateral_e6 + fee_e6`` is the maker's hold."""
 
-    quote_id: int
-    rfq_id: int
-    maker: str
-    rate_e9: int
-    collateral_e6: int
-    fee_e6: int
-    created_ns: int
-    expires_ns: int
+    __slots__ = ("quote_id", "rfq_id", "maker", "rate_e9", "collateral_e6", "fee_e6", "created_ns", "expires_ns")
+
+    def __init__(self, quote_id: int, rfq_id: int, maker: str, rate_e9: int, collateral_e6: int, fee_e6: int,
+                 created_ns: int, expires_ns: int):
+        self.quote_id = quote_id
+        self.rfq_id = rfq_id
+        self.maker = maker
+        self.rate_e9 = rate_e9
+        self.collateral_e6 = collateral_e6
+        self.fee_e6 = fee_e6
+        self.created_ns = created_ns
+        self.expires_ns = expires_ns
+
+    def __repr__(self) -> str:
+        return f"Quote({self.quote_id}, rfq {self.rfq_id}, {self.maker!r}, rate_e9 {self.rate_e9})"
 
 
-class Rfq(msgspec.Struct, gc=False):
+class Rfq:
     """An open RFQ; ``quotes`` maps each maker to its live quote on it (at most one each)."""
 
-    rfq_id: int
-    trader: str
-    market: int
-    is_long: bool
-    size_e6: int
-    leverage: int
-    max_rate_e9: int
-    duration_ns: int  # 0: perpetual
-    expires_ns: int
-    margin_e6: int  # what the trader's side will post at open
-    fee_e6: int  # taker fee; margin + fee is the trader's hold
-    auto_accept: bool
-    target_rate_e9: int | None
-    quotes: dict[str, Quote]
+    __slots__ = ("rfq_id", "trader", "market", "is_long", "size_e6", "leverage", "max_rate_e9", "duration_ns",
+                 "expires_ns", "margin_e6", "fee_e6", "auto_accept", "target_rate_e9", "quotes")
+
+    def __init__(self, rfq_id: int, trader: str, market: int, is_long: bool, size_e6: int, leverage: int,
+                 max_rate_e9: int, duration_ns: int, expires_ns: int, margin_e6: int, fee_e6: int,
+                 auto_accept: bool, target_rate_e9: int | None, quotes: dict[str, Quote]):
+        self.rfq_id = rfq_id
+        self.trader = trader
+        self.market = market
+        self.is_long = is_long
+        self.size_e6 = size_e6
+        self.leverage = leverage
+        self.max_rate_e9 = max_rate_e9
+        self.duration_ns = duration_ns  # 0: perpetual
+        self.expires_ns = expires_ns
+        self.margin_e6 = margin_e6  # what the trader's side will post at open
+        self.fee_e6 = fee_e6  # taker fee; margin + fee is the trader's hold
+        self.auto_accept = auto_accept
+        self.target_rate_e9 = target_rate_e9
+        self.quotes = quotes
+
+    def __repr__(self) -> str:
+        return f"Rfq({self.rfq_id}, {self.trader!r}, market {self.market}, {len(self.quotes)} quotes)"
 
 
 class Oracle:

@@ -137,6 +137,9 @@ class EngineSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class ProjectionsSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     sql: bool = True  # run the SQL read models (docs/projections.md)
     sql_url: str = ""  # "": SQLite file data_dir/read_model.sqlite (WAL); or postgresql+psycopg://...
+    # Write the read models from their own process, off the venue's GIL: "auto" does when the
+    # machine has SQL_PROCESS_CORES_MIN cores or more (docs/projections.md: measured worse on 2).
+    sql_process: Literal["auto", "on", "off"] = "auto"
     batch_events: int = 5_000  # events per read + transaction, at most
     retry_backoff_s_min: float = 0.05  # first wait before retrying a failed batch (same seq)
     retry_backoff_s_max: float = 30.0  # the waits double up to this, with ±25% jitter

@@ -9,16 +9,23 @@ line, and ``read(fn, ...)`` to run a read-model query off the loop (the HTTP his
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from ledger.projections.external import JETSTREAM_CHECKPOINT_FILE, SQLITE_FILE
-from ledger.projections.runner import HubTail, RetryPolicy, Runner
+from ledger.projections.process import ProjectionProcess
+from ledger.projections.runner import HubTail, RetryPolicy, Runner, StatusBoard
 from ledger.projections.source import JournalSource, RecentRecords, RecentSource
 from ledger.recovery import JOURNAL_DIR
 
 SQL_NAME = "sql"
+# ``sql_process = "auto"`` runs the SQL read models in their own process from this many cores
+# up. On 2 cores (this project's machine, load generators on the same cores) the venue's own
+# runner gave the better ack p99 (docs/projections.md): the child takes the core the
+# gateways' clients and the journal thread need, where a thread of the venue yields the GIL.
+SQL_PROCESS_CORES_MIN = 4
 STOP_CATCH_UP_S_MAX = 5.0  # at stop, projections get this long to reach the last durable seq
 
 
@@ -30,11 +37,21 @@ def sql_url(config) -> str:
     return f"sqlite:///{(Path(config.venue.data_dir) / SQLITE_FILE).resolve()}"
 
 
+def sql_in_own_process(setting: str, cores: int | None = None) -> bool:
+    """``[projections] sql_process``: "on", "off", or "auto" (by the machine's cores)."""
+    if setting == "auto":
+        return (cores or os.cpu_count() or 1) >= SQL_PROCESS_CORES_MIN
+    return setting == "on"
+
+
 class VenueProjections:
     def __init__(self, venue) -> None:
         self.venue = venue
         self.config = venue.config.projections
         self.sql = None  # the SqlProjection (its engine also serves the reads)
+        # The SQL read models' own process (projections.sql_process): the venue's SqlProjection
+        # then only migrates and serves reads; the child writes.
+        self.sql_process: ProjectionProcess | None = None
         self.publisher = None  # the JetStream publisher, when projections.nats_url is set
         self.runner: Runner | None = None
         # The newest durable records, fed by the venue after each group commit: what the live
@@ -45,7 +62,10 @@ class VenueProjections:
 
     @property
     def enabled(self) -> bool:
-        return self.runner is not None
+        return self.runner is not None or self.sql_process is not None
+
+    def _retry(self) -> RetryPolicy:
+        return RetryPolicy(backoff_s_min=self.config.retry_backoff_s_min, backoff_s_max=self.config.retry_backoff_s_max)
 
     async def start(self) -> None:
         projections = []
@@ -55,7 +75,10 @@ class VenueProjections:
             url = sql_url(self.venue.config)
             # Opening migrates the schema to the newest revision (alembic): off the loop.
             self.sql = await asyncio.to_thread(SqlProjection, url, symbols=self.venue.symbols, name=SQL_NAME)
-            projections.append(self.sql)
+            if sql_in_own_process(self.config.sql_process):
+                await self._start_sql_process(url)
+            else:
+                projections.append(self.sql)
         if self.config.nats_url:
             from adapters.stream.jetstream import JetStreamPublisher
 
@@ -73,23 +96,44 @@ class VenueProjections:
         hedging = getattr(self.venue, "hedger", None)  # [hedging] (venue/hedging.py)
         if hedging is not None and hedging.sink is not None:
             projections.append(hedging.sink)
+        if not projections and self.sql_process is None:
+            return
+        self.venue.metrics.registry.register(_LagCollector(self))
+        if self.settlement is not None:
+            self.venue.metrics.registry.register(_SettlementCollector(self.settlement))
         if not projections:
             return
-        c = self.config
         journal_dir = Path(self.venue.config.venue.data_dir) / JOURNAL_DIR
         self.recent = recent = RecentRecords()
         self.runner = Runner(journal_dir, projections,
-                             tail=HubTail(self.venue.hub, self.venue.sequencer.last_ts_ns), batch_events=c.batch_events,
-                             retry=RetryPolicy(backoff_s_min=c.retry_backoff_s_min,
-                                               backoff_s_max=c.retry_backoff_s_max),
+                             tail=HubTail(self.venue.hub, self.venue.sequencer.last_ts_ns),
+                             batch_events=self.config.batch_events, retry=self._retry(),
                              source=lambda: RecentSource(recent, JournalSource(journal_dir)))
-        self.venue.metrics.registry.register(_LagCollector(self.runner))
-        if self.settlement is not None:
-            self.venue.metrics.registry.register(_SettlementCollector(self.settlement))
         await self.runner.start()
+
+    async def _start_sql_process(self, url: str) -> None:
+        c = self.config
+        spec = {"kind": "sql", "name": SQL_NAME, "url": url, "symbols": list(self.venue.symbols),
+                "journal_dir": str(Path(self.venue.config.venue.data_dir) / JOURNAL_DIR),
+                "batch_events": c.batch_events,
+                "retry": {"backoff_s_min": c.retry_backoff_s_min, "backoff_s_max": c.retry_backoff_s_max}}
+        self.sql_process = ProjectionProcess(spec, self.venue.hub, self.venue.sequencer.last_ts_ns, self._retry())
+        await self.sql_process.start()
+
+    def board(self, name: str) -> StatusBoard:
+        """Where projection ``name``'s status lives: its process, or the venue's runner."""
+        if self.sql_process is not None and name == self.sql_process.name:
+            return self.sql_process
+        return self.runner
+
+    async def wait_for_seq(self, name: str, seq: int) -> None:
+        """Return once projection ``name`` applied every event up to ``seq`` (tests, tools)."""
+        await self.board(name).wait_for_seq(name, seq)
 
     async def stop(self) -> None:
         """Let every projection reach the last durable seq (bounded), then stop them."""
+        if self.sql_process is not None:
+            await self.sql_process.stop(self.venue.hub.last_seq, STOP_CATCH_UP_S_MAX)
         if self.runner is not None:
             runner, last_seq = self.runner, self.venue.hub.last_seq
             healthy = all(status.retry_attempt == 0 for status in runner.status.values())
@@ -109,8 +153,9 @@ class VenueProjections:
             await self.settlement.stop()
 
     def summary(self) -> list[dict]:
-        items = self.runner.summary() if self.runner is not None else []
-        for item in items:
+        items = self.sql_process.summary() if self.sql_process is not None else []
+        for item in self.runner.summary() if self.runner is not None else []:
+            items.append(item)
             source = self.runner.sources[item["name"]]  # a RecentSource: where its batches came from
             item["batches_from_memory"], item["batches_from_journal"] = (source.batches_from_memory,
                                                                          source.batches_from_journal)
@@ -119,24 +164,27 @@ class VenueProjections:
         return items
 
     def status_text(self) -> str:
-        """``sql lag 0`` (seqs behind) for the status line; ``RETRYING`` when a batch fails."""
-        if self.runner is None:
+        """``sql lag 0`` (seqs behind) for the status line; ``RETRYING`` when a batch fails;
+        the chain's settlement first, as its own field."""
+        if not self.enabled:
             return ""
-        parts = []
-        for item in self.runner.summary():
+        chain, parts = "", []
+        for item in self.summary():
             text = f"{item['name']} lag {item['lag_seq']:,}"
-            if self.settlement is not None and item["name"] == self.settlement.sink.name:
+            settlement = self.settlement is not None and item["name"] == self.settlement.sink.name
+            if settlement:
                 text += f" ({item['lag_s']:.1f} s, {self.settlement.figures()['settled_events']:,} settled)"
             if item["state"] == "retrying":
                 text += f" RETRYING@{item['failing_seq']}"
-                if self.settlement is not None and item["name"] == self.settlement.sink.name:
+                if settlement:
                     text += f": {item['last_error'][:120]}"
             elif item["state"] == "ahead_of_journal":
                 text = f"{item['name']} STOPPED: ahead of the journal (rebuild it)"
-            parts.append(text)
-        if self.settlement is not None and len(parts) > 1:  # the chain is its own field of the status line
-            return parts[0] + " | " + ", ".join(parts[1:])
-        return ", ".join(parts)
+            if settlement:
+                chain = text
+            else:
+                parts.append(text)
+        return " | ".join(part for part in (chain, ", ".join(parts)) if part)
 
     async def read(self, fn, *args, **kwargs):
         """``fn(connection, *args, **kwargs)`` on the read models, in a worker thread."""
@@ -148,10 +196,10 @@ class VenueProjections:
 
 
 class _LagCollector:
-    """Per-projection figures for /metrics, read from the runner at scrape time."""
+    """Per-projection figures for /metrics, read from the venue's projections at scrape time."""
 
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
+    def __init__(self, projections: VenueProjections) -> None:
+        self.projections = projections
 
     def collect(self):
         seq = GaugeMetricFamily("agentperp_projection_seq", "Last seq a projection applied (its checkpoint)",
@@ -163,7 +211,7 @@ class _LagCollector:
                                   labels=["projection"])
         failures = CounterMetricFamily("agentperp_projection_failures", "Failed batch attempts (each retried)",
                                        labels=["projection"])
-        for item in self.runner.summary():
+        for item in self.projections.summary():
             name = [item["name"]]
             seq.add_metric(name, item["seq"])
             lag_seq.add_metric(name, item["lag_seq"])

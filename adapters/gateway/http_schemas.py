@@ -328,7 +328,8 @@ class Health(msgspec.Struct, kw_only=True):
     oracle: dict | None = None  # the feed: source in use per market, failovers, drops (None: no feed)
     # Each projection: name, state (catching_up | live | retrying), seq, lag_seq, lag_s, failures,
     # retry_attempt, failing_seq, last_error, events_applied, batches_from_memory,
-    # batches_from_journal (docs/projections.md).
+    # batches_from_journal; a projection in its own process: process_id, process_exits
+    # (docs/projections.md).
     projections: list[dict[str, Any]] = []
     # The hedger (docs/hedging.md): exchanges' health, hedged / residual notional, its lag (None: off).
     hedging: dict[str, Any] | None = None

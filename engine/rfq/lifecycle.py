@@ -19,10 +19,12 @@ from __future__ import annotations
 from operator import attrgetter
 
 from engine import commands as cmd
-from engine.commands import DURATION_NS
-from engine import events as ev
+from engine.commands import BEST_QUOTE, DURATION_NS
+from engine.events import (FEES, FREE, HELD, MARGIN_LONG, MARGIN_SHORT, PositionOpened, QuoteReleased, QuoteSubmitted,
+                           RfqClosed, RfqOpened, Transfer)
 from engine import oracle
 from engine import rejections as rj
+from engine.rejections import Rejected
 from engine.context import Ctx, transfer
 from engine.lifecycles import GONE, NEW, RfqState
 from engine.state import Quote, Rfq, State
@@ -31,8 +33,9 @@ from engine.units import AMOUNT_E6_MAX, BPS_SCALE, NS_PER_MS, RATE_E9_MAX, div_c
 # -- reads ------------------------------------------------------------------------------
 
 
-def _open_rfq(state: State, rfq_id: int, now_ns: int) -> Rfq | rj.Rejected:
-    """An RFQ that can still be quoted or accepted, or the rejection saying why not."""
+def _not_open(state: State, rfq_id: int, now_ns: int) -> rj.Rejected | None:
+    """None if the RFQ can still be quoted or accepted (it is in ``state.rfqs``), else the
+    rejection saying why not."""
     rfq = state.rfqs.get(rfq_id)
     if rfq is None:
         where = state.rfq_state(rfq_id)
@@ -44,7 +47,7 @@ def _open_rfq(state: State, rfq_id: int, now_ns: int) -> Rfq | rj.Rejected:
                            reason="closed" if where == GONE else where)
     if now_ns >= rfq.expires_ns:
         return rj.rejected(rj.RFQ_EXPIRED, f"RFQ {rfq_id} has expired", rfq_id=rfq_id, expires_ns=rfq.expires_ns)
-    return rfq
+    return None
 
 
 def quote_rank(quote: Quote) -> tuple[int, int, int]:
@@ -90,51 +93,57 @@ def _lifetime_ms(requested_ms: int, default_ms: int, low_ms: int, high_ms: int, 
 
 
 def decide_request(state: State, c: cmd.RequestQuote, ctx: Ctx):
-    if not 0 <= c.market < len(state.config.markets):
-        return rj.rejected(rj.UNKNOWN_MARKET, f"no market {c.market}", markets=len(state.config.markets))
-    m = state.config.markets[c.market]
-    if c.side not in ("long", "short"):
+    # Each field read once (a struct's attribute read is the compiled engine's costliest step).
+    trader, market, side, duration = c.trader, c.market, c.side, c.duration
+    size_e6, leverage, max_rate_e9, target_rate_e9 = c.size_e6, c.leverage, c.max_funding_rate_e9, c.target_rate_e9
+    markets = state.config.markets
+    if not 0 <= market < len(markets):
+        return rj.rejected(rj.UNKNOWN_MARKET, f"no market {market}", markets=len(markets))
+    m = markets[market]
+    if side not in ("long", "short"):
         return rj.rejected(rj.INVALID_FIELD, "side must be long or short", field="side")
-    if c.duration not in DURATION_NS:
+    if duration not in DURATION_NS:
         return rj.rejected(rj.INVALID_FIELD, "duration must be perpetual, 1h or 24h", field="duration")
-    if not m.size_e6_min <= c.size_e6 <= m.size_e6_max:
-        return rj.out_of_range("size_e6", c.size_e6, m.size_e6_min, m.size_e6_max)
-    if not 1 <= c.leverage <= m.leverage_max:
-        return rj.out_of_range("leverage", c.leverage, 1, m.leverage_max)
-    if not -RATE_E9_MAX <= c.max_funding_rate_e9 <= RATE_E9_MAX:
-        return rj.out_of_range("max_funding_rate_e9", c.max_funding_rate_e9, -RATE_E9_MAX, RATE_E9_MAX)
+    if not m.size_e6_min <= size_e6 <= m.size_e6_max:
+        return rj.out_of_range("size_e6", size_e6, m.size_e6_min, m.size_e6_max)
+    if not 1 <= leverage <= m.leverage_max:
+        return rj.out_of_range("leverage", leverage, 1, m.leverage_max)
+    if not -RATE_E9_MAX <= max_rate_e9 <= RATE_E9_MAX:
+        return rj.out_of_range("max_funding_rate_e9", max_rate_e9, -RATE_E9_MAX, RATE_E9_MAX)
     lifetime_ms = _lifetime_ms(c.expires_in_ms, m.rfq_lifetime_ms_default, m.rfq_lifetime_ms_min,
                                m.rfq_lifetime_ms_max, "expires_in_ms")
-    if type(lifetime_ms) is rj.Rejected:
+    if type(lifetime_ms) is Rejected:
         return lifetime_ms
-    if c.target_rate_e9 is not None:
-        if not c.auto_accept:
+    auto_accept = c.auto_accept
+    if target_rate_e9 is not None:
+        if not auto_accept:
             return rj.rejected(rj.INVALID_FIELD, "target_rate_e9 needs auto_accept", field="target_rate_e9")
-        if not -RATE_E9_MAX <= c.target_rate_e9 <= c.max_funding_rate_e9:
-            return rj.out_of_range("target_rate_e9", c.target_rate_e9, -RATE_E9_MAX, c.max_funding_rate_e9)
-    open_rfqs = state.open_rfqs_of.get(c.trader, 0)
+        if not -RATE_E9_MAX <= target_rate_e9 <= max_rate_e9:
+            return rj.out_of_range("target_rate_e9", target_rate_e9, -RATE_E9_MAX, max_rate_e9)
+    open_rfqs = state.open_rfqs_of.get(trader, 0)
     if open_rfqs >= state.config.open_rfqs_per_agent_max:
         return rj.limit_reached("open_rfqs_per_agent_max", state.config.open_rfqs_per_agent_max,
                                 "too many open RFQs; cancel one or wait for one to end", open_rfqs=open_rfqs)
-    margin_e6 = div_ceil(c.size_e6, c.leverage)
-    fee_e6 = div_half_even(c.size_e6 * m.taker_fee_bps, BPS_SCALE)
-    free_e6 = state.free_of(c.trader)
+    margin_e6 = div_ceil(size_e6, leverage)
+    fee_e6 = div_half_even(size_e6 * m.taker_fee_bps, BPS_SCALE)
+    free_e6 = state.free_of(trader)
     if free_e6 < margin_e6 + fee_e6:
         return rj.rejected(rj.INSUFFICIENT_FUNDS, "free balance below margin + taker fee",
                            required_e6=margin_e6 + fee_e6, available_e6=free_e6, margin_e6=margin_e6, fee_e6=fee_e6)
-    transfers = [ev.Transfer(ev.FREE, c.trader, ev.HELD, c.trader, margin_e6 + fee_e6, "hold")]
-    return [ev.RfqOpened(
-        ctx.seq(), ctx.ts_ns, ctx.cmd_id, rfq_id=state.next_rfq_id, trader=c.trader, market=c.market, side=c.side,
-        size_e6=c.size_e6, leverage=c.leverage, max_funding_rate_e9=c.max_funding_rate_e9, duration=c.duration,
+    transfers = [Transfer(FREE, trader, HELD, trader, margin_e6 + fee_e6, "hold")]
+    return [RfqOpened(
+        ctx.seq(), ctx.ts_ns, ctx.cmd_id, rfq_id=state.next_rfq_id, trader=trader, market=market, side=side,
+        size_e6=size_e6, leverage=leverage, max_funding_rate_e9=max_rate_e9, duration=duration,
         expires_ns=ctx.ts_ns + lifetime_ms * NS_PER_MS, margin_e6=margin_e6, fee_e6=fee_e6,
-        auto_accept=c.auto_accept, target_rate_e9=c.target_rate_e9, client_id=c.client_id, transfers=transfers)]
+        auto_accept=auto_accept, target_rate_e9=target_rate_e9, client_id=c.client_id, transfers=transfers)]
 
 
 def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
     rfq_id, maker, rate_e9, collateral_e6 = c.rfq_id, c.maker, c.funding_rate_e9, c.collateral_e6
-    rfq = _open_rfq(state, rfq_id, ctx.ts_ns)
-    if type(rfq) is rj.Rejected:
-        return rfq
+    refused = _not_open(state, rfq_id, ctx.ts_ns)
+    if refused is not None:
+        return refused
+    rfq = state.rfqs[rfq_id]
     if rfq.trader == maker:
         return rj.rejected(rj.SELF_QUOTE, "a maker may not quote its own RFQ", rfq_id=rfq_id)
     if not -RATE_E9_MAX <= rate_e9 <= RATE_E9_MAX:
@@ -145,7 +154,7 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
     m = state.config.markets[rfq.market]
     lifetime_ms = _lifetime_ms(c.valid_for_ms, m.quote_lifetime_ms_default, m.quote_lifetime_ms_min,
                                m.quote_lifetime_ms_max, "valid_for_ms")
-    if type(lifetime_ms) is rj.Rejected:
+    if type(lifetime_ms) is Rejected:
         return lifetime_ms
     size_e6 = rfq.size_e6
     collateral_e6_min = div_ceil(size_e6, m.leverage_max)
@@ -172,8 +181,8 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
     ts_ns = ctx.ts_ns
     expires_ns = ts_ns + lifetime_ms * NS_PER_MS
     quote_id = state.next_quote_id
-    transfers = [ev.Transfer(ev.FREE, maker, ev.HELD, maker, collateral_e6 + fee_e6, "hold")]
-    events.append(ev.QuoteSubmitted(
+    transfers = [Transfer(FREE, maker, HELD, maker, collateral_e6 + fee_e6, "hold")]
+    events.append(QuoteSubmitted(
         ctx.seq(), ts_ns, ctx.cmd_id, quote_id=quote_id, rfq_id=rfq_id, maker=maker, funding_rate_e9=rate_e9,
         collateral_e6=collateral_e6, fee_e6=fee_e6, expires_ns=expires_ns, client_id=c.client_id, transfers=transfers))
 
@@ -193,28 +202,31 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
 
 
 def decide_accept(state: State, c: cmd.AcceptQuote, ctx: Ctx):
-    rfq = _open_rfq(state, c.rfq_id, ctx.ts_ns)
-    if type(rfq) is rj.Rejected:
-        return rfq
+    rfq_id, now_ns = c.rfq_id, ctx.ts_ns
+    refused = _not_open(state, rfq_id, now_ns)
+    if refused is not None:
+        return refused
+    rfq = state.rfqs[rfq_id]
     if rfq.trader != c.trader:
-        return rj.rejected(rj.NOT_OWNER, "only the RFQ's trader may accept", rfq_id=c.rfq_id)
-    refused = oracle.guard(state, rfq.market, ctx.ts_ns)
+        return rj.rejected(rj.NOT_OWNER, "only the RFQ's trader may accept", rfq_id=rfq_id)
+    refused = oracle.guard(state, rfq.market, now_ns)
     if refused is not None:
         return refused
     if not _room_for_a_position(state):
         return rj.limit_reached("positions_max", state.config.positions_max,
                                 "the venue holds as many open positions as it may", positions=state.positions.live)
-    if c.quote_id == cmd.BEST_QUOTE:
-        quote = best_quote(rfq, ctx.ts_ns)
+    quote_id = c.quote_id
+    if quote_id == BEST_QUOTE:
+        quote = best_quote(rfq, now_ns)
         if quote is None:
-            return rj.rejected(rj.NO_QUOTES, "the RFQ has no live quote", rfq_id=c.rfq_id)
+            return rj.rejected(rj.NO_QUOTES, "the RFQ has no live quote", rfq_id=rfq_id)
     else:
-        quote = state.quotes.get(c.quote_id)
-        if quote is None or quote.rfq_id != c.rfq_id:
-            return rj.rejected(rj.UNKNOWN_QUOTE, f"no live quote {c.quote_id} on RFQ {c.rfq_id}",
-                               quote_id=c.quote_id, live_quote_ids=sorted(q.quote_id for q in rfq.quotes.values()))
-        if ctx.ts_ns >= quote.expires_ns:
-            return rj.rejected(rj.QUOTE_EXPIRED, f"quote {c.quote_id} has expired", quote_id=c.quote_id,
+        quote = state.quotes.get(quote_id)
+        if quote is None or quote.rfq_id != rfq_id:
+            return rj.rejected(rj.UNKNOWN_QUOTE, f"no live quote {quote_id} on RFQ {rfq_id}",
+                               quote_id=quote_id, live_quote_ids=sorted([q.quote_id for q in rfq.quotes.values()]))
+        if now_ns >= quote.expires_ns:
+            return rj.rejected(rj.QUOTE_EXPIRED, f"quote {quote_id} has expired", quote_id=quote_id,
                                expires_ns=quote.expires_ns)
     others = [q for q in rfq.quotes.values() if q is not quote]
     return [_open_position(state, rfq, quote, others, c.signature, False, c.client_id, ctx)]
@@ -232,7 +244,7 @@ def decide_cancel_quote(state: State, c: cmd.CancelQuote, ctx: Ctx):
 def decide_cancel_rfq(state: State, c: cmd.CancelRfq, ctx: Ctx):
     rfq = state.rfqs.get(c.rfq_id)
     if rfq is None:
-        return _open_rfq(state, c.rfq_id, ctx.ts_ns)  # the rejection saying why
+        return _not_open(state, c.rfq_id, ctx.ts_ns)  # the rejection saying why
     if rfq.trader != c.trader:
         return rj.rejected(rj.NOT_OWNER, "only the RFQ's trader may cancel it", rfq_id=c.rfq_id)
     return _close_unfilled(rfq, "cancelled", c.client_id, ctx)
@@ -273,17 +285,17 @@ def due_rfq_expiries(state: State, ctx: Ctx) -> list:
 # -- events -------------------------------------------------------------------------------
 
 
-def _release(quote: Quote, reason: str, client_id: str, ctx: Ctx) -> ev.QuoteReleased:
-    transfers = [ev.Transfer(ev.HELD, quote.maker, ev.FREE, quote.maker, quote.collateral_e6 + quote.fee_e6, "release")]
-    return ev.QuoteReleased(ctx.seq(), ctx.ts_ns, ctx.cmd_id, quote_id=quote.quote_id, rfq_id=quote.rfq_id,
-                            maker=quote.maker, reason=reason, client_id=client_id, transfers=transfers)
+def _release(quote: Quote, reason: str, client_id: str, ctx: Ctx) -> QuoteReleased:
+    transfers = [Transfer(HELD, quote.maker, FREE, quote.maker, quote.collateral_e6 + quote.fee_e6, "release")]
+    return QuoteReleased(ctx.seq(), ctx.ts_ns, ctx.cmd_id, quote_id=quote.quote_id, rfq_id=quote.rfq_id,
+                         maker=quote.maker, reason=reason, client_id=client_id, transfers=transfers)
 
 
 def _close_unfilled(rfq: Rfq, reason: str, client_id: str, ctx: Ctx) -> list:
     events = [_release(q, "rfq_closed", "", ctx) for q in sorted(rfq.quotes.values(), key=_QUOTE_ID)]
-    transfers = [ev.Transfer(ev.HELD, rfq.trader, ev.FREE, rfq.trader, rfq.margin_e6 + rfq.fee_e6, "release")]
-    events.append(ev.RfqClosed(ctx.seq(), ctx.ts_ns, ctx.cmd_id, rfq_id=rfq.rfq_id, trader=rfq.trader, reason=reason,
-                               client_id=client_id, transfers=transfers))
+    transfers = [Transfer(HELD, rfq.trader, FREE, rfq.trader, rfq.margin_e6 + rfq.fee_e6, "release")]
+    events.append(RfqClosed(ctx.seq(), ctx.ts_ns, ctx.cmd_id, rfq_id=rfq.rfq_id, trader=rfq.trader, reason=reason,
+                            client_id=client_id, transfers=transfers))
     return events
 
 
@@ -291,7 +303,7 @@ _QUOTE_ID = attrgetter("quote_id")
 
 
 def _open_position(state: State, rfq: Rfq, quote: Quote, others: list[Quote], signature: str,
-                   auto: bool, client_id: str, ctx: Ctx) -> ev.PositionOpened:
+                   auto: bool, client_id: str, ctx: Ctx) -> PositionOpened:
     """Fill the RFQ with ``quote`` at the oracle price: holds to margins and fees, the
     ``others`` (every other live quote of the RFQ) released."""
     market = rfq.market
@@ -300,18 +312,18 @@ def _open_position(state: State, rfq: Rfq, quote: Quote, others: list[Quote], si
     taker_is_long = rfq.is_long
     position_id = state.next_position_id
     margin_e6 = rfq.margin_e6
-    taker_margin = ev.MARGIN_LONG if taker_is_long else ev.MARGIN_SHORT
-    maker_margin = ev.MARGIN_SHORT if taker_is_long else ev.MARGIN_LONG
-    transfers = [ev.Transfer(ev.HELD, trader, taker_margin, position_id, margin_e6, "margin")]
-    transfer(transfers, ev.HELD, trader, ev.FEES, "", rfq.fee_e6, "fee")
-    transfers.append(ev.Transfer(ev.HELD, quote.maker, maker_margin, position_id, quote.collateral_e6, "margin"))
-    transfer(transfers, ev.HELD, quote.maker, ev.FEES, "", quote.fee_e6, "fee")
+    taker_margin = MARGIN_LONG if taker_is_long else MARGIN_SHORT
+    maker_margin = MARGIN_SHORT if taker_is_long else MARGIN_LONG
+    transfers = [Transfer(HELD, trader, taker_margin, position_id, margin_e6, "margin")]
+    transfer(transfers, HELD, trader, FEES, "", rfq.fee_e6, "fee")
+    transfers.append(Transfer(HELD, quote.maker, maker_margin, position_id, quote.collateral_e6, "margin"))
+    transfer(transfers, HELD, quote.maker, FEES, "", quote.fee_e6, "fee")
     others = sorted(others, key=_QUOTE_ID)
     for other in others:
-        transfers.append(ev.Transfer(ev.HELD, other.maker, ev.FREE, other.maker, other.collateral_e6 + other.fee_e6,
-                                     "release"))
+        transfers.append(Transfer(HELD, other.maker, FREE, other.maker, other.collateral_e6 + other.fee_e6,
+                                  "release"))
     duration_ns = rfq.duration_ns
-    return ev.PositionOpened(
+    return PositionOpened(
         ctx.seq(), ctx.ts_ns, ctx.cmd_id, position_id=position_id, rfq_id=rfq.rfq_id,
         quote_id=quote.quote_id, market=market, long_agent=trader if taker_is_long else quote.maker,
         short_agent=quote.maker if taker_is_long else trader, taker_side="long" if taker_is_long else "short",

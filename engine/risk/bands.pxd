@@ -3,6 +3,8 @@
 cimport cython
 from engine.state cimport State, Table, _Views
 
+@cython.locals(v=_Views)
+cpdef skips_sweep(State state, market, price_e8)
 @cython.locals(t=_Views)
 cpdef narrow(State state, row)
 @cython.locals(t=Table)

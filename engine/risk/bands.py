@@ -27,8 +27,11 @@ def skips_sweep(state: State, market: int, price_e8: int) -> bool:
         return False
     if not state.flagged:
         return True
-    markets, rows = state.positions.v.market, state.position_row
-    return all(markets[rows[position_id]] != market for position_id in state.flagged)
+    v, rows = state.positions.v, state.position_row
+    for position_id in state.flagged:  # a loop, not all(...): no closure, so the compiled engine can make it cpdef
+        if v.market[rows[position_id]] == market:
+            return False
+    return True
 
 
 def narrow(state: State, row: int) -> None:

@@ -2,9 +2,11 @@
 # the state and the context arguments are a State and a Ctx (engine/state.pxd, context.pxd),
 # their attributes read as slots; every value stays a Python object.
 from engine.context cimport Ctx
-from engine.state cimport State
+cimport cython
+from engine.state cimport State, Table
 
 cpdef _checked(State state, c, Ctx ctx)
 cpdef _event(State state, row, side, c, delta_e6, Ctx ctx)
 cpdef decide_add(State state, c, Ctx ctx)
+@cython.locals(t=Table)
 cpdef decide_remove(State state, c, Ctx ctx)

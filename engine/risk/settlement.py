@@ -6,7 +6,7 @@ liquidation (DESIGN §4 Closing and expiry, Liquidation).
 
 from __future__ import annotations
 
-from engine import events as ev
+from engine.events import FREE, INSURANCE, MARGIN_LONG, MARGIN_SHORT, Transfer
 from engine.context import transfer
 from engine.risk import formulas
 from engine.state import State
@@ -21,7 +21,7 @@ class CloseOut:
 
 
 def close_out(state: State, row: int, price_e8: int, fraction_bps: int, now_ns: int,
-              out: list[ev.Transfer]) -> CloseOut:
+              out: list[Transfer]) -> CloseOut:
     """Settle funding accrued to ``now_ns``, then the PnL of ``fraction_bps`` of the size.
 
     The loser pays the winner what it owes, capped by its whole margin; the insurance fund
@@ -40,7 +40,7 @@ def close_out(state: State, row: int, price_e8: int, fraction_bps: int, now_ns: 
     if elapsed_ns > 0:
         funding, _unpaid = formulas.funding_long_to_short_e6(size_e6, v.rate_e9[row], bool(v.taker_is_long[row]),
                                                              elapsed_ns, margin_long_e6, margin_short_e6)
-        transfer(out, ev.MARGIN_LONG, position_id, ev.MARGIN_SHORT, position_id, funding, "funding")
+        transfer(out, MARGIN_LONG, position_id, MARGIN_SHORT, position_id, funding, "funding")
         margin_long_e6 -= funding
         margin_short_e6 += funding
     result.funding_long_to_short_e6 = funding
@@ -48,14 +48,14 @@ def close_out(state: State, row: int, price_e8: int, fraction_bps: int, now_ns: 
     closed_size_e6 = size_e6 if fraction_bps == BPS_SCALE else div_half_even(size_e6 * fraction_bps, BPS_SCALE)
     pnl = formulas.pnl_long_e6(closed_size_e6, v.entry_price_e8[row], price_e8)
     if pnl >= 0:  # the short owes the long
-        loser_margin, loser, winner = margin_short_e6, ev.MARGIN_SHORT, ev.MARGIN_LONG
+        loser_margin, loser, winner = margin_short_e6, MARGIN_SHORT, MARGIN_LONG
     else:
-        loser_margin, loser, winner = margin_long_e6, ev.MARGIN_LONG, ev.MARGIN_SHORT
+        loser_margin, loser, winner = margin_long_e6, MARGIN_LONG, MARGIN_SHORT
     owed = abs(pnl)
     paid = min(owed, loser_margin)
     covered = min(owed - paid, state.insurance_e6)
     transfer(out, loser, position_id, winner, position_id, paid, "pnl")
-    transfer(out, ev.INSURANCE, "", winner, position_id, covered, "insurance")
+    transfer(out, INSURANCE, "", winner, position_id, covered, "insurance")
     received = paid + covered
     if pnl >= 0:
         margin_short_e6 -= paid
@@ -73,10 +73,10 @@ def close_out(state: State, row: int, price_e8: int, fraction_bps: int, now_ns: 
     return result
 
 
-def return_margins(state: State, row: int, long_e6: int, short_e6: int, out: list[ev.Transfer]) -> None:
+def return_margins(state: State, row: int, long_e6: int, short_e6: int, out: list[Transfer]) -> None:
     """Return margin amounts to the two owners' free balances."""
     v = state.positions.v
     position_id = v.position_id[row]
     keys = state.agent_keys
-    transfer(out, ev.MARGIN_LONG, position_id, ev.FREE, keys[v.long_agent[row]], long_e6, "return")
-    transfer(out, ev.MARGIN_SHORT, position_id, ev.FREE, keys[v.short_agent[row]], short_e6, "return")
+    transfer(out, MARGIN_LONG, position_id, FREE, keys[v.long_agent[row]], long_e6, "return")
+    transfer(out, MARGIN_SHORT, position_id, FREE, keys[v.short_agent[row]], short_e6, "return")

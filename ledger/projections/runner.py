@@ -114,26 +114,37 @@ class Tail(Protocol):
         """Return once ``last_seq > seq`` (or at once if it already is)."""
 
 
-class HubTail:
-    """The tail as the venue's hub reports it: woken by every durable batch (the sequencer's
-    durable-seq notification), no polling."""
+class MovingTail:
+    """A tail moved by whoever learns the durable end (``move``), waited on without polling."""
 
-    def __init__(self, hub, last_ts_ns: int = 0) -> None:
-        """``last_ts_ns``: the stamp of the hub's last seq (for the lag in seconds at start)."""
-        self.last_seq = hub.last_seq
+    def __init__(self, last_seq: int, last_ts_ns: int = 0) -> None:
+        self.last_seq = last_seq
         self.last_ts_ns = last_ts_ns
         self._moved = asyncio.Event()
-        hub.listen(self._on_durable)
 
-    def _on_durable(self, events: list) -> None:
-        last = events[-1]
-        self.last_seq, self.last_ts_ns = last.seq, last.ts_ns
-        self._moved.set()
+    def move(self, seq: int, ts_ns: int) -> None:
+        if seq > self.last_seq:
+            self.last_seq, self.last_ts_ns = seq, ts_ns
+            self._moved.set()
 
     async def wait_beyond(self, seq: int) -> None:
         while self.last_seq <= seq:
             self._moved.clear()
             await self._moved.wait()
+
+
+class HubTail(MovingTail):
+    """The tail as the venue's hub reports it: woken by every durable batch (the sequencer's
+    durable-seq notification), no polling."""
+
+    def __init__(self, hub, last_ts_ns: int = 0) -> None:
+        """``last_ts_ns``: the stamp of the hub's last seq (for the lag in seconds at start)."""
+        super().__init__(hub.last_seq, last_ts_ns)
+        hub.listen(self._on_durable)
+
+    def _on_durable(self, events: list) -> None:
+        last = events[-1]
+        self.move(last.seq, last.ts_ns)
 
 
 class FixedTail:
@@ -147,35 +158,14 @@ class FixedTail:
         await asyncio.Event().wait()  # never: the caller stops on caught-up
 
 
-class Runner:
-    """Runs projections over one journal. ``start()`` follows the tail until ``stop()``;
-    ``catch_up()`` (blocking, no loop) applies everything up to a seq and returns."""
+class StatusBoard:
+    """Projections' statuses against a tail: their lag, the summary /health shows, and waits
+    on any change. The runner keeps one for the projections it drives; a projection in its
+    own process (``ledger.projections.process``) mirrors its child's into one."""
 
-    def __init__(self, journal_dir, projections: list[Projection], *, tail: Tail | None = None,
-                 batch_events: int = BATCH_EVENTS_DEFAULT, retry: RetryPolicy = RetryPolicy(),
-                 seed: int | None = None, sleep: Callable[[float], object] = asyncio.sleep,
-                 source: Callable[[], Source] | None = None) -> None:
-        """``source()`` makes each projection's reader (default: ``JournalSource(journal_dir)``;
-        e.g. a JetStream stream of the journal, so projections run on other machines)."""
-        names = [p.name for p in projections]
-        if len(set(names)) != len(names):
-            raise ValueError(f"projection names must be unique: {names}")
-        if not BATCH_EVENTS_MIN <= batch_events <= BATCH_EVENTS_MAX:
-            raise ValueError(f"batch_events {batch_events} is outside [{BATCH_EVENTS_MIN}, {BATCH_EVENTS_MAX}]")
-        self.journal_dir = journal_dir
-        self.projections = projections
+    def __init__(self, names: list[str], tail: Tail | None) -> None:
         self.tail = tail
-        self.batch_events = batch_events
-        self.retry = retry
-        self._sleep = sleep
-        self._rng = random.Random(seed)
-        self.status = {p.name: ProjectionStatus(p.name) for p in projections}
-        self._source = source or (lambda: JournalSource(journal_dir))
-        self.sources = {p.name: self._source() for p in projections}  # each projection's reader
-        # One thread per projection: a slow sink never delays another's batches.
-        self._pool = ThreadPoolExecutor(max_workers=max(1, len(projections)), thread_name_prefix="projection")
-        self._tasks: list[asyncio.Task] = []
-        self._stopping = False
+        self.status = {name: ProjectionStatus(name) for name in names}
         self._progress: asyncio.Condition | None = None  # notified on every change of a status
 
     async def until(self, predicate: Callable[[], bool]) -> None:
@@ -197,8 +187,6 @@ class Runner:
         async with self._changed():
             self._progress.notify_all()
 
-    # -- lag ----------------------------------------------------------------------------
-
     def lag(self, name: str) -> tuple[int, float]:
         """(seqs behind, seconds of journal time behind) the tail, for projection ``name``."""
         status = self.status[name]
@@ -218,6 +206,45 @@ class Runner:
                         "retry_attempt": status.retry_attempt, "failing_seq": status.failing_seq,
                         "last_error": status.last_error, "events_applied": status.events_applied})
         return out
+
+
+class Runner(StatusBoard):
+    """Runs projections over one journal. ``start()`` follows the tail until ``stop()``;
+    ``catch_up()`` (blocking, no loop) applies everything up to a seq and returns."""
+
+    def __init__(self, journal_dir, projections: list[Projection], *, tail: Tail | None = None,
+                 batch_events: int = BATCH_EVENTS_DEFAULT, retry: RetryPolicy = RetryPolicy(),
+                 seed: int | None = None, sleep: Callable[[float], object] = asyncio.sleep,
+                 source: Callable[[], Source] | None = None,
+                 on_change: Callable[[], None] | None = None) -> None:
+        """``source()`` makes each projection's reader (default: ``JournalSource(journal_dir)``;
+        e.g. a JetStream stream of the journal, so projections run on other machines);
+        ``on_change()`` is called on the loop at every status change (after the waiters are
+        woken): a projection process reports its statuses with it."""
+        names = [p.name for p in projections]
+        if len(set(names)) != len(names):
+            raise ValueError(f"projection names must be unique: {names}")
+        if not BATCH_EVENTS_MIN <= batch_events <= BATCH_EVENTS_MAX:
+            raise ValueError(f"batch_events {batch_events} is outside [{BATCH_EVENTS_MIN}, {BATCH_EVENTS_MAX}]")
+        super().__init__(names, tail)
+        self.journal_dir = journal_dir
+        self.projections = projections
+        self.batch_events = batch_events
+        self.retry = retry
+        self._sleep = sleep
+        self._rng = random.Random(seed)
+        self._source = source or (lambda: JournalSource(journal_dir))
+        self.sources = {p.name: self._source() for p in projections}  # each projection's reader
+        # One thread per projection: a slow sink never delays another's batches.
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(projections)), thread_name_prefix="projection")
+        self._tasks: list[asyncio.Task] = []
+        self._stopping = False
+        self._on_change = on_change
+
+    async def _notify(self) -> None:
+        await super()._notify()
+        if self._on_change is not None:
+            self._on_change()
 
     # -- live -----------------------------------------------------------------------------
 

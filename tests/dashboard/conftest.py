@@ -31,6 +31,8 @@ async def start_rig(tmp_path, *, sql: bool) -> Rig:
     clock = FakeClock()
     config = venue_config(tmp_path)
     config.projections.sql = sql
+    # On the venue's runner, not in its own process: test_browser stalls its apply to show a lag.
+    config.projections.sql_process = "off"
     venue = Venue(config, clock=clock)
     await venue.start(serve=False)
     runner, port = await http.serve(venue)

@@ -72,3 +72,35 @@ def readme_example(data_dir: Path) -> JournalWriter:
     w(ts + 2, cmd.Liquidate(KEEPER, 2))
     w.close()
     return w
+
+
+def bare_venue_config(data_dir, **projections):
+    """A venue with nothing but its projections (``[projections]`` overrides): no demo, no
+    fsync, any ports, no oracle feed, settlement or hedging — a seeded session drives it."""
+    from venue.config import load
+
+    return load(env={}, overrides={"venue": {"data_dir": str(data_dir), "demo": False, "fsync": "none"},
+                                   "gateway": {"tcp_port": 0, "http_port": 0}, "oracle": {"source": "none"},
+                                   "settlement": {"backend": "none"}, "hedging": {"enabled": "off"},
+                                   "projections": projections})
+
+
+async def submit_session(venue, clock, rounds: int, each_round=None) -> None:
+    """A seeded ``replay.generate`` session submitted to ``venue`` round by round, each
+    round's commands at once (one group commit, mostly); ``await each_round(round_, pending)``
+    may add commands to the round or act before it is submitted."""
+    import asyncio
+
+    from replay.generate import Session
+
+    pending: list = []
+    session = Session(State(default_config()), lambda command, ts_ns: (
+        pending.append(command), execute(session.state, command, ts_ns, 0))[1])
+    session.start()
+    for round_ in range(rounds):
+        session.step()
+        clock.now_ns = session.now_ns
+        if each_round is not None:
+            await each_round(round_, pending)
+        await asyncio.gather(*(venue.execute(command) for command in pending))
+        pending.clear()

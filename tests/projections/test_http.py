@@ -19,7 +19,7 @@ async def rig(tmp_path):
 
 
 async def _caught_up(rig) -> None:
-    await rig.venue.projections.runner.wait_for_seq("sql", rig.venue.hub.last_seq)
+    await rig.venue.projections.wait_for_seq("sql", rig.venue.hub.last_seq)
 
 
 async def _trade(rig, trader, maker, close: bool) -> str:

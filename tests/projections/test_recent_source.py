@@ -19,14 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import commands as cmd
-from engine.core import execute
-from engine.markets import default_config
-from engine.state import State
 from ledger.journal import JournalReader
 from ledger.projections.source import (BATCH_EVENTS_MAX, RECENT_EVENTS_MAX, JournalSource, RecentRecords,
                                        RecentSource)
 from ledger.records import decode_record
-from replay.generate import START_NS, Session
+from replay.generate import START_NS
+from tests.projections.support import bare_venue_config, submit_session
 from tests.support import FakeClock
 
 encoder = msgspec.msgpack.Encoder()
@@ -38,26 +36,17 @@ async def _run_venue(data_dir) -> tuple[list, int, dict[str, int]]:
     """The records the venue's window holds at the end (all of them), its last seq, and the
     SQL projection's batch counts by origin."""
     from venue.app import Venue
-    from venue.config import load
 
-    config = load(env={}, overrides={"venue": {"data_dir": str(data_dir), "demo": False, "fsync": "none"},
-                                     "gateway": {"tcp_port": 0, "http_port": 0}, "oracle": {"source": "none"},
-                                     "settlement": {"backend": "none"}, "hedging": {"enabled": "off"}})
+    config = bare_venue_config(data_dir, sql_process="off")  # on the venue's runner: fed by the window
     clock = FakeClock(START_NS)
     venue = Venue(config, clock=clock)
     await venue.start(serve=False)
+    async def rejection(round_: int, pending: list) -> None:
+        if round_ % 10 == 0:  # more than anyone holds: a rejection, journaled without events
+            pending.append(cmd.Withdraw("trader000", 10**18, "away"))
+
     try:
-        pending: list = []
-        session = Session(State(default_config()), lambda command, ts_ns: (
-            pending.append(command), execute(session.state, command, ts_ns, 0))[1])
-        session.start()
-        for round_ in range(ROUNDS):
-            session.step()
-            if round_ % 10 == 0:  # more than anyone holds: a rejection, journaled without events
-                pending.append(cmd.Withdraw("trader000", 10**18, "away"))
-            clock.now_ns = session.now_ns
-            await asyncio.gather(*(venue.execute(command) for command in pending))  # one batch, mostly
-            pending.clear()
+        await submit_session(venue, clock, ROUNDS, rejection)
         last_seq = venue.hub.last_seq
         await venue.projections.runner.wait_for_seq("sql", last_seq)
         [sql] = venue.projections.summary()  # what /health shows

@@ -228,9 +228,11 @@
   }
   // /health: {status, last_seq, server_time_ms, queue_depth, markets, dev, oracle (the feed's
   // status() or null), projections: [{name, state, seq, lag_seq, lag_s, failures, retry_attempt,
-  // failing_seq, last_error, events_applied}]} (adapters/gateway/http_schemas.py Health).
+  // failing_seq, last_error, events_applied, batches_from_memory, batches_from_journal, and in
+  // its own process process_id, process_exits}]} (adapters/gateway/http_schemas.py Health).
   let health = null;           // the last /health body
-  const PROJECTION_COLUMNS = ["name", "state", "seq", "lag_seq", "lag_s", "failures", "retry_attempt", "failing_seq", "events_applied", "last_error"];
+  const PROJECTION_COLUMNS = ["name", "state", "seq", "lag_seq", "lag_s", "failures", "retry_attempt", "failing_seq", "events_applied",
+    "batches_from_memory", "batches_from_journal", "process_id", "process_exits", "last_error"];
   function sqlOn() {           // the SQL read models run iff /health lists the "sql" projection
     return !!health && health.projections.some((p) => p.name === "sql");
   }
