@@ -451,15 +451,20 @@ def frame_batch(joined, lengths, tables, next_cmd_id, next_seq, frames, meta):
     return lengths.shape[0]
 
 
+def array32_header(out, count):
+    """Write the msgpack array 32 header of `count` elements into `out[:5]` (what
+    `msgpack_array_header` returns, in a kernel); return its size in bytes."""
+    out[0] = 0xDD
+    for k in range(4):
+        out[1 + k] = (count >> (8 * (3 - k))) & 0xFF
+    return ARRAY32_HEADER_SIZE_BYTES
+
+
 def gather_payloads(buf, starts, ends, first, last, out):
     """Write the msgpack array 32 header of `last - first` elements into `out[:5]`, then
     `buf[starts[i]:ends[i]]` for i in `first..last-1`, end to end; return the bytes written.
     Compiled with numba by `gather_kernel()`; `PayloadSpans.msgpack_array` is its caller."""
-    count = last - first
-    out[0] = 0xDD
-    for k in range(4):
-        out[1 + k] = (count >> (8 * (3 - k))) & 0xFF
-    target = 5
+    target = array32_header(out, last - first)
     for i in range(first, last):
         size = ends[i] - starts[i]
         out[target:target + size] = buf[starts[i]:ends[i]]
@@ -521,11 +526,7 @@ def gather_elements(buf, starts, ends, first, last, element, out):
     `first..last-1`, end to end. Return `(done, size_bytes)`: `done < last - first` when
     payload [first + done] is not one whole msgpack array of more than `element` elements
     (the reference then judges it)."""
-    count = last - first
-    out[0] = 0xDD
-    for k in range(4):
-        out[1 + k] = (count >> (8 * (3 - k))) & 0xFF
-    target = 5
+    target = array32_header(out, last - first)
     for i in range(first, last):
         pos, end = starts[i], ends[i]
         if pos >= end:
@@ -562,7 +563,7 @@ def gather_elements(buf, starts, ends, first, last, element, out):
             return i - first, target
         out[target:target + value_end - pos] = buf[pos:value_end]
         target += value_end - pos
-    return count, target
+    return last - first, target
 
 
 _kernel_state: dict = {}
@@ -588,7 +589,8 @@ def gather_kernel():
                 _kernel_state["gather"] = None
             else:
                 jit = numba.njit(cache=True, nogil=True)
-                globals()["msgpack_skip"] = jit(msgpack_skip)  # resolved as a global, compiled first
+                globals()["msgpack_skip"] = jit(msgpack_skip)  # resolved as globals, compiled first
+                globals()["array32_header"] = jit(array32_header)
                 _kernel_state["gather"] = (jit(gather_payloads), jit(gather_elements))
         return _kernel_state["gather"]
 
