@@ -19,6 +19,17 @@ def fsync_dir(directory: Path) -> None:
 def replace_durably(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` atomically and durably: a temporary file beside it, fsynced,
     renamed over it, then the directory fsynced (the rename itself survives a crash)."""
+    _replace(path, data, mode, durable=True)
+
+
+def replace_atomically(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` atomically, not durably: a reader (or a crashed process)
+    sees the old contents or the new, but after a power loss either may be there. For files
+    whose loss costs nothing (two fsyncs saved: they queue behind the journal's on one disk)."""
+    _replace(path, data, mode, durable=False)
+
+
+def _replace(path: Path, data: bytes, mode: int, *, durable: bool) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -27,8 +38,10 @@ def replace_durably(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         view = memoryview(data)
         while view:  # os.write may write less than asked
             view = view[os.write(fd, view):]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)

@@ -201,8 +201,9 @@ class VenueSettlement:
             self.backend = await asyncio.to_thread(litesvm_backend, path, cls=self.backend_cls)
         else:
             self.backend = self._rpc_backend()
-        projection = SettlementProjection(self.backend, CheckpointStore(data_dir / CHECKPOINT_FILE),
-                                          on_unmirrorable="record", on_program_error="halt")
+        # An in-process LiteSVM's checkpoint is void at the next start: no fsync for it.
+        store = CheckpointStore(data_dir / CHECKPOINT_FILE, durable=self.config.backend != "litesvm")
+        projection = SettlementProjection(self.backend, store, on_unmirrorable="record", on_program_error="halt")
         self.sink = ReplicaSink(SettlementSink(projection, name=SETTLEMENT_NAME), data_dir / JOURNAL_DIR)
         if self.config.backend == "litesvm":
             from adapters.solana.watcher import LiteSvmDepositWatcher

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ledger.files import replace_durably
+from ledger.files import replace_atomically, replace_durably
 
 FORMAT_VERSION = 1
 UNMIRRORED_KEPT_MAX = 10_000  # the file keeps the first this many; the count keeps going
@@ -43,8 +43,13 @@ class Checkpoint:
 
 
 class CheckpointStore:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, *, durable: bool = True):
+        """``durable=False``: replaced atomically without fsync — for a chain that does not
+        outlive the process (an in-process LiteSVM is rebuilt from the journal at each start,
+        and its checkpoint is void then), where an fsync per batch only queues behind the
+        journal's own on the same disk."""
         self.path = Path(path)
+        self._replace = replace_durably if durable else replace_atomically
 
     def load(self) -> Checkpoint:
         if not self.path.exists():
@@ -60,4 +65,4 @@ class CheckpointStore:
         data = {"version": FORMAT_VERSION, "chain_id": cp.chain_id, "seq": cp.seq,
                 "pending": asdict(cp.pending) if cp.pending else None,
                 "unmirrored": cp.unmirrored, "unmirrored_count": cp.unmirrored_count}
-        replace_durably(self.path, json.dumps(data, separators=(",", ":")).encode())
+        self._replace(self.path, json.dumps(data, separators=(",", ":")).encode())
