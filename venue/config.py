@@ -138,7 +138,7 @@ class ProjectionsSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     sql: bool = True  # run the SQL read models (docs/projections.md)
     sql_url: str = ""  # "": SQLite file data_dir/read_model.sqlite (WAL); or postgresql+psycopg://...
     # Write the read models from their own process, off the venue's GIL: "auto" does when the
-    # machine has SQL_PROCESS_CORES_MIN cores or more (docs/projections.md: measured worse on 2).
+    # machine has SQL_PROCESS_CORES_MIN (2) cores or more (docs/projections.md).
     sql_process: Literal["auto", "on", "off"] = "auto"
     batch_events: int = 5_000  # events per read + transaction, at most
     retry_backoff_s_min: float = 0.05  # first wait before retrying a failed batch (same seq)

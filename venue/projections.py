@@ -22,10 +22,10 @@ from ledger.recovery import JOURNAL_DIR
 
 SQL_NAME = "sql"
 # ``sql_process = "auto"`` runs the SQL read models in their own process from this many cores
-# up. On 2 cores (this project's machine, load generators on the same cores) the venue's own
-# runner gave the better ack p99 (docs/projections.md): the child takes the core the
-# gateways' clients and the journal thread need, where a thread of the venue yields the GIL.
-SQL_PROCESS_CORES_MIN = 4
+# up: with a second core the child runs beside the venue instead of between its acks
+# (docs/projections.md: 2 quiet cores, own process 1.13-1.27x the throughput, 1.3-1.9x
+# better ack p99; on one core it could only take turns with the venue).
+SQL_PROCESS_CORES_MIN = 2
 STOP_CATCH_UP_S_MAX = 5.0  # at stop, projections get this long to reach the last durable seq
 
 

@@ -1,4 +1,4 @@
-"""The SQL read models in their own process (``[projections] sql_process = "on"``; "auto" on 4+ cores):
+"""The SQL read models in their own process (``[projections] sql_process = "on"``; "auto" from 2 cores):
 a real venue's child process follows the journal, is killed with SIGKILL mid-stream and
 restarted by the venue, and its tables end equal to a rebuild of the journal, row for row;
 the child's protocol refuses what breaks it and ends with the venue's pipe."""
