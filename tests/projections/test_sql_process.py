@@ -129,16 +129,18 @@ def test_auto_runs_the_child_only_with_cores_to_spare():
     assert sql_in_own_process("on", cores=1) and not sql_in_own_process("off", cores=64)
 
 
-# A child that reads its spec, then reports a status whose seq is not a number, then waits.
+# A child that reads its spec, reports a status whose seq is not a number, then reads the
+# venue's frames until it is killed, told to stop, or its stdin ends.
 _HOSTILE_CHILD = """
-import sys, time
+import sys
 import msgspec
 stdin, out = sys.stdin.buffer, sys.stdout.buffer
 stdin.read(int.from_bytes(stdin.read(4), "big"))
 body = msgspec.msgpack.encode({"status": {"name": "sql", "seq": "many"}})
 out.write(len(body).to_bytes(4, "big") + body)
 out.flush()
-time.sleep(3600)
+while (header := stdin.read(4)) and "stop" not in msgspec.msgpack.decode(stdin.read(int.from_bytes(header, "big"))):
+    pass
 """
 
 
