@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -112,12 +113,10 @@ class VenueProjections:
         await self.runner.start()
 
     async def _start_sql_process(self, url: str) -> None:
-        c = self.config
         spec = {"kind": "sql", "name": SQL_NAME, "url": url, "symbols": list(self.venue.symbols),
                 "journal_dir": str(Path(self.venue.config.venue.data_dir) / JOURNAL_DIR),
-                "batch_events": c.batch_events,
-                "retry": {"backoff_s_min": c.retry_backoff_s_min, "backoff_s_max": c.retry_backoff_s_max}}
-        self.sql_process = ProjectionProcess(spec, self.venue.hub, self.venue.sequencer.last_ts_ns, self._retry())
+                "batch_events": self.config.batch_events, "retry": asdict(self._retry())}
+        self.sql_process = ProjectionProcess(spec, self.venue.hub, self.venue.sequencer.last_ts_ns)
         await self.sql_process.start()
 
     def board(self, name: str) -> StatusBoard:

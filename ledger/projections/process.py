@@ -52,22 +52,9 @@ EXIT_WAIT_S_MAX = 10.0  # after its catch-up at stop, how long the child gets to
 _COUNTERS = ("failures", "events_applied", "batches_applied")  # per child: the parent adds them up
 
 
-class _Reported(msgspec.Struct, forbid_unknown_fields=True):
-    """A child's status frame: ``ProjectionStatus`` without its ``extra`` (checked on arrival)."""
-
-    name: str
-    seq: int
-    ts_ns: int
-    state: str
-    failures: int
-    retry_attempt: int
-    failing_seq: int | None
-    last_error: str
-    events_applied: int
-    batches_applied: int
-
-
-assert set(_Reported.__struct_fields__) == {f.name for f in fields(ProjectionStatus)} - {"extra"}
+# What a child's status frame carries into the venue's mirror (checked on arrival against
+# ProjectionStatus's own annotations): every field but the name and the in-process extras.
+_MIRRORED = tuple(f.name for f in fields(ProjectionStatus) if f.name not in ("name", "extra"))
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the child runs this same tree's code
 
 _encoder = msgspec.msgpack.Encoder()
@@ -119,13 +106,13 @@ class ProjectionProcess(StatusBoard):
 
     CHILD = (sys.executable, "-m", "ledger.projections.process")  # what runs the child
 
-    def __init__(self, spec: dict, hub, last_ts_ns: int, retry: RetryPolicy, child: tuple[str, ...] = CHILD) -> None:
+    def __init__(self, spec: dict, hub, last_ts_ns: int, child: tuple[str, ...] = CHILD) -> None:
         """``child``: the command of the child process (tests: another program speaking the frames)."""
         self.name = spec["name"]
         self.child = child
         super().__init__([self.name], HubTail(hub, last_ts_ns))
         self.spec = {**spec, "journal_dir": str(Path(spec["journal_dir"]).resolve())}
-        self.retry = retry
+        self.retry = RetryPolicy(**spec["retry"])  # the child's, for restarting it
         self.pid: int | None = None
         self.exits = 0  # the child's unexpected exits (each followed by a restart)
         self._rng = random.Random()
@@ -238,10 +225,10 @@ class ProjectionProcess(StatusBoard):
         while True:
             body = await stdout.readexactly(frame_length(await stdout.readexactly(LENGTH_BYTES)))
             try:
-                reported = msgspec.convert(decode_frame(body).get("status"), _Reported)
+                reported = msgspec.convert(decode_frame(body).get("status"), ProjectionStatus)
             except msgspec.ValidationError as error:
                 raise FrameError(f"a frame from the projection's process that is not a status: {error}") from None
-            for key in _Reported.__struct_fields__[1:]:  # all but the name
+            for key in _MIRRORED:
                 value = getattr(reported, key)
                 setattr(status, key, value + self._counted[key] if key in _COUNTERS else value)
             self._started.set()

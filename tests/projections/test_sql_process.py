@@ -149,9 +149,9 @@ async def test_a_child_reporting_a_status_of_the_wrong_shape_is_killed_and_resta
     refused with its reason, that child killed and a new one started, as after a crash."""
     from adapters.gateway.hub import Hub
 
-    spec = {"kind": "sql", "name": "sql", "journal_dir": str(tmp_path)}
-    child = pp.ProjectionProcess(spec, Hub(tmp_path, 0), 0, pp.RetryPolicy(backoff_s_min=0.01, backoff_s_max=0.01),
-                                 child=(sys.executable, "-c", _HOSTILE_CHILD))
+    spec = {"kind": "sql", "name": "sql", "journal_dir": str(tmp_path),
+            "retry": {"backoff_s_min": 0.01, "backoff_s_max": 0.01}}
+    child = pp.ProjectionProcess(spec, Hub(tmp_path, 0), 0, child=(sys.executable, "-c", _HOSTILE_CHILD))
     await child.start()
     refused = []
     await child.until(lambda: refused.append(child.status["sql"].last_error) or child.exits >= 2)
