@@ -13,7 +13,7 @@ from engine.markets import default_config
 from engine.units import USDC_E6
 from engine.views import PositionView, RfqView
 from protocol.strategy import QuoteIntent, Strategy
-from tests.gateway.conftest import eventually, journal_records
+from tests.gateway.conftest import WAIT_S, eventually, journal_records
 from tests.support import agent_of, keypair
 
 PRICE_E8 = 100_000 * 10**8
@@ -110,19 +110,21 @@ async def test_demo_agents_trade_over_tcp(rig):
         assert "demo-maker-arbitrage" not in {task.get_name() for task in tasks}
         trader = str(sdk.demo_keypair(config.demo.seed, "trader", 0).pubkey())
         assert views.account(rig.venue.state, trader).free_e6 == config.demo.faucet_usdc * USDC_E6  # topped up
-        # Makers quote once they have seen a price after subscribing: keep the oracle moving.
+        # Makers quote once they have seen a price after subscribing: the oracle moves each
+        # time the agents do something, until two positions are open.
         prices = {0: 65_000, 1: 3_200, 2: 150}
-
-        def fills() -> int:
-            return sum(type(e) is ev.PositionOpened for r in journal_records(rig.venue) for e in r.events)
-
-        for step in range(2_000):
-            for market, usd in prices.items():
-                await rig.price(market, usd * (1 + (step % 5) / 1_000))
-            if fills() >= 2:
-                break
-            await asyncio.sleep(0.05)
-        assert fills() >= 2
+        activity = rig.venue.hub.subscribe(1, lambda e: type(e) is not ev.OracleUpdated, queue_max=1_000_000)
+        fills, step = 0, 0
+        async with asyncio.timeout(WAIT_S):
+            async for events in activity.batches():
+                fills += sum(type(e) is ev.PositionOpened for e in events)
+                if fills >= 2:
+                    break
+                step += 1
+                for market, usd in prices.items():
+                    await rig.price(market, usd * (1 + (step % 5) / 1_000))
+        activity.close()
+        assert fills >= 2
         assert not any(task.done() for task in tasks)
         invariants.check(rig.venue.state)
     finally:

@@ -212,12 +212,15 @@ async def test_login_and_idle_timeouts(rig):
     silent = await rig.raw()
     assert (await silent.recv_until_closed())[0].code == codes.LOGIN_TIMEOUT  # not even a Hello
 
+    # The idle session logs in after the pinging one, so the venue's idle check of the pinging
+    # session falls due first: once the idle one is closed, the pinging one was checked and kept.
+    pinging = await rig.connect(keypair(12), ping_interval_s=0.1)
     idle = await rig.raw()
     await idle.login(None)
-    pinging = await rig.connect(keypair(12), ping_interval_s=0.1)
     assert (await idle.recv_until_closed())[0].code == codes.IDLE_TIMEOUT
-    await asyncio.sleep(0.5)
     assert pinging.connected and pinging.reconnects == 0
+    await eventually(lambda: rig.venue.metrics.connections._value.get() == 1, "the idle session to end")
+    assert pinging.connected and pinging.reconnects == 0  # the one left is the pinging session
 
 
 async def maker_quote(rig, trader, maker_client) -> int:
@@ -239,7 +242,10 @@ async def test_maker_quotes_cancelled_when_its_last_session_ends(rig):
     live = lambda: {q.maker for q in views.quotes(rig.venue.state, rfq_id)}  # noqa: E731
     assert live() == {maker.agent, patient.agent}
     await maker.disconnect()
-    await asyncio.sleep(0.2)
+    await eventually(lambda: rig.venue.metrics.connections._value.get() == 3, "the session to end")
+    # Commands are decided in order: once a later one is acknowledged, any release the ended
+    # session caused would be in the state.
+    await trader.send(c.CancelRfq(trader.agent, rfq_id + 1_000))
     assert live() == {maker.agent, patient.agent}  # its other session is still open
     await maker_again.disconnect()
     await patient.disconnect()

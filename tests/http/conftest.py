@@ -17,6 +17,7 @@ from venue.app import Venue
 from tests.support import NS_PER_MS, FakeClock, agent_of, keypair
 from venue.config import load
 
+WAIT_S = 20.0  # the most a test waits for an event that must come (never asserted on)
 
 
 @dataclass
@@ -93,14 +94,18 @@ class Rig:
                 return found
             from_seq = page["next_from_seq"]
 
-    async def wait_for_event(self, event_type: str, from_seq: int = 1, attempts: int = 200) -> dict:
-        """The first event of ``event_type`` at or after ``from_seq`` (waits for ticks)."""
-        for _ in range(attempts):
-            for event in await self.events(from_seq):
-                if event["type"] == event_type:
-                    return event
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no {event_type} event arrived")
+    async def wait_for_event(self, event_type: str, from_seq: int = 1) -> dict:
+        """The first event of ``event_type`` at or after ``from_seq``, as ``GET /events`` gives
+        it: looked for again each time the venue publishes a durable batch (waits for ticks)."""
+        durable = self.venue.hub.subscribe(from_seq, lambda event: True, queue_max=1_000_000)
+        try:
+            async with asyncio.timeout(WAIT_S):
+                async for _ in durable.batches():
+                    for event in await self.events(from_seq):
+                        if event["type"] == event_type:
+                            return event
+        finally:
+            durable.close()
 
 
 def venue_config(tmp_path, **venue_overrides):
