@@ -12,6 +12,12 @@ run: a minimal framed echo server (``benchmarks.echo``) driven by the same load 
   go out on their schedule whatever the answers do, so a stall shows as latency), interleaved.
   Latency counts from the request's write to its answer's read. Target <= 5.
 - ``gateway.p50_ms / p99_ms / p999_ms``, ``echo.*``: the pooled latencies of those runs.
+- ``gateway.cpu_us_per_command`` / ``echo.cpu_us_per_command``: where the CPU of the
+  throughput runs went, per answered command (median over the runs): the server's main
+  thread, its other threads, its child processes, and the load generators' processes.
+  ``gateway.cpu_ratio_to_echo``: the echo's total over the venue's, pairwise — the throughput
+  ratio the machine's cores would allow were both servers CPU-bound on every core (the
+  ceiling of ``gateway.ratio_to_echo`` for the venue's code as it is, whatever its threads).
 - PNGs next to the JSON: latency CDFs (venue and echo), throughput over time.
 
 After each run its load generators wait for every answer still owed (up to ``DRAIN_S_MAX``;
@@ -45,6 +51,7 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from benchmarks.report import emit
 
@@ -173,6 +180,7 @@ def _client_process(port: int, first_index: int, agents: int, mode: str, rate_pe
     end = start + seconds
     bins = np.zeros(int(seconds / BIN_S) + 1, np.int64)  # answers per BIN_S: throughput over time
     sent = 0
+    cpu_started_s = time.process_time()
     if mode == "throughput":
         for client in clients:
             for _ in range(window):
@@ -202,6 +210,7 @@ def _client_process(port: int, first_index: int, agents: int, mode: str, rate_pe
                     client.queue_request()
                 client.flush()
     elapsed = time.perf_counter() - start
+    cpu_s = time.process_time() - cpu_started_s
     # Drain: wait for the answers still owed, so the server is idle when the next run starts
     # and an open-loop run's slowest answers are counted, not dropped.
     in_window = len(latencies)
@@ -212,7 +221,7 @@ def _client_process(port: int, first_index: int, agents: int, mode: str, rate_pe
     if mode == "throughput":
         latencies = latencies[:in_window]  # the throughput run's latencies are not a figure
     out.send({"answered": answered, "elapsed_s": elapsed, "latencies_s": latencies, "bins": bins,
-              "unanswered": sum(len(c.sent_at) for c in clients)})
+              "unanswered": sum(len(c.sent_at) for c in clients), "cpu_s": cpu_s})
 
 
 def _run_clients(port: int, processes: int, agents_per_process: int, mode: str, rate_per_s: float,
@@ -235,7 +244,34 @@ def _run_clients(port: int, processes: int, agents_per_process: int, mode: str, 
             "elapsed_s": max(r["elapsed_s"] for r in results),
             "latencies_s": np.concatenate([np.asarray(r["latencies_s"]) for r in results]),
             "bins": np.sum([r["bins"] for r in results], axis=0),
-            "unanswered": sum(r["unanswered"] for r in results)}
+            "unanswered": sum(r["unanswered"] for r in results),
+            "clients_cpu_s": sum(r["cpu_s"] for r in results)}
+
+
+# -- where the CPU goes --------------------------------------------------------------------------------
+
+def server_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of a server process: its main thread, its other
+    threads, and its child processes (the SQL read models' own process)."""
+    root = psutil.Process(pid)
+    threads = {thread.id: thread.user_time + thread.system_time for thread in root.threads()}
+    children = 0.0
+    for child in root.children(recursive=True):
+        try:
+            children += sum(child.cpu_times()[:2])
+        except psutil.NoSuchProcess:  # ended (a restarted projection child): its time is gone with it
+            pass
+    main = threads.pop(pid, 0.0)
+    return {"main_thread": main, "other_threads": sum(threads.values()), "child_processes": children}
+
+
+def cpu_us_per_command(before: dict[str, float], after: dict[str, float], clients_cpu_s: float,
+                       answered: int) -> dict[str, float]:
+    """Each part's CPU per answered command over one run, and the total (clients included)."""
+    per = {part: (after[part] - before[part]) * 1e6 / answered for part in after}
+    per["clients"] = clients_cpu_s * 1e6 / answered
+    per["total"] = sum(per.values())
+    return per
 
 
 # -- the venue side --------------------------------------------------------------------------------
@@ -320,7 +356,7 @@ class EchoProcess:
 def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
     """The gateway's figures as ratios to the echo server's, interleaved (see the module doc)."""
     from benchmarks import plots
-    from benchmarks.interleave import LOWER, PAIRS_MIN, interleave
+    from benchmarks.interleave import LOWER, PAIRS_MIN, interleave, ratio_summary
 
     processes = 2
     agents_per_process = 4 if quick else 8
@@ -332,10 +368,15 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
     latency_ms: dict[str, list[np.ndarray]] = {"venue": [], "echo": []}
     unanswered = {"venue": 0, "echo": 0}
 
+    cpu_us: dict[str, list[dict]] = {"venue": [], "echo": []}  # per throughput run
+
     def throughput(server, label: str):
         def run() -> float:
+            before = server_cpu_s(server.process.pid)
             result = _run_clients(server.tcp_port, processes, agents_per_process, "throughput", 0, throughput_s,
                                   WINDOW_PER_AGENT)
+            cpu_us[label].append(cpu_us_per_command(before, server_cpu_s(server.process.pid),
+                                                    result["clients_cpu_s"], result["answered"]))
             last[f"{label} throughput"] = result
             return result["answered"] / result["elapsed_s"]
         return run
@@ -402,6 +443,13 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
         "echo.p99_ms": round(float(np.percentile(echo_ms, 99)), 3),
         "gateway.latency_commands": int(len(venue_ms)),
         "gateway.unanswered_after_drain": unanswered["venue"], "echo.unanswered_after_drain": unanswered["echo"],
+        "gateway.cpu_us_per_command": _median_parts(cpu_us["venue"]),
+        "echo.cpu_us_per_command": _median_parts(cpu_us["echo"]),
+        # What the cores allow: were both CPU-bound on every core, throughput would be
+        # cores / total CPU per command, so their ratio could not exceed this one.
+        "gateway.cpu_ratio_to_echo": ratio_summary(
+            [1 / run["total"] for run in cpu_us["venue"]], [1 / run["total"] for run in cpu_us["echo"]],
+            figure="1 / gateway.cpu_us_per_command.total", baseline="1 / echo.cpu_us_per_command.total"),
         "gateway.fsync": "batch",
         "gateway.venue_projections": [p["name"] for p in projections],
         "gateway.projection_lag_seq_max": venue.projection_lag_seq_max,
@@ -412,6 +460,10 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
         "machine.cores": os.cpu_count(),
     }
     return figures
+
+
+def _median_parts(runs: list[dict]) -> dict[str, float]:
+    return {part: round(float(np.median([run[part] for run in runs])), 2) for part in runs[0]}
 
 
 TARGETS = {"gateway.ratio_to_echo": (">=", 0.5), "gateway.p99_ratio_to_echo": ("<=", 5.0)}
