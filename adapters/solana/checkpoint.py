@@ -4,6 +4,10 @@ deduplicate by itself (a mirrored deposit), and the events that could not be mir
 
 One small JSON file, replaced atomically: write a temp file, fsync it, rename it over
 the old one, fsync the directory. A crash leaves either the old or the new file.
+
+A chain that does not outlive the process (an in-process LiteSVM, rebuilt from the journal
+at each start, where the checkpoint of the last run is void) keeps its checkpoint in memory
+and writes the file once, at ``close`` — for the record, never read back as a position.
 """
 
 from __future__ import annotations
@@ -44,17 +48,21 @@ class Checkpoint:
 
 class CheckpointStore:
     def __init__(self, path: Path | str, *, durable: bool = True):
-        """``durable=False``: replaced atomically without fsync — for a chain that does not
-        outlive the process (an in-process LiteSVM is rebuilt from the journal at each start,
-        and its checkpoint is void then), where an fsync per batch only queues behind the
-        journal's own on the same disk."""
+        """``durable=False``: for a chain that does not outlive the process — ``save`` keeps
+        the checkpoint in memory and ``close`` writes it, atomically, without fsync (a file
+        write per settled batch cost the venue's process ~1.6 µs of its GIL per command, an
+        fsync more, for a file the next start voids)."""
         self.path = Path(path)
-        self._replace = replace_durably if durable else replace_atomically
+        self.durable = durable
+        self._unwritten: bytes | None = None  # in memory: the last save, as the file would hold it
 
     def load(self) -> Checkpoint:
-        if not self.path.exists():
+        if self._unwritten is not None:
+            data = json.loads(self._unwritten)
+        elif self.path.exists():
+            data = json.loads(self.path.read_bytes())
+        else:
             return Checkpoint()
-        data = json.loads(self.path.read_text())
         if data.get("version") != FORMAT_VERSION:
             raise ValueError(f"{self.path}: checkpoint format {data.get('version')}, expected {FORMAT_VERSION}")
         pending = Pending(**data["pending"]) if data.get("pending") else None
@@ -62,7 +70,21 @@ class CheckpointStore:
                           data.get("unmirrored_count", 0))
 
     def save(self, cp: Checkpoint) -> None:
-        data = {"version": FORMAT_VERSION, "chain_id": cp.chain_id, "seq": cp.seq,
-                "pending": asdict(cp.pending) if cp.pending else None,
-                "unmirrored": cp.unmirrored, "unmirrored_count": cp.unmirrored_count}
-        self._replace(self.path, json.dumps(data, separators=(",", ":")).encode())
+        encoded = _encoded(cp)  # a copy as of now: the projection goes on changing ``cp``
+        if self.durable:
+            replace_durably(self.path, encoded)
+        else:
+            self._unwritten = encoded
+
+    def close(self) -> None:
+        """Write what an in-memory store holds (a durable one wrote each save already)."""
+        if self._unwritten is not None:
+            replace_atomically(self.path, self._unwritten)
+            self._unwritten = None
+
+
+def _encoded(cp: Checkpoint) -> bytes:
+    data = {"version": FORMAT_VERSION, "chain_id": cp.chain_id, "seq": cp.seq,
+            "pending": asdict(cp.pending) if cp.pending else None,
+            "unmirrored": cp.unmirrored, "unmirrored_count": cp.unmirrored_count}
+    return json.dumps(data, separators=(",", ":")).encode()

@@ -48,3 +48,4 @@ class SettlementSink:
 
     def close(self) -> None:
         self.loop.close()
+        self.projection.store.close()
