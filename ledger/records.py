@@ -72,6 +72,11 @@ def encode_record(cmd_id: int, ts_ns: int, command, outcome, seq_before: int) ->
     return _encoder.encode(make_record(cmd_id, ts_ns, command, outcome, seq_before))
 
 
+def encode(record: JournalRecord) -> bytes:
+    """The journal payload of ``record``."""
+    return _encoder.encode(record)
+
+
 def encode_genesis(genesis: Genesis, ts_ns: int) -> bytes:
     """The payload of the genesis record: cmd_id 1, no events (seqs 1..0), stamped ``ts_ns``."""
     return _encoder.encode(JournalRecord(GENESIS_CMD_ID, 1, 0, ts_ns, genesis, []))

@@ -21,7 +21,7 @@ from engine import events as ev
 from engine import views
 from engine.state import State
 from ledger.journal import JournalReader
-from ledger.records import decode_record, make_record
+from ledger.records import decode_record
 from ledger.recovery import JOURNAL_DIR, SNAPSHOT_DIR, recover
 from ledger.snapshots import SnapshotWriter
 from venue.config import Config
@@ -133,9 +133,7 @@ class Venue:
                     self.last_prices[event.market] = (event.price_e8, event.conf_e8, event.publish_ns)
         recent = self.projections.recent
         if recent is not None:  # before the hub moves the projections' tail: the window holds it first
-            recent.append([make_record(outcome.cmd_id, outcome.ts_ns, command, outcome.events,
-                                       outcome.seq - len(outcome.events))
-                           for command, outcome in executed if outcome.events])
+            recent.append([outcome.record for _, outcome in executed if outcome.events])
         self.hub.publish(executed)
         self.position_agents.prune(ended)  # after publishing: the batch's own events still find their agents
 

@@ -36,7 +36,7 @@ from engine.core import execute
 from engine.rejections import Rejected
 from engine.state import State
 from ledger.journal import Journal, JournalFailed
-from ledger.records import encode_record
+from ledger.records import JournalRecord, encode, make_record
 from ledger.snapshots import SnapshotCopy, SnapshotWriter
 
 log = logging.getLogger("agentperp.sequencer")
@@ -47,16 +47,19 @@ WRITES_QUEUED_MAX = 8
 
 
 class Outcome:
-    """What one command did: its cmd_id and ts_ns, and its events or its rejection."""
+    """What one command did: its cmd_id and ts_ns, and its events or its rejection; and its
+    journal record (None for a command refused before the engine)."""
 
-    __slots__ = ("cmd_id", "ts_ns", "events", "rejection", "seq")
+    __slots__ = ("cmd_id", "ts_ns", "events", "rejection", "seq", "record")
 
-    def __init__(self, cmd_id: int, ts_ns: int, events: list, rejection: Rejected | None, seq: int):
+    def __init__(self, cmd_id: int, ts_ns: int, events: list, rejection: Rejected | None, seq: int,
+                 record: JournalRecord | None = None):
         self.cmd_id = cmd_id
         self.ts_ns = ts_ns
         self.events = events
         self.rejection = rejection
         self.seq = seq  # the last seq of its events, or the venue's last seq when it caused none
+        self.record = record
 
 
 Reply = Callable[[Outcome], None]
@@ -228,11 +231,12 @@ class Sequencer:
             cmd_id = self._last_cmd_id + 1
             seq_before = state.last_seq
             result = execute(state, command, ts_ns, cmd_id)
-            payloads.append(encode_record(cmd_id, ts_ns, command, result, seq_before))
+            record = make_record(cmd_id, ts_ns, command, result, seq_before)
+            payloads.append(encode(record))
             if isinstance(result, Rejected):
-                item[2] = Outcome(cmd_id, ts_ns, [], result, state.last_seq)
+                item[2] = Outcome(cmd_id, ts_ns, [], result, state.last_seq, record)
             else:
-                item[2] = Outcome(cmd_id, ts_ns, result, None, state.last_seq)
+                item[2] = Outcome(cmd_id, ts_ns, result, None, state.last_seq, record)
             self._last_cmd_id = cmd_id
             self.last_ts_ns = ts_ns
             ts_ns += 1
