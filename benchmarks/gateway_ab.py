@@ -8,7 +8,9 @@ each pair runs every server in turn with the same load generators as `bench gate
 (throughput, then open-loop latency at ``--offered-per-s``), each run starting once every
 venue's projections have caught up (as in `bench gateway`), so each pair sees the same
 machine. Printed and written as JSON: every value, and the median of the pairwise ratios
-with min and max — each variant to the echo, and each later variant to the first.
+with min and max — each variant to the echo, and each later variant to the first — for
+throughput, the server's own CPU per answered command in the throughput runs (its threads
+and child processes; steadier than throughput while others load the machine), and the p99.
 
     python -m benchmarks.gateway_ab --pairs 5 --offered-per-s 5000 \\
         before=/tmp/before after=. bare=.:--no-sql,--settlement,none
@@ -45,7 +47,7 @@ def _pause(servers: dict) -> None:
 
 
 def measure(variants: list[str], pairs: int, throughput_s: float, latency_s: float, offered_per_s: float) -> dict:
-    values = {"throughput": {}, "p99_ms": {}, "p50_ms": {}}
+    values = {"throughput": {}, "cpu_us_per_command": {}, "p99_ms": {}, "p50_ms": {}}
     with tempfile.TemporaryDirectory(prefix="agentperp-gateway-ab-") as tmp:
         servers: dict = {}
         try:
@@ -62,9 +64,14 @@ def measure(variants: list[str], pairs: int, throughput_s: float, latency_s: flo
                 values[kind] = {name: [] for name in servers}
             for pair in range(pairs):
                 for name, server in servers.items():
+                    before = g.server_cpu_s(server.process.pid)
                     run = g._run_clients(server.tcp_port, PROCESSES, AGENTS_PER_PROCESS, "throughput", 0,
                                          throughput_s, g.WINDOW_PER_AGENT)
                     values["throughput"][name].append(run["answered"] / run["elapsed_s"])
+                    # The server's own CPU per command (its threads and child processes, not the
+                    # load generators'): steadier than throughput on a machine others share.
+                    cpu = g.cpu_us_per_command(before, g.server_cpu_s(server.process.pid), 0.0, run["answered"])
+                    values["cpu_us_per_command"][name].append(cpu["total"])
                     _pause(servers)
                 time.sleep(g.RFQ_LIFETIME_MS / 1_000)
                 _pause(servers)
@@ -81,7 +88,7 @@ def measure(variants: list[str], pairs: int, throughput_s: float, latency_s: flo
                 server.stop()
     names = list(values["throughput"])
     ratios = {}
-    for kind, better in (("throughput", HIGHER), ("p99_ms", LOWER)):
+    for kind, better in (("throughput", HIGHER), ("cpu_us_per_command", LOWER), ("p99_ms", LOWER)):
         for name in names[1:]:
             ratios[f"{kind}.{name}/echo"] = ratio_summary(values[kind][name], values[kind]["echo"], figure=name,
                                                           baseline="echo", better=better)
