@@ -163,6 +163,13 @@ async def test_a_trading_venue_reconciles_with_its_live_chain_and_after_a_restar
         item = status(venue)
         assert item["state"] == "live" and item["lag_seq"] == 0 and item["settled_events"] > 10
         assert item["deposits_seen"] == 7 and item["oracle_rewrites"] == 0  # liquidations read the posted price
+        # A later reconcile brings the engine's replica on from where the first one left it.
+        await venue.projections.settlement.deposit(Keypair(), 100 * USDC)
+        await settled(venue)
+        again = await venue.projections.settlement.reconcile()
+        assert again["ok"], again["differences"]
+        assert again["seq"] == venue.hub.last_seq > report["seq"]
+        assert again["vault_balance_e6"] == (5_010 - 500 + 100) * USDC
         last_seq = venue.hub.last_seq
     finally:
         await venue.stop()
