@@ -42,7 +42,7 @@ def measure(positions: int) -> dict:
             backend = litesvm_backend(program)
             projection = SettlementProjection(backend, CheckpointStore(Path(tmp) / "cp.json"),
                                               on_unmirrorable="record", on_program_error="halt")
-            sink = ReplicaSink(SettlementSink(projection), journal_dir)
+            sink = ReplicaSink(SettlementSink(projection), journal_dir, Path(tmp) / "snapshots")
             Runner(journal_dir, [sink]).catch_up()
             elapsed = time.perf_counter() - start
         finally:

@@ -101,17 +101,44 @@ def _start_state(snapshot_dir: Path, config: EngineConfig, journal: Journal, gen
         if meta.seq > journal.last_seq or meta.cmd_id > journal.last_cmd_id:
             _remove_ahead(path, meta, journal, skipped)
             continue
-        problem = _proof_problem(meta, journal.directory, genesis)
-        if problem is not None:
-            _skip(skipped, f"{path}: {problem}")
-            continue
+        state = _proven_state(path, meta, config, journal.directory, genesis, skipped)
+        if state is not None:
+            return state, meta.seq, skipped
+    return State(config), 0, skipped
+
+
+def snapshot_within(snapshot_dir: Path, config: EngineConfig, journal_dir: Path, genesis: Genesis | None,
+                    after_seq: int, to_seq: int) -> State | None:
+    """The state of the newest snapshot taken after ``after_seq`` and at most at ``to_seq``
+    that checks out and belongs to the journal in ``journal_dir``; None if there is none.
+    (A replica far behind its journal starts from it: the replay left is bounded by the
+    venue's ``snapshot_every_commands``.)"""
+    skipped: list[str] = []
+    for path in snapshots.list_snapshots(snapshot_dir):
         try:
-            state, meta = snapshots.load_snapshot(path, config)
+            meta = snapshots.read_meta(path)
         except snapshots.SnapshotInvalid as error:
             _skip(skipped, str(error))
             continue
-        return state, meta.seq, skipped
-    return State(config), 0, skipped
+        if after_seq < meta.seq <= to_seq:
+            state = _proven_state(path, meta, config, journal_dir, genesis, skipped)
+            if state is not None:
+                return state
+    return None
+
+
+def _proven_state(path: Path, meta: snapshots.SnapshotMeta, config: EngineConfig, journal_dir: Path,
+                  genesis: Genesis | None, skipped: list[str]) -> State | None:
+    """The snapshot's state if it belongs to the journal and checks out, else None (and why, in ``skipped``)."""
+    problem = _proof_problem(meta, journal_dir, genesis)
+    if problem is not None:
+        _skip(skipped, f"{path}: {problem}")
+        return None
+    try:
+        return snapshots.load_snapshot(path, config)[0]
+    except snapshots.SnapshotInvalid as error:
+        _skip(skipped, str(error))
+        return None
 
 
 def _skip(skipped: list[str], reason: str) -> None:

@@ -90,13 +90,14 @@ class ReplicaSink:
     so ``reconcile`` compares the chain and the engine at the same seq while both move on; a
     lock keeps a batch and a reconcile apart.
 
-    The replica is brought to the checkpoint from the journal when a reconcile asks for it
-    (``catch_up``), not fed every settled batch: that applied every event a second time on
-    the venue's process, ~1.5 µs of its GIL per command for a report ops ask for now and
-    then. A reconcile pays for the events since the last one instead (``bench replay``'s
-    verify rate: ~250 000 events/s here), with settlement paused meanwhile."""
+    The replica is brought to the checkpoint when a reconcile asks for it (``catch_up``), not
+    fed every settled batch: that applied every event a second time on the venue's process,
+    ~1.5 µs of its GIL per command, for a report ops ask for now and then. A reconcile starts
+    from the newest venue snapshot between the replica and the checkpoint, if there is one,
+    and applies the journal from there: at most ``snapshot_every_commands`` commands
+    (100 000 by default) of replay, with settlement paused meanwhile."""
 
-    def __init__(self, sink, journal_dir: Path):
+    def __init__(self, sink, journal_dir: Path, snapshot_dir: Path):
         import threading
 
         from engine.state import State
@@ -105,7 +106,9 @@ class ReplicaSink:
         self.sink = sink
         self.name = sink.name
         self.journal_dir = journal_dir
-        self.replica = State(journal_config(journal_dir).config)
+        self.snapshot_dir = snapshot_dir
+        self.journal = journal_config(journal_dir)
+        self.replica = State(self.journal.config)
         self.lock = threading.Lock()
 
     @property
@@ -127,12 +130,15 @@ class ReplicaSink:
         from engine.state import State
         from ledger.journal import JournalReader
         from ledger.records import decode_record
+        from ledger.recovery import snapshot_within
 
         seq = self.sink.load_checkpoint()
         if seq < self.replica.last_seq:  # a voided checkpoint (a fresh chain): from the start again
-            self.replica = State(self.replica.config)
+            self.replica = State(self.journal.config)
         if self.replica.last_seq >= seq:
             return
+        self.replica = snapshot_within(self.snapshot_dir, self.journal.config, self.journal_dir,
+                                       self.journal.genesis, self.replica.last_seq, seq) or self.replica
         for header, payload in JournalReader(self.journal_dir).read(from_seq=self.replica.last_seq + 1):
             if header.last_seq <= self.replica.last_seq:
                 continue
@@ -189,7 +195,7 @@ class VenueSettlement:
         from adapters.solana.checkpoint import CheckpointStore
         from adapters.solana.projection import SettlementProjection
         from adapters.solana.runner_sink import SettlementSink
-        from ledger.recovery import JOURNAL_DIR
+        from ledger.recovery import JOURNAL_DIR, SNAPSHOT_DIR
 
         if self.config.backend == "none":
             return None
@@ -203,7 +209,8 @@ class VenueSettlement:
         # An in-process LiteSVM's checkpoint is void at the next start: kept in memory.
         store = CheckpointStore(data_dir / CHECKPOINT_FILE, durable=self.config.backend != "litesvm")
         projection = SettlementProjection(self.backend, store, on_unmirrorable="record", on_program_error="halt")
-        self.sink = ReplicaSink(SettlementSink(projection, name=SETTLEMENT_NAME), data_dir / JOURNAL_DIR)
+        self.sink = ReplicaSink(SettlementSink(projection, name=SETTLEMENT_NAME), data_dir / JOURNAL_DIR,
+                                data_dir / SNAPSHOT_DIR)
         if self.config.backend == "litesvm":
             from adapters.solana.watcher import LiteSvmDepositWatcher
             self.watcher = LiteSvmDepositWatcher(self.backend)

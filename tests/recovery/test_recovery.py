@@ -8,7 +8,8 @@ from engine.invariants import check
 from engine.state import State, export_state, state_hash
 from ledger import snapshots
 from ledger.journal import JournalCorrupt
-from ledger.recovery import RecoveryFailed, recover, replay_into
+from ledger.genesis import journal_config
+from ledger.recovery import RecoveryFailed, recover, replay_into, snapshot_within
 from tests.recovery import session
 
 
@@ -169,3 +170,28 @@ def test_the_snapshot_writer_holds_at_most_one_copy(tmp_path, mix):
         assert [int(p.stem) for p in snapshots.list_snapshots(tmp_path / "snapshots")] == [live.last_seq]
     finally:
         writer.close()
+
+
+def test_a_replica_starts_from_the_newest_proven_snapshot_within_its_window(tmp_path, mix):
+    """``snapshot_within``: what a reconcile's replica starts from (the settlement checkpoint
+    as the window's end): never a snapshot outside the window, never a damaged one."""
+    live = session.write(tmp_path, mix, snapshot_every=400)
+    paths = snapshots.list_snapshots(tmp_path / "snapshots")  # newest first
+    seqs = [snapshots.read_meta(path).seq for path in paths]
+    assert len(seqs) >= 2 and seqs == sorted(seqs, reverse=True)
+    genesis = journal_config(tmp_path / "journal").genesis
+
+    def within(after_seq: int, to_seq: int):
+        return snapshot_within(tmp_path / "snapshots", session.CONFIG, tmp_path / "journal", genesis, after_seq, to_seq)
+
+    newest, older = seqs[0], seqs[1]
+    assert within(0, 10**12).last_seq == newest
+    assert within(0, newest - 1).last_seq == older  # the newest lies beyond the checkpoint
+    assert within(newest, 10**12) is None  # the replica is already at (or past) every snapshot
+    data = bytearray(paths[0].read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    paths[0].write_bytes(bytes(data))
+    assert within(0, 10**12).last_seq == older  # a damaged snapshot is passed over
+    replica = within(0, 10**12)
+    replay_into(replica, tmp_path / "journal")  # from the snapshot, the journal's checkpoints still agree
+    assert state_hash(replica) == state_hash(live)

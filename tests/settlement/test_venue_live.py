@@ -53,7 +53,8 @@ class FaultyChain(LiteSvmBackend):
 
 def config(data_dir):
     return load(env={}, overrides={
-        "venue": {"data_dir": str(data_dir), "demo": False, "dev": True},
+        # Snapshots every few commands: a reconcile's replica starts from one (and a restart too).
+        "venue": {"data_dir": str(data_dir), "demo": False, "dev": True, "snapshot_every_commands": 4},
         "gateway": {"tcp_port": 0, "http_port": 0},
         "oracle": {"source": "none"},
         "projections": {"sql": False, "retry_backoff_s_min": 0.01, "retry_backoff_s_max": 0.1},
