@@ -68,9 +68,10 @@ def measure(variants: list[str], pairs: int, throughput_s: float, latency_s: flo
                     run = g._run_clients(server.tcp_port, PROCESSES, AGENTS_PER_PROCESS, "throughput", 0,
                                          throughput_s, g.WINDOW_PER_AGENT)
                     values["throughput"][name].append(run["answered"] / run["elapsed_s"])
-                    # The server's own CPU per command (its threads and child processes, not the
-                    # load generators'): steadier than throughput on a machine others share.
-                    cpu = g.cpu_us_per_command(before, g.server_cpu_s(server.process.pid), 0.0, run["answered"])
+                    # The server's own CPU per command (its threads and child processes, until its
+                    # projections caught up; not the load generators'): steadier than throughput
+                    # on a machine others share.
+                    cpu = g.cpu_us_per_command(before, g.caught_up_cpu_s(server), 0.0, run["answered"])
                     values["cpu_us_per_command"][name].append(cpu["total"])
                     _pause(servers)
                 time.sleep(g.RFQ_LIFETIME_MS / 1_000)
