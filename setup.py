@@ -14,13 +14,15 @@ from setuptools import setup
 
 # The modules every command runs through. Not compiled: the numba kernels and the
 # formulas they inline (numba compiles those), and the modules of msgspec structs and of
-# cold paths, which gain nothing.
+# cold paths, which gain nothing. One is Cython source, not a .py: ``formula_calls.pyx``
+# takes the place of ``formula_calls.py`` (the interpreted engine's) to call numba's
+# machine code of the formulas directly.
 NATIVE_MODULES = [
     "engine/accounts.py", "engine/apply.py", "engine/context.py", "engine/core.py", "engine/decide.py",
     "engine/lifecycles.py", "engine/oracle.py", "engine/positions.py", "engine/state.py", "engine/tick.py", "engine/units.py",
     "engine/rfq/lifecycle.py",
-    "engine/risk/bands.py", "engine/risk/funding.py", "engine/risk/liquidation.py", "engine/risk/margin.py",
-    "engine/risk/settlement.py",
+    "engine/risk/bands.py", "engine/risk/formula_calls.pyx", "engine/risk/funding.py", "engine/risk/liquidation.py",
+    "engine/risk/margin.py", "engine/risk/settlement.py",
 ]
 
 

@@ -62,13 +62,14 @@ def stale_modules(engine_dir: Path = ENGINE) -> list[str]:
     """Sources (relative to the engine folder) changed since they were compiled, or gone.
 
     A module's sources are its ``.py`` and, if it has one, the ``.pxd`` of Cython
-    declarations that augments it (``engine/state.pxd``)."""
+    declarations that augments it (``engine/state.pxd``); a module written in Cython
+    (``engine/risk/formula_calls.pyx``) has its ``.pyx`` and ``.pxd``, and its ``.py`` is
+    the interpreted engine's version, which must exist as well."""
     stale = []
     for module in compiled_modules(engine_dir):
         source = module.with_name(module.name.split(".")[0] + ".py")
-        declarations = source.with_suffix(".pxd")
-        changed = [path for path in (source, declarations) if path.exists()
-                   and path.stat().st_mtime > module.stat().st_mtime]
+        sources = (source, source.with_suffix(".pyx"), source.with_suffix(".pxd"))
+        changed = [path for path in sources if path.exists() and path.stat().st_mtime > module.stat().st_mtime]
         if not source.exists() or changed:
             stale.append(source.relative_to(engine_dir).as_posix())
     return stale

@@ -3,6 +3,7 @@
 # their attributes read as slots; every value stays a Python object.
 from engine.context cimport Ctx
 cimport cython
+from engine.risk cimport formula_calls
 from engine.risk cimport settlement
 from engine.risk.settlement cimport CloseOut
 from engine.state cimport State, Table

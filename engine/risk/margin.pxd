@@ -3,6 +3,7 @@
 # their attributes read as slots; every value stays a Python object.
 from engine.context cimport Ctx
 cimport cython
+from engine.risk cimport formula_calls
 from engine.state cimport State, Table
 
 cpdef _checked(State state, c, Ctx ctx)
