@@ -26,7 +26,7 @@ def declared_types(pxd: Path) -> dict[str, dict[str, str]]:
         if match:
             current = classes.setdefault(match.group(1), {})
             continue
-        match = re.match(r"\s+cdef public ([\w\[\]:]+) (.+)", line)
+        match = re.match(r"\s+cdef public ([\w\[\]:.]+) (.+)", line)
         if match and current is not None:
             current.update((name.strip(), match.group(1)) for name in match.group(2).split(","))
     return classes
