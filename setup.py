@@ -32,12 +32,24 @@ NATIVE_MODULES = [
 DIRECTIVES = {"language_level": 3, "annotation_typing": False}
 
 
+def write_struct_declarations() -> None:
+    """Write engine/structs.pxd (the msgspec structs' layout, for the compiled modules that
+    read their fields) when the structs changed, so that Cython rebuilds what cimports it."""
+    from ledger.compiled import ENGINE, STRUCTS_PXD, struct_declarations
+
+    path = ENGINE / STRUCTS_PXD
+    text = struct_declarations()
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
 def native_extensions() -> list:
     try:
         import Cython
         from Cython.Build import cythonize
     except ImportError:  # an install without the build requirements: interpreted engine
         return []
+    write_struct_declarations()
     # The generated C depends on the directives and Cython's version too: a folder per both.
     flavour = hashlib.blake2b(repr((sorted(DIRECTIVES.items()), Cython.__version__)).encode(), digest_size=4)
     extensions = cythonize(NATIVE_MODULES, build_dir=f"build/cython-{flavour.hexdigest()}", quiet=True,

@@ -3,7 +3,7 @@
 # is its struct (engine/structs.pxd), so its fields are read at their offsets. Nothing else
 # is typed: every value stays a Python object, as in the interpreted engine.
 cimport cython
-from engine cimport structs
+cimport engine.structs as structs
 from engine.lifecycles cimport Lifecycle
 from engine.oracle cimport twap_after
 from engine.risk cimport bands

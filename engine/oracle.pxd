@@ -2,7 +2,7 @@
 # the state and the context arguments are a State and a Ctx (engine/state.pxd, context.pxd),
 # their attributes read as slots; every value stays a Python object.
 cimport cython
-from engine cimport structs
+cimport engine.structs as structs
 from engine.context cimport Ctx
 from engine.risk cimport bands
 from engine.state cimport State

@@ -1,7 +1,7 @@
 # Cython declarations augmenting positions.py in the compiled engine (as engine/apply.pxd):
 # the state and the context arguments are a State and a Ctx (engine/state.pxd, context.pxd),
 # their attributes read as slots; every value stays a Python object.
-from engine cimport structs
+cimport engine.structs as structs
 cimport cython
 from engine cimport oracle
 from engine.context cimport Ctx

@@ -10,7 +10,7 @@
 # same semantics; storing anything else raises TypeError in the compiled engine only.
 
 cimport cython
-from engine cimport structs
+cimport engine.structs as structs
 from libc.stdint cimport int8_t, int16_t, int64_t
 
 

@@ -2,7 +2,7 @@
 # the state and the context arguments are a State and a Ctx (engine/state.pxd, context.pxd),
 # their attributes read as slots, as are those of the RFQs and quotes (Rfq, Quote); every
 # value stays a Python object.
-from engine cimport structs
+cimport engine.structs as structs
 cimport cython
 from engine cimport oracle
 from engine.context cimport Ctx, transfer

@@ -1,7 +1,7 @@
 # Cython declarations augmenting liquidation.py in the compiled engine (as engine/apply.pxd):
 # the state and the context arguments are a State and a Ctx (engine/state.pxd, context.pxd),
 # their attributes read as slots; every value stays a Python object.
-from engine cimport structs
+cimport engine.structs as structs
 from engine.context cimport Ctx
 cimport cython
 from engine.risk cimport formula_calls
