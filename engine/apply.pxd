@@ -12,7 +12,7 @@ from engine.state cimport Oracle, Quote, Rfq, State, Table, _Views
 # The lifecycles' tables (imported from engine.lifecycles): typed, so ``next`` is a C call.
 cdef Lifecycle RFQ, QUOTE, POSITION
 
-cpdef apply(State state, event)
+cpdef apply(State state, structs._Event event)  # any event: its base's fields (seq) come first
 @cython.locals(v=_Views, t=structs.Transfer)
 cpdef _move(State state, transfers)
 @cython.locals(v=_Views)

@@ -22,6 +22,7 @@ cdef extern from *:
     typedef struct { PyObject_HEAD PyObject *client_id, *collateral_e6, *funding_rate_e9, *maker, *rfq_id, *valid_for_ms; } agentperp_commands_SubmitQuote;
     typedef struct { PyObject_HEAD PyObject *from_source, *market, *reason, *to_source; } agentperp_commands_SwitchOracleSource;
     typedef struct { PyObject_HEAD PyObject *agent, *amount_e6, *client_id, *destination; } agentperp_commands_Withdraw;
+    typedef struct { PyObject_HEAD PyObject *cmd_id, *seq, *ts_ns; } agentperp_events__Event;
     typedef struct { PyObject_HEAD PyObject *cmd_id, *seq, *ts_ns, *state_hash; } agentperp_events_Checkpoint;
     typedef struct { PyObject_HEAD PyObject *cmd_id, *seq, *ts_ns, *agent, *amount_e6, *ref, *transfers; } agentperp_events_Deposited;
     typedef struct { PyObject_HEAD PyObject *cmd_id, *seq, *ts_ns, *boundary_ns, *long_to_short_e6, *position_ids, *shortfall_e6; } agentperp_events_FundingSettled;
@@ -119,6 +120,10 @@ cdef extern from *:
         cdef readonly object amount_e6
         cdef readonly object client_id
         cdef readonly object destination
+    ctypedef class engine.events._Event [object agentperp_events__Event]:
+        cdef readonly object cmd_id
+        cdef readonly object seq
+        cdef readonly object ts_ns
     ctypedef class engine.events.Checkpoint [object agentperp_events_Checkpoint]:
         cdef readonly object cmd_id
         cdef readonly object seq

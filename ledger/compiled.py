@@ -41,7 +41,7 @@ DECLARED_STRUCTS = {
     "commands": ("AcceptQuote", "AddMargin", "CancelAgentQuotes", "CancelQuote", "CancelRfq", "ClosePosition", "Deposit",
                  "Liquidate", "OracleUpdate", "RemoveMargin", "RequestQuote", "SubmitQuote", "SwitchOracleSource",
                  "Withdraw"),
-    "events": ("Checkpoint", "Deposited", "FundingSettled", "LiquidationWatch", "MarginChanged", "OracleSourceSwitched",
+    "events": ("_Event", "Checkpoint", "Deposited", "FundingSettled", "LiquidationWatch", "MarginChanged", "OracleSourceSwitched",
                "OracleUpdated", "PositionClosed", "PositionLiquidated", "PositionOpened", "QuoteReleased",
                "QuoteSubmitted", "RfqClosed", "RfqOpened", "Transfer", "Withdrawn"),
     "markets": ("EngineConfig", "Market"),
