@@ -9,6 +9,8 @@ the engine runs interpreted. ``make native`` rebuilds what changed, in place.
 """
 
 import hashlib
+import sys
+from pathlib import Path
 
 from setuptools import setup
 
@@ -35,6 +37,7 @@ DIRECTIVES = {"language_level": 3, "annotation_typing": False}
 def write_struct_declarations() -> None:
     """Write engine/structs.pxd (the msgspec structs' layout, for the compiled modules that
     read their fields) when the structs changed, so that Cython rebuilds what cimports it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # a PEP 517 build does not put the tree there
     from ledger.compiled import ENGINE, STRUCTS_PXD, struct_declarations
 
     path = ENGINE / STRUCTS_PXD
