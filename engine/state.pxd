@@ -10,6 +10,7 @@
 # same semantics; storing anything else raises TypeError in the compiled engine only.
 
 cimport cython
+cimport engine.structs as structs
 from libc.stdint cimport int8_t, int16_t, int64_t
 
 
@@ -59,7 +60,8 @@ cdef class Oracle:
 
 
 cdef class State:
-    cdef public object config, last_seq, last_checkpoint_seq
+    cdef public structs.EngineConfig config
+    cdef public object last_seq, last_checkpoint_seq
     cdef public Table agents
     cdef public dict agent_row, rfqs, quotes
     cdef public list agent_keys

@@ -12,13 +12,19 @@ package that may touch files and the environment (``engine`` may not), so that b
   a compiled module older than its source would run old rules, so if any is, the whole
   engine runs interpreted, with a warning. ``AGENTPERP_ENGINE=python`` asks for the
   interpreted engine (the test suite's second pass; debugging with tracebacks and pdb).
+- The compiled engine reads the msgspec structs (commands, events, markets) as external
+  extension types laid out in ``engine/structs.pxd``, which ``setup.py`` writes from their
+  sources (``struct_declarations``). Declarations that no longer match the structs, or
+  modules built against older ones, would read the wrong fields: stale as well.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.machinery as machinery
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -28,6 +34,19 @@ KERNEL_SOURCES = ("risk/formulas.py", "units.py", "state.py", "kernels/*.py")  #
 ENGINE_ENV = "AGENTPERP_ENGINE"  # "python": interpreted; anything else: compiled when fresh
 
 prepared = False  # whether this process ran prepare() (a Dask worker reports it)
+
+# The msgspec structs the compiled engine reads at their slots' offsets (engine/structs.pxd),
+# by module (a file of the engine folder).
+DECLARED_STRUCTS = {
+    "commands": ("AcceptQuote", "AddMargin", "CancelAgentQuotes", "CancelQuote", "CancelRfq", "ClosePosition", "Deposit",
+                 "Liquidate", "OracleUpdate", "RemoveMargin", "RequestQuote", "SubmitQuote", "SwitchOracleSource",
+                 "Withdraw"),
+    "events": ("_Event", "Checkpoint", "Deposited", "FundingSettled", "LiquidationWatch", "MarginChanged", "OracleSourceSwitched",
+               "OracleUpdated", "PositionClosed", "PositionLiquidated", "PositionOpened", "QuoteReleased",
+               "QuoteSubmitted", "RfqClosed", "RfqOpened", "Transfer", "Withdrawn"),
+    "markets": ("EngineConfig", "Market"),
+}
+STRUCTS_PXD = "structs.pxd"
 
 
 def prepare() -> None:
@@ -58,17 +77,90 @@ def compiled_modules(engine_dir: Path = ENGINE) -> list[Path]:
     return sorted({path for suffix in machinery.EXTENSION_SUFFIXES for path in engine_dir.rglob(f"*{suffix}")})
 
 
+def slot_order(source: str, name: str) -> list[str]:
+    """The fields of the struct ``name`` defined in ``source`` (a module's text), in the order
+    of its slots: CPython lays out a class's own ``__slots__`` sorted by name, after its
+    bases' (msgspec makes a struct's fields slots). Read from the source, not imported: this
+    runs before anything imports ``engine`` (and in ``setup.py``)."""
+    classes = {node.name: node for node in ast.parse(source).body if isinstance(node, ast.ClassDef)}
+    fields: list[str] = []
+
+    def add(node: ast.ClassDef) -> None:
+        for base in node.bases:  # a base of the same module first (msgspec.Struct adds nothing)
+            if isinstance(base, ast.Name) and base.id in classes:
+                add(classes[base.id])
+        fields.extend(sorted(statement.target.id for statement in node.body
+                             if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)))
+
+    add(classes[name])
+    return fields
+
+
+def struct_declarations(engine_dir: Path = ENGINE) -> str:
+    """The text of ``engine/structs.pxd``: each of DECLARED_STRUCTS as an external extension
+    type, its fields in slot order (``setup.py`` writes it; ``stale_modules`` compares)."""
+    lines = ["# WRITTEN by setup.py (ledger.compiled.struct_declarations) from the structs' sources: do",
+             "# not edit. The msgspec structs the compiled engine reads (commands, events, markets),",
+             "# declared to Cython as external extension types with their slots in memory order, so",
+             "# that a variable typed as one (``structs.Transfer t``) has its fields read at their",
+             "# offsets instead of by a generic attribute lookup (~20 ns). Read only (the structs are",
+             "# frozen). Cython checks each type's size at import; tests/unit/test_compiled_declarations.py",
+             "# checks every field's offset against the type's member descriptor.",
+             "",
+             "cdef extern from *:",
+             '    """']
+    classes = []
+    for module, names in DECLARED_STRUCTS.items():
+        source = (engine_dir / f"{module}.py").read_text()
+        for name in names:
+            fields = slot_order(source, name)
+            c_name = f"agentperp_{module}_{name}"
+            lines.append(f"    typedef struct {{ PyObject_HEAD PyObject *{', *'.join(fields)}; }} {c_name};"
+                         if fields else f"    typedef struct {{ PyObject_HEAD }} {c_name};")
+            classes.append(f"    ctypedef class engine.{module}.{name} [object {c_name}]:")
+            classes += [f"        cdef readonly object {field}" for field in fields] or ["        pass"]
+    lines.append('    """')
+    return "\n".join(lines + classes) + "\n"
+
+
+def _cimported(pxd: Path, engine_dir: Path) -> set[Path]:
+    """The engine's ``.pxd`` files that ``pxd`` cimports, directly or not."""
+    found: set[Path] = set()
+    todo = [pxd]
+    while todo:
+        text = todo.pop().read_text()
+        cimports = re.findall(r"^from (engine[\w.]*) cimport ([\w, ]+)", text, re.M)
+        cimports += [(module, "") for module in re.findall(r"^cimport (engine[\w.]*)", text, re.M)]
+        for module, names in cimports:
+            path = engine_dir.joinpath(*module.split(".")[1:])
+            candidates = [path.with_suffix(".pxd")] if path.with_suffix(".pxd").exists() else [
+                path / f"{name.strip()}.pxd" for name in names.split(",")]  # from a package cimport modules
+            for candidate in candidates:
+                if candidate.exists() and candidate not in found:
+                    found.add(candidate)
+                    todo.append(candidate)
+    return found
+
+
 def stale_modules(engine_dir: Path = ENGINE) -> list[str]:
     """Sources (relative to the engine folder) changed since they were compiled, or gone.
 
     A module's sources are its ``.py`` and, if it has one, the ``.pxd`` of Cython
-    declarations that augments it (``engine/state.pxd``)."""
+    declarations that augments it (``engine/state.pxd``); a module written in Cython
+    (``engine/risk/formula_calls.pyx``) has its ``.pyx`` and ``.pxd``, and its ``.py`` is
+    the interpreted engine's version, which must exist as well. A module whose declarations
+    cimport ``structs.pxd`` (directly or not) has that too; and if ``structs.pxd`` no longer
+    matches the structs' sources (``struct_declarations``), it is stale itself."""
     stale = []
+    structs = engine_dir / STRUCTS_PXD
+    if structs.exists() and structs.read_text() != struct_declarations(engine_dir):
+        stale.append(STRUCTS_PXD)
     for module in compiled_modules(engine_dir):
         source = module.with_name(module.name.split(".")[0] + ".py")
-        declarations = source.with_suffix(".pxd")
-        changed = [path for path in (source, declarations) if path.exists()
-                   and path.stat().st_mtime > module.stat().st_mtime]
+        sources = [source, source.with_suffix(".pyx"), source.with_suffix(".pxd")]
+        if sources[2].exists():
+            sources += _cimported(sources[2], engine_dir) & {structs}
+        changed = [path for path in sources if path.exists() and path.stat().st_mtime > module.stat().st_mtime]
         if not source.exists() or changed:
             stale.append(source.relative_to(engine_dir).as_posix())
     return stale

@@ -1,6 +1,7 @@
 # Cython declarations augmenting bands.py in the compiled engine (as engine/apply.pxd): the
 # state is a State, its positions' views a _Views; every value stays a Python object.
 cimport cython
+from engine.risk cimport formula_calls
 from engine.state cimport State, Table, _Views
 
 @cython.locals(v=_Views)

@@ -11,12 +11,12 @@ from engine import oracle
 from engine import rejections as rj
 from engine.context import Ctx, transfer
 from engine.kernels.sweep_nb import watch_market_nb
-from engine.risk import formulas, settlement
-from engine.risk.formulas import SIDE_LONG, SIDE_NONE
+from engine.risk import formula_calls, settlement
+from engine.risk.formulas import SIDE_LONG, SIDE_NONE, SIDE_SHORT
 from engine.state import State
 from engine.units import BPS_SCALE, NS_PER_MS, div_half_even
 
-SIDE_NAMES = {SIDE_LONG: "long", formulas.SIDE_SHORT: "short"}
+SIDE_NAMES = {SIDE_LONG: "long", SIDE_SHORT: "short"}
 
 
 def watch(state: State, market: int, price_e8: int, ctx: Ctx, margin_long_e6=None,
@@ -49,10 +49,10 @@ def side_at(state: State, row: int, price_e8: int) -> int:
     """Which side of one position is below maintenance at ``price_e8`` (scalar path)."""
     t = state.positions
     maintenance_bps = state.config.markets[t.v.market[row]].maintenance_of_initial_bps
-    return formulas.liquidatable_side(t.v.margin_long_e6[row], t.v.margin_short_e6[row],
-                                      t.v.margin_open_long_e6[row], t.v.margin_open_short_e6[row],
-                                      t.v.size_open_e6[row], t.v.size_e6[row], t.v.entry_price_e8[row],
-                                      price_e8, maintenance_bps)[0]
+    return formula_calls.liquidatable_side(t.v.margin_long_e6[row], t.v.margin_short_e6[row],
+                                           t.v.margin_open_long_e6[row], t.v.margin_open_short_e6[row],
+                                           t.v.size_open_e6[row], t.v.size_e6[row], t.v.entry_price_e8[row],
+                                           price_e8, maintenance_bps)[0]
 
 
 def decide_liquidate(state: State, c: cmd.Liquidate, ctx: Ctx):
@@ -78,12 +78,12 @@ def decide_liquidate(state: State, c: cmd.Liquidate, ctx: Ctx):
 def _not_liquidatable(state: State, row: int, price_e8: int) -> rj.Rejected:
     t = state.positions
     market = state.config.markets[t.v.market[row]]
-    pnl = formulas.pnl_long_e6(t.v.size_e6[row], t.v.entry_price_e8[row], price_e8)
+    pnl = formula_calls.pnl_long_e6(t.v.size_e6[row], t.v.entry_price_e8[row], price_e8)
     detail = {"position_id": t.v.position_id[row], "price_e8": price_e8}
     for name, margin, margin_open, sign in (("long", t.margin_long_e6, t.margin_open_long_e6, 1),
                                             ("short", t.margin_short_e6, t.margin_open_short_e6, -1)):
         detail[f"equity_{name}_e6"] = int(margin[row]) + sign * pnl
-        detail[f"maintenance_{name}_e6"] = round(formulas.requirement_e6(
+        detail[f"maintenance_{name}_e6"] = round(formula_calls.requirement_e6(
             int(margin_open[row]), t.v.size_open_e6[row], t.v.size_e6[row], t.v.entry_price_e8[row],
             price_e8, market.maintenance_of_initial_bps))
     return rj.Rejected(rj.NOT_LIQUIDATABLE, "neither side is below maintenance at the last price", detail)

@@ -11,7 +11,7 @@ from engine import oracle
 from engine import rejections as rj
 from engine.context import Ctx, transfer
 from engine.positions import party_side
-from engine.risk import formulas
+from engine.risk import formula_calls
 from engine.state import State
 from engine.units import AMOUNT_E6_MAX, BPS_SCALE
 
@@ -61,13 +61,13 @@ def decide_remove(state: State, c: cmd.RemoveMargin, ctx: Ctx):
     if refused is not None:
         return refused
     price_e8 = state.oracle.price_e8[market]
-    pnl = formulas.pnl_long_e6(t.v.size_e6[row], t.v.entry_price_e8[row], price_e8)
+    pnl = formula_calls.pnl_long_e6(t.v.size_e6[row], t.v.entry_price_e8[row], price_e8)
     if side == "long":
         margin_e6, margin_open_e6, pnl_side = t.v.margin_long_e6[row], t.v.margin_open_long_e6[row], pnl
     else:
         margin_e6, margin_open_e6, pnl_side = t.v.margin_short_e6[row], t.v.margin_open_short_e6[row], -pnl
-    initial_e6 = formulas.requirement_e6(margin_open_e6, t.v.size_open_e6[row], t.v.size_e6[row],
-                                         t.v.entry_price_e8[row], price_e8, BPS_SCALE)
+    initial_e6 = formula_calls.requirement_e6(margin_open_e6, t.v.size_open_e6[row], t.v.size_e6[row],
+                                              t.v.entry_price_e8[row], price_e8, BPS_SCALE)
     removable_e6 = max(0, min(margin_e6, math.floor(margin_e6 + pnl_side - initial_e6)))
     if c.amount_e6 > removable_e6:
         return rj.rejected(rj.INSUFFICIENT_MARGIN, "removal would leave equity below the initial requirement",

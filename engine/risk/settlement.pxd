@@ -2,6 +2,7 @@
 # the state and the context arguments are a State and a Ctx (engine/state.pxd, context.pxd),
 # their attributes read as slots; every value stays a Python object.
 cimport cython
+from engine.risk cimport formula_calls
 from engine.context cimport transfer
 from engine.state cimport State, _Views
 from engine.units cimport div_half_even

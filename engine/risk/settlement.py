@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from engine.events import FREE, INSURANCE, MARGIN_LONG, MARGIN_SHORT, Transfer
 from engine.context import transfer
-from engine.risk import formulas
+from engine.risk import formula_calls
 from engine.state import State
 from engine.units import BPS_SCALE, div_half_even
 
@@ -38,15 +38,15 @@ def close_out(state: State, row: int, price_e8: int, fraction_bps: int, now_ns: 
     funding = 0
     elapsed_ns = now_ns - v.last_funding_ns[row]
     if elapsed_ns > 0:
-        funding, _unpaid = formulas.funding_long_to_short_e6(size_e6, v.rate_e9[row], bool(v.taker_is_long[row]),
-                                                             elapsed_ns, margin_long_e6, margin_short_e6)
+        funding, _unpaid = formula_calls.funding_long_to_short_e6(size_e6, v.rate_e9[row], bool(v.taker_is_long[row]),
+                                                                  elapsed_ns, margin_long_e6, margin_short_e6)
         transfer(out, MARGIN_LONG, position_id, MARGIN_SHORT, position_id, funding, "funding")
         margin_long_e6 -= funding
         margin_short_e6 += funding
     result.funding_long_to_short_e6 = funding
 
     closed_size_e6 = size_e6 if fraction_bps == BPS_SCALE else div_half_even(size_e6 * fraction_bps, BPS_SCALE)
-    pnl = formulas.pnl_long_e6(closed_size_e6, v.entry_price_e8[row], price_e8)
+    pnl = formula_calls.pnl_long_e6(closed_size_e6, v.entry_price_e8[row], price_e8)
     if pnl >= 0:  # the short owes the long
         loser_margin, loser, winner = margin_short_e6, MARGIN_SHORT, MARGIN_LONG
     else:

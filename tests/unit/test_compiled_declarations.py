@@ -6,12 +6,17 @@ columns' views are typed memoryviews, whose item type must be the column's dtype
 from __future__ import annotations
 
 import ast
+import ctypes
+import importlib
+import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from engine.state import AGENT_COLUMNS, POSITION_COLUMNS
+from ledger import compiled
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
 COLUMNS = set(AGENT_COLUMNS) | set(POSITION_COLUMNS)  # set by name (setattr) on Table and _Views
@@ -26,7 +31,7 @@ def declared_types(pxd: Path) -> dict[str, dict[str, str]]:
         if match:
             current = classes.setdefault(match.group(1), {})
             continue
-        match = re.match(r"\s+cdef public ([\w\[\]:]+) (.+)", line)
+        match = re.match(r"\s+cdef public ([\w\[\]:.]+) (.+)", line)
         if match and current is not None:
             current.update((name.strip(), match.group(1)) for name in match.group(2).split(","))
     return classes
@@ -79,3 +84,55 @@ def test_context_pxd_declares_every_slot_of_ctx():
     from engine.context import Ctx
 
     assert declared(ENGINE / "context.pxd")["Ctx"] == set(Ctx.__slots__)
+
+
+
+def test_structs_pxd_lays_out_every_struct_as_its_slots():
+    """engine/structs.pxd is what setup.py writes from the structs' sources, and the slot
+    order it reads there is where CPython put each field: every offset checked against the
+    type's member descriptor (a compiled read at a wrong offset would be another field)."""
+    assert (ENGINE / compiled.STRUCTS_PXD).read_text() == compiled.struct_declarations(), "run `make native`"
+
+    class MemberDef(ctypes.Structure):  # CPython's PyMemberDef (its first three fields)
+        _fields_ = [("name", ctypes.c_char_p), ("type", ctypes.c_int), ("offset", ctypes.c_ssize_t)]
+
+    head = object.__basicsize__  # PyObject_HEAD
+    # A member descriptor (PyMemberDescrObject) is PyDescr_COMMON (the head, d_type, d_name,
+    # d_qualname), then its PyMemberDef pointer.
+    member_at = head + 3 * ctypes.sizeof(ctypes.c_void_p)
+    for module_name, names in compiled.DECLARED_STRUCTS.items():
+        module = importlib.import_module(f"engine.{module_name}")
+        source = (ENGINE / f"{module_name}.py").read_text()
+        for name in names:
+            kind = getattr(module, name)
+            fields = compiled.slot_order(source, name)
+            assert sorted(fields) == sorted(kind.__struct_fields__), name
+            assert kind.__basicsize__ == head + 8 * len(fields), name
+            for index, field in enumerate(fields):
+                descriptor = next(level.__dict__[field] for level in kind.__mro__ if field in level.__dict__)
+                assert type(descriptor).__name__ == "member_descriptor", (name, field)
+                member = MemberDef.from_address(ctypes.c_void_p.from_address(id(descriptor) + member_at).value)
+                assert (member.name.decode(), member.offset) == (field, head + 8 * index), (name, field)
+
+
+def test_structs_pxd_out_of_date_makes_the_engine_stale(tmp_path):
+    """A struct's new field (or a hand-edited structs.pxd) makes every compiled module stale
+    until setup.py rewrites the declarations and Cython rebuilds what cimports them."""
+    for module_name in compiled.DECLARED_STRUCTS:
+        shutil.copy(ENGINE / f"{module_name}.py", tmp_path / f"{module_name}.py")
+    (tmp_path / compiled.STRUCTS_PXD).write_text(compiled.struct_declarations(tmp_path))
+    suffix = compiled.machinery.EXTENSION_SUFFIXES[0]
+    for name, declarations in (("reader", "cimport engine.structs as structs\n"), ("other", "")):
+        (tmp_path / f"{name}.py").write_text("")
+        (tmp_path / f"{name}.pxd").write_text(declarations)
+        (tmp_path / f"{name}{suffix}").write_bytes(b"")
+    for path in tmp_path.iterdir():
+        os.utime(path, (100, 100) if path.suffix != ".so" else (200, 200))
+    assert compiled.stale_modules(tmp_path) == []
+    events = tmp_path / "events.py"
+    events.write_text(events.read_text().replace("    amount_e6: int\n    kind: str", "    amount_e6: int\n    kind: str\n"
+                                                 "    aardvark: int = 0"))
+    assert compiled.stale_modules(tmp_path) == [compiled.STRUCTS_PXD]
+    (tmp_path / compiled.STRUCTS_PXD).write_text(compiled.struct_declarations(tmp_path))  # what setup.py does
+    os.utime(tmp_path / compiled.STRUCTS_PXD, (300, 300))
+    assert compiled.stale_modules(tmp_path) == ["reader.py"]  # until rebuilt; `other` does not read structs

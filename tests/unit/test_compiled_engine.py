@@ -85,3 +85,20 @@ def test_a_compiled_module_older_than_its_source_is_stale(tmp_path):
     assert compiled.stale_modules(tmp_path) == ["orphan.py", "rfq/edited.py"]
     os.utime(declarations, (250, 250))
     assert compiled.stale_modules(tmp_path) == ["fresh.py", "orphan.py", "rfq/edited.py"]
+
+
+def test_a_module_written_in_cython_is_stale_when_its_pyx_is_newer(tmp_path):
+    """``formula_calls.pyx``: compiled from its .pyx (and .pxd); its .py is the interpreted one."""
+    suffix = compiled.machinery.EXTENSION_SUFFIXES[0]
+    module = tmp_path / f"calls{suffix}"
+    module.write_bytes(b"")
+    os.utime(module, (200, 200))
+    for extension in (".py", ".pyx", ".pxd"):
+        (tmp_path / f"calls{extension}").write_text("")
+        os.utime(tmp_path / f"calls{extension}", (100, 100))
+    assert compiled.stale_modules(tmp_path) == []
+    os.utime(tmp_path / "calls.pyx", (300, 300))
+    assert compiled.stale_modules(tmp_path) == ["calls.py"]
+    os.utime(tmp_path / "calls.pyx", (100, 100))
+    (tmp_path / "calls.py").unlink()  # the interpreted engine would have nothing to import
+    assert compiled.stale_modules(tmp_path) == ["calls.py"]
