@@ -3,9 +3,9 @@ venue (``venue/app.py``) and the SQL projection's own process (``ledger/projecti
 
 Both allocate mostly acyclic short-lived objects (commands, events, outcomes; decoded journal
 records, rows), which reference counting frees. CPython's default collects generation 0 every
-700 allocations and rescans what survives: in the projection's process that cost ~25% of its
-CPU per event (a 50 000-event rebuild: 1.78 s of CPU with the default against 1.36 s with
-this policy, which matched the collector paused).
+700 allocations and rescans what survives: for the SQL projection that was ~20% more CPU per
+event (a 50 000-event rebuild, best runs: 1.55–1.70 s of CPU with the default, 1.29–1.35 s
+with this policy, 1.27–1.30 s with the collector paused).
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def rebuild(args) -> int:
     projection = _open(args, migrate=True)
     try:
         projection.reset()
-        tune_gc()  # the venue's policy: CPython's default collector would cost ~25% of the rebuild's CPU
+        tune_gc()  # the venue's policy: CPython's default cost ~20% more CPU an event
         started = time.perf_counter()
         runner = Runner(Path(args.data) / "journal", [projection], batch_events=args.batch_events)
         seq = runner.catch_up()["sql"]
