@@ -9,7 +9,6 @@ only through ``engine.views``; ``hub`` serves event streams.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import sys
 import time
@@ -20,6 +19,7 @@ from adapters.gateway.streams import PositionParties
 from engine import events as ev
 from engine import views
 from engine.state import State
+from ledger.gc_policy import tune_gc
 from ledger.journal import JournalReader
 from ledger.records import decode_record
 from ledger.recovery import JOURNAL_DIR, SNAPSHOT_DIR, recover
@@ -36,7 +36,6 @@ log = logging.getLogger("agentperp.venue")
 # The journal thread must get the GIL back as soon as its fsync returns, or every ack of the
 # batch waits for the loop thread's time slice (CPython's default: 5 ms).
 GIL_SWITCH_INTERVAL_S = 0.0002
-GC_GEN0_OBJECTS = 200_000
 
 
 class Venue:
@@ -101,7 +100,7 @@ class Venue:
                             for market in range(len(o.price_e8)) if o.publish_ns[market]}
         await self.hedger.start()  # before the runner: it registers the hedger's projection
         await self.projections.start()
-        _tune_gc()
+        tune_gc()  # off the ack path: what recovery built is frozen, young collections rare
         self.sequencer_task = asyncio.create_task(self.sequencer.run(), name="sequencer")
         if serve:
             await self._serve()
@@ -161,16 +160,6 @@ class Venue:
             self.sequencer.journal.close()
         if self.snapshots:
             self.snapshots.close()
-
-
-def _tune_gc() -> None:
-    """Keep the cyclic collector off the ack path: what recovery built lives for the whole
-    run (frozen out of every collection), and young collections run every GC_GEN0_OBJECTS
-    allocations instead of 700 (the venue's hot objects — commands, events, outcomes — are
-    acyclic and freed by reference counting; the collector only finds the rare cycle)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_GEN0_OBJECTS, 50, 100)
 
 
 def _last_ts_ns(journal_dir: Path, last_seq: int) -> int:

@@ -1,8 +1,12 @@
 """Exactly once under kill -9: a forked process runs the SQL projection and SIGKILLs itself
-at a seeded random point — before any SQL statement or commit of the run, so inside a
-transaction, between the checkpoint and the rows, or just before the commit; a second one
-resumes and is killed too; a third finishes. Every table must then equal a rebuild from
-seq 0, row for row (a checksum per table). Each trial's seed reproduces it exactly."""
+at a seeded random point — before any statement SQLite runs (each row statement of a batch,
+the checkpoint's update, the BEGIN and the COMMIT), so inside a transaction, between the
+checkpoint and the rows, or just before the commit; a second one resumes and is killed too;
+a third finishes. Every table must then equal a rebuild from seq 0, row for row (a checksum
+per table). Each trial's seed reproduces it exactly.
+
+The points come from SQLite's own statement hook (``set_trace_callback``), not SQLAlchemy's
+events: the projection writes its rows through the driver's cursor, past those events."""
 
 from __future__ import annotations
 
@@ -24,18 +28,19 @@ BATCH_EVENTS = 16  # many small transactions: many places to die
 
 
 def _run(journal_dir, url: str, kill_at: int | None) -> int:
-    """Catch up to TO_SEQ; with ``kill_at``, SIGKILL ourselves at that statement or commit.
-    Returns the number of statements and commits seen."""
+    """Catch up to TO_SEQ; with ``kill_at``, SIGKILL ourselves before that SQLite statement.
+    Returns the number of statements seen."""
     projection = SqlProjection(url, symbols=SYMBOLS)
     seen = [0]
 
-    def tick(*_args, **_kw) -> None:
+    def tick(_statement: str) -> None:
         seen[0] += 1
         if seen[0] == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    event.listen(projection.engine, "before_cursor_execute", tick)
-    event.listen(projection.engine, "commit", tick)
+    event.listen(projection.engine, "connect", lambda dbapi_connection, _record:
+                 dbapi_connection.set_trace_callback(tick))
+    projection.engine.dispose()  # the migrations' pooled connection: the next one is hooked
     Runner(journal_dir, [projection], batch_events=BATCH_EVENTS).catch_up(TO_SEQ)
     projection.close()
     return seen[0]
