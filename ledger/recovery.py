@@ -176,15 +176,21 @@ def _proof_problem(meta: snapshots.SnapshotMeta, journal_dir: Path, genesis: Gen
     return f"the journal has no record cmd_id {meta.cmd_id} ending at seq {meta.seq}"
 
 
-def replay_into(state: State, journal_dir: Path | str, *, verify_checkpoints: bool = True) -> int:
-    """Apply every journaled event after ``state.last_seq``; returns the records read."""
+def replay_into(state: State, journal_dir: Path | str, *, verify_checkpoints: bool = True,
+                to_seq: int | None = None) -> int:
+    """Apply every journaled event after ``state.last_seq`` (up to ``to_seq``, if given);
+    returns the records read."""
     records = 0
     for header, payload in JournalReader(journal_dir).read(from_seq=state.last_seq + 1):
         if header.last_seq <= state.last_seq:
             continue  # a record without events at the seam
+        if to_seq is not None and header.first_seq > to_seq:
+            break
         record = decode_record(payload)
         records += 1
         for event in record.events:
+            if to_seq is not None and event.seq > to_seq:
+                return records
             if verify_checkpoints and type(event) is Checkpoint and state_hash(state) != event.state_hash:
                 raise RecoveryFailed(f"state hash differs from the journal's checkpoint at seq {event.seq} "
                                      f"(cmd_id {record.cmd_id}): the engine no longer rebuilds this journal")

@@ -126,11 +126,8 @@ class ReplicaSink:
     def catch_up(self) -> None:
         """Apply the journal's events up to the settlement checkpoint to the replica (call
         with ``lock`` held, so the checkpoint stays put)."""
-        from engine.apply import apply
         from engine.state import State
-        from ledger.journal import JournalReader
-        from ledger.records import decode_record
-        from ledger.recovery import snapshot_within
+        from ledger.recovery import replay_into, snapshot_within
 
         seq = self.sink.load_checkpoint()
         if seq < self.replica.last_seq:  # a voided checkpoint (a fresh chain): from the start again
@@ -139,14 +136,7 @@ class ReplicaSink:
             return
         self.replica = snapshot_within(self.snapshot_dir, self.journal.config, self.journal_dir,
                                        self.journal.genesis, self.replica.last_seq, seq) or self.replica
-        for header, payload in JournalReader(self.journal_dir).read(from_seq=self.replica.last_seq + 1):
-            if header.last_seq <= self.replica.last_seq:
-                continue
-            for event in decode_record(payload).events:
-                if self.replica.last_seq < event.seq <= seq:
-                    apply(self.replica, event)
-            if header.last_seq >= seq:
-                return
+        replay_into(self.replica, self.journal_dir, to_seq=seq)
 
     def recover(self) -> None:
         self.sink.recover()

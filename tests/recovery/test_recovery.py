@@ -195,3 +195,13 @@ def test_a_replica_starts_from_the_newest_proven_snapshot_within_its_window(tmp_
     replica = within(0, 10**12)
     replay_into(replica, tmp_path / "journal")  # from the snapshot, the journal's checkpoints still agree
     assert state_hash(replica) == state_hash(live)
+
+
+def test_replay_into_stops_at_to_seq_inside_a_record(tmp_path, mix):
+    live = session.write(tmp_path, mix)
+    middle = live.last_seq // 2
+    state = State(session.CONFIG)
+    replay_into(state, tmp_path / "journal", to_seq=middle)
+    assert state.last_seq == middle  # the event at middle applied, none after it, whatever record it is in
+    replay_into(state, tmp_path / "journal")
+    assert state_hash(state) == state_hash(live)
