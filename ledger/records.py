@@ -69,7 +69,7 @@ def make_record(cmd_id: int, ts_ns: int, command, outcome, seq_before: int) -> J
 
 def encode_record(cmd_id: int, ts_ns: int, command, outcome, seq_before: int) -> bytes:
     """The payload for one executed command; ``seq_before`` is the last seq before it."""
-    return _encoder.encode(make_record(cmd_id, ts_ns, command, outcome, seq_before))
+    return encode(make_record(cmd_id, ts_ns, command, outcome, seq_before))
 
 
 def encode(record: JournalRecord) -> bytes:
