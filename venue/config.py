@@ -134,6 +134,9 @@ class EngineSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     checkpoint_every_events: int = 100_000
 
 
+SQL_COALESCE_MS_MAX = 5_000  # [projections] sql_coalesce_ms: the read models at most 5 s behind a quiet venue
+
+
 class ProjectionsSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     sql: bool = True  # run the SQL read models (docs/projections.md)
     sql_url: str = ""  # "": SQLite file data_dir/read_model.sqlite (WAL); or postgresql+psycopg://...
@@ -141,9 +144,16 @@ class ProjectionsSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     # machine has SQL_PROCESS_CORES_MIN (2) cores or more (docs/projections.md).
     sql_process: Literal["auto", "on", "off"] = "auto"
     batch_events: int = 5_000  # events per read + transaction, at most
+    # How long the SQL read models let a part batch wait for more events (one transaction,
+    # one commit's pages for many events: ~1 ms of CPU a batch); at most SQL_COALESCE_MS_MAX.
+    sql_coalesce_ms: int = 50
     retry_backoff_s_min: float = 0.05  # first wait before retrying a failed batch (same seq)
     retry_backoff_s_max: float = 30.0  # the waits double up to this, with ±25% jitter
     nats_url: str = ""  # "": off; else publish the journal to this NATS JetStream (docs/projections.md)
+
+    def __post_init__(self):
+        if not 0 <= self.sql_coalesce_ms <= SQL_COALESCE_MS_MAX:
+            raise ValueError(f"projections.sql_coalesce_ms {self.sql_coalesce_ms} is outside [0, {SQL_COALESCE_MS_MAX}]")
 
 
 # -- [hedging] (docs/hedging.md, venue/hedging.py) -------------------------------------------

@@ -75,7 +75,8 @@ class VenueProjections:
 
             url = sql_url(self.venue.config)
             # Opening migrates the schema to the newest revision (alembic): off the loop.
-            self.sql = await asyncio.to_thread(SqlProjection, url, symbols=self.venue.symbols, name=SQL_NAME)
+            self.sql = await asyncio.to_thread(SqlProjection, url, symbols=self.venue.symbols, name=SQL_NAME,
+                                               coalesce_s=self.config.sql_coalesce_ms / 1000)
             if sql_in_own_process(self.config.sql_process):
                 await self._start_sql_process(url)
             else:
@@ -115,7 +116,8 @@ class VenueProjections:
     async def _start_sql_process(self, url: str) -> None:
         spec = {"kind": "sql", "name": SQL_NAME, "url": url, "symbols": list(self.venue.symbols),
                 "journal_dir": str(Path(self.venue.config.venue.data_dir) / JOURNAL_DIR),
-                "batch_events": self.config.batch_events, "retry": asdict(self._retry())}
+                "batch_events": self.config.batch_events, "coalesce_s": self.config.sql_coalesce_ms / 1000,
+                "retry": asdict(self._retry())}
         self.sql_process = ProjectionProcess(spec, self.venue.hub, self.venue.sequencer.last_ts_ns)
         await self.sql_process.start()
 

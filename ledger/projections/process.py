@@ -94,7 +94,8 @@ def open_projection(spec: dict):
     from ledger.projections.sql.model import SqlProjection
 
     # The parent migrated the schema before starting the child (it serves the reads).
-    return SqlProjection(spec["url"], symbols=spec["symbols"], name=spec["name"], migrate=False)
+    return SqlProjection(spec["url"], symbols=spec["symbols"], name=spec["name"], migrate=False,
+                         coalesce_s=spec.get("coalesce_s", 0.0))
 
 
 # -- the parent's side ----------------------------------------------------------------------------

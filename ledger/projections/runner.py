@@ -9,7 +9,8 @@ seq it applied). The runner:
 - runs every read and every ``apply`` off the event loop, in the runner's own thread, one
   bounded batch at a time: the sequencer on the loop is never waited on and never waits;
 - follows the tail live: when caught up it waits on the tail's notification (the hub's
-  durable-batch listener in the venue), never on a timer;
+  durable-batch listener in the venue), never on a timer; a projection with a ``coalesce_s``
+  lets a part batch wait that long for more events (one transaction for many events);
 - when ``apply`` raises, logs the seq and the error, asks the projection to ``recover``
   (reload its durable state, e.g. drop caches after a rolled-back transaction), waits a
   backoff with jitter (``RetryPolicy``) and retries **the same batch** — it never skips;
@@ -62,6 +63,9 @@ class Projection(Protocol):
 
     def recover(self) -> None:
         """After a failed ``apply``: forget anything not durable (the retry starts afresh)."""
+
+    # Optional: ``coalesce_s`` (float seconds, default 0) — how long a batch smaller than the
+    # runner's ``batch_events`` may wait for more events before it is applied (``Runner._coalesce``).
 
 
 @dataclass(frozen=True)
@@ -278,15 +282,29 @@ class Runner(StatusBoard):
             await self._notify()
             return
         status.state = "catching_up"
+        coalesce_s = getattr(projection, "coalesce_s", 0.0)
         while not self._stopping:
             durable = self.tail.last_seq
             if status.seq >= durable:
                 status.state = "live"
                 await self._notify()
                 await self.tail.wait_beyond(status.seq)
+                if coalesce_s:
+                    await self._coalesce(status.seq, coalesce_s)
                 continue
             await self._step(projection, durable, loop)
             await self._notify()
+            if coalesce_s and 0 < self.tail.last_seq - status.seq < self.batch_events:
+                await self._coalesce(status.seq, coalesce_s)
+
+    async def _coalesce(self, seq: int, coalesce_s: float) -> None:
+        """Wait until a whole batch is durable after ``seq``, or ``coalesce_s`` has passed:
+        a sink whose every batch has a fixed cost (a transaction, a commit's pages) gets
+        batches of many events at any load, at the price of that much more lag."""
+        try:
+            await asyncio.wait_for(self.tail.wait_beyond(seq + self.batch_events - 1), coalesce_s)
+        except TimeoutError:
+            pass
 
     async def _step(self, projection: Projection, to_seq: int, loop) -> None:
         """Read and apply one batch after the checkpoint, retrying it until it is applied."""

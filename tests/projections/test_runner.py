@@ -1,18 +1,21 @@
 """The runner: a failing sink is retried at the same seq with growing, jittered waits and
-never skipped; the live runner follows the hub's durable notifications (no polling)."""
+never skipped; the live runner follows the hub's durable notifications (no polling); a
+coalescing sink gets whole batches, and a part one after its coalescing time."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import types
 
 import pytest
 
 from engine import commands as cmd
 from adapters.gateway.hub import Hub
-from ledger.projections.runner import HubTail, RetryPolicy, Runner
+from ledger.projections.runner import HubTail, MovingTail, RetryPolicy, Runner
 from tests.projections.support import E6, T0_NS, JournalWriter
+from venue.config import SQL_COALESCE_MS_MAX, ProjectionsSection
 
 
 class FlakySink:
@@ -125,3 +128,68 @@ async def test_a_checkpoint_beyond_the_journal_stops_the_projection_and_says_so(
     finally:
         await runner.stop()
         writer.close()
+
+
+class GatedSink(FlakySink):
+    """Records each batch's seqs; its first ``apply`` waits until the test opens the gate."""
+
+    def __init__(self, coalesce_s: float):
+        super().__init__("gated")
+        self.coalesce_s = coalesce_s
+        self.batches: list[list[int]] = []
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def apply(self, records, after_seq: int) -> int:
+        self.entered.set()
+        self.gate.wait()
+        last = super().apply(records, after_seq)
+        self.batches.append([e.seq for r in records for e in r.events if e.seq > after_seq])
+        return last
+
+
+async def _runner_over(tmp_path, sink: GatedSink, events: int):
+    writer = _deposits(tmp_path, events)
+    tail = MovingTail(0)
+    runner = Runner(tmp_path / "journal", [sink], tail=tail, batch_events=3)
+    await runner.start()
+    return writer, tail, runner
+
+
+async def test_a_coalescing_projection_waits_for_a_whole_batch_after_a_part_one_arrives(tmp_path):
+    sink = GatedSink(coalesce_s=3600.0)  # longer than any test: only a whole batch can end the wait
+    writer, tail, runner = await _runner_over(tmp_path, sink, 6)
+    try:
+        tail.move(3, T0_NS)  # a whole batch: applied at once
+        await asyncio.to_thread(sink.entered.wait)
+        tail.move(5, T0_NS)  # while it is applied, 2 more: a part batch, which waits ...
+        sink.gate.set()
+        await runner.wait_for_seq("gated", 3)
+        tail.move(6, T0_NS)  # ... until the third makes it whole
+        await runner.wait_for_seq("gated", 6)
+        assert sink.batches == [[1, 2, 3], [4, 5, 6]]
+    finally:
+        await runner.stop()
+        writer.close()
+
+
+async def test_a_part_batch_waits_at_most_the_coalescing_time(tmp_path):
+    sink = GatedSink(coalesce_s=0.01)
+    sink.gate.set()
+    writer, tail, runner = await _runner_over(tmp_path, sink, 2)
+    try:
+        tail.move(1, T0_NS)  # one event, no more coming: applied once the wait runs out
+        await runner.wait_for_seq("gated", 1)
+        tail.move(2, T0_NS)
+        await runner.wait_for_seq("gated", 2)
+        assert sink.batches == [[1], [2]]
+    finally:
+        await runner.stop()
+        writer.close()
+
+
+@pytest.mark.parametrize("coalesce_ms", [-1, SQL_COALESCE_MS_MAX + 1])
+def test_the_sql_coalescing_time_is_bounded(coalesce_ms):
+    with pytest.raises(ValueError, match="sql_coalesce_ms"):
+        ProjectionsSection(sql_coalesce_ms=coalesce_ms)
+    assert ProjectionsSection(sql_coalesce_ms=SQL_COALESCE_MS_MAX).sql_coalesce_ms == SQL_COALESCE_MS_MAX
