@@ -49,6 +49,10 @@ LENGTH_BYTES = 4
 # want a core): trading preempts the read models, which catch up in the gaps — their lag
 # grows under a load the machine cannot carry, the acks' latency does not.
 NICE_INCREMENT = 10
+# The durable tail goes to the child at most this often (the newest one each time): one frame
+# per group commit cost the venue's loop ~4% of its time under load, and the child batches
+# its work over ``projections.sql_coalesce_ms`` anyway.
+TAIL_FRAME_INTERVAL_S = 0.005
 EXIT_WAIT_S_MAX = 10.0  # after its catch-up at stop, how long the child gets to exit before it is killed
 _COUNTERS = ("failures", "events_applied", "batches_applied")  # per child: the parent adds them up
 
@@ -209,9 +213,10 @@ class ProjectionProcess(StatusBoard):
         return code, status.events_applied > self._counted["events_applied"]
 
     async def _send_tail(self, stdin: asyncio.StreamWriter) -> None:
-        """The newest durable (seq, ts_ns) whenever it moved. Bounded: past the transport's
-        high-water mark (asyncio's 64 KiB, ~2 700 frames) ``drain`` pauses this sender, which
-        then sends only the newest tail — a slow child gets the latest, not a backlog."""
+        """The newest durable (seq, ts_ns) whenever it moved, at most every
+        ``TAIL_FRAME_INTERVAL_S``. Bounded: past the transport's high-water mark (asyncio's
+        64 KiB, ~2 700 frames) ``drain`` pauses this sender, which then sends only the newest
+        tail — a slow child gets the latest, not a backlog."""
         sent = -1
         try:
             while True:
@@ -219,6 +224,7 @@ class ProjectionProcess(StatusBoard):
                 sent = self.tail.last_seq
                 stdin.write(encode_frame({"tail": [sent, self.tail.last_ts_ns]}))
                 await stdin.drain()
+                await asyncio.sleep(TAIL_FRAME_INTERVAL_S)
         except ConnectionError:
             return  # the child is gone: its exit is reported by _run_child
 
