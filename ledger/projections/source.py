@@ -37,6 +37,11 @@ BATCH_EVENTS_MAX = 100_000
 # Memory: ~1.4 KB an event with its record and command (tracemalloc, a generated session's
 # decoded records), so ~70 MB at most; the window holds the venue's own objects, no copies.
 RECENT_EVENTS_MAX = 50_000
+# Dropped records are freed this many at a time. Freeing is most of the window's cost (~1 µs a
+# record: its events and transfers, long out of the cache); half the window at once (~25 000
+# records) stalled the venue's loop for tens of ms, every second under load: acks waited.
+# Each compaction also moves the window's list (~50 000 pointers): 1 024 keeps that small.
+RECENT_COMPACT_RECORDS = 1_024
 
 _batch_decoder = msgspec.msgpack.Decoder(list[JournalRecord])
 
@@ -131,7 +136,7 @@ class RecentRecords:
                 dropped = self._records[self._start]
                 self._events -= dropped.last_seq - dropped.first_seq + 1
                 self._start += 1
-            if self._start > len(self._records) // 2:  # compact: amortised O(1) per record
+            if self._start >= RECENT_COMPACT_RECORDS:
                 del self._records[:self._start], self._last_seqs[:self._start]
                 self._start = 0
 

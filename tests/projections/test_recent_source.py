@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from engine import commands as cmd
 from ledger.journal import JournalReader
-from ledger.projections.source import (BATCH_EVENTS_MAX, RECENT_EVENTS_MAX, JournalSource, RecentRecords,
-                                       RecentSource)
+from ledger.projections.source import (BATCH_EVENTS_MAX, RECENT_COMPACT_RECORDS, RECENT_EVENTS_MAX, JournalSource,
+                                       RecentRecords, RecentSource)
 from ledger.records import decode_record
 from replay.generate import START_NS
 from tests.projections.support import bare_venue_config, submit_session
@@ -132,6 +132,8 @@ def test_a_window_drops_its_oldest_records_beyond_its_bound(venue_run):
     window = RecentRecords(events_max=100)
     for start in range(0, len(records), 7):
         window.append(records[start:start + 7])
+        # What it let go is freed RECENT_COMPACT_RECORDS at a time, never more held.
+        assert window._start < RECENT_COMPACT_RECORDS
     assert 100 - max(len(r.events) for r in records) < window._events <= 100
     source = RecentSource(window, JournalSource(journal_dir))
     seqs, checkpoint = [], 0
