@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
+import numpy as np
 
 from engine.commands import COMMAND_TYPES, Command
 from engine.events import EVENT_TYPES, Event
@@ -154,21 +155,31 @@ class ReplayJournal:
     def event_batches(self, from_seq: int = 1) -> Iterator[tuple[int, list[list[Event]]]]:
         """Batches of the records' events alone, ``(first_cmd_id, [events of each record])``:
         the record of ``events[i]`` is ``first_cmd_id + i`` (the reader checks that cmd_ids
-        run gap-free). The fast path of verify: only the events' bytes are gathered and
-        decoded, no record, header integers or command (the same events as
-        ``event_record_batches``, held so by tests/replay/test_decode_batches.py)."""
-        for spans, first, events in self._decoded_batches(from_seq, _events_batch_decoder, EVENTS_FIELD):
+        run gap-free). Only the events' bytes are gathered and decoded, no record, header
+        integers or command (the same events as ``event_record_batches``, held so by
+        tests/replay/test_decode_batches.py)."""
+        for spans, first, _, events in self._decoded_batches(from_seq, _events_batch_decoder, EVENTS_FIELD):
             yield _cmd_id(spans.payloads(first, first + 1)[0]), events
+
+    def event_batches_marked(self, event_type: type, from_seq: int = 1
+                             ) -> Iterator[tuple[int, list[list[Event]], bool]]:
+        """``event_batches`` with a third item per batch, ``may_hold``: False when no event of
+        ``event_type`` is in the batch, for certain (its tag's bytes appear nowhere in the
+        batch's bytes, and msgspec picks an event's type by its tag), True when one may be.
+        The fast pass of verify: a batch without a ``Checkpoint`` is applied in one C loop."""
+        tag = event_type.__struct_config__.tag.encode()
+        for spans, first, gathered, events in self._decoded_batches(from_seq, _events_batch_decoder, EVENTS_FIELD):
+            yield _cmd_id(spans.payloads(first, first + 1)[0]), events, bytes(gathered).find(tag) >= 0
 
     def event_record_batches(self, from_seq: int = 1) -> Iterator[list[EventRecord]]:
         """Batches of ``EventRecord`` (commands left undecoded)."""
-        for _, _, records in self._decoded_batches(from_seq, _event_batch_decoder):
+        for _, _, _, records in self._decoded_batches(from_seq, _event_batch_decoder):
             yield records
 
     def record_batches(self, from_seq: int = 1) -> Iterator[list[JournalRecord]]:
         """Batches of fully decoded ``ledger.records.JournalRecord`` of engine commands (the
         genesis record, which no engine executes, is left out: see ``config``)."""
-        for _, _, records in self._decoded_batches(from_seq, _record_batch_decoder):
+        for _, _, _, records in self._decoded_batches(from_seq, _record_batch_decoder):
             if records[0].cmd_id == GENESIS_CMD_ID and type(records[0].command) is Genesis:
                 records = records[1:]
                 if not records:
@@ -190,23 +201,25 @@ class ReplayJournal:
                         yield event
 
     def _decoded_batches(self, from_seq: int, decoder, element: int | None = None
-                         ) -> Iterator[tuple[PayloadSpans, int, list]]:
+                         ) -> Iterator[tuple[PayloadSpans, int, bytes | np.ndarray, list]]:
         """The records with ``last_seq >= from_seq``, decoded by ``decoder`` (a decoder of a
         list of records, or with ``element`` of a list of that field of each record)
         ``batch_records`` at a time: one decoder call per batch, over the payloads (or
         fields) laid end to end straight from the chunk read. Yields ``(spans, first,
-        decoded)``: ``decoded[i]`` is of payload ``first + i`` of ``spans``."""
+        gathered, decoded)``: ``decoded[i]`` is of payload ``first + i`` of ``spans``;
+        ``gathered`` the bytes decoded (``PayloadSpans.msgpack_array``)."""
         size = self.batch_records
         try:
             for spans in self._reader.read_spans(from_seq):
                 count = len(spans)
                 for first in range(0, count, size):
                     last = min(first + size, count)
+                    gathered = spans.msgpack_array(first, last, element)
                     try:
-                        decoded = decoder.decode(spans.msgpack_array(first, last, element))
+                        decoded = decoder.decode(gathered)
                     except msgspec.DecodeError:
                         raise self._explain_batch(spans.payloads(first, last)) from None
-                    yield spans, first, decoded
+                    yield spans, first, gathered, decoded
         except JournalCorrupt as exc:
             raise JournalDamaged(str(exc), exc.path, exc.offset) from None
 

@@ -11,6 +11,7 @@ from functools import cache
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine import events as ev
 from engine.apply import apply
 from engine.state import State, state_hash
 from ledger.journal import JournalReader
@@ -66,3 +67,19 @@ def test_batches_build_the_state_the_records_one_by_one_build(session_journal, b
             apply(reference, event)
     assert batched.last_seq == reference.last_seq == session_journal.live.events
     assert state_hash(batched) == state_hash(reference) == session_journal.live.state_hash
+
+
+@given(batch_records=st.integers(1, 700), read_chunk_bytes=st.sampled_from(CHUNK_BYTES))
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_batch_marked_free_of_checkpoints_holds_none(session_journal, batch_records, read_chunk_bytes):
+    """verify applies a batch marked free of checkpoints without checking: one holding a
+    checkpoint must never be marked so (else its hash would go unchecked)."""
+    journal = ReplayJournal(session_journal.data_dir, batch_records=batch_records,
+                            read_chunk_bytes=read_chunk_bytes)
+    marked = list(journal.event_batches_marked(ev.Checkpoint, 0))
+    assert [(first, batch) for first, batch, _ in marked] == list(journal.event_batches(0))
+    holding = [any(type(e) is ev.Checkpoint for events in batch for e in events) for _, batch, _ in marked]
+    assert sum(holding) >= 7  # the session's checkpoints: one per 500 events
+    assert all(may_hold for (_, _, may_hold), holds in zip(marked, holding) if holds)
+    if batch_records <= 100:  # batches smaller than a checkpoint interval: most hold none, and are marked so
+        assert sum(not may_hold for _, _, may_hold in marked) >= len(marked) // 2
