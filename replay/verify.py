@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from itertools import chain, repeat
+from itertools import repeat
 from pathlib import Path
 
 import msgspec
@@ -37,7 +37,7 @@ from engine.markets import EngineConfig
 from engine.rejections import Rejected
 from engine.state import State, state_hash
 from replay.rebuild import progress_bar, rebuild, records_after
-from replay.source import ReplayJournal, gc_paused
+from replay.source import EventRun, ReplayJournal, gc_paused
 
 
 @dataclass
@@ -78,10 +78,10 @@ class VerifyResult:
         return out
 
 
-def apply_all(state: State, batch: list[list]) -> None:
-    """Apply every event of ``batch`` (a list of each record's events) in one C loop: no
-    bytecode per event (``deque(..., maxlen=0)`` consumes the ``map`` and keeps nothing)."""
-    deque(map(apply, repeat(state), chain.from_iterable(batch)), 0)
+def apply_all(state: State, events: list) -> None:
+    """Apply ``events`` in one C loop: no bytecode per event (``deque(..., maxlen=0)``
+    consumes the ``map`` and keeps nothing)."""
+    deque(map(apply, repeat(state), events), 0)
 
 
 @dataclass
@@ -94,23 +94,23 @@ class _Checkpoints:
     invariant_checks: int = 0
     failure: tuple[int, int, str] | None = None
 
-    def apply_checking(self, state: State, first_cmd_id: int, batch: list[list]) -> None:
-        """Apply ``batch`` event by event; before each ``Checkpoint``, compare the state hash
+    def apply_checking(self, state: State, run: EventRun) -> None:
+        """Apply ``run`` event by event; before each ``Checkpoint``, compare the state hash
         with the journal's and run the invariants. Stops at the first failure (the
         checkpoint that failed is not applied)."""
-        for index, events in enumerate(batch):
+        for cmd_id, events in run.by_record():
             for event in events:
                 if type(event) is Checkpoint:
                     self.seen += 1
                     actual = state_hash(state)
                     if actual != event.state_hash:
-                        self.failure = (event.seq, first_cmd_id + index, f"state hash {actual[:16]}… differs "
+                        self.failure = (event.seq, cmd_id, f"state hash {actual[:16]}… differs "
                                         f"from the journal's checkpoint {event.state_hash[:16]}… at seq {event.seq}")
                         return
                     found = invariants.violations(state)
                     self.invariant_checks += 1
                     if found:
-                        self.failure = (state.last_seq, first_cmd_id + index, "invariants fail: " + "; ".join(found))
+                        self.failure = (state.last_seq, cmd_id, "invariants fail: " + "; ".join(found))
                         return
                     self.good_seq = event.seq
                 apply(state, event)
@@ -136,16 +136,16 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
     checked = _Checkpoints()
     started = time.perf_counter()
     with gc_paused(), progress_bar(journal.last_seq, "verify", progress) as bar:
-        # From seq 0: every record, genesis included. Only the events are decoded; the record
-        # of batch[i] is first_cmd_id + i. A batch without a checkpoint (most: one per
-        # checkpoint_every_events) is applied without a bytecode per event.
-        for first_cmd_id, batch, may_hold_checkpoint in journal.event_batches_marked(Checkpoint, 0):
-            if may_hold_checkpoint:
-                checked.apply_checking(state, first_cmd_id, batch)
+        # From seq 0: every record, genesis included. Only the events are decoded, a run of
+        # records' at a time in one flat list. A run without a checkpoint (most: one falls
+        # every checkpoint_every_events) is applied without a bytecode per event.
+        for run in journal.event_runs(Checkpoint, 0):
+            if run.may_hold_marked:
+                checked.apply_checking(state, run)
             else:
-                apply_all(state, batch)
-            records += len(batch)
-            last_cmd_id = first_cmd_id + len(batch) - 1
+                apply_all(state, run.events)
+            records += len(run.counts)
+            last_cmd_id = run.first_cmd_id + len(run.counts) - 1
             bar.update(state.last_seq - bar.n)
             if checked.failure:
                 break

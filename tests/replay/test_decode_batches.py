@@ -69,17 +69,22 @@ def test_batches_build_the_state_the_records_one_by_one_build(session_journal, b
     assert state_hash(batched) == state_hash(reference) == session_journal.live.state_hash
 
 
-@given(batch_records=st.integers(1, 700), read_chunk_bytes=st.sampled_from(CHUNK_BYTES))
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_a_batch_marked_free_of_checkpoints_holds_none(session_journal, batch_records, read_chunk_bytes):
-    """verify applies a batch marked free of checkpoints without checking: one holding a
-    checkpoint must never be marked so (else its hash would go unchecked)."""
+@given(batch_records=st.integers(1, 700), read_chunk_bytes=st.sampled_from(CHUNK_BYTES),
+       from_seq=st.one_of(st.just(0), st.integers(1, EVENTS + 5)))
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_event_runs_hold_each_records_events_and_mark_every_checkpoint(session_journal, batch_records,
+                                                                       read_chunk_bytes, from_seq):
+    """verify's fast pass: each run is the flat events of its records (counted per record),
+    and a run holding a checkpoint is never marked free of one (its hash would go unchecked)."""
     journal = ReplayJournal(session_journal.data_dir, batch_records=batch_records,
                             read_chunk_bytes=read_chunk_bytes)
-    marked = list(journal.event_batches_marked(ev.Checkpoint, 0))
-    assert [(first, batch) for first, batch, _ in marked] == list(journal.event_batches(0))
-    holding = [any(type(e) is ev.Checkpoint for events in batch for e in events) for _, batch, _ in marked]
-    assert sum(holding) >= 7  # the session's checkpoints: one per 500 events
-    assert all(may_hold for (_, _, may_hold), holds in zip(marked, holding) if holds)
-    if batch_records <= 100:  # batches smaller than a checkpoint interval: most hold none, and are marked so
-        assert sum(not may_hold for _, _, may_hold in marked) >= len(marked) // 2
+    runs = list(journal.event_runs(ev.Checkpoint, from_seq))
+    assert all(0 < len(run.counts) <= batch_records and len(run.events) == sum(run.counts) for run in runs)
+    assert [(cmd_id, events) for run in runs for cmd_id, events in run.by_record()] == [
+        (r.cmd_id, r.events) for r in one_by_one(str(journal.directory), from_seq)]
+    holding = [any(type(e) is ev.Checkpoint for e in run.events) for run in runs]
+    assert all(run.may_hold_marked for run, holds in zip(runs, holding) if holds)
+    if from_seq == 0:
+        assert sum(holding) >= 7  # the session's checkpoints: one per 500 events
+        if batch_records <= 100:  # runs shorter than a checkpoint interval: most hold none, marked so
+            assert sum(not run.may_hold_marked for run in runs) >= len(runs) // 2
