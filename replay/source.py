@@ -5,7 +5,8 @@ directory holding ``journal/``. Records are read through ``ledger.journal.Journa
 (``read_spans``: crc, length and cmd_id/seq continuity checked there, payloads handed over a
 chunk at a time as spans of the buffer read) and decoded by msgspec in batches of
 ``BATCH_RECORDS`` payloads (one decoder call per batch, not per record, over the payloads
-laid end to end by ``PayloadSpans.msgpack_array``).
+laid end to end by ``PayloadSpans.msgpack_array``, or for verify's ``event_runs`` the items
+of every record's events array by ``PayloadSpans.msgpack_items``).
 
 Errors: no journal at the path -> ``NotAJournal``; damaged bytes -> ``JournalDamaged`` with
 the segment and offset; a tag this version does not know -> ``JournalTooNew`` naming it.
