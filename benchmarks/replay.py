@@ -12,7 +12,8 @@ read, crc32c check and record-header decode of every frame, events counted from 
 - ``replay.whatif_ratio_to_read``: re-deciding the commands under a changed maintenance
   fraction (both worlds), commands/s ÷ raw read events/s.
 - ``replay.decode_events_per_s``: read + decode alone (no apply) as verify does them
-  (``ReplayJournal.event_batches``: each record's events gathered and decoded), one run.
+  (``ReplayJournal.event_runs``: the events of 256 records at a time gathered into one flat
+  list and decoded, checkpoints marked), one run.
 - ``journal.read_spans_events_per_s``: the raw read as replay does it
   (``JournalReader.read_spans``: the same checks, no header object and no bytes object per
   record), one run; the baseline above stays ``read``'s (what `bench journal` and every other
@@ -41,6 +42,7 @@ from pathlib import Path
 
 from benchmarks.interleave import PAIRS_MIN, interleave
 from benchmarks.report import emit
+from engine.events import Checkpoint
 from ledger.journal import JournalReader
 from replay import generate
 from replay.export import export
@@ -98,9 +100,8 @@ def _decode_events_per_s(path: Path) -> float:
     started = time.perf_counter()
     events = 0
     with gc_paused():
-        for _, batch in journal.event_batches():
-            for record_events in batch:
-                events += len(record_events)
+        for run in journal.event_runs(Checkpoint, 0):
+            events += len(run.events)
     return events / (time.perf_counter() - started)
 
 

@@ -131,14 +131,39 @@ class PayloadSpans:
             return self._reference_array(first, last, element)
         return out[:size_bytes]
 
+    def msgpack_items(self, first: int, last: int, element: int) -> tuple[bytes | np.ndarray, np.ndarray]:
+        """The items of element `element` of payloads `first..last-1` (each payload a msgpack
+        array, that element an array too) as one flat msgpack array, and how many came from
+        each payload (int64, `last - first` of them): `([*payload[element], ...], counts)`,
+        a fresh buffer as `msgpack_array`'s.
+
+        The numba kernel `gather_items` when numba's JIT is enabled; its reference
+        (`_reference_items`) is held identical by tests/ledger/test_ledger_kernel.py and
+        judges what the kernel hands back (raising `msgspec.DecodeError`)."""
+        kernels = gather_kernel()
+        if kernels is None:
+            return self._reference_items(first, last, element)
+        out = np.empty(ARRAY32_HEADER_SIZE_BYTES + int(self.ends[last - 1]) - int(self.starts[first]), np.uint8)
+        counts = np.empty(last - first, np.int64)
+        done, size_bytes = kernels[2](self.view, self.starts, self.ends, first, last, element, out, counts)
+        if done < last - first:
+            return self._reference_items(first, last, element)
+        return out[:size_bytes], counts
+
+    def _elements(self, first: int, last: int, element: int) -> list[bytes]:
+        fields = [_raw_items.decode(payload) for payload in self.payloads(first, last)]
+        if any(len(f) <= element for f in fields):
+            raise msgspec.DecodeError(f"a payload is an array of {element} elements or fewer")
+        return [bytes(f[element]) for f in fields]
+
     def _reference_array(self, first: int, last: int, element: int | None) -> bytes:
-        payloads = self.payloads(first, last)
-        if element is not None:
-            items = [_raw_items.decode(payload) for payload in payloads]
-            if any(len(fields) <= element for fields in items):
-                raise msgspec.DecodeError(f"a payload is an array of {element} elements or fewer")
-            payloads = [bytes(fields[element]) for fields in items]
-        return msgpack_array_header(last - first) + b"".join(payloads)
+        parts = self.payloads(first, last) if element is None else self._elements(first, last, element)
+        return msgpack_array_header(last - first) + b"".join(parts)
+
+    def _reference_items(self, first: int, last: int, element: int) -> tuple[bytes, np.ndarray]:
+        items = [_raw_items.decode(value) for value in self._elements(first, last, element)]
+        flat = [bytes(item) for each in items for item in each]
+        return msgpack_array_header(len(flat)) + b"".join(flat), np.array([len(each) for each in items], np.int64)
 
 
 _raw_items = msgspec.msgpack.Decoder(list[msgspec.Raw])
@@ -520,6 +545,48 @@ def msgpack_skip(buf, pos, end):
     return pos if pos <= end else -1
 
 
+def array_header(buf, pos, end):
+    """Return `(elements, items_start)` of the msgpack array whose header is at `buf[pos]`
+    (fixarray, array 16 or array 32), or `(-1, -1)` when no whole array header is there."""
+    if pos >= end:
+        return -1, -1
+    marker = np.int64(buf[pos])
+    if 0x90 <= marker <= 0x9F:
+        return marker & 0x0F, pos + 1
+    if (marker == 0xDC and end - pos >= 3) or (marker == 0xDD and end - pos >= 5):
+        width = 2 if marker == 0xDC else 4
+        elements = np.int64(0)
+        for k in range(width):
+            elements = (elements << 8) | np.int64(buf[pos + 1 + k])
+        return elements, pos + 1 + width
+    return -1, -1
+
+
+def element_bounds(buf, pos, end, element):
+    """Return `(start, stop)` of element `element` of the payload `buf[pos:end]`, or
+    `(-1, -1)` unless the payload is one whole msgpack array of more than `element` elements
+    and nothing else (the elements after it are skipped too: the reference judges anything
+    else, as a decoder of the whole record would)."""
+    elements, pos = array_header(buf, pos, end)
+    if elements <= element:
+        return -1, -1
+    for _ in range(element):
+        pos = msgpack_skip(buf, pos, end)
+        if pos < 0:
+            return -1, -1
+    value_end = msgpack_skip(buf, pos, end)
+    if value_end < 0:
+        return -1, -1
+    rest = value_end
+    for _ in range(elements - element - 1):
+        rest = msgpack_skip(buf, rest, end)
+        if rest < 0:
+            return -1, -1
+    if rest != end:
+        return -1, -1
+    return pos, value_end
+
+
 def gather_elements(buf, starts, ends, first, last, element, out):
     """Write the msgpack array 32 header of `last - first` elements into `out[:5]`, then
     element `element` of each payload `buf[starts[i]:ends[i]]` (a msgpack array) for i in
@@ -528,41 +595,35 @@ def gather_elements(buf, starts, ends, first, last, element, out):
     (the reference then judges it)."""
     target = array32_header(out, last - first)
     for i in range(first, last):
-        pos, end = starts[i], ends[i]
-        if pos >= end:
+        start, stop = element_bounds(buf, starts[i], ends[i], element)
+        if start < 0:
             return i - first, target
-        marker = np.int64(buf[pos])
-        if 0x90 <= marker <= 0x9F:
-            elements = marker & 0x0F
-            pos += 1
-        elif (marker == 0xDC and end - pos >= 3) or (marker == 0xDD and end - pos >= 5):
-            width = 2 if marker == 0xDC else 4
-            elements = np.int64(0)
-            for k in range(width):
-                elements = (elements << 8) | np.int64(buf[pos + 1 + k])
-            pos += 1 + width
-        else:
+        out[target:target + stop - start] = buf[start:stop]
+        target += stop - start
+    return last - first, target
+
+
+def gather_items(buf, starts, ends, first, last, element, out, counts):
+    """Write the items of element `element` of each payload `buf[starts[i]:ends[i]]` (an
+    array in a msgpack array) for i in `first..last-1`, end to end after `out[:5]`, and
+    there the msgpack array 32 header of them all: one flat array of every payload's items.
+    `counts[i - first]` gets payload i's item count. Return `(done, size_bytes)`: `done <
+    last - first` when payload [first + done] is not one whole msgpack array of more than
+    `element` elements whose element `element` is an array (the reference then judges it)."""
+    target = ARRAY32_HEADER_SIZE_BYTES
+    total = 0
+    for i in range(first, last):
+        start, stop = element_bounds(buf, starts[i], ends[i], element)
+        if start < 0:
             return i - first, target
-        if elements <= element:
+        items, start = array_header(buf, start, stop)
+        if items < 0:
             return i - first, target
-        for _ in range(element):
-            pos = msgpack_skip(buf, pos, end)
-            if pos < 0:
-                return i - first, target
-        value_end = msgpack_skip(buf, pos, end)
-        if value_end < 0:
-            return i - first, target
-        # The elements after it are skipped too: a payload is one whole msgpack array and
-        # nothing else, or the reference judges it (as a decoder of the whole record would).
-        rest = value_end
-        for _ in range(elements - element - 1):
-            rest = msgpack_skip(buf, rest, end)
-            if rest < 0:
-                return i - first, target
-        if rest != end:
-            return i - first, target
-        out[target:target + value_end - pos] = buf[pos:value_end]
-        target += value_end - pos
+        out[target:target + stop - start] = buf[start:stop]
+        target += stop - start
+        counts[i - first] = items
+        total += items
+    array32_header(out, total)
     return last - first, target
 
 
@@ -579,8 +640,8 @@ def frame_kernel():
 
 
 def gather_kernel():
-    """Return `(gather_payloads, gather_elements)` compiled by numba (cached on disk), or None
-    when numba's JIT is disabled (the reference join is then used)."""
+    """Return `(gather_payloads, gather_elements, gather_items)` compiled by numba (cached on
+    disk), or None when numba's JIT is disabled (the reference join is then used)."""
     with _kernel_lock:
         if "gather" not in _kernel_state:
             import numba
@@ -591,7 +652,9 @@ def gather_kernel():
                 jit = numba.njit(cache=True, nogil=True)
                 globals()["msgpack_skip"] = jit(msgpack_skip)  # resolved as globals, compiled first
                 globals()["array32_header"] = jit(array32_header)
-                _kernel_state["gather"] = (jit(gather_payloads), jit(gather_elements))
+                globals()["array_header"] = jit(array_header)
+                globals()["element_bounds"] = jit(element_bounds)  # after the two it calls
+                _kernel_state["gather"] = (jit(gather_payloads), jit(gather_elements), jit(gather_items))
         return _kernel_state["gather"]
 
 

@@ -5,7 +5,8 @@ directory holding ``journal/``. Records are read through ``ledger.journal.Journa
 (``read_spans``: crc, length and cmd_id/seq continuity checked there, payloads handed over a
 chunk at a time as spans of the buffer read) and decoded by msgspec in batches of
 ``BATCH_RECORDS`` payloads (one decoder call per batch, not per record, over the payloads
-laid end to end by ``PayloadSpans.msgpack_array``).
+laid end to end by ``PayloadSpans.msgpack_array``, or for verify's ``event_runs`` the items
+of every record's events array by ``PayloadSpans.msgpack_items``).
 
 Errors: no journal at the path -> ``NotAJournal``; damaged bytes -> ``JournalDamaged`` with
 the segment and offset; a tag this version does not know -> ``JournalTooNew`` naming it.
@@ -18,7 +19,7 @@ the caller assumes (``default_config()`` by default) and a notice (``config_noti
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,11 +62,36 @@ class EventRecord(msgspec.Struct, frozen=True, array_like=True):
 
 
 _record_batch_decoder = msgspec.msgpack.Decoder(list[JournalRecord])
+_events_flat_decoder = msgspec.msgpack.Decoder(list[Event])
 _event_batch_decoder = msgspec.msgpack.Decoder(list[EventRecord])
 _events_batch_decoder = msgspec.msgpack.Decoder(list[list[Event]])
 _record_decoder = msgspec.msgpack.Decoder(JournalRecord)
 _command_decoder = msgspec.msgpack.Decoder(Command | Genesis)
 _any_decoder = msgspec.msgpack.Decoder()
+
+
+class EventRun(msgspec.Struct, frozen=True, gc=False):
+    """The events of consecutive records in one flat list: record ``first_cmd_id + i``
+    caused the next ``counts[i]`` of them (0 for a record without events), in order.
+    ``may_hold_marked`` is False when, for certain, no event of the type the run was read
+    for (``ReplayJournal.event_runs``) is among them."""
+
+    first_cmd_id: int
+    events: list[Event]
+    counts: list[int]
+    may_hold_marked: bool
+
+    def by_record(self) -> Iterator[tuple[int, list[Event]]]:
+        """``(cmd_id, its events)`` of each record, in order."""
+        start = 0
+        for cmd_id, count in enumerate(self.counts, self.first_cmd_id):
+            yield cmd_id, self.events[start:start + count]
+            start += count
+
+
+def _whole(decoder: msgspec.msgpack.Decoder) -> Callable[[PayloadSpans, int, int], list]:
+    """Decode a batch's whole payloads with ``decoder`` (of a list of records)."""
+    return lambda spans, first, last: decoder.decode(spans.msgpack_array(first, last))
 
 
 def decode_command(raw: msgspec.Raw | bytes):
@@ -154,21 +180,40 @@ class ReplayJournal:
     def event_batches(self, from_seq: int = 1) -> Iterator[tuple[int, list[list[Event]]]]:
         """Batches of the records' events alone, ``(first_cmd_id, [events of each record])``:
         the record of ``events[i]`` is ``first_cmd_id + i`` (the reader checks that cmd_ids
-        run gap-free). The fast path of verify: only the events' bytes are gathered and
-        decoded, no record, header integers or command (the same events as
-        ``event_record_batches``, held so by tests/replay/test_decode_batches.py)."""
-        for spans, first, events in self._decoded_batches(from_seq, _events_batch_decoder, EVENTS_FIELD):
+        run gap-free). Only the events' bytes are gathered and decoded, no record, header
+        integers or command (the same events as ``event_record_batches``, held so by
+        tests/replay/test_decode_batches.py)."""
+        decode = _events_batch_decoder.decode
+        for spans, first, events in self._decoded_batches(
+                from_seq, lambda spans, first, last: decode(spans.msgpack_array(first, last, EVENTS_FIELD))):
             yield _cmd_id(spans.payloads(first, first + 1)[0]), events
+
+    def event_runs(self, marked: type, from_seq: int = 1) -> Iterator[EventRun]:
+        """The events of ``batch_records`` records at a time as one flat list each
+        (``EventRun``: one list and its structs, no list per record), each run saying
+        whether an event of type ``marked`` may be among them. The fast pass of verify: the
+        same events as ``event_batches``, held so by tests/replay/test_decode_batches.py."""
+        tag = marked.__struct_config__.tag.encode()
+        decode = _events_flat_decoder.decode
+
+        def run(spans: PayloadSpans, first: int, last: int) -> EventRun:
+            gathered, counts = spans.msgpack_items(first, last, EVENTS_FIELD)
+            # msgspec picks an event's type by its tag: without the tag's bytes, no such event.
+            return EventRun(_cmd_id(spans.payloads(first, first + 1)[0]), decode(gathered), counts.tolist(),
+                            bytes(gathered).find(tag) >= 0)
+
+        for _, _, decoded in self._decoded_batches(from_seq, run):
+            yield decoded
 
     def event_record_batches(self, from_seq: int = 1) -> Iterator[list[EventRecord]]:
         """Batches of ``EventRecord`` (commands left undecoded)."""
-        for _, _, records in self._decoded_batches(from_seq, _event_batch_decoder):
+        for _, _, records in self._decoded_batches(from_seq, _whole(_event_batch_decoder)):
             yield records
 
     def record_batches(self, from_seq: int = 1) -> Iterator[list[JournalRecord]]:
         """Batches of fully decoded ``ledger.records.JournalRecord`` of engine commands (the
         genesis record, which no engine executes, is left out: see ``config``)."""
-        for _, _, records in self._decoded_batches(from_seq, _record_batch_decoder):
+        for _, _, records in self._decoded_batches(from_seq, _whole(_record_batch_decoder)):
             if records[0].cmd_id == GENESIS_CMD_ID and type(records[0].command) is Genesis:
                 records = records[1:]
                 if not records:
@@ -189,13 +234,13 @@ class ReplayJournal:
                     if event.seq >= from_seq:
                         yield event
 
-    def _decoded_batches(self, from_seq: int, decoder, element: int | None = None
-                         ) -> Iterator[tuple[PayloadSpans, int, list]]:
-        """The records with ``last_seq >= from_seq``, decoded by ``decoder`` (a decoder of a
-        list of records, or with ``element`` of a list of that field of each record)
-        ``batch_records`` at a time: one decoder call per batch, over the payloads (or
-        fields) laid end to end straight from the chunk read. Yields ``(spans, first,
-        decoded)``: ``decoded[i]`` is of payload ``first + i`` of ``spans``."""
+    def _decoded_batches(self, from_seq: int, decode: Callable[[PayloadSpans, int, int], object]
+                         ) -> Iterator[tuple[PayloadSpans, int, object]]:
+        """The records with ``last_seq >= from_seq``, ``batch_records`` at a time, each batch
+        decoded by ``decode(spans, first, last)`` (payloads ``first..last-1`` of ``spans``,
+        straight from the chunk read: one decoder call per batch over the payloads, or their
+        fields, laid end to end). Yields ``(spans, first, decoded)``; a batch that does not
+        decode (``msgspec.DecodeError``) is explained by ``_explain_batch``."""
         size = self.batch_records
         try:
             for spans in self._reader.read_spans(from_seq):
@@ -203,7 +248,7 @@ class ReplayJournal:
                 for first in range(0, count, size):
                     last = min(first + size, count)
                     try:
-                        decoded = decoder.decode(spans.msgpack_array(first, last, element))
+                        decoded = decode(spans, first, last)
                     except msgspec.DecodeError:
                         raise self._explain_batch(spans.payloads(first, last)) from None
                     yield spans, first, decoded

@@ -22,7 +22,9 @@ the re-decided outcomes); a journal without one is read with the config given (d
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 import msgspec
@@ -35,7 +37,7 @@ from engine.markets import EngineConfig
 from engine.rejections import Rejected
 from engine.state import State, state_hash
 from replay.rebuild import progress_bar, rebuild, records_after
-from replay.source import ReplayJournal, gc_paused
+from replay.source import EventRun, ReplayJournal, gc_paused
 
 
 @dataclass
@@ -76,6 +78,44 @@ class VerifyResult:
         return out
 
 
+def apply_all(state: State, events: list) -> None:
+    """Apply ``events`` in one C loop: no bytecode per event (``deque(..., maxlen=0)``
+    consumes the ``map`` and keeps nothing)."""
+    deque(map(apply, repeat(state), events), 0)
+
+
+@dataclass
+class _Checkpoints:
+    """What the fast pass has checked so far: the last checkpoint that matched, the counts,
+    and the first failure ``(seq, cmd_id, reason)`` (None while every check passed)."""
+
+    good_seq: int = 0
+    seen: int = 0
+    invariant_checks: int = 0
+    failure: tuple[int, int, str] | None = None
+
+    def apply_checking(self, state: State, run: EventRun) -> None:
+        """Apply ``run`` event by event; before each ``Checkpoint``, compare the state hash
+        with the journal's and run the invariants. Stops at the first failure (the
+        checkpoint that failed is not applied)."""
+        for cmd_id, events in run.by_record():
+            for event in events:
+                if type(event) is Checkpoint:
+                    self.seen += 1
+                    actual = state_hash(state)
+                    if actual != event.state_hash:
+                        self.failure = (event.seq, cmd_id, f"state hash {actual[:16]}… differs "
+                                        f"from the journal's checkpoint {event.state_hash[:16]}… at seq {event.seq}")
+                        return
+                    found = invariants.violations(state)
+                    self.invariant_checks += 1
+                    if found:
+                        self.failure = (state.last_seq, cmd_id, "invariants fail: " + "; ".join(found))
+                        return
+                    self.good_seq = event.seq
+                apply(state, event)
+
+
 def _plain(value) -> dict | None:
     """A command, event or rejection as plain data, with its tag under ``type``."""
     if value is None:
@@ -92,38 +132,25 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
     journal = ReplayJournal(path)
     config = journal.config(config)  # the journal's own; ``config`` only for one without genesis
     state = State(config)
-    records = checkpoints = checks = 0
-    good_seq = 0  # the last checkpoint seq that matched
-    failure: tuple[int, int, str] | None = None  # (seq, cmd_id, reason)
-    last_cmd_id = 0
+    records = last_cmd_id = 0
+    checked = _Checkpoints()
     started = time.perf_counter()
     with gc_paused(), progress_bar(journal.last_seq, "verify", progress) as bar:
-        # From seq 0: every record, genesis included. Only the events are decoded; the record
-        # of batch[i] is first_cmd_id + i.
-        for first_cmd_id, batch in journal.event_batches(0):
-            for index, events in enumerate(batch):
-                for event in events:
-                    if type(event) is Checkpoint:
-                        checkpoints += 1
-                        actual = state_hash(state)
-                        if actual != event.state_hash:
-                            failure = (event.seq, first_cmd_id + index, f"state hash {actual[:16]}… differs from "
-                                       f"the journal's checkpoint {event.state_hash[:16]}… at seq {event.seq}")
-                            break
-                        found = invariants.violations(state)
-                        checks += 1
-                        if found:
-                            failure = (state.last_seq, first_cmd_id + index, "invariants fail: " + "; ".join(found))
-                            break
-                        good_seq = event.seq
-                    apply(state, event)
-                if failure:
-                    break
-            records += len(batch)
-            last_cmd_id = first_cmd_id + len(batch) - 1
+        # From seq 0: every record, genesis included. Only the events are decoded, a run of
+        # records' at a time in one flat list. A run without a checkpoint (most: one falls
+        # every checkpoint_every_events) is applied without a bytecode per event.
+        for run in journal.event_runs(Checkpoint, 0):
+            if run.may_hold_marked:
+                checked.apply_checking(state, run)
+            else:
+                apply_all(state, run.events)
+            records += len(run.counts)
+            last_cmd_id = run.first_cmd_id + len(run.counts) - 1
             bar.update(state.last_seq - bar.n)
-            if failure:
+            if checked.failure:
                 break
+    failure, checkpoints, good_seq = checked.failure, checked.seen, checked.good_seq
+    checks = checked.invariant_checks
     if failure is None:
         found = invariants.violations(state)
         checks += 1

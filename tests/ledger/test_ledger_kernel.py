@@ -209,7 +209,7 @@ def test_frame_kernel_loads_once_under_concurrent_first_calls():
 
 def gatherers():
     """The compiled gathers, or the plain-Python ones when the JIT is disabled."""
-    return codec.gather_kernel() or (codec.gather_payloads, codec.gather_elements)
+    return codec.gather_kernel() or (codec.gather_payloads, codec.gather_elements, codec.gather_items)
 
 
 def spans_of(payloads: list[bytes]) -> codec.PayloadSpans:
@@ -294,3 +294,32 @@ def test_gathered_elements_of_damaged_or_wider_payloads():
         assert gather(spans.view, spans.starts, spans.ends, 0, 2, 1, out)[0] == 1
         with pytest.raises(msgspec.DecodeError):
             spans.msgpack_array(0, 2, 1)
+
+
+@given(st.lists(st.lists(st.one_of(st.lists(msgpack_values, max_size=6), msgpack_values), max_size=7),
+                min_size=1, max_size=12), st.integers(0, 5), st.data())
+@settings(max_examples=100, deadline=None)
+def test_gathered_items_are_the_reference_items(records, element, data):
+    """`gather_items` (verify's flat events): the items of each payload's array element, end to
+    end under one array header, with each payload's count; it stops at the first payload
+    without such an element, and the reference raises there."""
+    spans = spans_of([msgspec.msgpack.encode(fields) for fields in records])
+    first = data.draw(st.integers(0, len(records) - 1))
+    last = data.draw(st.integers(first + 1, len(records)))
+    out = np.empty(5 + int(spans.ends[last - 1] - spans.starts[first]), np.uint8)
+    counts = np.full(last - first, -1, np.int64)
+    done, size_bytes = gatherers()[2](spans.view, spans.starts, spans.ends, first, last, element, out, counts)
+    whole = next((i for i in range(first, last)
+                  if len(records[i]) <= element or not isinstance(records[i][element], list)), last) - first
+    assert done == whole
+    if whole < last - first:
+        with pytest.raises(msgspec.DecodeError):
+            spans.msgpack_items(first, last, element)
+        return
+    items = [item for fields in records[first:last] for item in fields[element]]
+    reference = codec.msgpack_array_header(len(items)) + b"".join(msgspec.msgpack.encode(i) for i in items)
+    assert out[:size_bytes].tobytes() == reference
+    assert counts.tolist() == [len(fields[element]) for fields in records[first:last]]
+    gathered, got_counts = spans.msgpack_items(first, last, element)
+    assert bytes(gathered) == reference and got_counts.tolist() == counts.tolist()
+    assert msgspec.msgpack.decode(gathered) == msgspec.msgpack.decode(reference)

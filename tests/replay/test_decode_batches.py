@@ -11,6 +11,7 @@ from functools import cache
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine import events as ev
 from engine.apply import apply
 from engine.state import State, state_hash
 from ledger.journal import JournalReader
@@ -66,3 +67,24 @@ def test_batches_build_the_state_the_records_one_by_one_build(session_journal, b
             apply(reference, event)
     assert batched.last_seq == reference.last_seq == session_journal.live.events
     assert state_hash(batched) == state_hash(reference) == session_journal.live.state_hash
+
+
+@given(batch_records=st.integers(1, 700), read_chunk_bytes=st.sampled_from(CHUNK_BYTES),
+       from_seq=st.one_of(st.just(0), st.integers(1, EVENTS + 5)))
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_event_runs_hold_each_records_events_and_mark_every_checkpoint(session_journal, batch_records,
+                                                                       read_chunk_bytes, from_seq):
+    """verify's fast pass: each run is the flat events of its records (counted per record),
+    and a run holding a checkpoint is never marked free of one (its hash would go unchecked)."""
+    journal = ReplayJournal(session_journal.data_dir, batch_records=batch_records,
+                            read_chunk_bytes=read_chunk_bytes)
+    runs = list(journal.event_runs(ev.Checkpoint, from_seq))
+    assert all(0 < len(run.counts) <= batch_records and len(run.events) == sum(run.counts) for run in runs)
+    assert [(cmd_id, events) for run in runs for cmd_id, events in run.by_record()] == [
+        (r.cmd_id, r.events) for r in one_by_one(str(journal.directory), from_seq)]
+    holding = [any(type(e) is ev.Checkpoint for e in run.events) for run in runs]
+    assert all(run.may_hold_marked for run, holds in zip(runs, holding) if holds)
+    if from_seq == 0:
+        assert sum(holding) >= 7  # the session's checkpoints: one per 500 events
+        if batch_records <= 100:  # runs shorter than a checkpoint interval: most hold none, marked so
+            assert sum(not run.may_hold_marked for run in runs) >= len(runs) // 2
