@@ -41,6 +41,10 @@ HEDGING_DIR = "hedging"  # DATA/hedging: the hedger's state, audit trail and (de
 STATE_FILE, AUDIT_FILE, KEYFILE = "hedger.json", "audit.jsonl", "keys.json"
 START_TIMEOUT_S = 60.0  # start(): load the state, open the clients, reconcile with every exchange
 BATCH_TIMEOUT_S = 120.0  # one batch applied and hedged, at most, before it counts as failed (retried)
+# How long a part batch waits for more events (``Runner._coalesce``): a batch costs hand-offs
+# between the venue's loop, the runner's thread and the hedger's, and a state file write,
+# whatever its size; 10 ms is nothing beside an exchange's round trip.
+HEDGE_COALESCE_S = 0.01
 CLOSE_TIMEOUT_S = 10.0
 PING_INTERVAL_S = 5.0  # health pings per exchange while no hedge is sent
 EMBEDDED_WALLET_USDT = 100_000_000  # each hedged maker's account on an embedded simulator
@@ -61,6 +65,7 @@ class HedgerSink:
         self.name = name
         self.hedger = hedger
         self.loop = LoopThread(f"{name}-sink")
+        self.coalesce_s = HEDGE_COALESCE_S
         self.started = False
         self.snapshot: dict = {}  # hedger.status() taken on the hedger's loop; replaced whole, read anywhere
         self._one_at_a_time: asyncio.Lock | None = None  # made on the hedger's loop

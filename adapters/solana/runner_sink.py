@@ -15,6 +15,10 @@ from ledger.projections.external import LoopThread
 from ledger.records import JournalRecord
 
 SETTLE_BATCH_TIMEOUT_S = 300.0  # one batch of events settled on chain, at most, before it counts as failed
+# How long a part batch waits for more events (``Runner._coalesce``): each batch costs the
+# venue's loop two hand-offs to the runner's thread and one to the chain's, whatever its size,
+# and a chain settles in slots of ~400 ms anyway.
+SETTLE_COALESCE_S = 0.02
 
 
 class SettlementSink:
@@ -22,6 +26,7 @@ class SettlementSink:
         self.name = name
         self.projection = projection
         self.loop = LoopThread(f"{name}-sink")
+        self.coalesce_s = SETTLE_COALESCE_S
 
     def load_checkpoint(self) -> int:
         """The checkpoint after ``start()``: voided on another chain, a pending send resolved."""
