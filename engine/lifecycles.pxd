@@ -1,8 +1,11 @@
 # Cython declarations augmenting lifecycles.py in the compiled engine (as engine/apply.pxd):
 # a Lifecycle is an extension type, so that a module declaring its tables as ``Lifecycle``
 # (apply.pxd) calls ``next`` through a C call. Every value stays a Python object.
+cimport cython
+
 
 cdef class Lifecycle:
     cdef public object name
     cdef public dict table
+    @cython.locals(transitions=dict)
     cpdef next(self, state, happened, subject_id)

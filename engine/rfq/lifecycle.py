@@ -318,10 +318,11 @@ def _open_position(state: State, rfq: Rfq, quote: Quote, others: list[Quote], si
     transfer(transfers, HELD, trader, FEES, "", rfq.fee_e6, "fee")
     transfers.append(Transfer(HELD, quote.maker, maker_margin, position_id, quote.collateral_e6, "margin"))
     transfer(transfers, HELD, quote.maker, FEES, "", quote.fee_e6, "fee")
-    others = sorted(others, key=_QUOTE_ID)
-    for other in others:
+    released_quote_ids = []
+    for other in sorted(others, key=_QUOTE_ID):
         transfers.append(Transfer(HELD, other.maker, FREE, other.maker, other.collateral_e6 + other.fee_e6,
                                   "release"))
+        released_quote_ids.append(other.quote_id)
     duration_ns = rfq.duration_ns
     return PositionOpened(
         ctx.seq(), ctx.ts_ns, ctx.cmd_id, position_id=position_id, rfq_id=rfq.rfq_id,
@@ -333,7 +334,7 @@ def _open_position(state: State, rfq: Rfq, quote: Quote, others: list[Quote], si
         margin_short_e6=quote.collateral_e6 if taker_is_long else margin_e6, taker_fee_e6=rfq.fee_e6,
         maker_fee_e6=quote.fee_e6, duration=_DURATION_NAMES[duration_ns],
         expires_ns=ctx.ts_ns + duration_ns if duration_ns else 0, signature=signature, auto_accepted=auto,
-        released_quote_ids=[q.quote_id for q in others], client_id=client_id, transfers=transfers)
+        released_quote_ids=released_quote_ids, client_id=client_id, transfers=transfers)
 
 
 _DURATION_NAMES = {ns: name for name, ns in DURATION_NS.items()}
