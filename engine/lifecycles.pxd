@@ -4,6 +4,7 @@
 cimport cython
 
 
+@cython.final  # no subclass: next is a direct C call
 cdef class Lifecycle:
     cdef public object name
     cdef public dict table

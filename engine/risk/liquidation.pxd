@@ -10,7 +10,7 @@ from engine.risk.settlement cimport CloseOut
 from engine.state cimport State, Table
 
 cpdef watch(State state, market, price_e8, Ctx ctx, margin_long_e6 =*, margin_short_e6 =*)
-@cython.locals(t=Table)
+@cython.locals(t=Table, m=structs.Market)
 cpdef side_at(State state, row, price_e8)
 cpdef decide_liquidate(State state, structs.Liquidate c, Ctx ctx)
 @cython.locals(t=Table)

@@ -48,7 +48,8 @@ def watch(state: State, market: int, price_e8: int, ctx: Ctx, margin_long_e6=Non
 def side_at(state: State, row: int, price_e8: int) -> int:
     """Which side of one position is below maintenance at ``price_e8`` (scalar path)."""
     t = state.positions
-    maintenance_bps = state.config.markets[t.v.market[row]].maintenance_of_initial_bps
+    m = state.config.markets[t.v.market[row]]
+    maintenance_bps = m.maintenance_of_initial_bps
     return formula_calls.liquidatable_side(t.v.margin_long_e6[row], t.v.margin_short_e6[row],
                                            t.v.margin_open_long_e6[row], t.v.margin_open_short_e6[row],
                                            t.v.size_open_e6[row], t.v.size_e6[row], t.v.entry_price_e8[row],
