@@ -126,11 +126,12 @@ def decide_request(state: State, c: cmd.RequestQuote, ctx: Ctx):
                                 "too many open RFQs; cancel one or wait for one to end", open_rfqs=open_rfqs)
     margin_e6 = div_ceil(size_e6, leverage)
     fee_e6 = div_half_even(size_e6 * m.taker_fee_bps, BPS_SCALE)
+    hold_e6 = margin_e6 + fee_e6
     free_e6 = state.free_of(trader)
-    if free_e6 < margin_e6 + fee_e6:
+    if free_e6 < hold_e6:
         return rj.rejected(rj.INSUFFICIENT_FUNDS, "free balance below margin + taker fee",
-                           required_e6=margin_e6 + fee_e6, available_e6=free_e6, margin_e6=margin_e6, fee_e6=fee_e6)
-    transfers = [Transfer(FREE, trader, HELD, trader, margin_e6 + fee_e6, "hold")]
+                           required_e6=hold_e6, available_e6=free_e6, margin_e6=margin_e6, fee_e6=fee_e6)
+    transfers = [Transfer(FREE, trader, HELD, trader, hold_e6, "hold")]
     return [RfqOpened(
         ctx.seq(), ctx.ts_ns, ctx.cmd_id, rfq_id=state.next_rfq_id, trader=trader, market=market, side=side,
         size_e6=size_e6, leverage=leverage, max_funding_rate_e9=max_rate_e9, duration=duration,
@@ -175,13 +176,14 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
     if replaced is not None:
         available_e6 += replaced.collateral_e6 + replaced.fee_e6
         events.append(_release(replaced, "replaced", "", ctx))
-    if available_e6 < collateral_e6 + fee_e6:
+    hold_e6 = collateral_e6 + fee_e6
+    if available_e6 < hold_e6:
         return rj.rejected(rj.INSUFFICIENT_FUNDS, "free balance below collateral + maker fee",
-                           required_e6=collateral_e6 + fee_e6, available_e6=available_e6)
+                           required_e6=hold_e6, available_e6=available_e6)
     ts_ns = ctx.ts_ns
     expires_ns = ts_ns + lifetime_ms * NS_PER_MS
     quote_id = state.next_quote_id
-    transfers = [Transfer(FREE, maker, HELD, maker, collateral_e6 + fee_e6, "hold")]
+    transfers = [Transfer(FREE, maker, HELD, maker, hold_e6, "hold")]
     events.append(QuoteSubmitted(
         ctx.seq(), ts_ns, ctx.cmd_id, quote_id=quote_id, rfq_id=rfq_id, maker=maker, funding_rate_e9=rate_e9,
         collateral_e6=collateral_e6, fee_e6=fee_e6, expires_ns=expires_ns, client_id=c.client_id, transfers=transfers))
