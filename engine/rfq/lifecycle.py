@@ -16,8 +16,6 @@ minimums), so those transfers are built directly; fees may be zero and go throug
 
 from __future__ import annotations
 
-from operator import attrgetter
-
 from engine import commands as cmd
 from engine.commands import BEST_QUOTE, DURATION_NS
 from engine.events import (FEES, FREE, HELD, MARGIN_LONG, MARGIN_SHORT, PositionOpened, QuoteReleased, QuoteSubmitted,
@@ -294,20 +292,18 @@ def _release(quote: Quote, reason: str, client_id: str, ctx: Ctx) -> QuoteReleas
 
 
 def _close_unfilled(rfq: Rfq, reason: str, client_id: str, ctx: Ctx) -> list:
-    events = [_release(q, "rfq_closed", "", ctx) for q in sorted(rfq.quotes.values(), key=_QUOTE_ID)]
+    events = [_release(q, "rfq_closed", "", ctx) for q in rfq.quotes.values()]  # in id order (invariants)
     transfers = [Transfer(HELD, rfq.trader, FREE, rfq.trader, rfq.margin_e6 + rfq.fee_e6, "release")]
     events.append(RfqClosed(ctx.seq(), ctx.ts_ns, ctx.cmd_id, rfq_id=rfq.rfq_id, trader=rfq.trader, reason=reason,
                             client_id=client_id, transfers=transfers))
     return events
 
 
-_QUOTE_ID = attrgetter("quote_id")
-
 
 def _open_position(state: State, rfq: Rfq, quote: Quote, others: list[Quote], signature: str,
                    auto: bool, client_id: str, ctx: Ctx) -> PositionOpened:
     """Fill the RFQ with ``quote`` at the oracle price: holds to margins and fees, the
-    ``others`` (every other live quote of the RFQ) released."""
+    ``others`` (every other live quote of the RFQ, in id order) released."""
     market = rfq.market
     o = state.oracle
     trader = rfq.trader
@@ -321,7 +317,7 @@ def _open_position(state: State, rfq: Rfq, quote: Quote, others: list[Quote], si
     transfers.append(Transfer(HELD, quote.maker, maker_margin, position_id, quote.collateral_e6, "margin"))
     transfer(transfers, HELD, quote.maker, FEES, "", quote.fee_e6, "fee")
     released_quote_ids = []
-    for other in sorted(others, key=_QUOTE_ID):
+    for other in others:  # in id order, as their RFQ holds them (engine/invariants.py)
         transfers.append(Transfer(HELD, other.maker, FREE, other.maker, other.collateral_e6 + other.fee_e6,
                                   "release"))
         released_quote_ids.append(other.quote_id)
