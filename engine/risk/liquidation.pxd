@@ -17,3 +17,5 @@ cpdef decide_liquidate(State state, structs.Liquidate c, Ctx ctx)
 cpdef _not_liquidatable(State state, row, price_e8)
 @cython.locals(t=Table, done=CloseOut)
 cpdef liquidation_event(State state, row, side, keeper, client_id, Ctx ctx)
+# A Tick phase: a C call from tick.decide_round (no closure in it, so it can be cpdef).
+cpdef due_auto_liquidations(State state, Ctx ctx)

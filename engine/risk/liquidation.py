@@ -134,9 +134,9 @@ def due_auto_liquidations(state: State, ctx: Ctx) -> list:
     if not state.flagged:
         return []
     grace_ns = state.config.auto_liquidate_after_ms * NS_PER_MS
-    due = sorted(pid for pid, since_ns in state.flagged.items() if ctx.ts_ns - since_ns >= grace_ns)
+    due = sorted([pid for pid, since_ns in state.flagged.items() if ctx.ts_ns - since_ns >= grace_ns])
     cleared: dict[int, list[int]] = {}
-    liquidation = None
+    liquidation = None  # (row, side) of the one to liquidate
     for position_id in due:
         row = state.position_row[position_id]
         market = state.positions.v.market[row]
@@ -150,5 +150,6 @@ def due_auto_liquidations(state: State, ctx: Ctx) -> list:
     events: list = [ev.LiquidationWatch(ctx.seq(), ctx.ts_ns, ctx.cmd_id, market=market, flagged=[], cleared=ids)
                     for market, ids in sorted(cleared.items())]
     if liquidation is not None:
-        events.append(liquidation_event(state, *liquidation, "", "", ctx))
+        row, side = liquidation
+        events.append(liquidation_event(state, row, side, "", "", ctx))
     return events
