@@ -10,3 +10,6 @@ cdef class Lifecycle:
     cdef public dict table
     @cython.locals(transitions=dict)
     cpdef next(self, state, happened, subject_id)
+
+
+cdef dict _NONE  # a C global: read without a lookup in the module's dict

@@ -63,6 +63,7 @@ cdef class Oracle:
     cdef public list price_e8, conf_e8, publish_ns, source, twap_e8
 
 
+@cython.final  # no subclass: its cpdef methods (free_of, rfq_state, ...) are direct C calls
 cdef class State:
     cdef public structs.EngineConfig config
     cdef public object last_seq, last_checkpoint_seq
