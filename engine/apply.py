@@ -10,7 +10,10 @@ import numpy as np
 
 from engine import events as ev
 from engine.commands import DURATION_NS
-from engine.events import EXTERNAL, FEES, FREE, HELD, INSURANCE, MARGIN_LONG, MARGIN_SHORT
+from engine.events import (EXTERNAL, FEES, FREE, HELD, INSURANCE, MARGIN_LONG, MARGIN_SHORT, Checkpoint,
+                           Deposited, FundingSettled, LiquidationWatch, MarginChanged, OracleSourceSwitched,
+                           OracleUpdated, PositionClosed, PositionLiquidated, PositionOpened, QuoteReleased,
+                           QuoteSubmitted, RfqClosed, RfqOpened, Withdrawn)
 from engine.oracle import twap_after
 from engine.risk import bands
 from engine.lifecycles import NEW, POSITION, QUOTE, RFQ, QuoteState, RfqState
@@ -23,7 +26,41 @@ def apply(state: State, event: ev.Event) -> None:
     seq = event.seq
     if seq != state.last_seq + 1:
         raise AssertionError(f"event seq {seq} does not follow {state.last_seq}")
-    _APPLY[type(event)](state, event)
+    # Each type's handler, the commonest first: a chain of direct calls (C calls in the
+    # compiled engine, where a handler taken from a dict would be a Python call).
+    kind = type(event)
+    if kind is QuoteSubmitted:
+        _quote_submitted(state, event)
+    elif kind is PositionOpened:
+        _position_opened(state, event)
+    elif kind is RfqOpened:
+        _rfq_opened(state, event)
+    elif kind is OracleUpdated:
+        _oracle_updated(state, event)
+    elif kind is QuoteReleased:
+        _quote_released(state, event)
+    elif kind is PositionClosed:
+        _position_closed(state, event)
+    elif kind is RfqClosed:
+        _rfq_closed(state, event)
+    elif kind is LiquidationWatch:
+        _liquidation_watch(state, event)
+    elif kind is PositionLiquidated:
+        _position_liquidated(state, event)
+    elif kind is MarginChanged:
+        _margin_changed(state, event)
+    elif kind is FundingSettled:
+        _funding_settled(state, event)
+    elif kind is Deposited:
+        _deposited(state, event)
+    elif kind is Withdrawn:
+        _withdrawn(state, event)
+    elif kind is Checkpoint:
+        _checkpoint(state, event)
+    elif kind is OracleSourceSwitched:
+        _oracle_source_switched(state, event)
+    else:
+        raise AssertionError(f"no rule applies a {kind.__name__}")
     state.last_seq = seq
 
 
@@ -158,7 +195,8 @@ def _quote_submitted(state: State, e: ev.QuoteSubmitted) -> None:
     state.live_quotes_of[maker] = state.live_quotes_of.get(maker, 0) + 1
     quote = Quote(quote_id, rfq_id, maker, e.funding_rate_e9, e.collateral_e6, e.fee_e6, e.ts_ns, e.expires_ns)
     state.quotes[quote_id] = quote
-    state.rfqs[rfq_id].quotes[maker] = quote  # a replaced quote was released just before
+    rfq = state.rfqs[rfq_id]
+    rfq.quotes[maker] = quote  # a replaced quote was released just before
     state.next_quote_id = quote_id + 1
     _remember_client_id(state, maker, e.client_id, e)
 
@@ -167,7 +205,8 @@ def _end_quote(state: State, quote_id: int, happened: str) -> None:
     """End a live quote: accepted, or released for the reason ``happened``."""
     quote = state.quotes.pop(quote_id, None)
     QUOTE.next(_QUOTE_LIVE if quote is not None else state.quote_state(quote_id), happened, quote_id)
-    del state.rfqs[quote.rfq_id].quotes[quote.maker]
+    rfq = state.rfqs[quote.rfq_id]
+    del rfq.quotes[quote.maker]
     _count_down(state.live_quotes_of, quote.maker)
 
 
@@ -313,8 +352,9 @@ def _oracle_updated(state: State, e: ev.OracleUpdated) -> None:
     if o.publish_ns[market] == 0:
         o.twap_e8[market] = price_e8  # the first price is its own reference
     else:
+        limits = state.config.markets[market]
         o.twap_e8[market] = twap_after(o.twap_e8[market], o.price_e8[market], o.publish_ns[market], publish_ns,
-                                       state.config.markets[market].oracle_twap_window_ns)
+                                       limits.oracle_twap_window_ns)
     o.price_e8[market] = price_e8
     o.conf_e8[market] = e.conf_e8
     o.publish_ns[market] = publish_ns
@@ -343,21 +383,3 @@ def _checkpoint(state: State, e: ev.Checkpoint) -> None:
 
 _RFQ_OPEN = RfqState.OPEN.value
 _QUOTE_LIVE = QuoteState.LIVE.value
-
-_APPLY = {
-    ev.Deposited: _deposited,
-    ev.Withdrawn: _withdrawn,
-    ev.RfqOpened: _rfq_opened,
-    ev.QuoteSubmitted: _quote_submitted,
-    ev.QuoteReleased: _quote_released,
-    ev.RfqClosed: _rfq_closed,
-    ev.PositionOpened: _position_opened,
-    ev.FundingSettled: _funding_settled,
-    ev.PositionClosed: _position_closed,
-    ev.PositionLiquidated: _position_liquidated,
-    ev.MarginChanged: _margin_changed,
-    ev.OracleUpdated: _oracle_updated,
-    ev.LiquidationWatch: _liquidation_watch,
-    ev.Checkpoint: _checkpoint,
-    ev.OracleSourceSwitched: _oracle_source_switched,
-}

@@ -84,8 +84,9 @@ def _index_matches(name: str, index: dict[int, int], table, id_column: str) -> l
 
 
 def _rfqs_and_quotes(state: State) -> list[str]:
-    """Each live quote is its RFQ's quote from its maker, and both dicts are in id order
-    (ids only grow; the tick phases rely on the order)."""
+    """Each live quote is its RFQ's quote from its maker, and both dicts, and each RFQ's
+    quotes, are in id order (ids only grow, and a replaced quote leaves its RFQ before its
+    successor comes; the tick phases and a fill's released quotes rely on the order)."""
     found = []
     if any(rfq.rfq_id != rfq_id for rfq_id, rfq in state.rfqs.items()):
         found.append("an RFQ is filed under another id")
@@ -98,6 +99,10 @@ def _rfqs_and_quotes(state: State) -> list[str]:
     for name, ids in (("rfq", list(state.rfqs)), ("quote", list(state.quotes))):
         if ids != sorted(ids):
             found.append(f"the {name}s are not in id order")
+    for rfq in state.rfqs.values():
+        ids = [quote.quote_id for quote in rfq.quotes.values()]
+        if ids != sorted(ids):
+            found.append(f"RFQ {rfq.rfq_id}'s quotes are not in id order")
     return found
 
 

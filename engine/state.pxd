@@ -28,6 +28,7 @@ cdef class _Views:
     cdef public int64_t[:] free_e6, held_e6
 
 
+@cython.final  # no subclass: alloc and release are direct C calls
 cdef class Table:
     cdef public dict dtypes
     cdef public list free_rows
@@ -42,13 +43,16 @@ cdef class Table:
 
 
 # Records with no reference cycles (a Quote holds ints and strs, an Rfq its quotes): left
-# out of the cyclic GC, as their msgspec predecessors were (gc=False).
+# out of the cyclic GC, as their msgspec predecessors were (gc=False); a few kept on a free
+# list (every round of RFQ, quotes and fill makes and drops them).
 @cython.no_gc
+@cython.freelist(8)
 cdef class Quote:
     cdef public object quote_id, rfq_id, maker, rate_e9, collateral_e6, fee_e6, created_ns, expires_ns
 
 
 @cython.no_gc
+@cython.freelist(4)
 cdef class Rfq:
     cdef public object rfq_id, trader, market, is_long, size_e6, leverage, max_rate_e9, duration_ns, expires_ns
     cdef public object margin_e6, fee_e6, auto_accept, target_rate_e9
@@ -59,6 +63,7 @@ cdef class Oracle:
     cdef public list price_e8, conf_e8, publish_ns, source, twap_e8
 
 
+@cython.final  # no subclass: its cpdef methods (free_of, rfq_state, ...) are direct C calls
 cdef class State:
     cdef public structs.EngineConfig config
     cdef public object last_seq, last_checkpoint_seq

@@ -16,8 +16,6 @@ minimums), so those transfers are built directly; fees may be zero and go throug
 
 from __future__ import annotations
 
-from operator import attrgetter
-
 from engine import commands as cmd
 from engine.commands import BEST_QUOTE, DURATION_NS
 from engine.events import (FEES, FREE, HELD, MARGIN_LONG, MARGIN_SHORT, PositionOpened, QuoteReleased, QuoteSubmitted,
@@ -126,11 +124,12 @@ def decide_request(state: State, c: cmd.RequestQuote, ctx: Ctx):
                                 "too many open RFQs; cancel one or wait for one to end", open_rfqs=open_rfqs)
     margin_e6 = div_ceil(size_e6, leverage)
     fee_e6 = div_half_even(size_e6 * m.taker_fee_bps, BPS_SCALE)
+    hold_e6 = margin_e6 + fee_e6
     free_e6 = state.free_of(trader)
-    if free_e6 < margin_e6 + fee_e6:
+    if free_e6 < hold_e6:
         return rj.rejected(rj.INSUFFICIENT_FUNDS, "free balance below margin + taker fee",
-                           required_e6=margin_e6 + fee_e6, available_e6=free_e6, margin_e6=margin_e6, fee_e6=fee_e6)
-    transfers = [Transfer(FREE, trader, HELD, trader, margin_e6 + fee_e6, "hold")]
+                           required_e6=hold_e6, available_e6=free_e6, margin_e6=margin_e6, fee_e6=fee_e6)
+    transfers = [Transfer(FREE, trader, HELD, trader, hold_e6, "hold")]
     return [RfqOpened(
         ctx.seq(), ctx.ts_ns, ctx.cmd_id, rfq_id=state.next_rfq_id, trader=trader, market=market, side=side,
         size_e6=size_e6, leverage=leverage, max_funding_rate_e9=max_rate_e9, duration=duration,
@@ -175,13 +174,14 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
     if replaced is not None:
         available_e6 += replaced.collateral_e6 + replaced.fee_e6
         events.append(_release(replaced, "replaced", "", ctx))
-    if available_e6 < collateral_e6 + fee_e6:
+    hold_e6 = collateral_e6 + fee_e6
+    if available_e6 < hold_e6:
         return rj.rejected(rj.INSUFFICIENT_FUNDS, "free balance below collateral + maker fee",
-                           required_e6=collateral_e6 + fee_e6, available_e6=available_e6)
+                           required_e6=hold_e6, available_e6=available_e6)
     ts_ns = ctx.ts_ns
     expires_ns = ts_ns + lifetime_ms * NS_PER_MS
     quote_id = state.next_quote_id
-    transfers = [Transfer(FREE, maker, HELD, maker, collateral_e6 + fee_e6, "hold")]
+    transfers = [Transfer(FREE, maker, HELD, maker, hold_e6, "hold")]
     events.append(QuoteSubmitted(
         ctx.seq(), ts_ns, ctx.cmd_id, quote_id=quote_id, rfq_id=rfq_id, maker=maker, funding_rate_e9=rate_e9,
         collateral_e6=collateral_e6, fee_e6=fee_e6, expires_ns=expires_ns, client_id=c.client_id, transfers=transfers))
@@ -292,20 +292,18 @@ def _release(quote: Quote, reason: str, client_id: str, ctx: Ctx) -> QuoteReleas
 
 
 def _close_unfilled(rfq: Rfq, reason: str, client_id: str, ctx: Ctx) -> list:
-    events = [_release(q, "rfq_closed", "", ctx) for q in sorted(rfq.quotes.values(), key=_QUOTE_ID)]
+    events = [_release(q, "rfq_closed", "", ctx) for q in rfq.quotes.values()]  # in id order (invariants)
     transfers = [Transfer(HELD, rfq.trader, FREE, rfq.trader, rfq.margin_e6 + rfq.fee_e6, "release")]
     events.append(RfqClosed(ctx.seq(), ctx.ts_ns, ctx.cmd_id, rfq_id=rfq.rfq_id, trader=rfq.trader, reason=reason,
                             client_id=client_id, transfers=transfers))
     return events
 
 
-_QUOTE_ID = attrgetter("quote_id")
-
 
 def _open_position(state: State, rfq: Rfq, quote: Quote, others: list[Quote], signature: str,
                    auto: bool, client_id: str, ctx: Ctx) -> PositionOpened:
     """Fill the RFQ with ``quote`` at the oracle price: holds to margins and fees, the
-    ``others`` (every other live quote of the RFQ) released."""
+    ``others`` (every other live quote of the RFQ, in id order) released."""
     market = rfq.market
     o = state.oracle
     trader = rfq.trader
@@ -318,10 +316,11 @@ def _open_position(state: State, rfq: Rfq, quote: Quote, others: list[Quote], si
     transfer(transfers, HELD, trader, FEES, "", rfq.fee_e6, "fee")
     transfers.append(Transfer(HELD, quote.maker, maker_margin, position_id, quote.collateral_e6, "margin"))
     transfer(transfers, HELD, quote.maker, FEES, "", quote.fee_e6, "fee")
-    others = sorted(others, key=_QUOTE_ID)
-    for other in others:
+    released_quote_ids = []
+    for other in others:  # in id order, as their RFQ holds them (engine/invariants.py)
         transfers.append(Transfer(HELD, other.maker, FREE, other.maker, other.collateral_e6 + other.fee_e6,
                                   "release"))
+        released_quote_ids.append(other.quote_id)
     duration_ns = rfq.duration_ns
     return PositionOpened(
         ctx.seq(), ctx.ts_ns, ctx.cmd_id, position_id=position_id, rfq_id=rfq.rfq_id,
@@ -333,7 +332,7 @@ def _open_position(state: State, rfq: Rfq, quote: Quote, others: list[Quote], si
         margin_short_e6=quote.collateral_e6 if taker_is_long else margin_e6, taker_fee_e6=rfq.fee_e6,
         maker_fee_e6=quote.fee_e6, duration=_DURATION_NAMES[duration_ns],
         expires_ns=ctx.ts_ns + duration_ns if duration_ns else 0, signature=signature, auto_accepted=auto,
-        released_quote_ids=[q.quote_id for q in others], client_id=client_id, transfers=transfers)
+        released_quote_ids=released_quote_ids, client_id=client_id, transfers=transfers)
 
 
 _DURATION_NAMES = {ns: name for name, ns in DURATION_NS.items()}

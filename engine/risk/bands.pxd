@@ -1,12 +1,13 @@
 # Cython declarations augmenting bands.py in the compiled engine (as engine/apply.pxd): the
 # state is a State, its positions' views a _Views; every value stays a Python object.
 cimport cython
+cimport engine.structs as structs
 from engine.risk cimport formula_calls
 from engine.state cimport State, Table, _Views
 
 @cython.locals(v=_Views)
 cpdef skips_sweep(State state, market, price_e8)
-@cython.locals(t=_Views)
+@cython.locals(t=_Views, m=structs.Market)
 cpdef narrow(State state, row)
 @cython.locals(t=Table)
 cpdef recompute(State state, market)

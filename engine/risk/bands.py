@@ -38,10 +38,11 @@ def narrow(state: State, row: int) -> None:
     """Narrow the band of the position's market to the position's own (apply only)."""
     t = state.positions.v
     market = t.market[row]
+    m = state.config.markets[market]
     low, high = formula_calls.safe_band_e8(t.margin_long_e6[row], t.margin_short_e6[row],
                                            t.margin_open_long_e6[row], t.margin_open_short_e6[row],
                                            t.size_open_e6[row], t.size_e6[row], t.entry_price_e8[row],
-                                           state.config.markets[market].maintenance_of_initial_bps)
+                                           m.maintenance_of_initial_bps)
     if low > state.safe_low_e8[market]:
         state.safe_low_e8[market] = low
     if high < state.safe_high_e8[market]:

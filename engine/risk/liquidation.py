@@ -48,7 +48,8 @@ def watch(state: State, market: int, price_e8: int, ctx: Ctx, margin_long_e6=Non
 def side_at(state: State, row: int, price_e8: int) -> int:
     """Which side of one position is below maintenance at ``price_e8`` (scalar path)."""
     t = state.positions
-    maintenance_bps = state.config.markets[t.v.market[row]].maintenance_of_initial_bps
+    m = state.config.markets[t.v.market[row]]
+    maintenance_bps = m.maintenance_of_initial_bps
     return formula_calls.liquidatable_side(t.v.margin_long_e6[row], t.v.margin_short_e6[row],
                                            t.v.margin_open_long_e6[row], t.v.margin_open_short_e6[row],
                                            t.v.size_open_e6[row], t.v.size_e6[row], t.v.entry_price_e8[row],
@@ -133,9 +134,9 @@ def due_auto_liquidations(state: State, ctx: Ctx) -> list:
     if not state.flagged:
         return []
     grace_ns = state.config.auto_liquidate_after_ms * NS_PER_MS
-    due = sorted(pid for pid, since_ns in state.flagged.items() if ctx.ts_ns - since_ns >= grace_ns)
+    due = sorted([pid for pid, since_ns in state.flagged.items() if ctx.ts_ns - since_ns >= grace_ns])
     cleared: dict[int, list[int]] = {}
-    liquidation = None
+    liquidation = None  # (row, side) of the one to liquidate
     for position_id in due:
         row = state.position_row[position_id]
         market = state.positions.v.market[row]
@@ -149,5 +150,6 @@ def due_auto_liquidations(state: State, ctx: Ctx) -> list:
     events: list = [ev.LiquidationWatch(ctx.seq(), ctx.ts_ns, ctx.cmd_id, market=market, flagged=[], cleared=ids)
                     for market, ids in sorted(cleared.items())]
     if liquidation is not None:
-        events.append(liquidation_event(state, *liquidation, "", "", ctx))
+        row, side = liquidation
+        events.append(liquidation_event(state, row, side, "", "", ctx))
     return events
