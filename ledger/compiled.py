@@ -15,12 +15,15 @@ package that may touch files and the environment (``engine`` may not), so that b
 - The compiled engine reads the msgspec structs (commands, events, markets) as external
   extension types laid out in ``engine/structs.pxd``, which ``setup.py`` writes from their
   sources (``struct_declarations``). Declarations that no longer match the structs, or
-  modules built against older ones, would read the wrong fields: stale as well.
+  modules built against older ones, would read the wrong fields: stale as well. So would
+  an installed msgspec that lays out a struct's fields otherwise than ``slot_order``
+  assumes (checked at every start on a probe struct: ``layout_rule_holds``).
 """
 
 from __future__ import annotations
 
 import ast
+import ctypes
 import hashlib
 import importlib.machinery as machinery
 import os
@@ -28,6 +31,8 @@ import re
 import sys
 import warnings
 from pathlib import Path
+
+import msgspec
 
 ENGINE = Path(__file__).resolve().parent.parent / "engine"
 KERNEL_SOURCES = ("risk/formulas.py", "units.py", "state.py", "kernels/*.py")  # what kernels compile in
@@ -47,6 +52,24 @@ DECLARED_STRUCTS = {
     "markets": ("EngineConfig", "Market"),
 }
 STRUCTS_PXD = "structs.pxd"
+POINTER_BYTES = ctypes.sizeof(ctypes.c_void_p)  # a field's slot: one PyObject pointer
+
+
+# Probes of the layout rule ``slot_order`` assumes, shaped as the engine's structs are (a tagged,
+# array-like, frozen base with a subclass; a keyword-only config), fields out of name order.
+class _LayoutProbeBase(msgspec.Struct, frozen=True, array_like=True, tag=True, gc=False):
+    zeta: int
+    alpha: int
+
+
+class _LayoutProbe(_LayoutProbeBase, tag="probe"):
+    omega: int
+    beta: str
+
+
+class _LayoutProbeConfig(msgspec.Struct, frozen=True, kw_only=True):
+    yankee: int = 0
+    xray: int = 0
 
 
 def prepare() -> None:
@@ -123,6 +146,43 @@ def struct_declarations(engine_dir: Path = ENGINE) -> str:
     return "\n".join(lines + classes) + "\n"
 
 
+class _MemberDef(ctypes.Structure):  # CPython's PyMemberDef (its first three fields)
+    _fields_ = [("name", ctypes.c_char_p), ("type", ctypes.c_int), ("offset", ctypes.c_ssize_t)]
+
+
+# A member descriptor (PyMemberDescrObject) is PyDescr_COMMON (the object's head, d_type,
+# d_name, d_qualname), then its PyMemberDef pointer.
+_MEMBER_DEF_AT = object.__basicsize__ + 3 * POINTER_BYTES
+
+
+def member_offsets(kind: type) -> dict[str, int]:
+    """Each field of the msgspec struct ``kind`` and its byte offset in an instance, as
+    CPython's member descriptors say (a field that is no member descriptor is left out)."""
+    offsets = {}
+    for field in kind.__struct_fields__:
+        descriptor = next(level.__dict__[field] for level in kind.__mro__ if field in level.__dict__)
+        if type(descriptor).__name__ == "member_descriptor":
+            member = _MemberDef.from_address(ctypes.c_void_p.from_address(id(descriptor) + _MEMBER_DEF_AT).value)
+            offsets[member.name.decode()] = member.offset
+    return offsets
+
+
+def laid_out_as(kind: type, fields: list[str]) -> bool:
+    """Whether an instance of ``kind`` is the object's head and then one pointer per field,
+    in the order of ``fields`` (what ``structs.pxd`` declares)."""
+    head = object.__basicsize__
+    return (kind.__basicsize__ == head + POINTER_BYTES * len(fields)
+            and member_offsets(kind) == {field: head + POINTER_BYTES * i for i, field in enumerate(fields)})
+
+
+def layout_rule_holds() -> bool:
+    """Whether the installed msgspec lays out structs as ``slot_order`` reads them from a
+    source (checked on this module's probes: a msgspec upgrade that changed it would make
+    every compiled read of a field another field's)."""
+    source = Path(__file__).read_text()
+    return all(laid_out_as(kind, slot_order(source, kind.__name__)) for kind in (_LayoutProbe, _LayoutProbeConfig))
+
+
 def _cimported(pxd: Path, engine_dir: Path) -> set[Path]:
     """The engine's ``.pxd`` files that ``pxd`` cimports, directly or not."""
     found: set[Path] = set()
@@ -173,10 +233,11 @@ def select_engine() -> None:
         return
     if os.environ.get(ENGINE_ENV) != "python":
         stale = stale_modules()
-        if not stale:
+        if not stale and layout_rule_holds():
             return
-        warnings.warn(f"the compiled engine is older than engine/{', engine/'.join(stale)}: running it interpreted; "
-                      "`make native` rebuilds it", stacklevel=2)
+        reason = (f"the compiled engine is older than engine/{', engine/'.join(stale)}" if stale else
+                  f"msgspec {msgspec.__version__} lays out structs otherwise than engine/{STRUCTS_PXD} assumes")
+        warnings.warn(f"{reason}: running it interpreted; `make native` rebuilds it", stacklevel=2)
         os.environ[ENGINE_ENV] = "python"  # so that child processes agree
     if _engine_sources_only in sys.path_hooks:
         return  # prepared already (the CLI imported by a test, say)

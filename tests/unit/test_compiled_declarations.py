@@ -6,7 +6,6 @@ columns' views are typed memoryviews, whose item type must be the column's dtype
 from __future__ import annotations
 
 import ast
-import ctypes
 import importlib
 import os
 import re
@@ -92,14 +91,6 @@ def test_structs_pxd_lays_out_every_struct_as_its_slots():
     order it reads there is where CPython put each field: every offset checked against the
     type's member descriptor (a compiled read at a wrong offset would be another field)."""
     assert (ENGINE / compiled.STRUCTS_PXD).read_text() == compiled.struct_declarations(), "run `make native`"
-
-    class MemberDef(ctypes.Structure):  # CPython's PyMemberDef (its first three fields)
-        _fields_ = [("name", ctypes.c_char_p), ("type", ctypes.c_int), ("offset", ctypes.c_ssize_t)]
-
-    head = object.__basicsize__  # PyObject_HEAD
-    # A member descriptor (PyMemberDescrObject) is PyDescr_COMMON (the head, d_type, d_name,
-    # d_qualname), then its PyMemberDef pointer.
-    member_at = head + 3 * ctypes.sizeof(ctypes.c_void_p)
     for module_name, names in compiled.DECLARED_STRUCTS.items():
         module = importlib.import_module(f"engine.{module_name}")
         source = (ENGINE / f"{module_name}.py").read_text()
@@ -107,12 +98,19 @@ def test_structs_pxd_lays_out_every_struct_as_its_slots():
             kind = getattr(module, name)
             fields = compiled.slot_order(source, name)
             assert sorted(fields) == sorted(kind.__struct_fields__), name
-            assert kind.__basicsize__ == head + 8 * len(fields), name
-            for index, field in enumerate(fields):
-                descriptor = next(level.__dict__[field] for level in kind.__mro__ if field in level.__dict__)
-                assert type(descriptor).__name__ == "member_descriptor", (name, field)
-                member = MemberDef.from_address(ctypes.c_void_p.from_address(id(descriptor) + member_at).value)
-                assert (member.name.decode(), member.offset) == (field, head + 8 * index), (name, field)
+            assert compiled.laid_out_as(kind, fields), (name, compiled.member_offsets(kind))
+
+
+def test_the_layout_rule_is_checked_at_start_and_can_fail():
+    """What the venue checks at every start on its probes holds for the installed msgspec,
+    and the check tells a struct laid out otherwise (fields in another order) apart."""
+    assert compiled.layout_rule_holds()
+    probe = compiled._LayoutProbe
+    fields = compiled.slot_order(Path(compiled.__file__).read_text(), "_LayoutProbe")
+    assert fields == ["alpha", "zeta", "beta", "omega"]  # the base's first, each class's sorted by name
+    assert compiled.laid_out_as(probe, fields)
+    assert not compiled.laid_out_as(probe, list(probe.__struct_fields__))  # declaration order is not memory order
+    assert not compiled.laid_out_as(probe, fields[:-1])
 
 
 def test_structs_pxd_out_of_date_makes_the_engine_stale(tmp_path):
