@@ -119,6 +119,10 @@ class ReplicaSink:
     def loop(self):
         return self.sink.loop
 
+    @property
+    def coalesce_s(self) -> float:
+        return self.sink.coalesce_s  # the runner batches the settlement as the sink asks
+
     def load_checkpoint(self) -> int:
         with self.lock:
             return self.sink.load_checkpoint()

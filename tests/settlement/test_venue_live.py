@@ -16,6 +16,7 @@ from solders.keypair import Keypair
 from adapters.gateway import http
 from adapters.solana.backend import TxOutcome
 from adapters.solana.backend_litesvm import LiteSvmBackend
+from adapters.solana.runner_sink import SETTLE_COALESCE_S
 from engine import commands as cmd
 from engine import events as ev
 from tests.settlement.conftest import program_path  # noqa: F401  (fixture: builds the program once)
@@ -163,6 +164,7 @@ async def test_a_trading_venue_reconciles_with_its_live_chain_and_after_a_restar
         assert {"FundingSettled", "PositionClosed", "PositionLiquidated", "Withdrawn", "MarginChanged"} <= found
         item = status(venue)
         assert item["state"] == "live" and item["lag_seq"] == 0 and item["settled_events"] > 10
+        assert venue.projections.runner.projections[0].coalesce_s == SETTLE_COALESCE_S  # the runner sees it
         assert item["deposits_seen"] == 7 and item["oracle_rewrites"] == 0  # liquidations read the posted price
         # A later reconcile brings the engine's replica on from where the first one left it.
         await venue.projections.settlement.deposit(Keypair(), 100 * USDC)
