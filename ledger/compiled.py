@@ -32,8 +32,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import msgspec
-
 ENGINE = Path(__file__).resolve().parent.parent / "engine"
 KERNEL_SOURCES = ("risk/formulas.py", "units.py", "state.py", "kernels/*.py")  # what kernels compile in
 ENGINE_ENV = "AGENTPERP_ENGINE"  # "python": interpreted; anything else: compiled when fresh
@@ -54,22 +52,6 @@ DECLARED_STRUCTS = {
 STRUCTS_PXD = "structs.pxd"
 POINTER_BYTES = ctypes.sizeof(ctypes.c_void_p)  # a field's slot: one PyObject pointer
 
-
-# Probes of the layout rule ``slot_order`` assumes, shaped as the engine's structs are (a tagged,
-# array-like, frozen base with a subclass; a keyword-only config), fields out of name order.
-class _LayoutProbeBase(msgspec.Struct, frozen=True, array_like=True, tag=True, gc=False):
-    zeta: int
-    alpha: int
-
-
-class _LayoutProbe(_LayoutProbeBase, tag="probe"):
-    omega: int
-    beta: str
-
-
-class _LayoutProbeConfig(msgspec.Struct, frozen=True, kw_only=True):
-    yankee: int = 0
-    xray: int = 0
 
 
 def prepare() -> None:
@@ -177,10 +159,13 @@ def laid_out_as(kind: type, fields: list[str]) -> bool:
 
 def layout_rule_holds() -> bool:
     """Whether the installed msgspec lays out structs as ``slot_order`` reads them from a
-    source (checked on this module's probes: a msgspec upgrade that changed it would make
-    every compiled read of a field another field's)."""
-    source = Path(__file__).read_text()
-    return all(laid_out_as(kind, slot_order(source, kind.__name__)) for kind in (_LayoutProbe, _LayoutProbeConfig))
+    source (checked on ``ledger.layout_probes``: a msgspec upgrade that changed it would make
+    every compiled read of a field another field's). Imported here, not at the top: setup.py
+    imports this module where msgspec is not installed."""
+    from ledger import layout_probes
+
+    source = Path(layout_probes.__file__).read_text()
+    return all(laid_out_as(kind, slot_order(source, kind.__name__)) for kind in layout_probes.PROBES)
 
 
 def _cimported(pxd: Path, engine_dir: Path) -> set[Path]:
@@ -236,7 +221,7 @@ def select_engine() -> None:
         if not stale and layout_rule_holds():
             return
         reason = (f"the compiled engine is older than engine/{', engine/'.join(stale)}" if stale else
-                  f"msgspec {msgspec.__version__} lays out structs otherwise than engine/{STRUCTS_PXD} assumes")
+                  f"the installed msgspec lays out structs otherwise than engine/{STRUCTS_PXD} assumes")
         warnings.warn(f"{reason}: running it interpreted; `make native` rebuilds it", stacklevel=2)
         os.environ[ENGINE_ENV] = "python"  # so that child processes agree
     if _engine_sources_only in sys.path_hooks:

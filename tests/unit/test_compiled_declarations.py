@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.state import AGENT_COLUMNS, POSITION_COLUMNS
-from ledger import compiled
+from ledger import compiled, layout_probes
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
 COLUMNS = set(AGENT_COLUMNS) | set(POSITION_COLUMNS)  # set by name (setattr) on Table and _Views
@@ -105,8 +105,8 @@ def test_the_layout_rule_is_checked_at_start_and_can_fail():
     """What the venue checks at every start on its probes holds for the installed msgspec,
     and the check tells a struct laid out otherwise (fields in another order) apart."""
     assert compiled.layout_rule_holds()
-    probe = compiled._LayoutProbe
-    fields = compiled.slot_order(Path(compiled.__file__).read_text(), "_LayoutProbe")
+    probe = layout_probes.LayoutProbe
+    fields = compiled.slot_order(Path(layout_probes.__file__).read_text(), "LayoutProbe")
     assert fields == ["alpha", "zeta", "beta", "omega"]  # the base's first, each class's sorted by name
     assert compiled.laid_out_as(probe, fields)
     assert not compiled.laid_out_as(probe, list(probe.__struct_fields__))  # declaration order is not memory order
