@@ -194,7 +194,7 @@ async def test_the_venue_publishes_live_with_nats_url(nats_url, tmp_path):
             assert outcome.rejection is None
         runner = venue.projections.runner
         await runner.wait_for_seq("jetstream", venue.hub.last_seq)
-        assert runner.summary()[0]["lag_seq"] == 0
+        assert {item["name"]: item["lag_seq"] for item in runner.summary()}["jetstream"] == 0
     finally:
         await venue.stop()
     messages = await asyncio.to_thread(_stream_messages, nats_url)
