@@ -100,7 +100,7 @@ def _decode_events_per_s(path: Path) -> float:
     started = time.perf_counter()
     events = 0
     with gc_paused():
-        for run in journal.event_runs(Checkpoint, 0):
+        for run in journal.event_runs(0, marked=Checkpoint):
             events += len(run.events)
     return events / (time.perf_counter() - started)
 

@@ -107,29 +107,20 @@ class PayloadSpans:
         return [buffer[start:end] for start, end in
                 zip(self.starts[first:last].tolist(), self.ends[first:last].tolist())]
 
-    def msgpack_array(self, first: int, last: int, element: int | None = None) -> bytes | np.ndarray:
-        """Payloads `first..last-1` as one msgpack array (`[payload, payload, ...]`), or with
-        `element` the array of that element of each payload (each payload being a msgpack
-        array: `[payload[element], ...]`): a fresh buffer (a decoder's `msgspec.Raw` fields
-        may point into it for as long as they live).
+    def msgpack_array(self, first: int, last: int) -> bytes | np.ndarray:
+        """Payloads `first..last-1` as one msgpack array (`[payload, payload, ...]`): a fresh
+        buffer (a decoder's `msgspec.Raw` fields may point into it for as long as they live).
 
-        The numba kernels `gather_payloads` / `gather_elements` when numba's JIT is enabled;
-        their reference (`_reference_array`: `msgpack_array_header(n) + b"".join(...)`) is
-        held identical by tests/ledger/test_ledger_kernel.py, and judges what a kernel hands
-        back (a payload that is not an array of more than `element` valid elements raises
-        `msgspec.DecodeError` there)."""
+        The numba kernel `gather_payloads` when numba's JIT is enabled; its reference
+        (`msgpack_array_header(n) + b"".join(...)`) is held identical by
+        tests/ledger/test_ledger_kernel.py."""
         kernels = gather_kernel()
         if kernels is None:
-            return self._reference_array(first, last, element)
+            return msgpack_array_header(last - first) + b"".join(self.payloads(first, last))
         # Room for the header and every byte from the first payload to the last (the frame
         # headers between them too: an upper bound got without a pass over the spans).
         out = np.empty(ARRAY32_HEADER_SIZE_BYTES + int(self.ends[last - 1]) - int(self.starts[first]), np.uint8)
-        if element is None:
-            return out[:kernels[0](self.view, self.starts, self.ends, first, last, out)]
-        done, size_bytes = kernels[1](self.view, self.starts, self.ends, first, last, element, out)
-        if done < last - first:
-            return self._reference_array(first, last, element)
-        return out[:size_bytes]
+        return out[:kernels[0](self.view, self.starts, self.ends, first, last, out)]
 
     def msgpack_items(self, first: int, last: int, element: int) -> tuple[bytes | np.ndarray, np.ndarray]:
         """The items of element `element` of payloads `first..last-1` (each payload a msgpack
@@ -145,23 +136,16 @@ class PayloadSpans:
             return self._reference_items(first, last, element)
         out = np.empty(ARRAY32_HEADER_SIZE_BYTES + int(self.ends[last - 1]) - int(self.starts[first]), np.uint8)
         counts = np.empty(last - first, np.int64)
-        done, size_bytes = kernels[2](self.view, self.starts, self.ends, first, last, element, out, counts)
+        done, size_bytes = kernels[1](self.view, self.starts, self.ends, first, last, element, out, counts)
         if done < last - first:
             return self._reference_items(first, last, element)
         return out[:size_bytes], counts
 
-    def _elements(self, first: int, last: int, element: int) -> list[bytes]:
+    def _reference_items(self, first: int, last: int, element: int) -> tuple[bytes, np.ndarray]:
         fields = [_raw_items.decode(payload) for payload in self.payloads(first, last)]
         if any(len(f) <= element for f in fields):
             raise msgspec.DecodeError(f"a payload is an array of {element} elements or fewer")
-        return [bytes(f[element]) for f in fields]
-
-    def _reference_array(self, first: int, last: int, element: int | None) -> bytes:
-        parts = self.payloads(first, last) if element is None else self._elements(first, last, element)
-        return msgpack_array_header(last - first) + b"".join(parts)
-
-    def _reference_items(self, first: int, last: int, element: int) -> tuple[bytes, np.ndarray]:
-        items = [_raw_items.decode(value) for value in self._elements(first, last, element)]
+        items = [_raw_items.decode(bytes(f[element])) for f in fields]
         flat = [bytes(item) for each in items for item in each]
         return msgpack_array_header(len(flat)) + b"".join(flat), np.array([len(each) for each in items], np.int64)
 
@@ -587,22 +571,6 @@ def element_bounds(buf, pos, end, element):
     return pos, value_end
 
 
-def gather_elements(buf, starts, ends, first, last, element, out):
-    """Write the msgpack array 32 header of `last - first` elements into `out[:5]`, then
-    element `element` of each payload `buf[starts[i]:ends[i]]` (a msgpack array) for i in
-    `first..last-1`, end to end. Return `(done, size_bytes)`: `done < last - first` when
-    payload [first + done] is not one whole msgpack array of more than `element` elements
-    (the reference then judges it)."""
-    target = array32_header(out, last - first)
-    for i in range(first, last):
-        start, stop = element_bounds(buf, starts[i], ends[i], element)
-        if start < 0:
-            return i - first, target
-        out[target:target + stop - start] = buf[start:stop]
-        target += stop - start
-    return last - first, target
-
-
 def gather_items(buf, starts, ends, first, last, element, out, counts):
     """Write the items of element `element` of each payload `buf[starts[i]:ends[i]]` (an
     array in a msgpack array) for i in `first..last-1`, end to end after `out[:5]`, and
@@ -640,7 +608,7 @@ def frame_kernel():
 
 
 def gather_kernel():
-    """Return `(gather_payloads, gather_elements, gather_items)` compiled by numba (cached on
+    """Return `(gather_payloads, gather_items)` compiled by numba (cached on
     disk), or None when numba's JIT is disabled (the reference join is then used)."""
     with _kernel_lock:
         if "gather" not in _kernel_state:
@@ -654,7 +622,7 @@ def gather_kernel():
                 globals()["array32_header"] = jit(array32_header)
                 globals()["array_header"] = jit(array_header)
                 globals()["element_bounds"] = jit(element_bounds)  # after the two it calls
-                _kernel_state["gather"] = (jit(gather_payloads), jit(gather_elements), jit(gather_items))
+                _kernel_state["gather"] = (jit(gather_payloads), jit(gather_items))
         return _kernel_state["gather"]
 
 

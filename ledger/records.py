@@ -40,8 +40,8 @@ class Genesis(msgspec.Struct, frozen=True, array_like=True, tag=GENESIS_TAG, gc=
 RecordCommand = Command | Genesis
 
 
-# Where a record's events are in its payload array (what ``PayloadSpans.msgpack_array`` gathers
-# for a replay that needs nothing else: ``replay.source.ReplayJournal.event_batches``).
+# Where a record's events are in its payload array (what ``PayloadSpans.msgpack_items`` gathers
+# for a replay that needs nothing else: ``replay.source.ReplayJournal.event_runs``).
 EVENTS_FIELD = 5
 
 

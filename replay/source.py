@@ -64,7 +64,6 @@ class EventRecord(msgspec.Struct, frozen=True, array_like=True):
 _record_batch_decoder = msgspec.msgpack.Decoder(list[JournalRecord])
 _events_flat_decoder = msgspec.msgpack.Decoder(list[Event])
 _event_batch_decoder = msgspec.msgpack.Decoder(list[EventRecord])
-_events_batch_decoder = msgspec.msgpack.Decoder(list[list[Event]])
 _record_decoder = msgspec.msgpack.Decoder(JournalRecord)
 _command_decoder = msgspec.msgpack.Decoder(Command | Genesis)
 _any_decoder = msgspec.msgpack.Decoder()
@@ -177,30 +176,20 @@ class ReplayJournal:
 
     # -- decoded records ------------------------------------------------------------------
 
-    def event_batches(self, from_seq: int = 1) -> Iterator[tuple[int, list[list[Event]]]]:
-        """Batches of the records' events alone, ``(first_cmd_id, [events of each record])``:
-        the record of ``events[i]`` is ``first_cmd_id + i`` (the reader checks that cmd_ids
-        run gap-free). Only the events' bytes are gathered and decoded, no record, header
-        integers or command (the same events as ``event_record_batches``, held so by
-        tests/replay/test_decode_batches.py)."""
-        decode = _events_batch_decoder.decode
-        for spans, first, events in self._decoded_batches(
-                from_seq, lambda spans, first, last: decode(spans.msgpack_array(first, last, EVENTS_FIELD))):
-            yield _cmd_id(spans.payloads(first, first + 1)[0]), events
-
-    def event_runs(self, marked: type, from_seq: int = 1) -> Iterator[EventRun]:
-        """The events of ``batch_records`` records at a time as one flat list each
-        (``EventRun``: one list and its structs, no list per record), each run saying
-        whether an event of type ``marked`` may be among them. The fast pass of verify: the
-        same events as ``event_batches``, held so by tests/replay/test_decode_batches.py."""
-        tag = marked.__struct_config__.tag.encode()
+    def event_runs(self, from_seq: int = 1, marked: type | None = None) -> Iterator[EventRun]:
+        """The records' events alone, ``batch_records`` records at a time as one flat list
+        each (``EventRun``: one list and its structs, no record, command or list per record),
+        each run saying whether an event of type ``marked`` may be among them (always, with
+        no ``marked``). The fast pass of verify: the same events as ``event_record_batches``,
+        held so by tests/replay/test_decode_batches.py."""
+        tag = marked.__struct_config__.tag.encode() if marked is not None else None
         decode = _events_flat_decoder.decode
 
         def run(spans: PayloadSpans, first: int, last: int) -> EventRun:
             gathered, counts = spans.msgpack_items(first, last, EVENTS_FIELD)
             # msgspec picks an event's type by its tag: without the tag's bytes, no such event.
             return EventRun(_cmd_id(spans.payloads(first, first + 1)[0]), decode(gathered), counts.tolist(),
-                            bytes(gathered).find(tag) >= 0)
+                            tag is None or bytes(gathered).find(tag) >= 0)
 
         for _, _, decoded in self._decoded_batches(from_seq, run):
             yield decoded
@@ -228,11 +217,10 @@ class ReplayJournal:
 
     def events(self, from_seq: int = 1) -> Iterator[Event]:
         """Every event with ``seq >= from_seq``, in order, as the engine's structs."""
-        for _, batch in self.event_batches(from_seq):
-            for events in batch:
-                for event in events:
-                    if event.seq >= from_seq:
-                        yield event
+        for run in self.event_runs(from_seq):
+            for event in run.events:
+                if event.seq >= from_seq:
+                    yield event
 
     def _decoded_batches(self, from_seq: int, decode: Callable[[PayloadSpans, int, int], object]
                          ) -> Iterator[tuple[PayloadSpans, int, object]]:

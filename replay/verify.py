@@ -139,7 +139,7 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
         # From seq 0: every record, genesis included. Only the events are decoded, a run of
         # records' at a time in one flat list. A run without a checkpoint (most: one falls
         # every checkpoint_every_events) is applied without a bytecode per event.
-        for run in journal.event_runs(Checkpoint, 0):
+        for run in journal.event_runs(0, marked=Checkpoint):
             if run.may_hold_marked:
                 checked.apply_checking(state, run)
             else:

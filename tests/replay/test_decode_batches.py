@@ -1,8 +1,8 @@
 """Replay's bulk decoding (payload spans of each chunk read, laid end to end by
 ``PayloadSpans.msgpack_array``, one decoder call per batch) yields exactly the records that
 decoding each payload of ``JournalReader.read`` one by one yields, and builds the same state;
-so does the events-only path of verify (``event_batches``: each record's events gathered
-alone)."""
+so does the events-only path of verify (``event_runs``: the records' events gathered alone,
+end to end)."""
 
 from __future__ import annotations
 
@@ -45,9 +45,9 @@ def test_batches_decode_to_the_records_decoded_one_by_one(session_journal, batch
     assert [decode_command(r.command) for r in records] == [r.command for r in expected]
     full = [record for batch in journal.record_batches(from_seq) for record in batch]
     assert full == [r for r in expected if r.cmd_id != 1]  # the genesis record is left out
-    events_only = list(journal.event_batches(from_seq))
-    assert all(0 < len(batch) <= batch_records for _, batch in events_only)
-    assert [(first_cmd_id + i, events) for first_cmd_id, batch in events_only for i, events in enumerate(batch)] == [
+    runs = list(journal.event_runs(from_seq))
+    assert all(0 < len(run.counts) <= batch_records and run.may_hold_marked for run in runs)
+    assert [(cmd_id, events) for run in runs for cmd_id, events in run.by_record()] == [
         (r.cmd_id, r.events) for r in expected]
 
 
@@ -58,10 +58,9 @@ def test_batches_build_the_state_the_records_one_by_one_build(session_journal, b
                             read_chunk_bytes=read_chunk_bytes)
     config = journal.config()
     batched, reference = State(config), State(config)
-    for _, batch in journal.event_batches(0):
-        for events in batch:
-            for event in events:
-                apply(batched, event)
+    for run in journal.event_runs(0):
+        for event in run.events:
+            apply(batched, event)
     for record in one_by_one(str(journal.directory), 0):
         for event in record.events:
             apply(reference, event)
@@ -78,7 +77,7 @@ def test_event_runs_hold_each_records_events_and_mark_every_checkpoint(session_j
     and a run holding a checkpoint is never marked free of one (its hash would go unchecked)."""
     journal = ReplayJournal(session_journal.data_dir, batch_records=batch_records,
                             read_chunk_bytes=read_chunk_bytes)
-    runs = list(journal.event_runs(ev.Checkpoint, from_seq))
+    runs = list(journal.event_runs(from_seq, marked=ev.Checkpoint))
     assert all(0 < len(run.counts) <= batch_records and len(run.events) == sum(run.counts) for run in runs)
     assert [(cmd_id, events) for run in runs for cmd_id, events in run.by_record()] == [
         (r.cmd_id, r.events) for r in one_by_one(str(journal.directory), from_seq)]
