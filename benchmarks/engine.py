@@ -10,8 +10,9 @@
   settlement over 1 000 000 open positions; and the pure-Python twins' figures and ratios.
 - ``engine.compiled_over_interpreted``: the mix on the compiled engine (this process) ÷ the
   same mix in a worker process with the engine's modules interpreted
-  (``AGENTPERP_ENGINE=python``), interleaved run by run (``benchmarks.interleave``);
-  ``engine.commands_per_s`` is the median of the compiled runs. Target >= 3.
+  (``AGENTPERP_ENGINE=python``), interleaved run by run (``benchmarks.interleave``), both
+  on one CPU (``engine.pinned_cpu``: ``interleave.one_cpu``); ``engine.commands_per_s`` is
+  the median of the compiled runs. Target >= 3.
   ``engine.compiled`` says whether the compiled engine was built (``make native``).
 - ``kernels.scaling``: sweep and funding times at several position counts (and a plot).
 - ``memory.engine_rss_mb_per_1m_positions``: the RSS that ``n`` open positions add to a
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.interleave import PAIRS_MIN, interleave
+from benchmarks.interleave import PAIRS_MIN, interleave, one_cpu
 from benchmarks.report import emit, percentiles
 from ledger import compiled
 from engine import commands as cmd
@@ -360,14 +361,16 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
         runs.append(run_mix(mix))
         return len(mix) / runs[-1][0]
 
-    worker = InterpretedWorker(n_rounds, len(mix))
-    try:
-        ratio = interleave(compiled_run, worker.run, pairs=max(PAIRS_MIN, MIX_RUNS),
-                           figure="engine.commands_per_s", baseline="engine.commands_per_s_interpreted",
-                           label="engine compiled / interpreted")
-    finally:
-        worker.close()
+    with one_cpu() as cpu:  # the worker, started here, shares the CPU the compiled runs use
+        worker = InterpretedWorker(n_rounds, len(mix))
+        try:
+            ratio = interleave(compiled_run, worker.run, pairs=max(PAIRS_MIN, MIX_RUNS),
+                               figure="engine.commands_per_s", baseline="engine.commands_per_s_interpreted",
+                               label="engine compiled / interpreted")
+        finally:
+            worker.close()
     figures["engine.compiled_over_interpreted"] = ratio
+    figures["engine.pinned_cpu"] = cpu
     elapsed, batch_us, events = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
     figures["engine.commands_per_s"] = ratio["figure_spread"]["median"]
     figures["engine.commands_per_s_runs"] = [round(v) for v in ratio["figure_values"]]

@@ -17,9 +17,11 @@ A ratio is a dict in the figures (JSON-ready)::
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import time
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 PAIRS_MIN = 5
 HIGHER, LOWER = "higher", "lower"  # which way a ratio is better
@@ -80,6 +82,30 @@ def interleave(run_figure: Callable[[], float], run_baseline: Callable[[], float
         if bar is not None:
             bar.close()
     return ratio_summary(figure_values, baseline_values, figure=figure, baseline=baseline, better=better)
+
+
+@contextmanager
+def one_cpu() -> Iterator[int | None]:
+    """Run this process, and the processes it starts meanwhile, on one CPU (yielded; None
+    where affinity cannot be set), then on the CPUs it had.
+
+    For a figure and a baseline measured in two processes (the engine's compiled mix here,
+    the interpreted one in a worker): on a shared machine each CPU sees its own neighbours,
+    and two processes free to move would often measure on different ones (one bench engine
+    run saw its compiled runs fall 20% while the interpreted worker's rose). Pinned, each
+    pair shares one CPU's conditions. The last CPU of the set: Linux steers most
+    interrupts to the first.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        yield None
+        return
+    allowed = os.sched_getaffinity(0)
+    cpu = max(allowed)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, allowed)
 
 
 def _bar(total: int, label: str | None):
