@@ -1,8 +1,12 @@
-"""The benchmark harness's pure parts: interleaving order and ratio statistics (no timing)."""
+"""The benchmark harness's pure parts: interleaving order, ratio statistics and CPU pinning (no timing)."""
+
+import os
+import subprocess
+import sys
 
 import pytest
 
-from benchmarks.interleave import HIGHER, LOWER, PAIRS_MIN, interleave, is_ratio, ratio_summary, spread
+from benchmarks.interleave import HIGHER, LOWER, PAIRS_MIN, interleave, is_ratio, one_cpu, ratio_summary, spread
 
 
 def test_runs_alternate_figure_first_for_every_pair():
@@ -69,3 +73,14 @@ def test_pairs_must_match_and_direction_must_be_known():
 
 def test_spread():
     assert spread([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0}
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this platform")
+def test_one_cpu_pins_this_process_and_what_it_starts_then_restores():
+    allowed = os.sched_getaffinity(0)
+    with one_cpu() as cpu:
+        assert os.sched_getaffinity(0) == {cpu} and cpu in allowed
+        child = subprocess.run([sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
+                               capture_output=True, text=True, check=True)
+        assert child.stdout.strip() == f"[{cpu}]"  # the interpreted worker shares the CPU
+    assert os.sched_getaffinity(0) == allowed
