@@ -32,11 +32,16 @@ BATCH_EVENTS_MIN = 1
 BATCH_EVENTS_MAX = 100_000
 
 # Events the in-memory window of the newest durable records holds, at most (whole records:
-# the oldest are dropped first). ~10 default batches: a live projection a few batches behind
-# still reads from memory; one further behind (a slow chain, a restart) reads the journal.
-# Memory: ~1.4 KB an event with its record and command (tracemalloc, a generated session's
-# decoded records), so ~70 MB at most; the window holds the venue's own objects, no copies.
-RECENT_EVENTS_MAX = 50_000
+# the oldest are dropped first). ~3 default batches: a live projection a batch or two behind
+# still reads from memory (settlement under `bench gateway`'s saturating load: 67 batches of
+# ~3 700 events, none from the journal); one further behind (a slow chain, a restart) reads
+# the journal. Memory: ~1.4 KB an event with its record and command (tracemalloc, a
+# generated session's decoded records), so ~23 MB at most; the window holds the venue's own
+# objects, no copies. No larger: what it holds is what the loop frees when it drops it, and
+# a window of 50 000 events (~70 MB) made the venue allocate into and free out of memory long
+# out of the cache (decoding records and appending them: 3.2-3.4 us a record at 50 000,
+# 2.65-2.77 at 16 384; the venue's CPU per command 0.96x, docs/projections.md).
+RECENT_EVENTS_MAX = 16_384
 # Dropped records are freed this many at a time. Freeing is most of the window's cost (~1 µs a
 # record: its events and transfers, long out of the cache); half the window at once (~25 000
 # records) stalled the venue's loop for tens of ms, every second under load: acks waited.

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from engine import commands as cmd
 from ledger.journal import JournalReader
-from ledger.projections.source import (BATCH_EVENTS_MAX, RECENT_COMPACT_RECORDS, RECENT_EVENTS_MAX, JournalSource,
-                                       RecentRecords, RecentSource)
+from ledger.projections.source import (BATCH_EVENTS_DEFAULT, BATCH_EVENTS_MAX, RECENT_COMPACT_RECORDS,
+                                       RECENT_EVENTS_MAX, JournalSource, RecentRecords, RecentSource)
 from ledger.records import decode_record
 from replay.generate import START_NS
 from tests.projections.support import bare_venue_config, submit_session
@@ -128,7 +128,7 @@ def test_a_window_drops_its_oldest_records_beyond_its_bound(venue_run):
     """RECENT_EVENTS_MAX bounds the window: whole records, the oldest dropped first; a read
     from a dropped seq goes to the journal and still sees every event."""
     journal_dir, records, last_seq, _ = venue_run
-    assert RECENT_EVENTS_MAX >= 10 * 5_000  # ~10 default batches of a live projection
+    assert RECENT_EVENTS_MAX >= 3 * BATCH_EVENTS_DEFAULT  # a live projection a batch or two behind
     window = RecentRecords(events_max=100)
     for start in range(0, len(records), 7):
         window.append(records[start:start + 7])
