@@ -68,8 +68,8 @@ def _move(state: State, transfers: list[ev.Transfer]) -> None:
     """Apply each transfer: ``amount_e6`` out of the debit account, into the credit account.
 
     Agents' accounts (``FREE``, ``HELD``: the agents' table's two columns) are the hot case
-    and are handled inline; a transfer between one agent's two (a hold, a release, whose
-    refs are one key object as ``decide`` builds them) looks the row up once. The rest go
+    and are handled inline; a transfer between one agent's two (a hold, a release) looks
+    the row up once (comparing two keys costs less than a lookup). The rest go
     through ``_add``. Only ``external`` may go below zero (DESIGN §4): ``decide`` checked
     every debit against what the account holds, so a negative balance here means a rule
     let money out that was not there.
@@ -102,7 +102,7 @@ def _move(state: State, transfers: list[ev.Transfer]) -> None:
             _add(state, account, t.debit_ref, -amount_e6)
         account = t.credit
         if account <= HELD:
-            if row is None or t.credit_ref is not debit_ref:
+            if row is None or t.credit_ref != debit_ref:
                 row = agent_row.get(t.credit_ref)
             if row is None:
                 row = state.agent_index(t.credit_ref)
