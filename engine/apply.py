@@ -68,9 +68,11 @@ def _move(state: State, transfers: list[ev.Transfer]) -> None:
     """Apply each transfer: ``amount_e6`` out of the debit account, into the credit account.
 
     Agents' accounts (``FREE``, ``HELD``: the agents' table's two columns) are the hot case
-    and are handled inline; the rest go through ``_add``. Only ``external`` may go below
-    zero (DESIGN §4): ``decide`` checked every debit against what the account holds, so a
-    negative balance here means a rule let money out that was not there.
+    and are handled inline; a transfer between one agent's two (a hold, a release) looks
+    the row up once (comparing two keys costs less than a lookup). The rest go
+    through ``_add``. Only ``external`` may go below zero (DESIGN §4): ``decide`` checked
+    every debit against what the account holds, so a negative balance here means a rule
+    let money out that was not there.
     """
     agent_row = state.agent_row
     v = state.agents.v
@@ -79,8 +81,10 @@ def _move(state: State, transfers: list[ev.Transfer]) -> None:
         if amount_e6 <= 0:
             raise AssertionError(f"a transfer moves a positive amount, not {amount_e6} ({t.kind})")
         account = t.debit
+        debit_ref = t.debit_ref
+        row = None
         if account <= HELD:
-            row = agent_row.get(t.debit_ref)
+            row = agent_row.get(debit_ref)
             if row is None:  # a new account may grow the table, and so replace its views
                 row = state.agent_index(t.debit_ref)
                 v = state.agents.v
@@ -98,7 +102,8 @@ def _move(state: State, transfers: list[ev.Transfer]) -> None:
             _add(state, account, t.debit_ref, -amount_e6)
         account = t.credit
         if account <= HELD:
-            row = agent_row.get(t.credit_ref)
+            if row is None or t.credit_ref != debit_ref:
+                row = agent_row.get(t.credit_ref)
             if row is None:
                 row = state.agent_index(t.credit_ref)
                 v = state.agents.v
@@ -359,7 +364,7 @@ def _oracle_updated(state: State, e: ev.OracleUpdated) -> None:
     o.conf_e8[market] = e.conf_e8
     o.publish_ns[market] = publish_ns
     o.source[market] = e.source
-    if not state.safe_low_e8[market] < price_e8 < state.safe_high_e8[market]:
+    if not bands.inside(state, market, price_e8):
         bands.recompute(state, market)
 
 

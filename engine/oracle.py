@@ -86,7 +86,8 @@ def validity(state: State, market: int, now_ns: int) -> str:
         return NON_POSITIVE
     if too_volatile(price_e8, o.twap_e8[market], limits.oracle_volatility_bps_max):
         return TOO_VOLATILE
-    if o.conf_e8[market] * BPS_SCALE > price_e8 * limits.oracle_conf_bps_max:
+    conf_e8, conf_bps_max = o.conf_e8[market], limits.oracle_conf_bps_max
+    if conf_e8 * BPS_SCALE > price_e8 * conf_bps_max:
         return TOO_UNCERTAIN
     if now_ns - o.publish_ns[market] > limits.oracle_age_ns_max:
         return STALE_FOR_MARGIN

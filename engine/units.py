@@ -25,7 +25,7 @@ FUNDING_INTERVAL_NS = 8 * NS_PER_HOUR
 SIZE_E6_MAX = 10_000_000 * USDC_E6  # 10M USDC notional per position
 AMOUNT_E6_MAX = 1_000_000_000 * USDC_E6  # one deposit, withdrawal or margin change: 1B USDC
 EXTERNAL_E6_MAX = 1_000_000_000_000 * USDC_E6  # all deposits ever: 1T USDC, far below 2**63
-PRICE_E8_MAX = 10_000_000 * PRICE_SCALE_E8  # 10M USD per base unit
+PRICE_E8_MAX = 10_000_000 * PRICE_SCALE_E8  # 10M USD per base unit; below 2**53, so exact as a float (risk/bands.py)
 RATE_E9_MAX = 100_000_000  # |rate| <= 10% per 8h interval
 LEVERAGE_MAX = 100
 # A position's PnL is clamped to this (a trillion USDC), so equity and margins + PnL stay

@@ -10,7 +10,7 @@ from engine.state cimport Quote, Rfq, State
 from engine.units cimport div_ceil, div_half_even
 
 @cython.locals(rfq=Rfq)
-cpdef _not_open(State state, rfq_id, now_ns)
+cpdef _open_rfq(State state, rfq_id, now_ns)
 cpdef quote_rank(Quote quote)
 cpdef _room_for_a_position(State state)
 cpdef _lifetime_ms(requested_ms, default_ms, low_ms, high_ms, field)

@@ -31,9 +31,9 @@ from engine.units import AMOUNT_E6_MAX, BPS_SCALE, NS_PER_MS, RATE_E9_MAX, div_c
 # -- reads ------------------------------------------------------------------------------
 
 
-def _not_open(state: State, rfq_id: int, now_ns: int) -> rj.Rejected | None:
-    """None if the RFQ can still be quoted or accepted (it is in ``state.rfqs``), else the
-    rejection saying why not."""
+def _open_rfq(state: State, rfq_id: int, now_ns: int) -> Rfq | rj.Rejected:
+    """The RFQ if it can still be quoted or accepted (it is in ``state.rfqs``, unexpired),
+    else the rejection saying why not (one lookup of the RFQ for both)."""
     rfq = state.rfqs.get(rfq_id)
     if rfq is None:
         where = state.rfq_state(rfq_id)
@@ -45,7 +45,7 @@ def _not_open(state: State, rfq_id: int, now_ns: int) -> rj.Rejected | None:
                            reason="closed" if where == GONE else where)
     if now_ns >= rfq.expires_ns:
         return rj.rejected(rj.RFQ_EXPIRED, f"RFQ {rfq_id} has expired", rfq_id=rfq_id, expires_ns=rfq.expires_ns)
-    return None
+    return rfq
 
 
 def quote_rank(quote: Quote) -> tuple[int, int, int]:
@@ -139,10 +139,10 @@ def decide_request(state: State, c: cmd.RequestQuote, ctx: Ctx):
 
 def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
     rfq_id, maker, rate_e9, collateral_e6 = c.rfq_id, c.maker, c.funding_rate_e9, c.collateral_e6
-    refused = _not_open(state, rfq_id, ctx.ts_ns)
-    if refused is not None:
-        return refused
-    rfq = state.rfqs[rfq_id]
+    found = _open_rfq(state, rfq_id, ctx.ts_ns)
+    if type(found) is Rejected:
+        return found
+    rfq = found
     if rfq.trader == maker:
         return rj.rejected(rj.SELF_QUOTE, "a maker may not quote its own RFQ", rfq_id=rfq_id)
     if not -RATE_E9_MAX <= rate_e9 <= RATE_E9_MAX:
@@ -203,10 +203,10 @@ def decide_submit(state: State, c: cmd.SubmitQuote, ctx: Ctx):
 
 def decide_accept(state: State, c: cmd.AcceptQuote, ctx: Ctx):
     rfq_id, now_ns = c.rfq_id, ctx.ts_ns
-    refused = _not_open(state, rfq_id, now_ns)
-    if refused is not None:
-        return refused
-    rfq = state.rfqs[rfq_id]
+    found = _open_rfq(state, rfq_id, now_ns)
+    if type(found) is Rejected:
+        return found
+    rfq = found
     if rfq.trader != c.trader:
         return rj.rejected(rj.NOT_OWNER, "only the RFQ's trader may accept", rfq_id=rfq_id)
     refused = oracle.guard(state, rfq.market, now_ns)
@@ -244,7 +244,7 @@ def decide_cancel_quote(state: State, c: cmd.CancelQuote, ctx: Ctx):
 def decide_cancel_rfq(state: State, c: cmd.CancelRfq, ctx: Ctx):
     rfq = state.rfqs.get(c.rfq_id)
     if rfq is None:
-        return _not_open(state, c.rfq_id, ctx.ts_ns)  # the rejection saying why
+        return _open_rfq(state, c.rfq_id, ctx.ts_ns)  # the rejection saying why
     if rfq.trader != c.trader:
         return rj.rejected(rj.NOT_OWNER, "only the RFQ's trader may cancel it", rfq_id=c.rfq_id)
     return _close_unfilled(rfq, "cancelled", c.client_id, ctx)

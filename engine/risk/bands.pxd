@@ -5,6 +5,9 @@ cimport engine.structs as structs
 from engine.risk cimport formula_calls
 from engine.state cimport State, Table, _Views
 
+# A price is below 2**53 (PRICE_E8_MAX): as a C double it is exact, and the comparison is C.
+@cython.locals(low=cython.double, high=cython.double)
+cpdef bint inside(State state, Py_ssize_t market, long long price_e8) except -1
 @cython.locals(v=_Views)
 cpdef skips_sweep(State state, market, price_e8)
 @cython.locals(t=_Views, m=structs.Market)

@@ -19,11 +19,22 @@ from engine.risk import formula_calls
 from engine.state import State
 
 
+def inside(state: State, market: int, price_e8: int) -> bool:
+    """Whether ``price_e8`` lies strictly inside ``market``'s band.
+
+    The band's ends are floats (±inf, or ``formulas.safe_band_e8``'s); a price is an int
+    below 2**53 (``PRICE_E8_MAX``), so it converts to a float exactly and comparing the two
+    floats is comparing the numbers — what the compiled engine does (bands.pxd), where
+    Python compares a float with a multi-digit int by splitting the int (``frexp``)."""
+    low, high = state.safe_low_e8[market], state.safe_high_e8[market]
+    return low < price_e8 < high
+
+
 def skips_sweep(state: State, market: int, price_e8: int) -> bool:
     """True when a sweep of ``market`` at ``price_e8`` is certain to flag and clear nothing:
     the price is inside the band and no position of the market is flagged (a flagged one
     might recover, and only the sweep says so)."""
-    if not state.safe_low_e8[market] < price_e8 < state.safe_high_e8[market]:
+    if not inside(state, market, price_e8):
         return False
     if not state.flagged:
         return True
