@@ -193,9 +193,12 @@ def stale_modules(engine_dir: Path = ENGINE) -> list[str]:
     A module's sources are its ``.py`` and, if it has one, the ``.pxd`` of Cython
     declarations that augments it (``engine/state.pxd``); a module written in Cython
     (``engine/risk/formula_calls.pyx``) has its ``.pyx`` and ``.pxd``, and its ``.py`` is
-    the interpreted engine's version, which must exist as well. A module whose declarations
-    cimport ``structs.pxd`` (directly or not) has that too; and if ``structs.pxd`` no longer
-    matches the structs' sources (``struct_declarations``), it is stale itself."""
+    the interpreted engine's version, which must exist as well. Every engine ``.pxd`` its
+    declarations (or its ``.pyx``) cimport, directly or not, is a source too: the structs'
+    layout (``structs.pxd``) and the C signatures of the functions it calls are compiled into
+    it (a module built against an older ``units.pxd`` fails its import: "has wrong
+    signature"). If ``structs.pxd`` no longer matches the structs' sources
+    (``struct_declarations``), it is stale itself."""
     stale = []
     structs = engine_dir / STRUCTS_PXD
     if structs.exists() and structs.read_text() != struct_declarations(engine_dir):
@@ -203,8 +206,9 @@ def stale_modules(engine_dir: Path = ENGINE) -> list[str]:
     for module in compiled_modules(engine_dir):
         source = module.with_name(module.name.split(".")[0] + ".py")
         sources = [source, source.with_suffix(".pyx"), source.with_suffix(".pxd")]
-        if sources[2].exists():
-            sources += _cimported(sources[2], engine_dir) & {structs}
+        for own in sources[1:]:
+            if own.exists():
+                sources += _cimported(own, engine_dir)
         changed = [path for path in sources if path.exists() and path.stat().st_mtime > module.stat().st_mtime]
         if not source.exists() or changed:
             stale.append(source.relative_to(engine_dir).as_posix())

@@ -134,3 +134,23 @@ def test_structs_pxd_out_of_date_makes_the_engine_stale(tmp_path):
     (tmp_path / compiled.STRUCTS_PXD).write_text(compiled.struct_declarations(tmp_path))  # what setup.py does
     os.utime(tmp_path / compiled.STRUCTS_PXD, (300, 300))
     assert compiled.stale_modules(tmp_path) == ["reader.py"]  # until rebuilt; `other` does not read structs
+
+
+def test_a_pxd_reached_through_another_makes_its_users_stale(tmp_path):
+    """A C signature changed in units.pxd reaches decide through rfq/lifecycle.pxd: decide is
+    stale until rebuilt (built against the old signature it would fail its import), and
+    setup.py regenerates what stale_modules names."""
+    (tmp_path / "rfq").mkdir()
+    suffix = compiled.machinery.EXTENSION_SUFFIXES[0]
+    declarations = {"units": "", "rfq/lifecycle": "from engine.units cimport div_ceil\n",
+                    "decide": "from engine.rfq cimport lifecycle\n", "other": ""}
+    for name, text in declarations.items():
+        (tmp_path / f"{name}.py").write_text("")
+        (tmp_path / f"{name}.pxd").write_text(text)
+        (tmp_path / f"{name}{suffix}").write_bytes(b"")
+    for path in [*tmp_path.iterdir(), *(tmp_path / "rfq").iterdir()]:
+        if path.is_file():
+            os.utime(path, (100, 100) if path.suffix != ".so" else (200, 200))
+    assert compiled.stale_modules(tmp_path) == []
+    os.utime(tmp_path / "units.pxd", (300, 300))  # a changed signature
+    assert sorted(compiled.stale_modules(tmp_path)) == ["decide.py", "rfq/lifecycle.py", "units.py"]
