@@ -13,6 +13,7 @@ from engine.state cimport Oracle, Quote, Rfq, State, Table, _Views
 cdef Lifecycle RFQ, QUOTE, POSITION
 
 cpdef apply(State state, structs._Event event)  # any event: its base's fields (seq) come first
+cpdef apply_all(State state, list events)
 @cython.locals(v=_Views, t=structs.Transfer)
 cpdef _move(State state, transfers)
 @cython.locals(v=_Views)

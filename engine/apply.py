@@ -64,6 +64,13 @@ def apply(state: State, event: ev.Event) -> None:
     state.last_seq = seq
 
 
+def apply_all(state: State, events: list) -> None:
+    """Apply ``events`` in order: a run of journaled events in one call (replay's fast
+    pass). Compiled, the loop calls ``apply`` in C, without its Python entry per event."""
+    for event in events:
+        apply(state, event)
+
+
 def _move(state: State, transfers: list[ev.Transfer]) -> None:
     """Apply each transfer: ``amount_e6`` out of the debit account, into the credit account.
 

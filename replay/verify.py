@@ -22,15 +22,13 @@ the re-decided outcomes); a journal without one is read with the config given (d
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import asdict, dataclass, field
-from itertools import repeat
 from pathlib import Path
 
 import msgspec
 
 from engine import invariants
-from engine.apply import apply
+from engine.apply import apply, apply_all
 from engine.core import execute
 from engine.events import Checkpoint
 from engine.markets import EngineConfig
@@ -76,12 +74,6 @@ class VerifyResult:
         out = asdict(self)
         out["events_per_s"] = self.events_per_s
         return out
-
-
-def apply_all(state: State, events: list) -> None:
-    """Apply ``events`` in one C loop: no bytecode per event (``deque(..., maxlen=0)``
-    consumes the ``map`` and keeps nothing)."""
-    deque(map(apply, repeat(state), events), 0)
 
 
 @dataclass
@@ -138,7 +130,8 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
     with gc_paused(), progress_bar(journal.last_seq, "verify", progress) as bar:
         # From seq 0: every record, genesis included. Only the events are decoded, a run of
         # records' at a time in one flat list. A run without a checkpoint (most: one falls
-        # every checkpoint_every_events) is applied without a bytecode per event.
+        # every checkpoint_every_events) is applied in one call (apply_all: compiled, a C loop
+        # of C calls to apply).
         for run in journal.event_runs(0, marked=Checkpoint):
             if run.may_hold_marked:
                 checked.apply_checking(state, run)
