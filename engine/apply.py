@@ -93,7 +93,7 @@ def _move(state: State, transfers: list[ev.Transfer]) -> None:
         if account <= HELD:
             row = agent_row.get(debit_ref)
             if row is None:  # a new account may grow the table, and so replace its views
-                row = state.agent_index(t.debit_ref)
+                row = state.agent_index(debit_ref)
                 v = state.agents.v
             if account == FREE:
                 v.free_e6[row] -= amount_e6
@@ -102,24 +102,24 @@ def _move(state: State, transfers: list[ev.Transfer]) -> None:
                 v.held_e6[row] -= amount_e6
                 left_e6 = v.held_e6[row]
             if left_e6 < 0:
-                raise AssertionError(f"{t.kind} of {amount_e6} leaves {t.debit_ref}'s "
+                raise AssertionError(f"{t.kind} of {amount_e6} leaves {debit_ref}'s "
                                      f"{'free' if account == FREE else 'held'} at {left_e6}: "
                                      "no agent account may go below zero")
         else:
-            _add(state, account, t.debit_ref, -amount_e6)
-        account = t.credit
+            _add(state, account, debit_ref, -amount_e6)
+        account, credit_ref = t.credit, t.credit_ref
         if account <= HELD:
-            if row is None or t.credit_ref != debit_ref:
-                row = agent_row.get(t.credit_ref)
+            if row is None or credit_ref != debit_ref:
+                row = agent_row.get(credit_ref)
             if row is None:
-                row = state.agent_index(t.credit_ref)
+                row = state.agent_index(credit_ref)
                 v = state.agents.v
             if account == FREE:
                 v.free_e6[row] += amount_e6
             else:
                 v.held_e6[row] += amount_e6
         else:
-            _add(state, account, t.credit_ref, amount_e6)
+            _add(state, account, credit_ref, amount_e6)
 
 
 def _add(state: State, account: int, ref, delta_e6: int) -> None:
