@@ -171,6 +171,7 @@ def backtest(path: Path | str, strategy, config: EngineConfig | None = None, *, 
                     curve_e6.append(_equity(world.state, agent_row, open_ids) + hedge_pnl(ts_ns).total_e6)
                     open_ids = {p for p in open_ids if p in world.state.position_row}
             bar.update(min(record.last_seq, bar.total) - bar.n)
+            del batch, record  # freed before the next batch decodes (replay.source._decoded_batches)
     if commands == 0:
         raise ReplayError(f"{journal.directory} holds no record to backtest")
     state = world.state

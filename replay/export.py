@@ -246,6 +246,7 @@ def batches(path: Path | str, config: EngineConfig | None = None, *, tables: tup
             for record in batch:
                 builder.record(record.cmd_id, record.events)
             bar.update(builder.events - bar.n)
+            del batch, record  # freed before the next batch decodes (replay.source._decoded_batches)
             yield from builder.ready(flush_rows)
     builder.finish()
     yield from builder.ready(0)

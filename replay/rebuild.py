@@ -37,6 +37,7 @@ def rebuild(journal: ReplayJournal, config: EngineConfig | None = None, *, seq: 
         for batch in journal.event_record_batches():
             done = _apply_batch(state, batch, seq, ts_ns)
             bar.update(state.last_seq - bar.n)
+            del batch  # freed before the next batch decodes (replay.source._decoded_batches)
             if done:
                 break
     return state

@@ -140,6 +140,7 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
             records += len(run.counts)
             last_cmd_id = run.first_cmd_id + len(run.counts) - 1
             bar.update(state.last_seq - bar.n)
+            del run  # its events freed before the next run decodes into their memory (source._decoded_batches)
             if checked.failure:
                 break
     failure, checkpoints, good_seq = checked.failure, checked.seen, checked.good_seq

@@ -249,6 +249,7 @@ def whatif(path: Path | str, settings: list[str] | dict, config: EngineConfig | 
                 if max_commands is not None and commands >= max_commands:
                     break
             bar.update(base.last_seq - bar.n)
+            del batch, record  # freed before the next batch decodes (replay.source._decoded_batches)
             if max_commands is not None and commands >= max_commands:
                 break
     base_tally.finish(base)
