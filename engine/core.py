@@ -32,7 +32,10 @@ def execute(state: State, command, ts_ns: int, cmd_id: int) -> list[Event] | Rej
 
 
 def _finish_tick(state: State, command: Tick, ts_ns: int, cmd_id: int, events: list) -> None:
+    events_max = state.config.tick_events_max
     for _ in range(TICK_ROUNDS_MAX):
+        if events_max and len(events) >= events_max:
+            return  # the rest is decided by the next Tick (``tick_events_max``)
         more = decide(state, command, ts_ns, cmd_id)
         if not more:
             return

@@ -85,6 +85,11 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True):
     positions_max: int = 1_000_000  # open positions (live rows of the positions table)
     client_ids_max: int = 1_000_000  # client_ids remembered within idempotency_window_ms
     deposit_refs_max: int = 10_000_000  # deposit refs, remembered for ever (idempotency)
+    # A Tick's work, bounded: each expiry round takes at most this many quotes or RFQs, and a
+    # Tick starts no round once it holds this many events; what is still due waits for the
+    # next Tick, which the sequencer injects at once (so one Tick never holds the commands
+    # behind it for long). 0: unbounded, as every journal written before this field was.
+    tick_events_max: int = 0
 
     def validate(self) -> None:
         for index, market in enumerate(self.markets):
@@ -95,6 +100,8 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("market symbols must be unique")
         if self.auto_liquidate_after_ms < 0 or self.idempotency_window_ms <= 0 or self.checkpoint_every_events <= 0:
             raise ValueError("auto_liquidate_after_ms >= 0, idempotency_window_ms > 0, checkpoint_every_events > 0")
+        if not 0 <= self.tick_events_max <= LIMIT_MAX:
+            raise ValueError(f"tick_events_max must be 0 (unbounded) .. {LIMIT_MAX}")
         limits = {name: getattr(self, name) for name in LIMIT_FIELDS}
         bad = [name for name, value in limits.items() if not 1 <= value <= LIMIT_MAX]
         if bad:

@@ -39,7 +39,7 @@ cdef extern from *:
     typedef struct { PyObject_HEAD PyObject *cmd_id, *seq, *ts_ns, *auto_accept, *client_id, *duration, *expires_ns, *fee_e6, *leverage, *margin_e6, *market, *max_funding_rate_e9, *rfq_id, *side, *size_e6, *target_rate_e9, *trader, *transfers; } agentperp_events_RfqOpened;
     typedef struct { PyObject_HEAD PyObject *amount_e6, *credit, *credit_ref, *debit, *debit_ref, *kind; } agentperp_events_Transfer;
     typedef struct { PyObject_HEAD PyObject *cmd_id, *seq, *ts_ns, *agent, *amount_e6, *client_id, *destination, *transfers; } agentperp_events_Withdrawn;
-    typedef struct { PyObject_HEAD PyObject *agents_max, *auto_liquidate_after_ms, *checkpoint_every_events, *client_ids_max, *deposit_refs_max, *idempotency_window_ms, *live_quotes_per_agent_max, *markets, *open_rfqs_per_agent_max, *positions_max; } agentperp_markets_EngineConfig;
+    typedef struct { PyObject_HEAD PyObject *agents_max, *auto_liquidate_after_ms, *checkpoint_every_events, *client_ids_max, *deposit_refs_max, *idempotency_window_ms, *live_quotes_per_agent_max, *markets, *open_rfqs_per_agent_max, *positions_max, *tick_events_max; } agentperp_markets_EngineConfig;
     typedef struct { PyObject_HEAD PyObject *leverage_max, *liquidation_reward_bps, *maintenance_of_initial_bps, *maker_fee_bps, *market_id, *oracle_age_ns_max, *oracle_close_age_ns_max, *oracle_conf_bps_max, *oracle_twap_window_ns, *oracle_volatility_bps_max, *quote_lifetime_ms_default, *quote_lifetime_ms_max, *quote_lifetime_ms_min, *rfq_lifetime_ms_default, *rfq_lifetime_ms_max, *rfq_lifetime_ms_min, *size_e6_max, *size_e6_min, *symbol, *taker_fee_bps; } agentperp_markets_Market;
     """
     ctypedef class engine.commands.AcceptQuote [object agentperp_commands_AcceptQuote]:
@@ -325,6 +325,7 @@ cdef extern from *:
         cdef readonly object markets
         cdef readonly object open_rfqs_per_agent_max
         cdef readonly object positions_max
+        cdef readonly object tick_events_max
     ctypedef class engine.markets.Market [object agentperp_markets_Market]:
         cdef readonly object leverage_max
         cdef readonly object liquidation_reward_bps

@@ -9,7 +9,8 @@ bad debt and fees. With unchanged parameters the what-if world must reproduce th
 event for event; ``identical`` says whether it did.
 
 Keys of ``--set KEY=VALUE`` (integers; ``_`` separators allowed):
-``auto_liquidate_after_ms``, ``idempotency_window_ms``, ``checkpoint_every_events``, and
+``auto_liquidate_after_ms``, ``idempotency_window_ms``, ``checkpoint_every_events``,
+``tick_events_max``, and
 ``markets.<SYMBOL|ID|*>.<field>`` for any integer field of ``engine.markets.Market``
 (``maintenance_of_initial_bps``, ``liquidation_reward_bps``, ``taker_fee_bps``,
 ``leverage_max``, ``oracle_age_ns_max`` ...).
@@ -34,7 +35,7 @@ from replay.rebuild import progress_bar
 from replay.redecide import SKIPPED, Redecider
 from replay.source import ReplayJournal, gc_paused
 
-_TOP_KEYS = ("auto_liquidate_after_ms", "idempotency_window_ms", "checkpoint_every_events")
+_TOP_KEYS = ("auto_liquidate_after_ms", "idempotency_window_ms", "checkpoint_every_events", "tick_events_max")
 _MARKET_KEYS = tuple(name for name, kind in Market.__annotations__.items()
                      if kind in ("int", int) and name != "market_id")
 

@@ -132,6 +132,7 @@ class EngineSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     auto_liquidate_after_ms: int = 2_000
     idempotency_window_ms: int = 10 * 60 * 1_000
     checkpoint_every_events: int = 100_000
+    tick_events_max: int = 256  # a Tick's work at most (~1 ms); the rest goes in the next round
 
 
 SQL_COALESCE_MS_MAX = 5_000  # [projections] sql_coalesce_ms: the read models at most 5 s behind a quiet venue

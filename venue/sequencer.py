@@ -1,7 +1,9 @@
 """The sequencer: the venue's one writer (DESIGN §1, §7).
 
 It runs on the asyncio loop. Each round it drains every waiting command (at most
-``batch_max``), adds a ``Tick`` when one is due, stamps each with a strictly increasing
+``batch_max``), adds a ``Tick`` when one is due (at once again after a Tick that stopped at
+the engine's ``tick_events_max``, so expiries in bulk go a bounded slice a round between
+the commands), stamps each with a strictly increasing
 ``ts_ns`` and a gap-free ``cmd_id``, executes it against the state left by the one before
 (``engine.core.execute``: decide, then apply), journals the whole batch with one group
 commit on the journal's own thread, and only then acknowledges the batch and hands its
@@ -78,6 +80,12 @@ def _deliver(reply: Reply | None, outcome: Outcome) -> None:
 def _resolve(future: asyncio.Future, outcome: Outcome) -> None:
     if not future.done():  # a caller may have cancelled it
         future.set_result(outcome)
+
+
+def _tick_left_work(state: State, outcome: Outcome) -> bool:
+    """Whether a Tick stopped at ``tick_events_max`` events, work perhaps still due (engine/core)."""
+    events_max = state.config.tick_events_max
+    return bool(events_max) and len(outcome.events) >= events_max
 
 
 def refused(code: str, message: str, **detail) -> Outcome:
@@ -244,6 +252,9 @@ class Sequencer:
                     and cmd_id % self.snapshot_every_commands == 0):
                 # The consistent copy, between two commands; not written before it is durable.
                 snapshot = self.snapshots.copy(state, cmd_id, payloads[-1])
+        last_command, _, last_outcome = batch[-1]  # a Tick, when one was due, comes last
+        if type(last_command) is cmd.Tick and _tick_left_work(state, last_outcome):
+            self._next_tick_ns = 0  # the next round ticks again, after the commands waiting by then
         return payloads, snapshot
 
     # -- the journal thread ------------------------------------------------------------------

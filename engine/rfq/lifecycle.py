@@ -258,7 +258,15 @@ def decide_cancel_agent_quotes(state: State, c: cmd.CancelAgentQuotes, ctx: Ctx)
 
 
 def due_quote_expiries(state: State, ctx: Ctx) -> list:
-    return [_release(q, "expired", "", ctx) for q in state.quotes.values() if q.expires_ns <= ctx.ts_ns]
+    """Quotes at the end of their lifetime, released; at most ``tick_events_max`` a round."""
+    events: list = []
+    limit = state.config.tick_events_max  # 0: no bound
+    for quote in state.quotes.values():
+        if quote.expires_ns <= ctx.ts_ns:
+            events.append(_release(quote, "expired", "", ctx))
+            if len(events) == limit:
+                break
+    return events
 
 
 def due_rfq_expiries(state: State, ctx: Ctx) -> list:
@@ -266,9 +274,11 @@ def due_rfq_expiries(state: State, ctx: Ctx) -> list:
     oracle allows), else close them and release every hold. Runs after quote expiry.
 
     At most one fill per round: a fill takes the next position id, which only its
-    PositionOpened, once applied, advances.
+    PositionOpened, once applied, advances. At most ``tick_events_max`` RFQs close a round.
     """
     events: list = []
+    limit = state.config.tick_events_max  # 0: no bound
+    closed = 0
     for rfq in state.rfqs.values():
         if rfq.expires_ns > ctx.ts_ns:
             continue
@@ -279,6 +289,9 @@ def due_rfq_expiries(state: State, ctx: Ctx) -> list:
                 events.append(_open_position(state, rfq, quote, others, "", True, "", ctx))
                 return events
         events.extend(_close_unfilled(rfq, "expired", "", ctx))
+        closed += 1
+        if closed == limit:
+            break
     return events
 
 

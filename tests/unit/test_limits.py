@@ -7,8 +7,11 @@ from __future__ import annotations
 from collections import deque
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import commands as cmd
+from engine import views
 from engine.core import execute
 from engine.invariants import check
 from engine.markets import default_config
@@ -158,3 +161,56 @@ def test_apply_refuses_a_transfer_that_overdraws_an_account():
                         transfers=[ev.Transfer(ev.FEES, "", ev.EXTERNAL, "", 1, "withdraw")])
     with pytest.raises(AssertionError, match="fee account goes to -1"):
         apply(state, fees)
+
+
+# -- a Tick's work (tick_events_max) --------------------------------------------------------
+
+T0_NS = 1_767_225_600_000_000_000
+MS_NS = 1_000_000
+
+
+def _expiring_world(events_max: int, rfqs: list[tuple[int, list[int]]]) -> State:
+    """alice's RFQs (lifetime ms, and bob's quotes on it by validity ms), all decided at T0."""
+    state = State(default_config(tick_events_max=events_max))
+    commands = [cmd.Deposit("alice", 10**12, "a"), cmd.Deposit("bob", 10**12, "b"),
+                cmd.OracleUpdate(0, 100_000 * 10**8, 10**8, T0_NS, "test")]
+    for rfq_id, (lifetime_ms, quotes) in enumerate(rfqs, start=1):
+        commands.append(cmd.RequestQuote("alice", 0, "long", 100 * 10**6, 10, 10_000_000, expires_in_ms=lifetime_ms))
+        commands += [cmd.SubmitQuote("bob", rfq_id, 1_000_000, 10 * 10**6, valid_for_ms=v) for v in quotes]
+    for cmd_id, command in enumerate(commands, start=1):
+        assert not isinstance(execute(state, command, T0_NS + cmd_id, cmd_id), Rejected)
+    return state
+
+
+def _tick_until_done(state: State, at_ns: int, cmd_id: int) -> list[list]:
+    """Ticks at ``at_ns`` while the last one stopped at the bound (as the sequencer does)."""
+    ticks = []
+    while True:
+        ticks.append(execute(state, cmd.Tick(), at_ns + len(ticks), cmd_id + len(ticks)))
+        check(state)
+        events_max = state.config.tick_events_max
+        if not events_max or len(ticks[-1]) < events_max:
+            return ticks
+
+
+@given(events_max=st.integers(1, 6),
+       rfqs=st.lists(st.tuples(st.integers(1_000, 5_000), st.lists(st.integers(1_000, 5_000), max_size=3)),
+                     min_size=1, max_size=12))
+@settings(max_examples=60, deadline=None)
+def test_a_bounded_tick_leaves_the_rest_to_the_next_and_ends_where_one_unbounded_tick_does(events_max, rfqs):
+    bounded, unbounded = _expiring_world(events_max, rfqs), _expiring_world(0, rfqs)
+    at_ns = T0_NS + 6_000 * MS_NS  # every RFQ and quote past its lifetime
+    ticks = _tick_until_done(bounded, at_ns, 1_000)
+    [everything] = _tick_until_done(unbounded, at_ns, 1_000)
+    for events in ticks:
+        closed = [e for e in events if type(e).__name__ == "RfqClosed"]
+        expired = [e for e in events if type(e).__name__ == "QuoteReleased" and e.reason == "expired"]
+        assert len(closed) <= events_max and len(expired) <= events_max  # one round at most each
+    assert all(len(events) >= events_max for events in ticks[:-1])  # each stopped at its bound
+    # The same work, only spread: the same RFQs closed and quotes released, the same balances.
+    kinds = lambda events: sorted((type(e).__name__, getattr(e, "rfq_id", 0), getattr(e, "quote_id", 0),
+                                   getattr(e, "reason", "")) for e in events)
+    assert kinds([e for events in ticks for e in events]) == kinds(everything)
+    assert not bounded.rfqs and not bounded.quotes
+    for agent in ("alice", "bob"):
+        assert views.account(bounded, agent) == views.account(unbounded, agent)

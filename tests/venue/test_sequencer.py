@@ -133,6 +133,39 @@ async def test_ticks_are_injected_and_expire_what_is_due(tmp_path):
     assert stamps == sorted(set(stamps))  # strictly increasing, even under a frozen clock
 
 
+async def test_a_tick_at_its_bound_is_followed_by_another_at_once(tmp_path):
+    """tick_events_max 4: ten RFQs due at once close over several Ticks, each bounded, one
+    round after the other — the clock is frozen after one tick interval, so without the
+    sequencer's immediate re-tick only the first Tick would ever run."""
+    clock = FakeClock()
+    journal = Journal.open(tmp_path / "journal")
+    seq = Sequencer(State(default_config(tick_events_max=4)), journal, clock=clock, queue_max=1_000, batch_max=64,
+                    tick_interval_ms=100)
+    watched = Watched(seq)
+    task = asyncio.create_task(seq.run())
+    await seq.submit(c.Deposit("trader", 10_000 * USDC, "t"))
+    await seq.submit(c.OracleUpdate(0, 65_000 * 10**8, 10**8, clock.now_ns, "test"))
+    for _ in range(10):
+        opened = await seq.submit(c.RequestQuote("trader", 0, "long", 100 * USDC, 10, 10_000_000,
+                                                 expires_in_ms=1_000))
+        assert opened.rejection is None
+    clock.now_ns += 2 * 10**9  # past every RFQ's expiry; then frozen
+    async with asyncio.timeout(10):
+        while views.rfqs(seq.state):
+            await watched.decided_seq.get()
+    seq.stop()
+    await task
+    seq.journal.close()
+    journaled = records(tmp_path / "journal")
+    closing = [r for r in journaled if type(r.command) is c.Tick and r.events]
+    assert [len(r.events) for r in closing] == [4, 4, 2]  # one RfqClosed per RFQ, four a Tick
+    assert all(type(e).__name__ == "RfqClosed" for r in closing for e in r.events)
+    replayed = State(default_config(tick_events_max=4))
+    replay_into(replayed, tmp_path / "journal")
+    assert state_hash(replayed) == state_hash(seq.state)
+    assert views.account(replayed, "trader").held_e6 == 0
+
+
 class FailingOps(FileOps):
     def __init__(self):
         self.fail = False
