@@ -5,7 +5,7 @@
 One trader's ``N`` RFQs (seeded lifetimes of 1.0–1.5 s) all fall due at once; the engine's
 Ticks (compiled when fresh, as the venue runs them) expire them, as the sequencer drives
 them: another Tick at once while the last one stopped at the bound. Each pair times the
-bounded world (the venue's default, ``venue.config.EngineSection.tick_events_max``) and the
+bounded world (the venue's default for a new journal, ``venue.config.TICK_EVENTS_MAX_NEW_JOURNAL``) and the
 unbounded one (0, what journals before the bound hold) in alternation, each on a freshly
 built state (not timed). Figures: the longest single Tick — how long the commands behind
 it wait — and all the Ticks together (what the slicing costs), each bounded / unbounded,
@@ -61,10 +61,9 @@ def _ticks_s(state) -> list[float]:
 
 
 def measure(due: int = DUE_DEFAULT, pairs: int = PAIRS_MIN) -> dict:
-    from venue.config import EngineSection
+    from venue.config import TICK_EVENTS_MAX_NEW_JOURNAL as bound
 
     compiled.prepare()
-    bound = EngineSection().tick_events_max
     _ticks_s(_world(bound, min(due, 1_000)))  # warm-up
     longest = {"bounded": [], "unbounded": []}
     total = {"bounded": [], "unbounded": []}

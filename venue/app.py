@@ -19,8 +19,10 @@ from adapters.gateway.streams import PositionParties
 from engine import events as ev
 from engine import views
 from engine.state import State
+from engine.markets import EngineConfig
 from ledger.gc_policy import tune_gc
-from ledger.journal import JournalReader
+from ledger.genesis import read_genesis
+from ledger.journal import JournalReader, list_segments
 from ledger.records import decode_record
 from ledger.recovery import JOURNAL_DIR, SNAPSHOT_DIR, recover
 from ledger.snapshots import SnapshotWriter
@@ -78,6 +80,8 @@ class Venue:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         data_dir = Path(self.config.venue.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
+        journal_config = await asyncio.to_thread(_journal_config, data_dir / JOURNAL_DIR)
+        self.engine_config = self.config.engine_config(journal_config)  # an unset setting follows the journal
         recovered = await asyncio.to_thread(recover, data_dir, self.engine_config, fsync_policy=self.config.venue.fsync,
                                             genesis_ts_ns=self.clock())
         self.recovered_records = recovered.records_replayed
@@ -160,6 +164,15 @@ class Venue:
             self.sequencer.journal.close()
         if self.snapshots:
             self.snapshots.close()
+
+
+def _journal_config(journal_dir: Path) -> EngineConfig | None:
+    """The configuration the journal in ``journal_dir`` was written with; None for a new
+    journal (or one from before genesis records, which recovery reports)."""
+    if not journal_dir.is_dir() or not list_segments(journal_dir):
+        return None
+    genesis = read_genesis(journal_dir)
+    return None if genesis is None else genesis.config
 
 
 def _last_ts_ns(journal_dir: Path, last_seq: int) -> int:

@@ -132,8 +132,13 @@ class EngineSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     auto_liquidate_after_ms: int = 2_000
     idempotency_window_ms: int = 10 * 60 * 1_000
     checkpoint_every_events: int = 100_000
-    tick_events_max: int = 256  # a Tick's work at most (~1 ms); the rest goes in the next round
+    # A Tick's work at most (~1 ms at 256); the rest goes in the sequencer's next round. Unset:
+    # TICK_EVENTS_MAX_NEW_JOURNAL for a new journal, an existing journal's own (0, unbounded,
+    # for one written before the field), so an upgraded venue restarts on its data directory.
+    tick_events_max: int | None = None
 
+
+TICK_EVENTS_MAX_NEW_JOURNAL = 256  # [engine] tick_events_max, unset, for a new journal
 
 SQL_COALESCE_MS_MAX = 5_000  # [projections] sql_coalesce_ms: the read models at most 5 s behind a quiet venue
 
@@ -222,10 +227,14 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hedging: HedgingSection = msgspec.field(default_factory=HedgingSection)
     markets: list[dict[str, Any]] = msgspec.field(default_factory=lambda: [{"symbol": s} for s in DEFAULT_SYMBOLS])
 
-    def engine_config(self) -> EngineConfig:
-        """The engine's configuration (validated against its hard bounds)."""
+    def engine_config(self, journal: EngineConfig | None = None) -> EngineConfig:
+        """The engine's configuration (validated against its hard bounds); ``journal``: the one
+        an existing journal was written with, which an unset ``tick_events_max`` follows."""
         markets = tuple(msgspec.convert({**m, "market_id": i}, Market) for i, m in enumerate(self.markets))
-        config = EngineConfig(markets=markets, **msgspec.structs.asdict(self.engine))
+        engine = msgspec.structs.asdict(self.engine)
+        if engine["tick_events_max"] is None:
+            engine["tick_events_max"] = TICK_EVENTS_MAX_NEW_JOURNAL if journal is None else journal.tick_events_max
+        config = EngineConfig(markets=markets, **engine)
         config.validate()
         return config
 
@@ -288,7 +297,8 @@ def defaults_toml() -> str:
     for section in SECTIONS:
         lines.append(f"[{section}]")
         for key, value in msgspec.structs.asdict(getattr(config, section)).items():
-            lines.append(f"{key} = {_toml_value(value)}")
+            # TOML has no null: an unset setting is printed commented out (its comment says why).
+            lines.append(f"# {key} = (unset: see docs/config.md)" if value is None else f"{key} = {_toml_value(value)}")
         lines.append("")
     for market in config.markets:
         lines.append("[[markets]]")

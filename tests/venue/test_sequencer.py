@@ -13,12 +13,13 @@ from engine import commands as c
 from engine import views
 from engine.markets import default_config
 from engine.state import State, state_hash
+from ledger.genesis import ConfigChanged
 from ledger.journal import FileOps, Journal, JournalReader
 from ledger.records import decode_record
 from ledger.recovery import replay_into
 from tests.support import FakeClock
 from venue.app import Venue
-from venue.config import load
+from venue.config import TICK_EVENTS_MAX_NEW_JOURNAL, load
 from protocol.codes import OVERLOADED, STOPPED
 from venue.sequencer import WRITES_QUEUED_MAX, Sequencer
 
@@ -320,6 +321,32 @@ async def test_restart_resumes_from_the_journal_with_time_never_going_back(tmp_p
     assert later.ts_ns > last_ts
     assert all(o.rejection is None for o in acked)
     await again.stop()
+
+
+async def test_an_unset_tick_bound_follows_the_journal_and_a_set_one_must_equal_it(tmp_path):
+    """A journal written with tick_events_max 0 (as every one before the field): a venue that
+    leaves the setting unset restarts on it with 0; one that sets 256 is refused; a new data
+    directory gets 256."""
+    def config(**engine):
+        return load(env={}, overrides={"venue": {"data_dir": str(tmp_path / "data"), "demo": False},
+                                       "oracle": {"source": "none"}, "engine": engine})
+
+    old = Venue(config(tick_events_max=0), clock=FakeClock())
+    await old.start(serve=False)
+    await old.execute(c.Deposit("alice", USDC, "r"))
+    await old.stop()
+    upgraded = Venue(config(), clock=FakeClock())
+    await upgraded.start(serve=False)
+    assert upgraded.state.config.tick_events_max == 0
+    assert views.account(upgraded.state, "alice").free_e6 == USDC
+    await upgraded.stop()
+    with pytest.raises(ConfigChanged, match="tick_events_max"):
+        await Venue(config(tick_events_max=256), clock=FakeClock()).start(serve=False)
+    fresh = Venue(load(env={}, overrides={"venue": {"data_dir": str(tmp_path / "new"), "demo": False},
+                                          "oracle": {"source": "none"}}), clock=FakeClock())
+    await fresh.start(serve=False)
+    assert fresh.state.config.tick_events_max == TICK_EVENTS_MAX_NEW_JOURNAL == 256
+    await fresh.stop()
 
 
 async def test_replies_once_durable_streams_first_and_one_failing_reply_stops_no_other(tmp_path):
