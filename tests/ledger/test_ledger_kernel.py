@@ -252,7 +252,10 @@ long_values = st.integers(0, len(LONG) - 1).map(lambda i: LONG[i]())
 msgpack_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(allow_nan=False),
               st.text(max_size=40), st.binary(max_size=40), long_values,
-              st.builds(msgspec.msgpack.Ext, st.integers(-128, 127), st.binary(max_size=20))),
+              # Every ext type but -1: msgpack's timestamp, which msgspec decodes into a datetime
+              # and rejects unless its bytes are one (the comparison's decode would fail, not the kernel).
+              st.builds(msgspec.msgpack.Ext, st.integers(-128, 127).filter(lambda code: code != -1),
+                        st.binary(max_size=20))),
     lambda inner: st.one_of(st.lists(inner, max_size=20), st.dictionaries(st.integers(0, 99), inner, max_size=18)),
     max_leaves=25)
 
