@@ -48,14 +48,14 @@ def _ticks_s(state) -> list[float]:
     """Each Tick's seconds, Ticks at one instant until one ends below the bound (or the first
     when unbounded), as ``venue.sequencer`` injects them."""
     from engine import commands as cmd
-    from engine.core import execute
+    from engine.core import execute, tick_stopped_at_bound
 
-    at_ns, events_max, seconds = T0_NS + 2 * 10**9, state.config.tick_events_max, []
+    at_ns, seconds = T0_NS + 2 * 10**9, []
     while True:
         started = time.perf_counter()
         events = execute(state, cmd.Tick(), at_ns + len(seconds), 10**9 + len(seconds))
         seconds.append(time.perf_counter() - started)
-        if not events_max or len(events) < events_max:
+        if not tick_stopped_at_bound(state.config, events):
             assert not state.rfqs, "a Tick below its bound left RFQs due"
             return seconds
 

@@ -31,11 +31,16 @@ def execute(state: State, command, ts_ns: int, cmd_id: int) -> list[Event] | Rej
     return events
 
 
+def tick_stopped_at_bound(config, events: list) -> bool:
+    """Whether a Tick's ``events`` reached ``config.tick_events_max``: work may still be due,
+    for the next Tick (which the sequencer injects in its next round)."""
+    return bool(config.tick_events_max) and len(events) >= config.tick_events_max
+
+
 def _finish_tick(state: State, command: Tick, ts_ns: int, cmd_id: int, events: list) -> None:
-    events_max = state.config.tick_events_max
     for _ in range(TICK_ROUNDS_MAX):
-        if events_max and len(events) >= events_max:
-            return  # the rest is decided by the next Tick (``tick_events_max``)
+        if tick_stopped_at_bound(state.config, events):
+            return  # the rest is decided by the next Tick
         more = decide(state, command, ts_ns, cmd_id)
         if not more:
             return

@@ -34,7 +34,7 @@ from functools import partial
 
 from protocol.codes import OVERLOADED, STOPPED
 from engine import commands as cmd
-from engine.core import execute
+from engine.core import execute, tick_stopped_at_bound
 from engine.rejections import Rejected
 from engine.state import State
 from ledger.journal import Journal, JournalFailed
@@ -80,12 +80,6 @@ def _deliver(reply: Reply | None, outcome: Outcome) -> None:
 def _resolve(future: asyncio.Future, outcome: Outcome) -> None:
     if not future.done():  # a caller may have cancelled it
         future.set_result(outcome)
-
-
-def _tick_left_work(state: State, outcome: Outcome) -> bool:
-    """Whether a Tick stopped at ``tick_events_max`` events, work perhaps still due (engine/core)."""
-    events_max = state.config.tick_events_max
-    return bool(events_max) and len(outcome.events) >= events_max
 
 
 def refused(code: str, message: str, **detail) -> Outcome:
@@ -253,7 +247,7 @@ class Sequencer:
                 # The consistent copy, between two commands; not written before it is durable.
                 snapshot = self.snapshots.copy(state, cmd_id, payloads[-1])
         last_command, _, last_outcome = batch[-1]  # a Tick, when one was due, comes last
-        if type(last_command) is cmd.Tick and _tick_left_work(state, last_outcome):
+        if type(last_command) is cmd.Tick and tick_stopped_at_bound(state.config, last_outcome.events):
             self._next_tick_ns = 0  # the next round ticks again, after the commands waiting by then
         return payloads, snapshot
 

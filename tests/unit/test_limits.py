@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from engine import commands as cmd
 from engine import views
-from engine.core import execute
+from engine.core import execute, tick_stopped_at_bound
 from engine.invariants import check
 from engine.markets import default_config
 from engine.rejections import LIMIT_REACHED, Rejected
@@ -188,8 +188,7 @@ def _tick_until_done(state: State, at_ns: int, cmd_id: int) -> list[list]:
     while True:
         ticks.append(execute(state, cmd.Tick(), at_ns + len(ticks), cmd_id + len(ticks)))
         check(state)
-        events_max = state.config.tick_events_max
-        if not events_max or len(ticks[-1]) < events_max:
+        if not tick_stopped_at_bound(state.config, ticks[-1]):
             return ticks
 
 
