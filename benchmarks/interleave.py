@@ -62,26 +62,34 @@ def interleave(run_figure: Callable[[], float], run_baseline: Callable[[], float
     ``between`` runs after every single run (e.g. let a server drain) and is not timed.
     A progress bar shows the pairs when ``label`` is given.
     """
-    assert pairs >= 1, pairs
-    figure_values: list[float] = []
-    baseline_values: list[float] = []
-    bar = _bar(pairs, label)
+    values = interleave_runs({figure: run_figure, baseline: run_baseline}, rounds=pairs, label=label,
+                             between=between)
+    return ratio_summary(values[figure], values[baseline], figure=figure, baseline=baseline, better=better)
+
+
+def interleave_runs(runs: dict[str, Callable[[], float]], *, rounds: int = PAIRS_MIN, label: str | None = None,
+                    between: Callable[[], None] | None = None) -> dict[str, list[float]]:
+    """Each of ``runs`` once per round, in the order given, ``rounds`` rounds: the values of
+    each by name, round by round (so the i-th values of any two were measured side by side:
+    ``ratio_summary`` of any two lists). ``between`` and ``label`` as in ``interleave``."""
+    assert rounds >= 1, rounds
+    values: dict[str, list[float]] = {name: [] for name in runs}
+    first, second = list(runs)[:2] if len(runs) > 1 else (None, None)
+    bar = _bar(rounds, label)
     try:
-        for _ in range(pairs):
-            figure_values.append(float(run_figure()))
-            if between:
-                between()
-            baseline_values.append(float(run_baseline()))
-            if between:
-                between()
+        for _ in range(rounds):
+            for name, run in runs.items():
+                values[name].append(float(run()))
+                if between:
+                    between()
             if bar is not None:
-                bar.set_postfix_str(f"ratio {figure_values[-1] / baseline_values[-1]:.3g}"
-                                    if baseline_values[-1] else "")
+                bar.set_postfix_str(f"ratio {values[first][-1] / values[second][-1]:.3g}"
+                                    if first and values[second][-1] else "")
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
-    return ratio_summary(figure_values, baseline_values, figure=figure, baseline=baseline, better=better)
+    return values
 
 
 @contextmanager
@@ -113,7 +121,7 @@ def _bar(total: int, label: str | None):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=label, unit="pair", leave=False)
+    return tqdm(total=total, desc=label, unit="round", leave=False)
 
 
 # -- the machine's calibration ----------------------------------------------------------------

@@ -7,10 +7,16 @@
   when it can start here (else the figure is null and ``projections.postgresql_skipped`` says
   why);
 - each also as a ratio to ``replay verify`` of the same journal in the same run
-  (``..._ratio_to_verify``; target >= 0.5: writing SQL must not be the bottleneck): rebuild
-  and verify alternate, ``PAIRS`` pairs per database, and the ratio is the median of the
-  pairwise ratios with its min and max (``benchmarks.interleave``: a drifting machine
-  load hits both sides of a pair alike);
+  (``..._ratio_to_verify``; target >= 0.5: writing SQL must not be the bottleneck);
+- ``projections.sqlite_floor_events_per_s`` (and postgresql): the database's own part
+  alone — the same batches' rows, made beforehand by a recorded rebuild, written again into
+  a fresh database by ``SqlProjection.write_rows`` (one transaction per batch with its
+  checkpoint, as the rebuild) — with ``..._floor_ratio_to_verify``, the ceiling no
+  projection writing these rows into this database could pass, and ``..._ratio_to_floor``,
+  how close the rebuild comes to it;
+- rebuild, floor and verify take turns, ``PAIRS`` rounds per database, and each ratio is the
+  median of the ratios within a round with its min and max (``benchmarks.interleave``: a
+  drifting machine load hits the three alike);
 - ``projections.lag_seq_p99`` / ``projections.lag_s_p99`` (and p50, max): the SQL
   projection's lag in the running venue (``agentperp run``, its defaults) while
   ``bench gateway``'s throughput load runs (its client processes, its agents), sampled from
@@ -27,6 +33,7 @@ paused as replay's tools do.
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import shutil
@@ -35,7 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.interleave import PAIRS_MIN, interleave
+from benchmarks.interleave import PAIRS_MIN, interleave_runs, ratio_summary
 from benchmarks.report import emit
 from engine.markets import DEFAULT_SYMBOLS
 from ledger.projections.runner import Runner
@@ -46,16 +53,39 @@ from replay.verify import verify
 
 TARGETS = {"projections.sqlite_ratio_to_verify": (">=", 0.5),
            "projections.postgresql_ratio_to_verify": (">=", 0.5)}
-PAIRS = PAIRS_MIN  # rebuild / verify pairs per database, interleaved (benchmarks/interleave.py)
+PAIRS = PAIRS_MIN  # rounds of rebuild, floor and verify per database (benchmarks/interleave.py)
 LAG_SAMPLE_INTERVAL_S = 0.05
 CATCH_UP_S_MAX = 300.0
 
 
-def _rebuild_vs_verify(data_dir: Path, events: int, url_of_run, database: str) -> dict:
-    """Rebuilds from seq 0 into a fresh database (``url_of_run(i)``) and ``replay verify`` of
-    the same journal (``events`` events), interleaved (``PAIRS`` pairs): the ratio dict of
-    their events/s."""
-    runs = iter(range(PAIRS))
+class _Recording(SqlProjection):
+    """A rebuild that also keeps each batch's rows, as tuples, and where its checkpoint went:
+    what the floor writes again."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches: list[tuple[list[tuple[str, bool, list[tuple]]], int, int, int]] = []
+
+    def write_rows(self, rows_by_table, after_seq: int, last_seq: int, last_ts_ns: int) -> None:
+        self.batches.append(([(name, upsert, [tuple(row.values()) if type(row) is dict else tuple(row)
+                                              for row in rows])
+                              for name, upsert, rows in rows_by_table], after_seq, last_seq, last_ts_ns))
+        super().write_rows(rows_by_table, after_seq, last_seq, last_ts_ns)
+
+
+def _rebuild_floor_verify(data_dir: Path, events: int, url_of_run, database: str) -> dict[str, dict]:
+    """Rebuilds from seq 0 into a fresh database (``url_of_run(name)``), the database's floor
+    (the same batches' rows, made beforehand, written by ``SqlProjection.write_rows``: its
+    transactions, statements and commits, no journal read and no booking) and ``replay
+    verify`` of the same journal (``events`` events), interleaved (``PAIRS`` rounds). The
+    ratio dicts: rebuild / verify (the target), floor / verify (the best a projection could
+    reach on this database: its ceiling) and rebuild / floor (the share of the rebuild that is
+    the database's own work)."""
+    runs = itertools.count()
+    recording = _Recording(url_of_run("recording"), symbols=DEFAULT_SYMBOLS)
+    Runner(data_dir / "journal", [recording]).catch_up()
+    recording.close()
+    batches = recording.batches
 
     def rebuild() -> float:
         projection = SqlProjection(url_of_run(next(runs)), symbols=DEFAULT_SYMBOLS)
@@ -68,13 +98,30 @@ def _rebuild_vs_verify(data_dir: Path, events: int, url_of_run, database: str) -
         assert runner.status["sql"].events_applied == events, (runner.status["sql"].events_applied, events)
         return runner.status["sql"].events_applied / elapsed_s
 
+    def floor() -> float:
+        projection = SqlProjection(url_of_run(next(runs)), symbols=DEFAULT_SYMBOLS)
+        assert projection.load_checkpoint() == 0  # a fresh database: the checkpoint's row at 0
+        started = time.perf_counter()
+        with gc_paused():
+            for rows_by_table, after_seq, last_seq, last_ts_ns in batches:
+                projection.write_rows(rows_by_table, after_seq, last_seq, last_ts_ns)
+        elapsed_s = time.perf_counter() - started
+        projection.close()
+        return events / elapsed_s
+
     def verified() -> float:
         result = verify(data_dir)
         assert result.ok, result.divergence
         return result.events_per_s
 
-    return interleave(rebuild, verified, pairs=PAIRS, figure=f"projections.{database}_events_per_s",
-                      baseline="replay.verify_events_per_s", label=f"rebuild into {database} / replay verify")
+    rebuilt, floored, verified_ = (f"projections.{database}_events_per_s",
+                                   f"projections.{database}_floor_events_per_s", "replay.verify_events_per_s")
+    values = interleave_runs({rebuilt: rebuild, floored: floor, verified_: verified}, rounds=PAIRS,
+                             label=f"rebuild, floor, verify: {database}")
+    return {"ratio_to_verify": ratio_summary(values[rebuilt], values[verified_], figure=rebuilt, baseline=verified_),
+            "floor_ratio_to_verify": ratio_summary(values[floored], values[verified_], figure=floored,
+                                                   baseline=verified_),
+            "ratio_to_floor": ratio_summary(values[rebuilt], values[floored], figure=rebuilt, baseline=floored)}
 
 
 def measure(quick: bool = False) -> dict:
@@ -96,8 +143,8 @@ def measure(quick: bool = False) -> dict:
         first = verify(data_dir)
         assert first.ok, first.divergence
         figures["projections.journal_events"] = first.events
-        ratios = {"sqlite": _rebuild_vs_verify(data_dir, first.events, lambda run: f"sqlite:///{scratch / f'run{run}.db'}",
-                                               "sqlite")}
+        ratios = {"sqlite": _rebuild_floor_verify(data_dir, first.events,
+                                                  lambda run: f"sqlite:///{scratch / f'run_{run}.db'}", "sqlite")}
         server, reason = _postgres(scratch / "pg")
         if server is None:
             figures["projections.postgresql_skipped"] = reason
@@ -105,19 +152,22 @@ def measure(quick: bool = False) -> dict:
             try:
                 host = server.get_uri().split("host=", 1)[1]
 
-                def url(run: int) -> str:
+                def url(run) -> str:
                     server.psql(f"CREATE DATABASE bench_{run};")
                     return f"postgresql+psycopg://postgres@/bench_{run}?host={host}"
 
-                ratios["postgresql"] = _rebuild_vs_verify(data_dir, first.events, url, "postgresql")
+                ratios["postgresql"] = _rebuild_floor_verify(data_dir, first.events, url, "postgresql")
             finally:
                 server.cleanup()
-        verify_rates = [v for ratio in ratios.values() for v in ratio["baseline_values"]]
+        verify_rates = [v for three in ratios.values() for v in three["ratio_to_verify"]["baseline_values"]]
         figures["replay.verify_events_per_s"] = statistics.median(verify_rates)
         for database in ("sqlite", "postgresql"):
-            ratio = ratios.get(database)
-            figures[f"projections.{database}_events_per_s"] = ratio["figure_spread"]["median"] if ratio else None
-            figures[f"projections.{database}_ratio_to_verify"] = ratio
+            three = ratios.get(database, {})
+            for key in ("ratio_to_verify", "floor_ratio_to_verify", "ratio_to_floor"):
+                figures[f"projections.{database}_{key}"] = three.get(key)
+            for key, ratio in (("events_per_s", "ratio_to_verify"), ("floor_events_per_s", "floor_ratio_to_verify")):
+                figures[f"projections.{database}_{key}"] = (three[ratio]["figure_spread"]["median"] if three
+                                                           else None)
         events = first.events
         figures.update(_jetstream(journal_dir, scratch / "nats", events))
         figures.update(_lag_under_gateway_load(scratch / "venue", quick))

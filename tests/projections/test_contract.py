@@ -132,3 +132,24 @@ def test_the_migrations_build_exactly_the_schema(db_url):
         context = MigrationContext.configure(conn, opts={"version_table": migrate.VERSION_TABLE})
         assert compare_metadata(context, t.metadata) == []
     projection.close()
+
+
+def test_write_rows_of_a_recorded_rebuild_make_the_same_tables(generated_journal, db_url, tmp_path):
+    """``bench projections``' floor writes a rebuild's rows again, made beforehand, by
+    ``write_rows`` alone: it must be the same database work, so the same tables."""
+    from benchmarks.projections import _Recording
+
+    recording = _Recording(f"sqlite:///{tmp_path / 'recording.db'}", symbols=SYMBOLS)
+    Runner(generated_journal, [recording], batch_events=500).catch_up()
+    assert len(recording.batches) > 1
+    upserted = {name for rows_by_table, *_ in recording.batches for name, upsert, _rows in rows_by_table if upsert}
+    assert {"positions", "agents", "agent_kpis"} <= upserted  # rows that outlive a batch are upserted
+    again = SqlProjection(db_url, symbols=SYMBOLS)
+    assert again.load_checkpoint() == 0
+    for rows_by_table, after_seq, last_seq, last_ts_ns in recording.batches:
+        again.write_rows(rows_by_table, after_seq, last_seq, last_ts_ns)
+    with recording.engine.connect() as a, again.engine.connect() as b:
+        assert queries.table_checksums(a) == queries.table_checksums(b)
+        assert again.load_checkpoint() == recording.load_checkpoint() == JournalSource(generated_journal).last_seq()
+    recording.close()
+    again.close()

@@ -59,6 +59,11 @@ MUTABLE = {
     "agent_daily_pnl": ("net_pnl_e6",),
 }
 
+# The tables only ever appended to, and the tables whose rows are cached while they may change
+# (in the order of SqlProjection's caches: agents, system, rfqs, quotes, positions, kpis).
+APPENDED = (t.fills, t.funding_payments, t.closes, t.liquidations, t.transfers, t.oracle_prices)
+CACHED = (t.agents, t.system_accounts, t.rfqs, t.quotes, t.positions, t.agent_kpis)
+
 # Quote outcomes by how the maker behaved (docs/projections.md, "quote reliability").
 STOOD = frozenset({"filled", "not_selected", "rfq_closed"})  # live until the RFQ resolved
 PULLED = frozenset({"cancelled", "replaced", "session_ended"})  # withdrawn before an accept
@@ -169,26 +174,37 @@ class _Statement:
 
 
 class _Cache:
-    """Rows of one mutable table by primary key; which changed in this batch; which ended."""
+    """Rows of one mutable table by primary key: which are new in this batch (not in the
+    database yet), which changed in it, which ended."""
 
-    __slots__ = ("rows", "dirty", "ended")
+    __slots__ = ("rows", "new", "dirty", "ended")
 
     def __init__(self) -> None:
         self.rows: dict = {}
+        self.new: set = set()
         self.dirty: set = set()
         self.ended: set = set()
+
+    def add(self, key, row: dict) -> None:
+        """A row the database does not hold yet (its key first seen in this batch)."""
+        self.rows[key] = row
+        self.new.add(key)
 
     def touch(self, key) -> dict:
         self.dirty.add(key)
         return self.rows[key]
 
-    def take(self) -> list[dict]:
-        rows = [self.rows[key] for key in self.dirty]
+    def take(self) -> tuple[list[dict], list[dict]]:
+        """``(new rows, changed rows the database holds)`` of the batch; the ended leave."""
+        rows = self.rows
+        new = [rows[key] for key in self.new]
+        changed = [rows[key] for key in self.dirty if key not in self.new]
         for key in self.ended:
-            del self.rows[key]
+            del rows[key]
+        self.new.clear()
         self.dirty.clear()
         self.ended.clear()
-        return rows
+        return new, changed
 
 
 def _new_kpis(agent: str) -> dict:
@@ -214,12 +230,12 @@ class SqlProjection:
             from ledger.projections.sql.migrate import upgrade
 
             upgrade(self.engine)
-        self._inserts = {table.name: _Statement(self.engine, table, None)
-                         for table in (t.fills, t.funding_payments, t.closes, t.liquidations, t.transfers,
-                                       t.oracle_prices)}
-        self._upserts = {table.name: _Statement(self.engine, table, MUTABLE[table.name]) for table in
-                         (t.agents, t.system_accounts, t.rfqs, t.quotes, t.positions, t.agent_kpis,
-                          t.agent_daily_pnl)}
+        # By table name: every table's insert of new rows, and the cached tables' upserts of
+        # rows the database holds already (on PostgreSQL an upsert goes through a staging
+        # table, ~3x the cost of copying a new row straight into its table).
+        self._inserts = {table.name: _Statement(self.engine, table, None) for table in chain(APPENDED, CACHED)}
+        self._upserts = {table.name: _Statement(self.engine, table, MUTABLE[table.name])
+                         for table in chain(CACHED, (t.agent_daily_pnl,))}
         self._postgresql = self.engine.dialect.name == "postgresql"
         marker = _marker(self.engine)
         # By the driver's cursor, like the rows: SQLAlchemy's statement building cost ~0.3 ms a batch.
@@ -258,24 +274,32 @@ class SqlProjection:
                     last_seq = e.seq
                 last_ts_ns = record.ts_ns
             self._finish_kpis()
-            with self.engine.begin() as conn:
-                cursor = conn.connection.dbapi_connection.cursor()  # the driver's, in conn's transaction
-                try:
-                    if self._postgresql:
-                        cursor.execute(PG_COMMIT)
-                    # The checkpoint first: a compare-and-set that also locks the row (PostgreSQL),
-                    # so a second writer waits, then finds the seq moved and writes nothing.
-                    cursor.execute(self._move_checkpoint, (last_seq, last_ts_ns, self.name, after_seq))
-                    if cursor.rowcount != 1:
-                        raise RuntimeError(f"projection {self.name}: checkpoint is not at seq {after_seq} "
-                                           "(another writer, or a rebuild under a running venue?)")
-                    self._write(cursor)
-                finally:
-                    cursor.close()
+            self.write_rows(self.rows_of_batch(), after_seq, last_seq, last_ts_ns)
         except BaseException:
             self._loaded = False  # the cache may hold the failed batch: reload it from the database
             raise
         return last_seq
+
+    def write_rows(self, rows_by_table: list[tuple[str, bool, list]], after_seq: int, last_seq: int,
+                   last_ts_ns: int) -> None:
+        """The database's part of a batch: in one transaction, move the checkpoint from
+        ``after_seq`` to ``last_seq`` and write ``rows_by_table`` (``rows_of_batch``'s). Also
+        timed alone, on rows made beforehand, by ``bench projections`` (the database's floor)."""
+        with self.engine.begin() as conn:
+            cursor = conn.connection.dbapi_connection.cursor()  # the driver's, in conn's transaction
+            try:
+                if self._postgresql:
+                    cursor.execute(PG_COMMIT)
+                # The checkpoint first: a compare-and-set that also locks the row (PostgreSQL),
+                # so a second writer waits, then finds the seq moved and writes nothing.
+                cursor.execute(self._move_checkpoint, (last_seq, last_ts_ns, self.name, after_seq))
+                if cursor.rowcount != 1:
+                    raise RuntimeError(f"projection {self.name}: checkpoint is not at seq {after_seq} "
+                                       "(another writer, or a rebuild under a running venue?)")
+                for name, upsert, rows in rows_by_table:
+                    (self._upserts if upsert else self._inserts)[name].execute(cursor, rows)
+            finally:
+                cursor.close()
 
     # -- the cache ---------------------------------------------------------------------
 
@@ -301,30 +325,32 @@ class SqlProjection:
                 self.days.setdefault(agent, {})[day] = net_pnl_e6
         for account in SYSTEM_ACCOUNTS:
             if account not in self.system.rows:
-                self.system.rows[account] = {"account": account, "balance_e6": 0}
-                self.system.dirty.add(account)
+                self.system.add(account, {"account": account, "balance_e6": 0})
         self._loaded = True
 
     def _begin_batch(self) -> None:
-        self.inserts: dict[str, list[dict]] = {table.name: [] for table in
-                                               (t.fills, t.funding_payments, t.closes, t.liquidations, t.transfers,
-                                                t.oracle_prices)}
+        self.inserts: dict[str, list[dict]] = {table.name: [] for table in APPENDED}
         self.days_changed: set[tuple[str, int]] = set()  # (agent, day) of self.days moved in this batch
         self.seq = 0
         self.ts_ns = 0
 
-    def _write(self, cursor) -> None:
-        for name, rows in self.inserts.items():
-            if rows:
-                self._inserts[name].execute(cursor, rows)
-        for table, cache in ((t.agents, self.agents), (t.system_accounts, self.system), (t.rfqs, self.rfqs),
-                             (t.quotes, self.quotes), (t.positions, self.positions), (t.agent_kpis, self.kpis)):
-            rows = cache.take()
-            if rows:
-                self._upserts[table.name].execute(cursor, rows)
+    def rows_of_batch(self) -> list[tuple[str, bool, list]]:
+        """``(table name, upsert?, rows)`` of the batch booked, in the order they are written:
+        the appended rows, then the cached tables' new rows (inserted) and changed rows
+        (upserted); those that ended leave the cache. A row is a tuple, or a dict whose
+        values are in column order (``_Statement``)."""
+        out = [(name, False, rows) for name, rows in self.inserts.items() if rows]
+        for table, cache in zip(CACHED, (self.agents, self.system, self.rfqs, self.quotes, self.positions,
+                                         self.kpis)):
+            new, changed = cache.take()
+            if new:
+                out.append((table.name, False, new))
+            if changed:
+                out.append((table.name, True, changed))
         if self.days_changed:
-            self._upserts[t.agent_daily_pnl.name].execute(
-                cursor, [(agent, day, self.days[agent][day]) for agent, day in self.days_changed])
+            out.append((t.agent_daily_pnl.name, True,
+                        [(agent, day, self.days[agent][day]) for agent, day in self.days_changed]))
+        return out
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -336,9 +362,8 @@ class SqlProjection:
         if row is None:
             row = {"agent": agent, "first_seq": self.seq, "first_ts_ns": self.ts_ns, "free_e6": 0, "held_e6": 0,
                    "deposited_e6": 0, "withdrawn_e6": 0}
-            self.agents.rows[agent] = row
-            self.kpis.rows[agent] = _new_kpis(agent)
-            self.kpis.dirty.add(agent)
+            self.agents.add(agent, row)
+            self.kpis.add(agent, _new_kpis(agent))
         self.agents.dirty.add(agent)
         return row
 
@@ -487,7 +512,7 @@ class SqlProjection:
 
     def _finish_kpis(self) -> None:
         """The ratios and the Sharpe of every agent whose figures moved in this batch."""
-        for agent in self.kpis.dirty:
+        for agent in self.kpis.new | self.kpis.dirty:
             k = self.kpis.rows[agent]
             ended = k["positions_ended"]
             k["win_rate_bps"] = div_half_even(k["positions_won"] * BPS, ended) if ended else None
@@ -510,22 +535,20 @@ class SqlProjection:
         self._transfers(e, e.transfers)
 
     def _rfq_opened(self, e: ev.RfqOpened) -> None:
-        self.rfqs.rows[e.rfq_id] = {
+        self.rfqs.add(e.rfq_id, {
             "rfq_id": e.rfq_id, "seq": e.seq, "ts_ns": e.ts_ns, "trader": e.trader, "market": e.market,
             "market_symbol": self._symbol(e.market), "side": e.side, "size_e6": e.size_e6, "leverage": e.leverage,
             "max_funding_rate_e9": e.max_funding_rate_e9, "duration": e.duration, "expires_ns": e.expires_ns,
             "margin_e6": e.margin_e6, "fee_e6": e.fee_e6, "auto_accept": e.auto_accept,
             "target_rate_e9": e.target_rate_e9, "status": "open", "quotes": 0, "ended_seq": None,
-            "ended_ts_ns": None, "position_id": None}
-        self.rfqs.dirty.add(e.rfq_id)
+            "ended_ts_ns": None, "position_id": None})
         self._transfers(e, e.transfers)
 
     def _quote_submitted(self, e: ev.QuoteSubmitted) -> None:
-        self.quotes.rows[e.quote_id] = {
+        self.quotes.add(e.quote_id, {
             "quote_id": e.quote_id, "rfq_id": e.rfq_id, "seq": e.seq, "ts_ns": e.ts_ns, "maker": e.maker,
             "funding_rate_e9": e.funding_rate_e9, "collateral_e6": e.collateral_e6, "fee_e6": e.fee_e6,
-            "expires_ns": e.expires_ns, "outcome": "live", "ended_seq": None, "ended_ts_ns": None}
-        self.quotes.dirty.add(e.quote_id)
+            "expires_ns": e.expires_ns, "outcome": "live", "ended_seq": None, "ended_ts_ns": None})
         self.rfqs.touch(e.rfq_id)["quotes"] += 1
         self._kpi(e.maker)["quotes_submitted"] += 1
         self._transfers(e, e.transfers)
@@ -541,7 +564,7 @@ class SqlProjection:
         self._transfers(e, e.transfers)
 
     def _position_opened(self, e: ev.PositionOpened) -> None:
-        self.positions.rows[e.position_id] = {
+        self.positions.add(e.position_id, {
             "position_id": e.position_id, "rfq_id": e.rfq_id, "quote_id": e.quote_id, "seq": e.seq,
             "ts_ns": e.ts_ns, "market": e.market, "market_symbol": self._symbol(e.market),
             "long_agent": e.long_agent, "short_agent": e.short_agent, "taker_side": e.taker_side,
@@ -549,8 +572,7 @@ class SqlProjection:
             "funding_rate_e9": e.funding_rate_e9, "margin_long_e6": 0, "margin_short_e6": 0,
             "taker_fee_e6": e.taker_fee_e6, "maker_fee_e6": e.maker_fee_e6, "duration": e.duration,
             "expires_ns": e.expires_ns, "status": "open", "exit_price_e8": None, "ended_seq": None,
-            "ended_ts_ns": None, "pnl_long_e6": 0, "funding_long_to_short_e6": 0, "reward_e6": 0}
-        self.positions.dirty.add(e.position_id)
+            "ended_ts_ns": None, "pnl_long_e6": 0, "funding_long_to_short_e6": 0, "reward_e6": 0})
         rfq = self.rfqs.touch(e.rfq_id)
         rfq["status"], rfq["ended_seq"], rfq["ended_ts_ns"], rfq["position_id"] = \
             "filled", e.seq, e.ts_ns, e.position_id
