@@ -62,6 +62,7 @@ def interleave(run_figure: Callable[[], float], run_baseline: Callable[[], float
     ``between`` runs after every single run (e.g. let a server drain) and is not timed.
     A progress bar shows the pairs when ``label`` is given.
     """
+    assert figure != baseline, figure  # the runs are keyed by name
     values = interleave_runs({figure: run_figure, baseline: run_baseline}, rounds=pairs, label=label,
                              between=between)
     return ratio_summary(values[figure], values[baseline], figure=figure, baseline=baseline, better=better)

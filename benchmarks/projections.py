@@ -11,7 +11,8 @@
 - ``projections.sqlite_floor_events_per_s`` (and postgresql): the database's own part
   alone — the same batches' rows, made beforehand by a recorded rebuild, written again into
   a fresh database by ``SqlProjection.write_rows`` (one transaction per batch with its
-  checkpoint, as the rebuild) — with ``..._floor_ratio_to_verify``, the ceiling no
+  checkpoint, as the rebuild) — with ``..._floor_ratio_to_verify``, the ceiling (at these
+  batches and statements) no
   projection writing these rows into this database could pass, and ``..._ratio_to_floor``,
   how close the rebuild comes to it;
 - rebuild, floor and verify take turns, ``PAIRS`` rounds per database, and each ratio is the
@@ -66,15 +67,16 @@ class _Recording(SqlProjection):
         super().__init__(*args, **kwargs)
         self.batches: list[tuple[list[tuple[str, bool, list[tuple]]], int, int, int]] = []
 
-    def write_rows(self, rows_by_table, after_seq: int, last_seq: int, last_ts_ns: int) -> None:
-        self.batches.append(([(name, upsert, [tuple(row.values()) if type(row) is dict else tuple(row)
-                                              for row in rows])
-                              for name, upsert, rows in rows_by_table], after_seq, last_seq, last_ts_ns))
-        super().write_rows(rows_by_table, after_seq, last_seq, last_ts_ns)
+    def _write_rows(self, rows_by_table, after_seq: int, last_seq: int, last_ts_ns: int) -> None:
+        rows = [(name, upsert, [tuple(row.values()) if type(row) is dict else tuple(row) for row in rows])
+                for name, upsert, rows in rows_by_table]  # copied now: cached rows change later
+        super()._write_rows(rows_by_table, after_seq, last_seq, last_ts_ns)
+        self.batches.append((rows, after_seq, last_seq, last_ts_ns))  # kept once committed (a retry re-records)
 
 
-def _rebuild_floor_verify(data_dir: Path, events: int, url_of_run, database: str) -> dict[str, dict]:
-    """Rebuilds from seq 0 into a fresh database (``url_of_run(name)``), the database's floor
+def _rebuild_floor_verify(data_dir: Path, events: int, url_of_run, drop, database: str) -> dict[str, dict]:
+    """Rebuilds from seq 0 into a fresh database (``url_of_run(name)``, ``drop(url)`` once
+    timed: one database at a time on disk), the database's floor
     (the same batches' rows, made beforehand, written by ``SqlProjection.write_rows``: its
     transactions, statements and commits, no journal read and no booking) and ``replay
     verify`` of the same journal (``events`` events), interleaved (``PAIRS`` rounds). The
@@ -85,6 +87,7 @@ def _rebuild_floor_verify(data_dir: Path, events: int, url_of_run, database: str
     recording = _Recording(url_of_run("recording"), symbols=DEFAULT_SYMBOLS)
     Runner(data_dir / "journal", [recording]).catch_up()
     recording.close()
+    drop(recording.url)
     batches = recording.batches
 
     def rebuild() -> float:
@@ -95,6 +98,7 @@ def _rebuild_floor_verify(data_dir: Path, events: int, url_of_run, database: str
             runner.catch_up()
         elapsed_s = time.perf_counter() - started
         projection.close()
+        drop(projection.url)
         assert runner.status["sql"].events_applied == events, (runner.status["sql"].events_applied, events)
         return runner.status["sql"].events_applied / elapsed_s
 
@@ -107,6 +111,7 @@ def _rebuild_floor_verify(data_dir: Path, events: int, url_of_run, database: str
                 projection.write_rows(rows_by_table, after_seq, last_seq, last_ts_ns)
         elapsed_s = time.perf_counter() - started
         projection.close()
+        drop(projection.url)
         return events / elapsed_s
 
     def verified() -> float:
@@ -144,7 +149,8 @@ def measure(quick: bool = False) -> dict:
         assert first.ok, first.divergence
         figures["projections.journal_events"] = first.events
         ratios = {"sqlite": _rebuild_floor_verify(data_dir, first.events,
-                                                  lambda run: f"sqlite:///{scratch / f'run_{run}.db'}", "sqlite")}
+                                                  lambda run: f"sqlite:///{scratch / f'run_{run}.db'}",
+                                                  _drop_sqlite, "sqlite")}
         server, reason = _postgres(scratch / "pg")
         if server is None:
             figures["projections.postgresql_skipped"] = reason
@@ -156,7 +162,10 @@ def measure(quick: bool = False) -> dict:
                     server.psql(f"CREATE DATABASE bench_{run};")
                     return f"postgresql+psycopg://postgres@/bench_{run}?host={host}"
 
-                ratios["postgresql"] = _rebuild_floor_verify(data_dir, first.events, url, "postgresql")
+                def drop(url: str) -> None:
+                    server.psql(f"DROP DATABASE {url.split('@/', 1)[1].split('?', 1)[0]};")
+
+                ratios["postgresql"] = _rebuild_floor_verify(data_dir, first.events, url, drop, "postgresql")
             finally:
                 server.cleanup()
         verify_rates = [v for three in ratios.values() for v in three["ratio_to_verify"]["baseline_values"]]
@@ -174,6 +183,12 @@ def measure(quick: bool = False) -> dict:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return figures
+
+
+def _drop_sqlite(url: str) -> None:
+    path = url.removeprefix("sqlite:///")
+    for suffix in ("", "-wal", "-shm"):
+        Path(path + suffix).unlink(missing_ok=True)
 
 
 def _jetstream(journal_dir: Path, directory: Path, events: int) -> dict:

@@ -387,7 +387,8 @@ class Runner(StatusBoard):
                     status.last_error = f"{type(error).__name__}: {error}"[:ERROR_TEXT_MAX]
                     log.error("projection %s: batch from seq %d failed (attempt %d): %s", projection.name,
                               status.failing_seq, status.retry_attempt, status.last_error)
-                    _recover(projection)
+                    # The durable checkpoint is the truth (a commit may have landed before the error).
+                    status.seq = _recover(projection)
                     time.sleep(self.retry.delay_s(status.retry_attempt, self._rng))
                     continue
                 self._applied(status, records, new_seq)

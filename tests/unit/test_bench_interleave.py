@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from benchmarks.interleave import HIGHER, LOWER, PAIRS_MIN, interleave, is_ratio, one_cpu, ratio_summary, spread
+from benchmarks.interleave import (HIGHER, LOWER, PAIRS_MIN, interleave, interleave_runs, is_ratio, one_cpu,
+                                  ratio_summary, spread)
 
 
 def test_runs_alternate_figure_first_for_every_pair():
@@ -30,6 +31,18 @@ def test_between_runs_after_every_single_run():
     interleave(lambda: calls.append("A") or 1.0, lambda: calls.append("B") or 1.0, figure="f", baseline="b",
                pairs=2, between=lambda: calls.append("-"))
     assert calls == ["A", "-", "B", "-", "A", "-", "B", "-"]
+
+
+def test_runs_take_turns_in_the_order_given_each_round():
+    calls = []
+
+    def run(name: str, value: float):
+        return lambda: calls.append(name) or value
+
+    values = interleave_runs({"a": run("a", 1.0), "b": run("b", 2.0), "c": run("c", 4.0)}, rounds=3,
+                             between=lambda: calls.append("-"))
+    assert calls == ["a", "-", "b", "-", "c", "-"] * 3
+    assert values == {"a": [1.0] * 3, "b": [2.0] * 3, "c": [4.0] * 3}
 
 
 def test_the_default_is_at_least_five_pairs():

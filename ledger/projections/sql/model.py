@@ -230,7 +230,7 @@ class SqlProjection:
             from ledger.projections.sql.migrate import upgrade
 
             upgrade(self.engine)
-        # By table name: every table's insert of new rows, and the cached tables' upserts of
+        # By table name: the appended and cached tables' inserts of new rows, and the upserts of
         # rows the database holds already (on PostgreSQL an upsert goes through a staging
         # table, ~3x the cost of copying a new row straight into its table).
         self._inserts = {table.name: _Statement(self.engine, table, None) for table in chain(APPENDED, CACHED)}
@@ -274,7 +274,7 @@ class SqlProjection:
                     last_seq = e.seq
                 last_ts_ns = record.ts_ns
             self._finish_kpis()
-            self.write_rows(self.rows_of_batch(), after_seq, last_seq, last_ts_ns)
+            self._write_rows(self.rows_of_batch(), after_seq, last_seq, last_ts_ns)
         except BaseException:
             self._loaded = False  # the cache may hold the failed batch: reload it from the database
             raise
@@ -284,7 +284,14 @@ class SqlProjection:
                    last_ts_ns: int) -> None:
         """The database's part of a batch: in one transaction, move the checkpoint from
         ``after_seq`` to ``last_seq`` and write ``rows_by_table`` (``rows_of_batch``'s). Also
-        timed alone, on rows made beforehand, by ``bench projections`` (the database's floor)."""
+        timed alone, on rows made beforehand, by ``bench projections`` (the database's floor):
+        called so, it leaves this projection's cache behind the checkpoint, so the cache is
+        dropped (the next ``apply`` reloads it)."""
+        self._loaded = False
+        self._write_rows(rows_by_table, after_seq, last_seq, last_ts_ns)
+
+    def _write_rows(self, rows_by_table: list[tuple[str, bool, list]], after_seq: int, last_seq: int,
+                    last_ts_ns: int) -> None:
         with self.engine.begin() as conn:
             cursor = conn.connection.dbapi_connection.cursor()  # the driver's, in conn's transaction
             try:
