@@ -59,8 +59,7 @@ MUTABLE = {
     "agent_daily_pnl": ("net_pnl_e6",),
 }
 
-# The tables only ever appended to, and the tables whose rows are cached while they may change
-# (in the order of SqlProjection's caches: agents, system, rfqs, quotes, positions, kpis).
+# The tables only ever appended to, and the tables whose rows are cached while they may change.
 APPENDED = (t.fills, t.funding_payments, t.closes, t.liquidations, t.transfers, t.oracle_prices)
 CACHED = (t.agents, t.system_accounts, t.rfqs, t.quotes, t.positions, t.agent_kpis)
 
@@ -347,8 +346,8 @@ class SqlProjection:
         (upserted); those that ended leave the cache. A row is a tuple, or a dict whose
         values are in column order (``_Statement``)."""
         out = [(name, False, rows) for name, rows in self.inserts.items() if rows]
-        for table, cache in zip(CACHED, (self.agents, self.system, self.rfqs, self.quotes, self.positions,
-                                         self.kpis)):
+        for table, cache in ((t.agents, self.agents), (t.system_accounts, self.system), (t.rfqs, self.rfqs),
+                             (t.quotes, self.quotes), (t.positions, self.positions), (t.agent_kpis, self.kpis)):
             new, changed = cache.take()
             if new:
                 out.append((table.name, False, new))
