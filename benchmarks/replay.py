@@ -8,6 +8,11 @@ read, crc32c check and record-header decode of every frame, events counted from 
 - ``replay.verify_ratio_to_read``: ``replay.verify.verify`` from seq 1 (read, crc, decode,
   apply every event, state hash and invariants at every checkpoint) events/s ÷ the raw read
   rate; figure and baseline in alternation, ``PAIRS_MIN`` pairs. Target >= 0.3.
+  verify reads ahead in a second process when that pays (``ReplayJournal.read_ahead_pays``:
+  two cores, ``fork``, a journal of 4 MiB or more; ``replay.verify_read_ahead`` says whether
+  it did): frames, crc and gathering there, decoding and applying here.
+- ``replay.verify_one_process_ratio_to_read``: the same verify in one process
+  (``read_ahead=False``), in the same rounds.
 - ``replay.export_ratio_to_read``: every export table to Parquet, rows/s ÷ raw read events/s.
 - ``replay.whatif_ratio_to_read``: re-deciding the commands under a changed maintenance
   fraction (both worlds), commands/s ÷ raw read events/s.
@@ -40,7 +45,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.interleave import PAIRS_MIN, interleave
+from benchmarks.interleave import PAIRS_MIN, interleave, interleave_runs, ratio_summary
 from benchmarks.report import emit
 from engine.events import Checkpoint
 from ledger.journal import JournalReader
@@ -163,18 +168,27 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
 
         verified: list = []
 
-        def run_verify() -> float:
-            result = verify(data_dir)
+        def run_verify(read_ahead: bool | None) -> float:
+            result = verify(data_dir, read_ahead=read_ahead)
             assert result.ok, result.divergence
             verified.append(result)
             return result.events_per_s
 
-        figures["replay.verify_ratio_to_read"] = interleave(
-            run_verify, read, pairs=pairs, figure="replay.events_per_s", baseline="journal.read_events_per_s",
-            label="replay verify / raw read")
+        # verify as `agentperp replay verify` runs it (its read ahead in a second process when
+        # that pays: ReplayJournal.read_ahead_pays), verify in this process alone, the raw read.
+        values = interleave_runs({"replay.events_per_s": lambda: run_verify(None),
+                                  "replay.one_process_events_per_s": lambda: run_verify(False),
+                                  "journal.read_events_per_s": read}, rounds=pairs, label="replay verify / raw read")
+        for ratio, name in (("replay.verify_ratio_to_read", "replay.events_per_s"),
+                            ("replay.verify_one_process_ratio_to_read", "replay.one_process_events_per_s")):
+            figures[ratio] = ratio_summary(values[name], values["journal.read_events_per_s"], figure=name,
+                                           baseline="journal.read_events_per_s")
+        figures["replay.verify_read_ahead"] = ReplayJournal(data_dir).read_ahead_pays()
         figures["replay.journal_events"] = verified[0].events
         figures["replay.journal_records"] = verified[0].records
         figures["replay.events_per_s"] = figures["replay.verify_ratio_to_read"]["figure_spread"]["median"]
+        figures["replay.one_process_events_per_s"] = (
+            figures["replay.verify_one_process_ratio_to_read"]["figure_spread"]["median"])
         figures["journal.read_events_per_s"] = figures["replay.verify_ratio_to_read"]["baseline_spread"]["median"]
         figures["replay.decode_events_per_s"] = _decode_events_per_s(data_dir)
         figures["journal.read_spans_events_per_s"] = read_spans_events_per_s(journal_dir, verified[0].events)

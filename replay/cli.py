@@ -39,7 +39,8 @@ def _progress(args: argparse.Namespace) -> bool | None:
 def _verify(args: argparse.Namespace) -> int:
     import replay.verify as verify
 
-    result = verify.verify(args.journal, _config(args), progress=_progress(args))
+    result = verify.verify(args.journal, _config(args), progress=_progress(args),
+                           read_ahead=False if args.one_process else None)
     print(json.dumps(result.to_dict(), indent=1) if args.json else verify.format_result(result))
     return EXIT_OK if result.ok else EXIT_FAIL
 
@@ -118,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     v = command("verify", "rebuild from seq 1, check every checkpoint hash and the invariants; exit 1 on a "
                           "divergence, naming the first divergent seq and its command", _verify)
     v.add_argument("--json", action="store_true", help="print the result as JSON")
+    v.add_argument("--one-process", action="store_true",
+                   help="read the journal in this process too (default: a second process reads ahead "
+                        "when the machine has two cores and the journal is 4 MiB or more)")
 
     s = command("state", "the state at a seq or a time: balances, open RFQs and positions, insurance fund", _state)
     s.add_argument("--at", metavar="SEQ|ISO-TIME", help="a seq, or an ISO 8601 time (UTC if no offset); "

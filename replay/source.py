@@ -18,12 +18,17 @@ the caller assumes (``default_config()`` by default) and a notice (``config_noti
 
 from __future__ import annotations
 
+import fcntl
 import gc
+import multiprocessing
+import os
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
+import numpy as np
 
 from engine.commands import COMMAND_TYPES, Command
 from engine.events import EVENT_TYPES, Event
@@ -46,6 +51,19 @@ JOURNAL_DIR_NAME = "journal"  # a data directory's journal folder (ledger.recove
 # [0.968 - 1.017] the CPU per event of 256 (7 interleaved passes over a 50 000-event
 # journal; 0.982x [0.977 - 0.983] over 300 000), 2 048 no less, 8 192 more.
 BATCH_RECORDS = 1_024
+
+# Verify's read in a second process (``ReplayJournal.event_runs(read_ahead=True)``): worth
+# its fork (~3 ms) and first run (the reader's first chunk, waited for) only over a journal
+# of at least this many bytes of segments (~20 000 events).
+READ_AHEAD_BYTES_MIN = 4 << 20
+# A run crosses the pipe as two messages: int64s (its first cmd_id, whether the marked type
+# may be among its events, then each record's event count), and its events' msgpack. What
+# waits is bounded by the pipe's buffer and one run on each side.
+_RUN_HEADER_ITEMS = 2
+_READ_AHEAD_END = b""  # the reader's last message: every record was sent
+_READ_AHEAD_FAILED = b"failed"  # the reader met damage (a sequential pass says what and where)
+READ_AHEAD_PIPE_BYTES = 1 << 20  # the pipe's buffer: several runs ahead (Linux's pipe-max-size by default)
+READ_AHEAD_EXIT_WAIT_S = 5.0  # after the last run, how long the reader gets to exit before it is killed
 
 _COMMAND_TAGS = frozenset(t.__struct_config__.tag for t in COMMAND_TYPES) | {GENESIS_TAG}
 _EVENT_TAGS = frozenset(t.__struct_config__.tag for t in EVENT_TYPES)
@@ -179,24 +197,76 @@ class ReplayJournal:
 
     # -- decoded records ------------------------------------------------------------------
 
-    def event_runs(self, from_seq: int = 1, marked: type | None = None) -> Iterator[EventRun]:
+    def event_runs(self, from_seq: int = 1, marked: type | None = None, *,
+                   read_ahead: bool = False) -> Iterator[EventRun]:
         """The records' events alone, ``batch_records`` records at a time as one flat list
         each (``EventRun``: one list and its structs, no record, command or list per record),
         each run saying whether an event of type ``marked`` may be among them (always, with
         no ``marked``). The fast pass of verify: the same events as ``event_record_batches``,
-        held so by tests/replay/test_decode_batches.py."""
-        tag = marked.__struct_config__.tag.encode() if marked is not None else None
+        held so by tests/replay/test_decode_batches.py.
+
+        ``read_ahead``: the frames, crc and gathering of each run's events are done by a
+        forked process (``_read_ahead``) while this one decodes and the caller applies: the
+        same runs, ~1/4 of the work moved to a second core (``read_ahead_pays``)."""
+        if read_ahead:
+            yield from self._runs_read_ahead(from_seq, marked)
+            return
         decode = _events_flat_decoder.decode
+        gather = _run_gatherer(marked)
 
         def run(spans: PayloadSpans, first: int, last: int) -> EventRun:
-            gathered, counts = spans.msgpack_items(first, last, EVENTS_FIELD)
-            # msgspec picks an event's type by its tag: without the tag's bytes, no such event.
-            return EventRun(_cmd_id(spans.payloads(first, first + 1)[0]), decode(gathered), counts.tolist(),
-                            tag is None or bytes(gathered).find(tag) >= 0)
+            first_cmd_id, gathered, counts, may_hold_marked = gather(spans, first, last)
+            return EventRun(first_cmd_id, decode(gathered), counts.tolist(), may_hold_marked)
 
         for _, _, decoded in self._decoded_batches(from_seq, run):
             yield decoded
             del decoded  # not held while the next run decodes (see _decoded_batches)
+
+    def read_ahead_pays(self) -> bool:
+        """Whether ``event_runs(read_ahead=True)`` is worth it here: a second core, ``fork``
+        (the reader inherits this process: no imports, no pickling), and a journal big
+        enough to repay the fork."""
+        if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            return False
+        return sum(segment.path.stat().st_size for segment in self.segments()) >= READ_AHEAD_BYTES_MIN
+
+    def _runs_read_ahead(self, from_seq: int, marked: type | None) -> Iterator[EventRun]:
+        context = multiprocessing.get_context("fork")
+        receive, send = context.Pipe(duplex=False)
+        _widen(receive)
+        reader = context.Process(target=_read_ahead, args=(self, from_seq, marked, send, receive), daemon=True,
+                                 name="agentperp-read-ahead")
+        reader.start()
+        send.close()  # the reader's end: once it exits, a read here ends (EOFError), never hangs
+        decode = _events_flat_decoder.decode
+        try:
+            while True:
+                try:
+                    header = receive.recv_bytes()
+                    if header == _READ_AHEAD_END:
+                        return
+                    if header == _READ_AHEAD_FAILED:
+                        break
+                    numbers = np.frombuffer(header, np.int64)
+                    first_cmd_id, may_hold_marked = int(numbers[0]), bool(numbers[1])
+                    counts = numbers[_RUN_HEADER_ITEMS:].tolist()
+                    events = decode(receive.recv_bytes())
+                except (EOFError, OSError, msgspec.DecodeError):
+                    break
+                yield EventRun(first_cmd_id, events, counts, may_hold_marked)
+                del events  # not held while the next run decodes (see _decoded_batches)
+        finally:
+            receive.close()  # a reader still sending meets a closed pipe and exits
+            reader.join(READ_AHEAD_EXIT_WAIT_S)
+            if reader.is_alive():
+                reader.kill()
+                reader.join()
+        # The reader met damage, died, or sent a run that does not decode: the sequential
+        # pass over the same records raises the error that says what and where.
+        for _ in self.event_runs(from_seq, marked):
+            pass
+        raise JournalDamaged(f"verify's read-ahead process failed reading {self.directory}, though the journal "
+                             f"reads whole in one process: a bug in replay (or the process was killed), report it")
 
     def event_record_batches(self, from_seq: int = 1) -> Iterator[list[EventRecord]]:
         """Batches of ``EventRecord`` (commands left undecoded)."""
@@ -298,6 +368,56 @@ class ReplayJournal:
             if segment.first_cmd_id <= cmd_id:
                 found = segment
         return found
+
+
+def _run_gatherer(marked: type | None) -> Callable[[PayloadSpans, int, int], tuple]:
+    """``gather(spans, first, last)``: a run's first cmd_id, its events' msgpack laid end to
+    end, each record's event count, and whether an event of type ``marked`` may be among them
+    (msgspec picks an event's type by its tag: without the tag's bytes, no such event)."""
+    tag = marked.__struct_config__.tag.encode() if marked is not None else None
+
+    def gather(spans: PayloadSpans, first: int, last: int) -> tuple:
+        gathered, counts = spans.msgpack_items(first, last, EVENTS_FIELD)
+        return (_cmd_id(spans.payloads(first, first + 1)[0]), gathered, counts,
+                tag is None or bytes(gathered).find(tag) >= 0)
+
+    return gather
+
+
+def _widen(pipe) -> None:
+    """Let the kernel's buffer of ``pipe`` hold ``READ_AHEAD_PIPE_BYTES`` (Linux; elsewhere,
+    or above the system's pipe-max-size, it stays as it is): with the default 64 KiB a run
+    (~100 KiB of events) does not fit, and every run made both processes wait on each other."""
+    try:
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, READ_AHEAD_PIPE_BYTES)
+    except (AttributeError, OSError):
+        pass
+
+
+def _read_ahead(journal: ReplayJournal, from_seq: int, marked: type | None, send, receive) -> None:
+    """The read-ahead process (forked): every run of ``journal.event_runs(from_seq, marked)``
+    read, crc-checked and gathered, sent undecoded over ``send``; then the end, or "failed"
+    at the first damage."""
+    # The reading end, inherited: open here, it would keep the pipe readable after the parent
+    # closed its own (an early stop), and a full pipe would block this process for good.
+    receive.close()
+    # Ctrl-C is the parent's to handle: it closes the pipe, and this process ends at its next send.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gather = _run_gatherer(marked)
+    try:
+        for _, _, (first_cmd_id, gathered, counts, may_hold_marked) in journal._decoded_batches(from_seq, gather):
+            send.send_bytes(np.array([first_cmd_id, may_hold_marked], np.int64).tobytes() + counts.tobytes())
+            send.send_bytes(gathered)
+        send.send_bytes(_READ_AHEAD_END)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the reading side stopped early (a failed checkpoint): nothing more is wanted
+    except Exception:
+        try:
+            send.send_bytes(_READ_AHEAD_FAILED)
+        except OSError:
+            pass
+    finally:
+        send.close()
 
 
 def _cmd_id(payload: bytes) -> int:

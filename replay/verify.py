@@ -116,10 +116,12 @@ def _plain(value) -> dict | None:
 
 
 def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bool | None = False,
-           locate: bool = True) -> VerifyResult:
+           locate: bool = True, read_ahead: bool | None = None) -> VerifyResult:
     """Rebuild ``path`` from seq 1, check every checkpoint hash and the invariants.
 
     ``locate=False`` skips the second pass (the divergence then names the failed checkpoint).
+    ``read_ahead``: read the journal in a second process while this one decodes and applies
+    (``ReplayJournal.event_runs``); None: when it pays (``ReplayJournal.read_ahead_pays``).
     """
     journal = ReplayJournal(path)
     config = journal.config(config)  # the journal's own; ``config`` only for one without genesis
@@ -132,7 +134,9 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
         # records' at a time in one flat list. A run without a checkpoint (most: one falls
         # every checkpoint_every_events) is applied in one call (apply_all: compiled, a C loop
         # of C calls to apply).
-        for run in journal.event_runs(0, marked=Checkpoint):
+        if read_ahead is None:
+            read_ahead = journal.read_ahead_pays()
+        for run in journal.event_runs(0, marked=Checkpoint, read_ahead=read_ahead):
             if run.may_hold_marked:
                 checked.apply_checking(state, run)
             else:

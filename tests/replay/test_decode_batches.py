@@ -6,6 +6,7 @@ end to end)."""
 
 from __future__ import annotations
 
+import multiprocessing
 from functools import cache
 
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +17,7 @@ from engine.apply import apply
 from engine.state import State, state_hash
 from ledger.journal import JournalReader
 from ledger.records import decode_record
+from replay import source
 from replay.source import ReplayJournal, decode_command
 
 from .conftest import EVENTS
@@ -88,3 +90,32 @@ def test_event_runs_hold_each_records_events_and_mark_every_checkpoint(session_j
         assert sum(type(e) is ev.Checkpoint for run in runs for e in run.events) >= 7
         if batch_records <= 100:  # runs shorter than a checkpoint interval: most hold none, marked so
             assert sum(not run.may_hold_marked for run in runs) >= len(runs) // 2
+
+
+@given(batch_records=st.integers(1, 700), read_chunk_bytes=st.sampled_from(CHUNK_BYTES),
+       from_seq=st.one_of(st.just(0), st.integers(1, EVENTS + 5)))
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_event_runs_read_ahead_are_the_runs_read_here(session_journal, batch_records, read_chunk_bytes, from_seq):
+    """The runs read, crc-checked and gathered by the forked read-ahead process are the runs
+    read in this one: same records, events, counts and marks."""
+    def journal() -> ReplayJournal:  # each its own: a reader's seek index moves where its chunks start
+        return ReplayJournal(session_journal.data_dir, batch_records=batch_records, read_chunk_bytes=read_chunk_bytes)
+
+    here = list(journal().event_runs(from_seq, marked=ev.Checkpoint))
+    ahead = list(journal().event_runs(from_seq, marked=ev.Checkpoint, read_ahead=True))
+    assert ahead == here
+    assert here or from_seq > session_journal.live.events  # runs were compared, not two empty lists
+
+
+def test_a_run_read_ahead_dropped_early_stops_its_process(session_journal, monkeypatch):
+    # A pipe too small for the journal: the reader is blocked sending when the runs are
+    # dropped, and must end at once (its sends fail), not at the kill after the wait.
+    monkeypatch.setattr(source, "READ_AHEAD_PIPE_BYTES", 4096)
+    monkeypatch.setattr(source, "READ_AHEAD_EXIT_WAIT_S", 60.0)
+    journal = ReplayJournal(session_journal.data_dir, batch_records=10)
+    runs = journal.event_runs(0, read_ahead=True)
+    assert next(runs).first_cmd_id == 1
+    reader = multiprocessing.active_children()[0]
+    runs.close()  # as verify's loop stopping at a failed checkpoint
+    assert not multiprocessing.active_children()
+    assert reader.exitcode == 0  # it ended by itself, not killed

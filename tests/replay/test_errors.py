@@ -30,15 +30,19 @@ def test_data_dir_and_journal_dir_both_open(session_journal):
     assert by_data.last() == (session_journal.live.records, session_journal.live.events)
 
 
-def test_a_segment_of_garbage_is_damage_with_its_location(tmp_path):
+# read_ahead=True: the same errors when the read-ahead process meets the damage (it says
+# "failed", and the sequential pass over the same records raises what and where).
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_a_segment_of_garbage_is_damage_with_its_location(tmp_path, read_ahead):
     (tmp_path / "00000000000000000001-00000000000000000001.seg").write_bytes(b"this is not a journal at all" * 40)
     with pytest.raises(JournalDamaged) as caught:
-        verify(tmp_path)
+        verify(tmp_path, read_ahead=read_ahead)
     assert caught.value.path.name.endswith(".seg") and caught.value.offset == 0
     assert "journal corrupt" in str(caught.value)
 
 
-def test_corruption_mid_journal_names_segment_and_offset(session_journal, tmp_path):
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_corruption_mid_journal_names_segment_and_offset(session_journal, tmp_path, read_ahead):
     data_dir = copy_journal(session_journal, tmp_path / "copy")
     segment = list_segments(data_dir / "journal")[0].path
     data = bytearray(segment.read_bytes())
@@ -46,13 +50,14 @@ def test_corruption_mid_journal_names_segment_and_offset(session_journal, tmp_pa
     data[middle:middle + 4] = bytes(b ^ 0xFF for b in data[middle:middle + 4])
     segment.write_bytes(bytes(data))
     with pytest.raises(JournalDamaged) as caught:
-        verify(data_dir, session_journal.config)
+        verify(data_dir, session_journal.config, read_ahead=read_ahead)
     assert caught.value.path == segment
     assert 0 < caught.value.offset <= middle
     assert cli.main(["verify", str(data_dir), "--quiet"]) == 2
 
 
-def test_unknown_event_tag_says_newer_version(session_journal, tmp_path, capsys):
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_unknown_event_tag_says_newer_version(session_journal, tmp_path, capsys, read_ahead):
     def change(record):
         if record.cmd_id == 50:
             raw = msgspec.msgpack.encode(record)
@@ -61,7 +66,7 @@ def test_unknown_event_tag_says_newer_version(session_journal, tmp_path, capsys)
 
     rewrite_journal(session_journal.data_dir, tmp_path, change)
     with pytest.raises(JournalTooNew) as caught:
-        verify(tmp_path, session_journal.config)
+        verify(tmp_path, session_journal.config, read_ahead=read_ahead)
     assert caught.value.tag == "deposited.v9" and caught.value.cmd_id == 50
     assert "newer agentperp" in str(caught.value)
     assert cli.main(["verify", str(tmp_path), "--quiet"]) == 2

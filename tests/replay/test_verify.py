@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 
 import msgspec
+import pytest
 
 from engine import events as ev
 from engine.state import state_hash
@@ -15,9 +17,10 @@ from replay.verify import verify
 from tests.replay.conftest import rewrite_journal
 
 
-def test_replay_equals_live(session_journal):
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_replay_equals_live(session_journal, read_ahead):
     s = session_journal
-    result = verify(s.data_dir, s.config)
+    result = verify(s.data_dir, s.config, read_ahead=read_ahead)
     assert result.ok, result.divergence
     assert result.state_hash == s.live.state_hash  # the live state's hash, from the session itself
     assert result.events == s.live.events and result.records == s.live.records
@@ -33,7 +36,8 @@ def test_rebuild_hash_equals_verify(session_journal):
     assert state_hash(state) == s.live.state_hash
 
 
-def test_checkpoint_with_a_wrong_hash_fails_at_its_seq(session_journal, tmp_path):
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_checkpoint_with_a_wrong_hash_fails_at_its_seq(session_journal, tmp_path, read_ahead):
     s = session_journal
     bad = {}
 
@@ -47,7 +51,9 @@ def test_checkpoint_with_a_wrong_hash_fails_at_its_seq(session_journal, tmp_path
         return msgspec.structs.replace(record, events=events)
 
     rewrite_journal(s.data_dir, tmp_path, change)
-    result = verify(tmp_path, s.config)
+    result = verify(tmp_path, s.config, read_ahead=read_ahead)
+    # verify stopped reading at the failed checkpoint: a read-ahead process is gone with it.
+    assert not multiprocessing.active_children()
     assert not result.ok
     d = result.divergence
     # Every command re-decides to the journaled events up to the checkpoint, whose own
@@ -86,6 +92,8 @@ def test_cli_exit_status_and_json(session_journal, tmp_path, capsys):
     assert cli.main(["verify", str(s.data_dir), "--checkpoint-every", "500", "--json", "--quiet"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["ok"] and out["state_hash"] == s.live.state_hash
+    assert cli.main(["verify", str(s.data_dir), "--one-process", "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["state_hash"] == s.live.state_hash
     rewrite_journal(s.data_dir, tmp_path, lambda r: msgspec.structs.replace(
         r, events=[msgspec.structs.replace(e, state_hash="f" * 64) if type(e) is ev.Checkpoint else e
                    for e in r.events]))
