@@ -225,8 +225,11 @@ class ReplayJournal:
     def read_ahead_pays(self) -> bool:
         """Whether ``event_runs(read_ahead=True)`` is worth it here: a second core, ``fork``
         (the reader inherits this process: no imports, no pickling), and a journal big
-        enough to repay the fork."""
+        enough to repay the fork; not in a daemonic process (a ``multiprocessing`` pool's
+        worker), which may not have children."""
         if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            return False
+        if multiprocessing.current_process().daemon:
             return False
         return sum(segment.path.stat().st_size for segment in self.segments()) >= READ_AHEAD_BYTES_MIN
 

@@ -7,6 +7,7 @@ end to end)."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 from functools import cache
 
 from hypothesis import HealthCheck, given, settings
@@ -119,3 +120,21 @@ def test_a_run_read_ahead_dropped_early_stops_its_process(session_journal, monke
     runs.close()  # as verify's loop stopping at a failed checkpoint
     assert not multiprocessing.active_children()
     assert reader.exitcode == 0  # it ended by itself, not killed
+
+
+def _read_ahead_pays_here(journal_dir, send) -> None:
+    send.send(ReplayJournal(journal_dir).read_ahead_pays())
+
+
+def test_read_ahead_pays_on_a_big_journal_and_never_in_a_daemonic_process(session_journal, monkeypatch):
+    journal = ReplayJournal(session_journal.data_dir)
+    assert not journal.read_ahead_pays()  # ~1 MB: not worth a fork
+    monkeypatch.setattr(source, "READ_AHEAD_BYTES_MIN", 1)
+    assert journal.read_ahead_pays() == ((os.cpu_count() or 1) >= 2)
+    # A pool's worker is daemonic and may not start a reader: verify there reads in one process.
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    worker = context.Process(target=_read_ahead_pays_here, args=(session_journal.data_dir, send), daemon=True)
+    worker.start()
+    assert receive.recv() is False
+    worker.join()
