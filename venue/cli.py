@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import tomllib
 
 from ledger import compiled
 
 compiled.prepare()  # before anything imports numba
+
+EXIT_BROKEN_PIPE = 141  # as a shell reports a command ended by SIGPIPE (128 + 13)
 
 BENCH_SUITES = {
     "engine": "benchmarks.engine",
@@ -259,7 +262,13 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command in DELEGATED:
         args.rest = unknown + args.rest  # options before the first positional land in unknown
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:
+        # The reader of our output left (`agentperp replay verify DIR | head`): end quietly, as
+        # a shell tool does, with stdout pointed at /dev/null so the exit's flush cannot fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

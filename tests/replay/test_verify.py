@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import subprocess
+import sys
 
 import msgspec
 import pytest
@@ -14,6 +17,7 @@ from replay import cli
 from replay.rebuild import rebuild
 from replay.source import ReplayJournal
 from replay.verify import verify
+from venue.cli import EXIT_BROKEN_PIPE
 from tests.replay.conftest import rewrite_journal
 
 
@@ -99,3 +103,17 @@ def test_cli_exit_status_and_json(session_journal, tmp_path, capsys):
                    for e in r.events]))
     assert cli.main(["verify", str(tmp_path), "--checkpoint-every", "500", "--quiet"]) == 1
     assert "DIVERGENCE" in capsys.readouterr().out
+
+
+def test_cli_output_into_a_closed_pipe_ends_quietly(session_journal):
+    """`agentperp replay verify DIR | head -0`: the reader left before the report; the tool
+    ends with the shell's SIGPIPE status and no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to stdout now fails (EPIPE)
+    try:
+        done = subprocess.run([sys.executable, "-m", "venue.cli", "replay", "verify", str(session_journal.data_dir),
+                               "--quiet"], stdout=write_end, stderr=subprocess.PIPE, timeout=300)
+    finally:
+        os.close(write_end)
+    assert done.returncode == EXIT_BROKEN_PIPE == 141
+    assert b"Traceback" not in done.stderr
