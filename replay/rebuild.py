@@ -6,10 +6,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 
-from engine.apply import apply
+from engine.apply import apply, apply_all
 from engine.markets import EngineConfig, default_config
 from engine.state import State
-from replay.source import EventRecord, ReplayJournal, gc_paused
+from replay.source import ReplayJournal, gc_paused
 
 
 def progress_bar(total: int | Callable[[], int], desc: str, enabled: bool | None):
@@ -34,24 +34,26 @@ def rebuild(journal: ReplayJournal, config: EngineConfig | None = None, *, seq: 
         return state
     total = seq if seq is not None else journal.last_seq
     with gc_paused(), progress_bar(total, "rebuild", progress) as bar:
-        for batch in journal.event_record_batches():
-            done = _apply_batch(state, batch, seq, ts_ns)
+        # verify's runs (events only, read ahead when it pays): an event carries its record's
+        # ts_ns, so the records stamped after ``ts_ns`` are those of the first event after it.
+        for run in journal.event_runs(0, read_ahead=journal.read_ahead_pays()):
+            done = _apply_run(state, run.events, seq, ts_ns)
             bar.update(state.last_seq - bar.n)
-            del batch  # freed before the next batch decodes (replay.source._decoded_batches)
+            del run  # freed before the next run decodes (replay.source._decoded_batches)
             if done:
                 break
     return state
 
 
-def _apply_batch(state: State, batch: list[EventRecord], seq: int | None, ts_ns: int | None) -> bool:
-    """Apply ``batch``; True once the target is reached (nothing after it applied)."""
-    for record in batch:
-        if ts_ns is not None and record.ts_ns > ts_ns:
+def _apply_run(state: State, events: list, seq: int | None, ts_ns: int | None) -> bool:
+    """Apply ``events``; True once the target is reached (nothing after it applied)."""
+    if events and (seq is None or events[-1].seq <= seq) and (ts_ns is None or events[-1].ts_ns <= ts_ns):
+        apply_all(state, events)  # the whole run comes before the target (seqs and stamps only grow)
+        return False
+    for event in events:
+        if (seq is not None and event.seq > seq) or (ts_ns is not None and event.ts_ns > ts_ns):
             return True
-        for event in record.events:
-            if seq is not None and event.seq > seq:
-                return True
-            apply(state, event)
+        apply(state, event)
     return False
 
 

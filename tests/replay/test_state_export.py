@@ -9,13 +9,18 @@ import pandas as pd
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine import events as ev
+from engine.apply import apply
 from engine.core import execute
 from engine.state import State, state_hash
 from replay import cli
 from replay.export import batches, export
 from replay.schema import SCHEMAS, TABLES
+from replay import source
+from replay.rebuild import rebuild
 from replay.source import ReplayJournal
 from replay.state_at import parse_at, state_at
 
@@ -55,6 +60,33 @@ def test_state_at_time(session_journal, capsys):
     assert cli.main(["state", str(s.data_dir), "--at", "2026-01-01T08:00:00", "--json", "--quiet"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["seq"] == expected and len(out["agents"]) == len(state.agent_row)
+
+
+@given(target=st.integers(0, 10**6), by_time=st.booleans(), read_ahead=st.booleans())
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_rebuild_applies_exactly_the_events_up_to_its_seq_or_time(session_journal, monkeypatch, target, by_time,
+                                                                   read_ahead):
+    """rebuild (verify's runs, read ahead or not) against the records applied one by one:
+    every event up to the seq, or every record stamped at or before the time."""
+    s = session_journal
+    monkeypatch.setattr(source, "READ_AHEAD_BYTES_MIN", 1 if read_ahead else 1 << 60)
+    records = list(ReplayJournal(s.data_dir).records())
+    first_ts, last_ts = records[0].ts_ns, records[-1].ts_ns
+    seq = ts_ns = None
+    if by_time:
+        ts_ns = first_ts + target * (last_ts - first_ts) // 10**6
+    else:
+        seq = 1 + target % s.live.events
+    expected = State(s.config)
+    for record in records:
+        if ts_ns is not None and record.ts_ns > ts_ns:
+            break
+        for event in record.events:
+            if seq is None or event.seq <= seq:
+                apply(expected, event)
+    state = rebuild(ReplayJournal(s.data_dir), s.config, seq=seq, ts_ns=ts_ns)
+    assert state.last_seq == expected.last_seq
+    assert state_hash(state) == state_hash(expected)
 
 
 @pytest.fixture(scope="module")
