@@ -36,7 +36,7 @@ def rebuild(journal: ReplayJournal, config: EngineConfig | None = None, *, seq: 
     with gc_paused(), progress_bar(total, "rebuild", progress) as bar:
         # verify's runs (events only, read ahead when it pays): an event carries its record's
         # ts_ns, so the records stamped after ``ts_ns`` are those of the first event after it.
-        for run in journal.event_runs(0, read_ahead=journal.read_ahead_pays()):
+        for run in journal.event_runs(0, read_ahead=None):
             done = _apply_run(state, run.events, seq, ts_ns)
             bar.update(state.last_seq - bar.n)
             del run  # freed before the next run decodes (replay.source._decoded_batches)

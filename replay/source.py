@@ -60,8 +60,7 @@ READ_AHEAD_BYTES_MIN = 4 << 20
 # may be among its events, then each record's event count), and its events' msgpack. What
 # waits is bounded by the pipe's buffer and one run on each side.
 _RUN_HEADER_ITEMS = 2
-_READ_AHEAD_END = b""  # the reader's last message: every record was sent
-_READ_AHEAD_FAILED = b"failed"  # the reader met damage (a sequential pass says what and where)
+_READ_AHEAD_END = b""  # the reader's last message: every record was sent (without it: damage, or it died)
 READ_AHEAD_PIPE_BYTES = 1 << 20  # the pipe's buffer: several runs ahead (Linux's pipe-max-size by default)
 READ_AHEAD_EXIT_WAIT_S = 5.0  # after the last run, how long the reader gets to exit before it is killed
 
@@ -198,7 +197,7 @@ class ReplayJournal:
     # -- decoded records ------------------------------------------------------------------
 
     def event_runs(self, from_seq: int = 1, marked: type | None = None, *,
-                   read_ahead: bool = False) -> Iterator[EventRun]:
+                   read_ahead: bool | None = False) -> Iterator[EventRun]:
         """The records' events alone, ``batch_records`` records at a time as one flat list
         each (``EventRun``: one list and its structs, no record, command or list per record),
         each run saying whether an event of type ``marked`` may be among them (always, with
@@ -207,7 +206,10 @@ class ReplayJournal:
 
         ``read_ahead``: the frames, crc and gathering of each run's events are done by a
         forked process (``_read_ahead``) while this one decodes and the caller applies: the
-        same runs, ~1/4 of the work moved to a second core (``read_ahead_pays``)."""
+        same runs, ~1/4 of the work moved to a second core; None: when that pays
+        (``read_ahead_pays``)."""
+        if read_ahead is None:
+            read_ahead = self.read_ahead_pays()
         if read_ahead:
             yield from self._runs_read_ahead(from_seq, marked)
             return
@@ -248,8 +250,6 @@ class ReplayJournal:
                     header = receive.recv_bytes()
                     if header == _READ_AHEAD_END:
                         return
-                    if header == _READ_AHEAD_FAILED:
-                        break
                     numbers = np.frombuffer(header, np.int64)
                     first_cmd_id, may_hold_marked = int(numbers[0]), bool(numbers[1])
                     counts = numbers[_RUN_HEADER_ITEMS:].tolist()
@@ -264,7 +264,8 @@ class ReplayJournal:
             if reader.is_alive():
                 reader.kill()
                 reader.join()
-        # The reader met damage, died, or sent a run that does not decode: the sequential
+        # The reader met damage (it ends without the end mark), died, or sent a run that does
+        # not decode: the sequential
         # pass over the same records raises the error that says what and where.
         for _ in self.event_runs(from_seq, marked):
             pass
@@ -399,8 +400,8 @@ def _widen(pipe) -> None:
 
 def _read_ahead(journal: ReplayJournal, from_seq: int, marked: type | None, send, receive) -> None:
     """The read-ahead process (forked): every run of ``journal.event_runs(from_seq, marked)``
-    read, crc-checked and gathered, sent undecoded over ``send``; then the end, or "failed"
-    at the first damage."""
+    read, crc-checked and gathered, sent undecoded over ``send``; then the end mark, unless
+    it met damage (the parent then reads again itself, and says what and where)."""
     # The reading end, inherited: open here, it would keep the pipe readable after the parent
     # closed its own (an early stop), and a full pipe would block this process for good.
     receive.close()
@@ -412,13 +413,8 @@ def _read_ahead(journal: ReplayJournal, from_seq: int, marked: type | None, send
             send.send_bytes(np.array([first_cmd_id, may_hold_marked], np.int64).tobytes() + counts.tobytes())
             send.send_bytes(gathered)
         send.send_bytes(_READ_AHEAD_END)
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the reading side stopped early (a failed checkpoint): nothing more is wanted
-    except Exception:
-        try:
-            send.send_bytes(_READ_AHEAD_FAILED)
-        except OSError:
-            pass
+    except Exception:  # damage, or the parent stopped early (a closed pipe): end without the mark
+        pass
     finally:
         send.close()
 

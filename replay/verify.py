@@ -134,8 +134,6 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
         # records' at a time in one flat list. A run without a checkpoint (most: one falls
         # every checkpoint_every_events) is applied in one call (apply_all: compiled, a C loop
         # of C calls to apply).
-        if read_ahead is None:
-            read_ahead = journal.read_ahead_pays()
         for run in journal.event_runs(0, marked=Checkpoint, read_ahead=read_ahead):
             if run.may_hold_marked:
                 checked.apply_checking(state, run)

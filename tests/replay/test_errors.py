@@ -30,8 +30,8 @@ def test_data_dir_and_journal_dir_both_open(session_journal):
     assert by_data.last() == (session_journal.live.records, session_journal.live.events)
 
 
-# read_ahead=True: the same errors when the read-ahead process meets the damage (it says
-# "failed", and the sequential pass over the same records raises what and where).
+# read_ahead=True: the same errors when the read-ahead process meets the damage (it ends
+# without its end mark, and the sequential pass over the same records raises what and where).
 @pytest.mark.parametrize("read_ahead", [False, True])
 def test_a_segment_of_garbage_is_damage_with_its_location(tmp_path, read_ahead):
     (tmp_path / "00000000000000000001-00000000000000000001.seg").write_bytes(b"this is not a journal at all" * 40)

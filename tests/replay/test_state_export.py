@@ -16,11 +16,10 @@ from engine import events as ev
 from engine.apply import apply
 from engine.core import execute
 from engine.state import State, state_hash
-from replay import cli
+from replay import cli, source
 from replay.export import batches, export
-from replay.schema import SCHEMAS, TABLES
-from replay import source
 from replay.rebuild import rebuild
+from replay.schema import SCHEMAS, TABLES
 from replay.source import ReplayJournal
 from replay.state_at import parse_at, state_at
 
