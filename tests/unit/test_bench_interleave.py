@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -97,3 +98,26 @@ def test_one_cpu_pins_this_process_and_what_it_starts_then_restores():
                                capture_output=True, text=True, check=True)
         assert child.stdout.strip() == f"[{cpu}]"  # the interpreted worker shares the CPU
     assert os.sched_getaffinity(0) == allowed
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="threads' affinity is read from /proc (Linux)")
+def test_one_cpu_gives_threads_started_while_pinned_their_cpus_back():
+    allowed = os.sched_getaffinity(0)
+    started, finish = threading.Event(), threading.Event()
+    native_id: list[int] = []
+
+    def worker():  # like numba's OpenMP workers: started under the pin, alive after it
+        native_id.append(threading.get_native_id())
+        started.set()
+        finish.wait()
+
+    thread = threading.Thread(target=worker)
+    with one_cpu() as cpu:
+        thread.start()
+        started.wait()
+        assert os.sched_getaffinity(native_id[0]) == {cpu}
+    try:
+        assert os.sched_getaffinity(native_id[0]) == allowed
+    finally:
+        finish.set()
+        thread.join()
