@@ -105,17 +105,18 @@ def one_cpu() -> Iterator[int | None]:
     pair shares one CPU's conditions. The last CPU of the set: Linux steers most
     interrupts to the first.
 
-    On the way out every thread of this process gets the CPUs back, not only the calling
+    On the way out every thread of this process gets its CPUs back, not only the calling
     one (Linux pins threads one by one): a thread started while pinned — numba's OpenMP
     workers, created by the first parallel kernel call of the engine's mix — would otherwise
     stay on the one CPU, and the parallel kernels timed afterwards would run their threads
     on it (`bench engine`'s sweep measured 1.4 ms per 100 000 positions so, against 0.75
-    with its workers free).
+    with its workers free). A thread that was there before keeps the CPUs it had.
     """
     if not hasattr(os, "sched_setaffinity"):
         yield None
         return
     allowed = os.sched_getaffinity(0)
+    before = {thread_id: os.sched_getaffinity(thread_id) for thread_id in _thread_ids()}
     cpu = max(allowed)
     os.sched_setaffinity(0, {cpu})
     try:
@@ -123,7 +124,7 @@ def one_cpu() -> Iterator[int | None]:
     finally:
         for thread_id in _thread_ids():
             try:
-                os.sched_setaffinity(thread_id, allowed)
+                os.sched_setaffinity(thread_id, before.get(thread_id, allowed))
             except ProcessLookupError:  # the thread ended meanwhile
                 pass
 

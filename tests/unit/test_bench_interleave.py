@@ -100,24 +100,41 @@ def test_one_cpu_pins_this_process_and_what_it_starts_then_restores():
     assert os.sched_getaffinity(0) == allowed
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="threads' affinity is read from /proc (Linux)")
-def test_one_cpu_gives_threads_started_while_pinned_their_cpus_back():
-    allowed = os.sched_getaffinity(0)
-    started, finish = threading.Event(), threading.Event()
+def _parked_thread(finish: threading.Event) -> tuple[threading.Thread, int]:
+    """A started thread that waits for ``finish``; its native id (for its CPU affinity)."""
+    started = threading.Event()
     native_id: list[int] = []
 
-    def worker():  # like numba's OpenMP workers: started under the pin, alive after it
+    def park():
         native_id.append(threading.get_native_id())
         started.set()
         finish.wait()
 
-    thread = threading.Thread(target=worker)
-    with one_cpu() as cpu:
-        thread.start()
-        started.wait()
-        assert os.sched_getaffinity(native_id[0]) == {cpu}
+    thread = threading.Thread(target=park)
+    thread.start()
+    started.wait()
+    return thread, native_id[0]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task") or len(os.sched_getaffinity(0)) < 2,
+                    reason="threads' affinity is read from /proc (Linux); two CPUs to tell them apart")
+def test_one_cpu_gives_every_thread_its_cpus_back():
+    allowed = os.sched_getaffinity(0)
+    finish = threading.Event()
+    older, older_id = _parked_thread(finish)
+    own_cpus = {min(allowed)}  # a thread that had its own, narrower set before
+    os.sched_setaffinity(older_id, own_cpus)
+    newer = None
     try:
-        assert os.sched_getaffinity(native_id[0]) == allowed
+        with one_cpu() as cpu:
+            # like numba's OpenMP workers: started under the pin, alive after it
+            newer, newer_id = _parked_thread(finish)
+            assert os.sched_getaffinity(newer_id) == {cpu}
+        assert os.sched_getaffinity(newer_id) == allowed
+        assert os.sched_getaffinity(older_id) == own_cpus
+        assert os.sched_getaffinity(0) == allowed
     finally:
         finish.set()
-        thread.join()
+        older.join()
+        if newer is not None:
+            newer.join()
