@@ -116,25 +116,33 @@ def one_cpu() -> Iterator[int | None]:
         yield None
         return
     allowed = os.sched_getaffinity(0)
-    before = {thread_id: os.sched_getaffinity(thread_id) for thread_id in _thread_ids()}
+    before = _affinities()
     cpu = max(allowed)
     os.sched_setaffinity(0, {cpu})
     try:
         yield cpu
     finally:
-        for thread_id in _thread_ids():
+        for thread_id in _affinities():
             try:
                 os.sched_setaffinity(thread_id, before.get(thread_id, allowed))
             except ProcessLookupError:  # the thread ended meanwhile
                 pass
 
 
-def _thread_ids() -> list[int]:
-    """This process's threads (Linux: /proc/self/task); elsewhere the calling one (0)."""
+def _affinities() -> dict[int, set[int]]:
+    """This process's threads (Linux: /proc/self/task; elsewhere the calling one, 0) and the
+    CPUs each may run on; a thread that ends while they are read is left out."""
     try:
-        return [int(name) for name in os.listdir("/proc/self/task")]
+        thread_ids = [int(name) for name in os.listdir("/proc/self/task")]
     except FileNotFoundError:
-        return [0]
+        thread_ids = [0]
+    found = {}
+    for thread_id in thread_ids:
+        try:
+            found[thread_id] = os.sched_getaffinity(thread_id)
+        except ProcessLookupError:
+            pass
+    return found
 
 
 def _bar(total: int, label: str | None):
