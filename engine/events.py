@@ -11,7 +11,7 @@ window is part of the state (rebuilt by replay like everything else).
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Literal, Union
 
 import msgspec
 
@@ -28,6 +28,12 @@ INSURANCE = 5
 EXTERNAL = 6  # where deposits come from; the only account allowed below zero
 ACCOUNT_NAMES = ("free", "held", "margin_long", "margin_short", "fees", "insurance", "external")
 
+# What a transfer is for. A Literal, not a str, so that decoding hands back these very
+# strings instead of allocating one per transfer (~45 ns of the ~300 a transfer's decode
+# took: replay decodes ~1.7 transfers per event); a kind outside it does not decode.
+TRANSFER_KINDS = ("deposit", "withdraw", "hold", "release", "margin", "fee", "funding", "pnl", "insurance",
+                  "reward", "return")
+
 
 class Transfer(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """``amount_e6`` (> 0) moves from the debit account to the credit account."""
@@ -37,7 +43,7 @@ class Transfer(msgspec.Struct, frozen=True, array_like=True, gc=False):
     credit: int
     credit_ref: str | int
     amount_e6: int
-    kind: str  # deposit, withdraw, hold, release, margin, fee, funding, pnl, insurance, reward, return
+    kind: Literal[TRANSFER_KINDS]
 
 
 class _Event(msgspec.Struct, frozen=True, array_like=True, tag=True, gc=False):

@@ -128,8 +128,9 @@ def test_structs_pxd_out_of_date_makes_the_engine_stale(tmp_path):
         os.utime(path, (100, 100) if path.suffix != ".so" else (200, 200))
     assert compiled.stale_modules(tmp_path) == []
     events = tmp_path / "events.py"
-    events.write_text(events.read_text().replace("    amount_e6: int\n    kind: str", "    amount_e6: int\n    kind: str\n"
-                                                 "    aardvark: int = 0"))
+    transfer_tail = "    amount_e6: int\n    kind: Literal[TRANSFER_KINDS]\n"  # Transfer's last fields
+    assert transfer_tail in events.read_text()
+    events.write_text(events.read_text().replace(transfer_tail, transfer_tail + "    aardvark: int = 0\n"))
     assert compiled.stale_modules(tmp_path) == [compiled.STRUCTS_PXD]
     (tmp_path / compiled.STRUCTS_PXD).write_text(compiled.struct_declarations(tmp_path))  # what setup.py does
     os.utime(tmp_path / compiled.STRUCTS_PXD, (300, 300))
