@@ -301,8 +301,7 @@ def _funding_settled(state: State, e: ev.FundingSettled) -> None:
         t.margin_long_e6[rows] -= amounts
         t.margin_short_e6[rows] += amounts
         t.last_funding_ns[rows] = e.boundary_ns
-        for market in range(len(state.config.markets)):
-            bands.recompute(state, market)
+        bands.refresh(state)
     state.funding_boundary_ns = e.boundary_ns
 
 

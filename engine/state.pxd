@@ -26,11 +26,12 @@ cdef class _Views:
     cdef public int64_t[:] entry_price_e8, rate_e9, margin_long_e6, margin_short_e6, margin_open_long_e6
     cdef public int64_t[:] margin_open_short_e6, opened_ns, last_funding_ns, expires_ns, flagged_ns
     cdef public int64_t[:] free_e6, held_e6
+    cdef public double[:] band_low_e8, band_high_e8
 
 
 @cython.final  # no subclass: alloc and release are direct C calls
 cdef class Table:
-    cdef public dict dtypes
+    cdef public dict dtypes, derived
     cdef public list free_rows
     cdef public object capacity, high_water, live
     cdef public _Views v
@@ -38,6 +39,7 @@ cdef class Table:
     cdef public object entry_price_e8, rate_e9, margin_long_e6, margin_short_e6, margin_open_long_e6
     cdef public object margin_open_short_e6, opened_ns, last_funding_ns, expires_ns, flagged_ns
     cdef public object free_e6, held_e6
+    cdef public object band_low_e8, band_high_e8
     cpdef alloc(self)
     cpdef release(self, row)
 

@@ -37,15 +37,22 @@ class _Views:
 class Table:
     """Columns of equal length; rows ``< high_water`` have been used at least once."""
 
-    def __init__(self, columns: dict[str, type], capacity: int = CAPACITY_INITIAL):
+    def __init__(self, columns: dict[str, type], capacity: int = CAPACITY_INITIAL,
+                 derived: dict[str, type] | None = None):
         self.dtypes = dict(columns)
+        # Columns computed from the others (kept by the rules that change those): grown and
+        # viewed like them, but neither hashed nor exported; recomputed on import.
+        self.derived = dict(derived or {})
         self.capacity = capacity
         self.high_water = 0
         self.free_rows: list[int] = []
         self.live = 0
-        for name, dtype in self.dtypes.items():
+        for name, dtype in self._all_dtypes():
             setattr(self, name, np.zeros(capacity, dtype))
         self._make_views()
+
+    def _all_dtypes(self) -> list:
+        return list(self.dtypes.items()) + list(self.derived.items())
 
     def _make_views(self) -> None:
         """``self.v.<column>``: a memoryview of each column, for scalar access from Python.
@@ -55,7 +62,7 @@ class Table:
         whenever the columns are reallocated: fetch ``v`` after ``alloc``.
         """
         views = _Views()
-        for name in self.dtypes:
+        for name, _dtype in self._all_dtypes():
             setattr(views, name, memoryview(getattr(self, name)))
         self.v = views
 
@@ -79,7 +86,7 @@ class Table:
 
     def _grow(self) -> None:
         self.capacity *= 2
-        for name, dtype in self.dtypes.items():
+        for name, dtype in self._all_dtypes():
             old = getattr(self, name)
             new = np.zeros(self.capacity, dtype)
             new[: len(old)] = old
@@ -114,6 +121,10 @@ POSITION_COLUMNS = {
     "margin_open_long_e6": np.int64, "margin_open_short_e6": np.int64, "opened_ns": np.int64,
     "last_funding_ns": np.int64, "expires_ns": np.int64, "flagged_ns": np.int64,
 }
+# Derived, per open position: its safe band (``formulas.safe_band_e8`` of its columns), kept
+# by ``engine.risk.bands`` whenever its size or margins change. A sweep skips the exact test
+# of a row whose band holds the price, and a market's band is the intersection of these.
+POSITION_DERIVED_COLUMNS = {"band_low_e8": np.float64, "band_high_e8": np.float64}
 
 
 # Quote and Rfq are plain classes with slots, not msgspec structs (they are never encoded:
@@ -204,7 +215,7 @@ class State:
         self.quotes: dict[int, Quote] = {}  # live quotes (each also in its RFQ's ``quotes``)
         self.next_quote_id = 1
 
-        self.positions = Table(POSITION_COLUMNS)
+        self.positions = Table(POSITION_COLUMNS, derived=POSITION_DERIVED_COLUMNS)
         self.position_row: dict[int, int] = {}
         self.flagged: dict[int, int] = {}  # position_id -> ns first found liquidatable
         self.fixed_duration_open = 0  # open 1h/24h positions (derived: spares ticks a scan)
@@ -369,6 +380,8 @@ def _table_import(table: Table, data: dict) -> None:
         used = np.frombuffer(data["columns"][name], dtype)
         column[: len(used)] = used
         setattr(table, name, column)
+    for name, dtype in table.derived.items():  # recomputed by the caller
+        setattr(table, name, np.zeros(table.capacity, dtype))
     table._make_views()
 
 
@@ -433,9 +446,6 @@ def import_state(config: EngineConfig, data: dict) -> State:
                       q["created_ns"], q["expires_ns"])
         state.quotes[quote.quote_id] = quote
         state.rfqs[quote.rfq_id].quotes[quote.maker] = quote
-    # The safe bands are unknown: empty, so each market's first price sweeps and sets them.
-    state.safe_low_e8 = [math.inf] * len(config.markets)
-    state.safe_high_e8 = [-math.inf] * len(config.markets)
     p = state.positions
     state.position_row = {int(p.position_id[row]): row
                           for row in np.flatnonzero(p.column("status") != FREE_ROW).tolist()}
@@ -451,6 +461,9 @@ def import_state(config: EngineConfig, data: dict) -> State:
         state.open_rfqs_of[rfq.trader] = state.open_rfqs_of.get(rfq.trader, 0) + 1
     for quote in state.quotes.values():
         state.live_quotes_of[quote.maker] = state.live_quotes_of.get(quote.maker, 0) + 1
+    from engine.risk import bands  # here: bands reads the State this module defines
+
+    bands.refresh(state)  # the derived bands: every position's, then every market's
     return state
 
 

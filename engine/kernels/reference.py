@@ -50,17 +50,22 @@ def sweep_market(status, market, size_e6, size_open_e6, entry_price_e8, margin_l
 
 
 def watch_market(status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6, margin_short_e6,
-                 margin_open_long_e6, margin_open_short_e6, flagged_ns, n_rows, want_market, price_e8,
-                 maintenance_bps, out_flag_rows, out_clear_rows):
+                 margin_open_long_e6, margin_open_short_e6, flagged_ns, band_low_e8, band_high_e8, bands_hold,
+                 n_rows, want_market, price_e8, maintenance_bps, out_flag_rows, out_clear_rows):
     cols = [c.tolist() for c in (status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6,
-                                 margin_short_e6, margin_open_long_e6, margin_open_short_e6, flagged_ns)]
-    status, market, size_e6, size_open_e6, entry, m_long, m_short, mo_long, mo_short, flagged_ns = cols
+                                 margin_short_e6, margin_open_long_e6, margin_open_short_e6, flagged_ns,
+                                 band_low_e8, band_high_e8)]
+    status, market, size_e6, size_open_e6, entry, m_long, m_short, mo_long, mo_short, flagged_ns, low, high = cols
     flag, clear = [], []
     for row in range(n_rows):
         if status[row] != OPEN or market[row] != want_market:
             continue
-        side = formulas.liquidatable_side(m_long[row], m_short[row], mo_long[row], mo_short[row], size_open_e6[row],
-                                          size_e6[row], entry[row], price_e8, maintenance_bps)[0]
+        if bands_hold and low[row] < price_e8 < high[row]:
+            side = SIDE_NONE
+        else:
+            side = formulas.liquidatable_side(m_long[row], m_short[row], mo_long[row], mo_short[row],
+                                              size_open_e6[row], size_e6[row], entry[row], price_e8,
+                                              maintenance_bps)[0]
         if side != SIDE_NONE:
             if flagged_ns[row] == 0:
                 flag.append(row)
@@ -102,4 +107,27 @@ def market_band(status, market, size_e6, size_open_e6, entry_price_e8, margin_lo
         row_low, row_high = formulas.safe_band_e8(m_long[row], m_short[row], mo_long[row], mo_short[row],
                                                   size_open_e6[row], size_e6[row], entry[row], maintenance_bps)
         low, high = max(low, row_low), min(high, row_high)
+    return low, high
+
+
+def position_bands(status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6, margin_short_e6,
+                   margin_open_long_e6, margin_open_short_e6, n_rows, maintenance_bps_of_market,
+                   out_band_low_e8, out_band_high_e8):
+    cols = [c.tolist() for c in (status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6,
+                                 margin_short_e6, margin_open_long_e6, margin_open_short_e6)]
+    status, market, size_e6, size_open_e6, entry, m_long, m_short, mo_long, mo_short = cols
+    for row in range(n_rows):
+        if status[row] != OPEN:
+            continue
+        out_band_low_e8[row], out_band_high_e8[row] = formulas.safe_band_e8(
+            m_long[row], m_short[row], mo_long[row], mo_short[row], size_open_e6[row], size_e6[row], entry[row],
+            int(maintenance_bps_of_market[market[row]]))
+
+
+def band_of_rows(status, market, band_low_e8, band_high_e8, n_rows, want_market):
+    low, high = -math.inf, math.inf
+    for row in range(n_rows):
+        if status[row] != OPEN or market[row] != want_market:
+            continue
+        low, high = max(low, float(band_low_e8[row])), min(high, float(band_high_e8[row]))
     return low, high

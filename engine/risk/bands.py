@@ -10,11 +10,18 @@ inside its market's band, the sweep would find nothing, and is skipped.
 The band is derived data, kept conservative: ``apply`` narrows it with every position whose
 size or margins change (closing one never widens it), and recomputes it exactly after
 funding and whenever a price lands outside it. It never changes what ``decide`` returns.
+
+Each open position's own band is kept too (the positions' derived columns ``band_low_e8`` /
+``band_high_e8``, set wherever its size or margins change: ``narrow``, ``refresh``): a
+market's band is then the intersection of stored numbers, and a sweep tests exactly only the
+rows whose own band does not hold the price (``liquidation.watch``).
 """
 
 from __future__ import annotations
 
-from engine.kernels.sweep_nb import market_band_nb
+import numpy as np
+
+from engine.kernels.sweep_nb import band_of_rows_nb, position_bands_nb
 from engine.risk import formula_calls
 from engine.state import State
 
@@ -46,7 +53,7 @@ def skips_sweep(state: State, market: int, price_e8: int) -> bool:
 
 
 def narrow(state: State, row: int) -> None:
-    """Narrow the band of the position's market to the position's own (apply only)."""
+    """Set the position's own band, and narrow its market's to it (apply only)."""
     t = state.positions.v
     market = t.market[row]
     m = state.config.markets[market]
@@ -54,6 +61,8 @@ def narrow(state: State, row: int) -> None:
                                            t.margin_open_long_e6[row], t.margin_open_short_e6[row],
                                            t.size_open_e6[row], t.size_e6[row], t.entry_price_e8[row],
                                            m.maintenance_of_initial_bps)
+    t.band_low_e8[row] = low
+    t.band_high_e8[row] = high
     if low > state.safe_low_e8[market]:
         state.safe_low_e8[market] = low
     if high < state.safe_high_e8[market]:
@@ -61,9 +70,19 @@ def narrow(state: State, row: int) -> None:
 
 
 def recompute(state: State, market: int) -> None:
-    """Set the band of ``market`` exactly from its open positions (apply only)."""
+    """Set the band of ``market`` exactly from its open positions' bands (apply only)."""
     t = state.positions
-    state.safe_low_e8[market], state.safe_high_e8[market] = market_band_nb(
-        t.status, t.market, t.size_e6, t.size_open_e6, t.entry_price_e8, t.margin_long_e6, t.margin_short_e6,
-        t.margin_open_long_e6, t.margin_open_short_e6, t.high_water, market,
-        state.config.markets[market].maintenance_of_initial_bps)
+    state.safe_low_e8[market], state.safe_high_e8[market] = band_of_rows_nb(
+        t.status, t.market, t.band_low_e8, t.band_high_e8, t.high_water, market)
+
+
+def refresh(state: State) -> None:
+    """Compute every open position's band, then every market's: after funding moved the
+    margins of many, and on a state imported without them (apply only)."""
+    t = state.positions
+    maintenance_bps_of_market = np.array([m.maintenance_of_initial_bps for m in state.config.markets], np.int64)
+    position_bands_nb(t.status, t.market, t.size_e6, t.size_open_e6, t.entry_price_e8, t.margin_long_e6,
+                      t.margin_short_e6, t.margin_open_long_e6, t.margin_open_short_e6, t.high_water,
+                      maintenance_bps_of_market, t.band_low_e8, t.band_high_e8)
+    for market in range(len(state.config.markets)):
+        recompute(state, market)

@@ -32,12 +32,13 @@ def watch(state: State, market: int, price_e8: int, ctx: Ctx, margin_long_e6=Non
         return None
     flag_rows = np.empty(n_rows, np.int64)
     clear_rows = np.empty(n_rows, np.int64)
+    bands_hold = margin_long_e6 is None and margin_short_e6 is None  # the rows' bands are for their own margins
     n_flag, n_clear = watch_market_nb(
         t.status, t.market, t.size_e6, t.size_open_e6, t.entry_price_e8,
         t.margin_long_e6 if margin_long_e6 is None else margin_long_e6,
         t.margin_short_e6 if margin_short_e6 is None else margin_short_e6,
-        t.margin_open_long_e6, t.margin_open_short_e6, t.flagged_ns, n_rows, market, price_e8,
-        state.config.markets[market].maintenance_of_initial_bps, flag_rows, clear_rows)
+        t.margin_open_long_e6, t.margin_open_short_e6, t.flagged_ns, t.band_low_e8, t.band_high_e8, bands_hold,
+        n_rows, market, price_e8, state.config.markets[market].maintenance_of_initial_bps, flag_rows, clear_rows)
     if n_flag == 0 and n_clear == 0:
         return None
     ids = t.position_id

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.state import AGENT_COLUMNS, POSITION_COLUMNS
+from engine.state import AGENT_COLUMNS, POSITION_COLUMNS, POSITION_DERIVED_COLUMNS
 from ledger import compiled, layout_probes
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
-COLUMNS = set(AGENT_COLUMNS) | set(POSITION_COLUMNS)  # set by name (setattr) on Table and _Views
+# set by name (setattr) on Table and _Views
+COLUMNS = set(AGENT_COLUMNS) | set(POSITION_COLUMNS) | set(POSITION_DERIVED_COLUMNS)
 
 
 def declared_types(pxd: Path) -> dict[str, dict[str, str]]:
@@ -71,6 +72,8 @@ def test_column_views_are_typed_with_the_columns_dtypes():
     views = declared_types(ENGINE / "state.pxd")["_Views"]
     for name, dtype in (AGENT_COLUMNS | POSITION_COLUMNS).items():
         assert views[name] == f"{np.dtype(dtype).name}_t[:]", (name, views[name], dtype)
+    for name, dtype in POSITION_DERIVED_COLUMNS.items():
+        assert views[name] == {np.float64: "double[:]"}[dtype], (name, views[name], dtype)
 
 
 def test_settlement_pxd_declares_every_slot_of_close_out():

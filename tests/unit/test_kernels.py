@@ -12,7 +12,8 @@ from hypothesis.extra import numpy as hnp
 
 from engine.kernels import reference
 from engine.kernels.funding_nb import settle_funding_nb
-from engine.kernels.sweep_nb import market_band_nb, sweep_market_nb, sweep_outputs, watch_market_nb
+from engine.kernels.sweep_nb import (band_of_rows_nb, market_band_nb, position_bands_nb, sweep_market_nb, sweep_outputs,
+                                     watch_market_nb)
 from engine.units import FUNDING_INTERVAL_NS, PRICE_E8_MAX, RATE_E9_MAX, SIZE_E6_MAX
 
 N_MAX = 40
@@ -59,18 +60,32 @@ def test_sweep_matches_twin(p, market, price_e8, maintenance_bps):
     for a, b in zip(fast, slow):
         assert a.tobytes() == b.tobytes()  # bit for bit, floats included
 
-    flags = [np.zeros(p["n"], np.int64) for _ in range(4)]
-    args = (*_sweep_args(p)[:-1], p["flagged_ns"], p["n"], market, price_e8, maintenance_bps)
-    got = watch_market_nb(*args, flags[0], flags[1])
-    want = reference.watch_market(*args, flags[2], flags[3])
-    assert got == want
-    assert flags[0][: got[0]].tolist() == flags[2][: want[0]].tolist()
-    assert flags[1][: got[1]].tolist() == flags[3][: want[1]].tolist()
-    # The watch agrees with the sweep's verdict: flagged = liquidatable and not yet flagged.
+    # The watch agrees with the sweep's verdict (flagged = liquidatable and not yet flagged)
+    # whether it tests every row exactly or trusts the rows' own safe bands.
     in_market = (p["status"] == 1) & (p["market"] == market)
     liquidatable = in_market & (fast[4] != 0)
-    assert flags[0][: got[0]].tolist() == np.flatnonzero(liquidatable & (p["flagged_ns"] == 0)).tolist()
-    assert flags[1][: got[1]].tolist() == np.flatnonzero(in_market & ~liquidatable & (p["flagged_ns"] != 0)).tolist()
+    for bands_hold, (low, high) in ((False, _empty_bands(p["n"])), (True, _position_bands(p, maintenance_bps))):
+        flags = [np.zeros(p["n"], np.int64) for _ in range(4)]
+        args = (*_sweep_args(p)[:-1], p["flagged_ns"], low, high, bands_hold, p["n"], market, price_e8,
+                maintenance_bps)
+        got = watch_market_nb(*args, flags[0], flags[1])
+        want = reference.watch_market(*args, flags[2], flags[3])
+        assert got == want
+        assert flags[0][: got[0]].tolist() == flags[2][: want[0]].tolist()
+        assert flags[1][: got[1]].tolist() == flags[3][: want[1]].tolist()
+        assert flags[0][: got[0]].tolist() == np.flatnonzero(liquidatable & (p["flagged_ns"] == 0)).tolist()
+        assert flags[1][: got[1]].tolist() == np.flatnonzero(
+            in_market & ~liquidatable & (p["flagged_ns"] != 0)).tolist()
+
+
+def _empty_bands(n):
+    return np.full(n, math.inf), np.full(n, -math.inf)
+
+
+def _position_bands(p, maintenance_bps, kernel=position_bands_nb):
+    low, high = _empty_bands(p["n"])
+    kernel(*_sweep_args(p), np.full(3, maintenance_bps, np.int64), low, high)
+    return low, high
 
 
 @settings(max_examples=120, deadline=None)
@@ -95,6 +110,20 @@ def test_market_band_matches_twin(p, market, maintenance_bps):
     args = (*_sweep_args(p), market, maintenance_bps)
     got = market_band_nb(*args)
     want = reference.market_band(*args)
+    assert np.float64(got[0]).tobytes() == np.float64(want[0]).tobytes()
+    assert np.float64(got[1]).tobytes() == np.float64(want[1]).tobytes()
+
+
+@settings(max_examples=120, deadline=None)
+@given(p=positions(), market=st.integers(0, 2), maintenance_bps=st.integers(1, 10_000))
+def test_position_bands_match_twin_and_make_the_market_band(p, market, maintenance_bps):
+    """Each row's stored band, bit for bit as its twin's; their intersection over a market is
+    the band computed from the rows' columns (what ``bands.recompute`` relies on)."""
+    fast, slow = _position_bands(p, maintenance_bps), _position_bands(p, maintenance_bps, reference.position_bands)
+    assert fast[0].tobytes() == slow[0].tobytes() and fast[1].tobytes() == slow[1].tobytes()
+    got = band_of_rows_nb(p["status"], p["market"], *fast, p["n"], market)
+    assert got == reference.band_of_rows(p["status"], p["market"], *fast, p["n"], market)
+    want = market_band_nb(*_sweep_args(p), market, maintenance_bps)
     assert np.float64(got[0]).tobytes() == np.float64(want[0]).tobytes()
     assert np.float64(got[1]).tobytes() == np.float64(want[1]).tobytes()
 
@@ -152,7 +181,8 @@ def test_kernels_at_the_exact_threshold_match_their_twins(n, data, maintenance_b
     below = p["margin_long_e6"] < requirement  # at the entry price the PnL is 0: the rule, exactly
     assert fast[4].tolist() == np.where(below, 1, 0).tolist()
     flags = [np.zeros(n, np.int64) for _ in range(4)]
-    args = (*_sweep_args(p)[:-1], p["flagged_ns"], n, 0, entry, maintenance_bps)
+    args = (*_sweep_args(p)[:-1], p["flagged_ns"], *_position_bands(p, maintenance_bps), True, n, 0, entry,
+            maintenance_bps)
     got, want = watch_market_nb(*args, flags[0], flags[1]), reference.watch_market(*args, flags[2], flags[3])
     assert got == want
     assert flags[0][: got[0]].tolist() == flags[2][: want[0]].tolist() == np.flatnonzero(
