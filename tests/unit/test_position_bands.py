@@ -1,0 +1,74 @@
+"""Each open position's stored safe band (the positions' derived columns ``band_*_e8``,
+engine/risk/bands.py) is its ``formulas.safe_band_e8`` after every change of its margins —
+an open, funding, a snapshot's import — and the invariants tell a band that reaches too far."""
+
+from __future__ import annotations
+
+import msgspec
+
+from engine import commands as cmd
+from engine.core import execute
+from engine.invariants import violations
+from engine.markets import default_config
+from engine.risk import formulas
+from engine.state import OPEN, State, export_state, import_state, state_hash
+from engine.units import FUNDING_INTERVAL_NS, NS_PER_S
+
+START_NS = 1_767_225_600 * NS_PER_S  # on a funding boundary
+
+
+def _positions():
+    state = State(default_config())
+    cmd_ids = iter(range(1, 1_000))
+
+    def run(command, at_ns: int = START_NS) -> list:
+        outcome = execute(state, command, at_ns, next(cmd_ids))
+        assert type(outcome) is list, outcome
+        return outcome
+
+    for agent in ("alice", "bob"):
+        run(cmd.Deposit(agent, 10_000 * 1_000_000, f"seed-{agent}"))
+    run(cmd.OracleUpdate(0, 100_000 * 10**8, 10**8, START_NS, "test"))
+    for size_usdc, leverage in ((100, 10), (200, 5), (300, 20)):
+        rfq_id = run(cmd.RequestQuote("alice", 0, "long", size_usdc * 1_000_000, leverage, 10_000_000))[0].rfq_id
+        run(cmd.SubmitQuote("bob", rfq_id, 5_000_000, size_usdc * 1_000_000))
+        run(cmd.AcceptQuote("alice", rfq_id))
+    return state, run
+
+
+def _stored_and_exact(state: State) -> list[tuple[tuple, tuple]]:
+    t, maintenance_bps = state.positions, state.config.markets[0].maintenance_of_initial_bps
+    pairs = []
+    for row in range(t.high_water):
+        if t.status[row] == OPEN:
+            exact = formulas.safe_band_e8(*(int(getattr(t, name)[row]) for name in (
+                "margin_long_e6", "margin_short_e6", "margin_open_long_e6", "margin_open_short_e6", "size_open_e6",
+                "size_e6", "entry_price_e8")), maintenance_bps)
+            pairs.append(((float(t.band_low_e8[row]), float(t.band_high_e8[row])), exact))
+    return pairs
+
+
+def test_a_band_is_kept_through_open_funding_and_import():
+    state, run = _positions()
+    pairs = _stored_and_exact(state)
+    assert len(pairs) == 3 and all(stored == exact for stored, exact in pairs)
+    assert state.safe_low_e8[0] == max(low for (low, _), _ in pairs)
+    # Funding (0.5% per 8h, paid by the long) moves every margin: the bands follow.
+    run(cmd.Tick(), START_NS + FUNDING_INTERVAL_NS)
+    assert state.funding_boundary_ns == START_NS + FUNDING_INTERVAL_NS
+    moved = _stored_and_exact(state)
+    assert all(stored == exact for stored, exact in moved) and moved != pairs
+    assert not violations(state)
+    # A snapshot carries no band (derived) and the hash does not see them; import recomputes.
+    restored = import_state(state.config, msgspec.msgpack.decode(msgspec.msgpack.encode(export_state(state))))
+    assert _stored_and_exact(restored) == moved and state_hash(restored) == state_hash(state)
+    assert (restored.safe_low_e8, restored.safe_high_e8) == (state.safe_low_e8, state.safe_high_e8)
+
+
+def test_the_invariants_catch_a_band_wider_than_its_position_allows():
+    state, _run = _positions()
+    row = state.position_row[2]
+    state.positions.band_high_e8[row] -= 1.0  # narrower: still safe, only less useful
+    assert not violations(state)
+    state.positions.band_low_e8[row] -= 1_000.0  # reaches below its exact low: a sweep could skip a liquidation
+    assert any("position 2's stored safe band" in found for found in violations(state))
