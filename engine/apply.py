@@ -17,7 +17,7 @@ from engine.events import (EXTERNAL, FEES, FREE, HELD, INSURANCE, MARGIN_LONG, M
 from engine.oracle import twap_after
 from engine.risk import bands
 from engine.lifecycles import NEW, POSITION, QUOTE, RFQ, QuoteState, RfqState
-from engine.state import OPEN, RECENT_CLOSED_RFQS_MAX, Quote, Rfq, State
+from engine.state import OPEN, Quote, Rfq, State
 from engine.units import NS_PER_MS
 
 
@@ -243,10 +243,7 @@ def _close_rfq(state: State, rfq_id: int, happened: str) -> None:
     ended = RFQ.next(_RFQ_OPEN if rfq is not None else state.rfq_state(rfq_id), happened, rfq_id)
     assert not rfq.quotes, f"RFQ {rfq_id} closes with live quotes of {sorted(rfq.quotes)}"
     _count_down(state.open_rfqs_of, rfq.trader)
-    closed = state.closed_rfqs
-    closed[rfq_id] = ended
-    if len(closed) > RECENT_CLOSED_RFQS_MAX:
-        closed.popitem(last=False)
+    state.remember_closed_rfq(rfq_id, ended)
 
 
 def _rfq_closed(state: State, e: ev.RfqClosed) -> None:

@@ -73,6 +73,7 @@ cdef class State:
     cdef public dict agent_row, rfqs, quotes
     cdef public list agent_keys
     cdef public object closed_rfqs, next_rfq_id, next_quote_id
+    cdef public object closed_rfq_ids, closed_rfq_ends, closed_rfq_next
     cdef public Table positions
     cdef public dict position_row, flagged
     cdef public object fixed_duration_open, opened_ns_low, next_position_id
@@ -84,5 +85,6 @@ cdef class State:
     cdef public object client_id_order
     cpdef rfq_state(self, rfq_id)
     cpdef quote_state(self, quote_id)
+    cpdef remember_closed_rfq(self, rfq_id, ended)
     cpdef free_of(self, agent)
     cpdef agent_index(self, agent)
