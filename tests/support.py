@@ -1,8 +1,13 @@
-"""What the venue-level tests share: an injectable clock and deterministic agent keys."""
+"""What the tests share: an injectable clock, deterministic agent keys, an engine with positions."""
 
 from __future__ import annotations
 
 from solders.keypair import Keypair
+
+from engine import commands as cmd
+from engine.core import execute
+from engine.markets import default_config
+from engine.state import State
 
 T0_NS = 1_767_250_800 * 10**9  # 2026-01-01T07:00:00Z: one hour before the 08:00 funding boundary
 NS_PER_MS = 1_000_000
@@ -45,3 +50,25 @@ def kill_after_status_lines(venue, lines: int, marker: str) -> None:
         venue.send_signal(signal.SIGKILL)
     finally:
         venue.wait(30)
+
+
+def engine_with_positions(start_ns: int, sizes_and_leverages: list[tuple[int, int]], rate_e9: int):
+    """A fresh engine where alice went long against bob's quotes on market 0 at 100 000 USDC,
+    one position per ``(size in USDC, leverage)``; and ``run(command, at_ns=start_ns)``,
+    which executes a command that must be accepted and returns its events."""
+    state = State(default_config())
+    cmd_ids = iter(range(1, 1 << 62))
+
+    def run(command, at_ns: int = start_ns) -> list:
+        outcome = execute(state, command, at_ns, next(cmd_ids))
+        assert type(outcome) is list, outcome
+        return outcome
+
+    for agent in ("alice", "bob"):
+        run(cmd.Deposit(agent, 10_000 * 1_000_000, f"seed-{agent}"))
+    run(cmd.OracleUpdate(0, 100_000 * 10**8, 10**8, start_ns, "test"))
+    for size_usdc, leverage in sizes_and_leverages:
+        rfq_id = run(cmd.RequestQuote("alice", 0, "long", size_usdc * 1_000_000, leverage, 10_000_000))[0].rfq_id
+        run(cmd.SubmitQuote("bob", rfq_id, rate_e9, size_usdc * 1_000_000))
+        run(cmd.AcceptQuote("alice", rfq_id))
+    return state, run

@@ -4,34 +4,17 @@ takes the id index)."""
 
 from __future__ import annotations
 
-from engine import commands as cmd
 from engine import events as ev
 from engine.apply import apply
-from engine.core import execute
-from engine.markets import default_config
 from engine.state import State
 from engine.units import FUNDING_INTERVAL_NS, NS_PER_S
+from tests.support import engine_with_positions
 
 START_NS = 1_767_225_600 * NS_PER_S  # 2026-01-01 00:00 UTC, on a boundary
 
 
 def _three_positions() -> State:
-    state = State(default_config())
-    cmd_ids = iter(range(1, 100))
-
-    def run(command) -> list:
-        outcome = execute(state, command, START_NS, next(cmd_ids))
-        assert type(outcome) is list, outcome
-        return outcome
-
-    for agent in ("alice", "bob"):
-        run(cmd.Deposit(agent, 10_000 * 1_000_000, f"seed-{agent}"))
-    run(cmd.OracleUpdate(0, 100_000 * 10**8, 10**8, START_NS, "test"))
-    for size_usdc in (100, 200, 300):
-        rfq_id = run(cmd.RequestQuote("alice", 0, "long", size_usdc * 1_000_000, 10, 10_000_000))[0].rfq_id
-        run(cmd.SubmitQuote("bob", rfq_id, 1_000_000, size_usdc * 1_000_000))
-        run(cmd.AcceptQuote("alice", rfq_id))
-    return state
+    return engine_with_positions(START_NS, [(100, 10), (200, 10), (300, 10)], 1_000_000)[0]
 
 
 def test_funding_lists_in_any_order_reach_the_same_rows():

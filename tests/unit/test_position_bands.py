@@ -7,33 +7,17 @@ from __future__ import annotations
 import msgspec
 
 from engine import commands as cmd
-from engine.core import execute
 from engine.invariants import violations
-from engine.markets import default_config
 from engine.risk import formulas
 from engine.state import OPEN, State, export_state, import_state, state_hash
 from engine.units import FUNDING_INTERVAL_NS, NS_PER_S
+from tests.support import engine_with_positions
 
 START_NS = 1_767_225_600 * NS_PER_S  # on a funding boundary
 
 
 def _positions():
-    state = State(default_config())
-    cmd_ids = iter(range(1, 1_000))
-
-    def run(command, at_ns: int = START_NS) -> list:
-        outcome = execute(state, command, at_ns, next(cmd_ids))
-        assert type(outcome) is list, outcome
-        return outcome
-
-    for agent in ("alice", "bob"):
-        run(cmd.Deposit(agent, 10_000 * 1_000_000, f"seed-{agent}"))
-    run(cmd.OracleUpdate(0, 100_000 * 10**8, 10**8, START_NS, "test"))
-    for size_usdc, leverage in ((100, 10), (200, 5), (300, 20)):
-        rfq_id = run(cmd.RequestQuote("alice", 0, "long", size_usdc * 1_000_000, leverage, 10_000_000))[0].rfq_id
-        run(cmd.SubmitQuote("bob", rfq_id, 5_000_000, size_usdc * 1_000_000))
-        run(cmd.AcceptQuote("alice", rfq_id))
-    return state, run
+    return engine_with_positions(START_NS, [(100, 10), (200, 5), (300, 20)], 5_000_000)
 
 
 def _stored_and_exact(state: State) -> list[tuple[tuple, tuple]]:
