@@ -28,8 +28,10 @@ LIVE = 1  # an RFQ or quote in the canonical column form (state_hash, snapshots)
 CAPACITY_INITIAL = 1024
 OPENED_NS_NONE = 2**63 - 1  # State.opened_ns_low before any position opened
 RECENT_CLOSED_RFQS_MAX = 65_536  # closed RFQ ids remembered for precise rejection codes
-RFQ_ENDS = ("filled", "cancelled", "expired")  # the end states of an RFQ (lifecycles.RfqState)
-RFQ_END_CODE = {end: code for code, end in enumerate(RFQ_ENDS)}  # a str-Enum member finds its value's
+# The end states of an RFQ, as their strings (what the hash encodes), and their codes in the ring
+# of closed RFQs (a str-Enum member finds its value's code: equal strings, equal hashes).
+RFQ_ENDS = tuple(end.value for end in RfqState if end is not RfqState.OPEN)
+RFQ_END_CODE = {end: code for code, end in enumerate(RFQ_ENDS)}
 
 
 class _Views:
