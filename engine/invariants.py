@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.kernels.sweep_nb import market_band_nb, position_bands_nb
+from engine.kernels.sweep_nb import band_of_rows_nb
+from engine.risk import bands
 from engine.state import FREE_ROW, OPEN, State
 from engine.units import PRICE_E8_MAX, TWAP_WINDOW_NS_MAX, TWAP_WINDOW_NS_MIN
 
@@ -107,16 +108,13 @@ def _rfqs_and_quotes(state: State) -> list[str]:
 
 
 def _safe_bands(state: State) -> list[str]:
-    """Each market's safe band lies within the safe band of each of its open positions, and
-    so does each position's stored band (the derived columns ``band_*_e8``)."""
+    """Each position's stored band (the derived columns ``band_*_e8``) and each market's
+    band lie within the exact bands of the open positions, computed afresh."""
     t = state.positions
     found = []
     n = t.high_water
     exact_low, exact_high = np.empty(n), np.empty(n)
-    position_bands_nb(t.status, t.market, t.size_e6, t.size_open_e6, t.entry_price_e8, t.margin_long_e6,
-                      t.margin_short_e6, t.margin_open_long_e6, t.margin_open_short_e6, n,
-                      np.array([m.maintenance_of_initial_bps for m in state.config.markets], np.int64),
-                      exact_low, exact_high)
+    bands.compute_position_bands(state, exact_low, exact_high)
     stored_low, stored_high = t.column("band_low_e8"), t.column("band_high_e8")
     open_rows = t.column("status") == OPEN
     # A stored band that is empty, or inside the exact one, is safe; one reaching beyond is not.
@@ -124,16 +122,14 @@ def _safe_bands(state: State) -> list[str]:
     for row in np.flatnonzero(wide)[:3].tolist():
         found.append(f"position {int(t.position_id[row])}'s stored safe band ({stored_low[row]}, {stored_high[row]}) "
                      f"reaches beyond its exact one ({exact_low[row]}, {exact_high[row]})")
-    for market, m in enumerate(state.config.markets):
+    for market in range(len(state.config.markets)):
         low, high = state.safe_low_e8[market], state.safe_high_e8[market]
         if not low < high:
             continue  # empty: every price sweeps
-        exact_low, exact_high = market_band_nb(
-            t.status, t.market, t.size_e6, t.size_open_e6, t.entry_price_e8, t.margin_long_e6, t.margin_short_e6,
-            t.margin_open_long_e6, t.margin_open_short_e6, t.high_water, market, m.maintenance_of_initial_bps)
-        if low < exact_low or high > exact_high:
+        market_low, market_high = band_of_rows_nb(t.status, t.market, exact_low, exact_high, n, market)
+        if low < market_low or high > market_high:
             found.append(f"the safe band of market {market} ({low}, {high}) reaches beyond its positions' "
-                         f"({exact_low}, {exact_high})")
+                         f"({market_low}, {market_high})")
     return found
 
 

@@ -28,10 +28,6 @@ LIVE = 1  # an RFQ or quote in the canonical column form (state_hash, snapshots)
 CAPACITY_INITIAL = 1024
 OPENED_NS_NONE = 2**63 - 1  # State.opened_ns_low before any position opened
 RECENT_CLOSED_RFQS_MAX = 65_536  # closed RFQ ids remembered for precise rejection codes
-# The end states of an RFQ, as their strings (what the hash encodes), and their codes in the ring
-# of closed RFQs (a str-Enum member finds its value's code: equal strings, equal hashes).
-RFQ_ENDS = tuple(end.value for end in RfqState if end is not RfqState.OPEN)
-RFQ_END_CODE = {end: code for code, end in enumerate(RFQ_ENDS)}
 
 
 class _Views:
@@ -218,7 +214,7 @@ class State:
         # k % RECENT_CLOSED_RFQS_MAX), so that state_hash reads them as arrays: walking the
         # full dict's 65 536 items took 20 - 30 ms of each checkpoint's hash (closed_rfqs_msgpack).
         self.closed_rfq_ids = np.zeros(RECENT_CLOSED_RFQS_MAX, np.int64)
-        self.closed_rfq_ends = np.zeros(RECENT_CLOSED_RFQS_MAX, np.int8)  # RFQ_END_CODE
+        self.closed_rfq_ends = np.empty(RECENT_CLOSED_RFQS_MAX, object)  # the dict's values
         self.closed_rfq_next = 0  # the ring's slot for the next closed RFQ
         self.next_rfq_id = 1
 
@@ -281,7 +277,7 @@ class State:
             closed.popitem(last=False)  # the ring's slot below holds it: overwritten
         slot = self.closed_rfq_next
         self.closed_rfq_ids[slot] = rfq_id
-        self.closed_rfq_ends[slot] = RFQ_END_CODE[ended]
+        self.closed_rfq_ends[slot] = ended
         self.closed_rfq_next = (slot + 1) % RECENT_CLOSED_RFQS_MAX
 
     def quote_state(self, quote_id: int) -> str:
@@ -344,52 +340,12 @@ def state_hash(state: State) -> str:
 
 def closed_rfqs_msgpack(state: State) -> bytes:
     """``msgspec.msgpack.encode(sorted(state.closed_rfqs.items()))`` — the bytes state_hash
-    has always hashed — built from the ring of closed RFQs with numpy, without a walk of the
-    dict (held equal by tests/unit/test_closed_rfqs_hash.py)."""
+    has always hashed — from the ring of closed RFQs: sorted by numpy and handed to msgspec as
+    lists, without a walk of the dict (held equal by tests/unit/test_closed_rfqs_hash.py)."""
     kept = len(state.closed_rfqs)  # below the bound the ring has never wrapped: slots [0, kept)
-    ids, codes = state.closed_rfq_ids[:kept], state.closed_rfq_ends[:kept]
+    ids = state.closed_rfq_ids[:kept]
     order = np.argsort(ids, kind="stable")
-    return msgpack_pairs(ids[order], codes[order], RFQ_ENDS)
-
-
-# msgpack's positive ints as msgspec writes them: (below, marker byte or -1 for a fixint, bytes in all).
-_MSGPACK_UINT_FORMS = ((1 << 7, -1, 1), (1 << 8, 0xCC, 2), (1 << 16, 0xCD, 3), (1 << 32, 0xCE, 5), (1 << 63, 0xCF, 9))
-
-
-def msgpack_pairs(keys: np.ndarray, codes: np.ndarray, strings: tuple[str, ...]) -> bytes:
-    """The msgpack of ``[[keys[i], strings[codes[i]]], ...]`` as msgspec encodes it, for
-    keys in ``[0, 2**63)`` and strings of fewer than 32 bytes, laid out with numpy."""
-    n = len(keys)
-    header = bytes([0x90 | n]) if n < 16 else (b"\xdc" + n.to_bytes(2, "big") if n < 1 << 16
-                                               else b"\xdd" + n.to_bytes(4, "big"))
-    if n == 0:
-        return header
-    keys = keys.astype(np.uint64)
-    encoded = [msgspec.msgpack.encode(text) for text in strings]
-    assert all(len(b) <= 32 for b in encoded), "fixstr only"
-    key_bytes = np.full(n, 9, np.int64)  # the widest form, unless a shorter one holds the key
-    for below, _marker, size in reversed(_MSGPACK_UINT_FORMS[:-1]):
-        key_bytes[keys < np.uint64(below)] = size
-    text_bytes = np.array([len(b) for b in encoded], np.int64)[codes]
-    ends = np.cumsum(1 + key_bytes + text_bytes)
-    starts = ends - (1 + key_bytes + text_bytes)
-    out = np.empty(int(ends[-1]), np.uint8)
-    out[starts] = 0x92  # a fixarray of two
-    at = starts + 1
-    for _below, marker, size in _MSGPACK_UINT_FORMS:
-        chosen = key_bytes == size
-        where, value = at[chosen], keys[chosen]
-        if marker < 0:
-            out[where] = value
-            continue
-        out[where] = marker
-        for j in range(1, size):  # big-endian
-            out[where + j] = (value >> np.uint64(8 * (size - 1 - j))) & np.uint64(0xFF)
-    at = at + key_bytes
-    for code, text in enumerate(encoded):
-        where = at[codes == code]
-        out[where[:, None] + np.arange(len(text))] = np.frombuffer(text, np.uint8)
-    return header + out.tobytes()
+    return msgspec.msgpack.encode(list(zip(ids[order].tolist(), state.closed_rfq_ends[:kept][order].tolist())))
 
 
 def _live_columns(table: Table, id_column: str) -> dict[str, np.ndarray]:

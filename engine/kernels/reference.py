@@ -95,21 +95,6 @@ def settle_funding(status, size_e6, rate_e9, taker_is_long, margin_long_e6, marg
     return count, shortfall_total
 
 
-def market_band(status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6, margin_short_e6,
-                margin_open_long_e6, margin_open_short_e6, n_rows, want_market, maintenance_bps):
-    cols = [c.tolist() for c in (status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6,
-                                 margin_short_e6, margin_open_long_e6, margin_open_short_e6)]
-    status, market, size_e6, size_open_e6, entry, m_long, m_short, mo_long, mo_short = cols
-    low, high = -math.inf, math.inf
-    for row in range(n_rows):
-        if status[row] != OPEN or market[row] != want_market:
-            continue
-        row_low, row_high = formulas.safe_band_e8(m_long[row], m_short[row], mo_long[row], mo_short[row],
-                                                  size_open_e6[row], size_e6[row], entry[row], maintenance_bps)
-        low, high = max(low, row_low), min(high, row_high)
-    return low, high
-
-
 def position_bands(status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6, margin_short_e6,
                    margin_open_long_e6, margin_open_short_e6, n_rows, maintenance_bps_of_market,
                    out_band_low_e8, out_band_high_e8):

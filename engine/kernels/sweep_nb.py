@@ -2,7 +2,7 @@
 and the band of prices at which a sweep would find nothing.
 
 Numba; twins: ``reference.sweep_market``, ``reference.watch_market``,
-``reference.market_band``, ``reference.position_bands`` and ``reference.band_of_rows``.
+``reference.position_bands`` and ``reference.band_of_rows``.
 """
 
 import math
@@ -113,24 +113,6 @@ def band_of_rows_nb(status, market, band_low_e8, band_high_e8, n_rows, want_mark
             continue
         low = max(low, band_low_e8[row])
         high = min(high, band_high_e8[row])
-    return low, high
-
-
-@nb.njit(cache=True, nogil=True)
-def market_band_nb(status, market, size_e6, size_open_e6, entry_price_e8, margin_long_e6, margin_short_e6,
-                   margin_open_long_e6, margin_open_short_e6, n_rows, want_market, maintenance_bps):
-    """``(low, high)``: the intersection of the safe bands (``formulas.safe_band_e8``) of the
-    open positions of ``want_market``; ``(-inf, inf)`` when it has none."""
-    low = -math.inf
-    high = math.inf
-    for row in range(n_rows):
-        if status[row] != OPEN or market[row] != want_market:
-            continue
-        row_low, row_high = _safe_band(margin_long_e6[row], margin_short_e6[row], margin_open_long_e6[row],
-                                       margin_open_short_e6[row], size_open_e6[row], size_e6[row],
-                                       entry_price_e8[row], maintenance_bps)
-        low = max(low, row_low)
-        high = min(high, row_high)
     return low, high
 
 

@@ -80,9 +80,15 @@ def refresh(state: State) -> None:
     """Compute every open position's band, then every market's: after funding moved the
     margins of many, and on a state imported without them (apply only)."""
     t = state.positions
+    compute_position_bands(state, t.band_low_e8, t.band_high_e8)
+    for market in range(len(state.config.markets)):
+        recompute(state, market)
+
+
+def compute_position_bands(state: State, out_low_e8, out_high_e8) -> None:
+    """Each open position's band, from its columns, into the rows of ``out_*_e8``."""
+    t = state.positions
     maintenance_bps_of_market = np.array([m.maintenance_of_initial_bps for m in state.config.markets], np.int64)
     position_bands_nb(t.status, t.market, t.size_e6, t.size_open_e6, t.entry_price_e8, t.margin_long_e6,
                       t.margin_short_e6, t.margin_open_long_e6, t.margin_open_short_e6, t.high_water,
-                      maintenance_bps_of_market, t.band_low_e8, t.band_high_e8)
-    for market in range(len(state.config.markets)):
-        recompute(state, market)
+                      maintenance_bps_of_market, out_low_e8, out_high_e8)

@@ -12,8 +12,8 @@ from hypothesis.extra import numpy as hnp
 
 from engine.kernels import reference
 from engine.kernels.funding_nb import settle_funding_nb
-from engine.kernels.sweep_nb import (band_of_rows_nb, market_band_nb, position_bands_nb, sweep_market_nb, sweep_outputs,
-                                     watch_market_nb)
+from engine.kernels.sweep_nb import band_of_rows_nb, position_bands_nb, sweep_market_nb, sweep_outputs, watch_market_nb
+from engine.risk import formulas
 from engine.units import FUNDING_INTERVAL_NS, PRICE_E8_MAX, RATE_E9_MAX, SIZE_E6_MAX
 
 N_MAX = 40
@@ -106,26 +106,22 @@ def test_funding_matches_twin(p, boundary_ns):
 
 @settings(max_examples=120, deadline=None)
 @given(p=positions(), market=st.integers(0, 2), maintenance_bps=st.integers(1, 10_000))
-def test_market_band_matches_twin(p, market, maintenance_bps):
-    args = (*_sweep_args(p), market, maintenance_bps)
-    got = market_band_nb(*args)
-    want = reference.market_band(*args)
-    assert np.float64(got[0]).tobytes() == np.float64(want[0]).tobytes()
-    assert np.float64(got[1]).tobytes() == np.float64(want[1]).tobytes()
-
-
-@settings(max_examples=120, deadline=None)
-@given(p=positions(), market=st.integers(0, 2), maintenance_bps=st.integers(1, 10_000))
 def test_position_bands_match_twin_and_make_the_market_band(p, market, maintenance_bps):
     """Each row's stored band, bit for bit as its twin's; their intersection over a market is
-    the band computed from the rows' columns (what ``bands.recompute`` relies on)."""
+    the intersection of ``formulas.safe_band_e8`` over the market's open rows."""
     fast, slow = _position_bands(p, maintenance_bps), _position_bands(p, maintenance_bps, reference.position_bands)
     assert fast[0].tobytes() == slow[0].tobytes() and fast[1].tobytes() == slow[1].tobytes()
     got = band_of_rows_nb(p["status"], p["market"], *fast, p["n"], market)
     assert got == reference.band_of_rows(p["status"], p["market"], *fast, p["n"], market)
-    want = market_band_nb(*_sweep_args(p), market, maintenance_bps)
-    assert np.float64(got[0]).tobytes() == np.float64(want[0]).tobytes()
-    assert np.float64(got[1]).tobytes() == np.float64(want[1]).tobytes()
+    want_low, want_high = -math.inf, math.inf
+    for row in range(p["n"]):
+        if p["status"][row] == 1 and p["market"][row] == market:
+            low, high = formulas.safe_band_e8(*(int(p[name][row]) for name in (
+                "margin_long_e6", "margin_short_e6", "margin_open_long_e6", "margin_open_short_e6", "size_open_e6",
+                "size_e6", "entry_price_e8")), maintenance_bps)
+            want_low, want_high = max(want_low, low), min(want_high, high)
+    assert np.float64(got[0]).tobytes() == np.float64(want_low).tobytes()
+    assert np.float64(got[1]).tobytes() == np.float64(want_high).tobytes()
 
 
 @settings(max_examples=200, deadline=None)
@@ -133,7 +129,7 @@ def test_position_bands_match_twin_and_make_the_market_band(p, market, maintenan
 def test_no_position_is_liquidatable_inside_the_market_band(p, market, maintenance_bps, data):
     """What lets an oracle update skip its sweep: inside the band, the sweep flags nothing —
     at its very edges too."""
-    low, high = market_band_nb(*_sweep_args(p), market, maintenance_bps)
+    low, high = band_of_rows_nb(p["status"], p["market"], *_position_bands(p, maintenance_bps), p["n"], market)
     first = 1 if low < 1 else math.floor(low) + 1
     last = PRICE_E8_MAX if high > PRICE_E8_MAX else math.ceil(high) - 1
     if first > last:
