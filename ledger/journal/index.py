@@ -60,6 +60,14 @@ class SparseIndex:
         self.entries: list[tuple[int, int, int]] = [(first_seq, first_cmd_id, 0)]
         self._last_entry_offset = 0
 
+    def cover(self, position: int, next_cmd_id: int, next_seq: int) -> None:
+        """A read that began within `covered_bytes` has seen every record up to `position`
+        (the end of a record; `next_cmd_id` / `next_seq` start the one after): cover them.
+        Never backwards: a read that stopped short of the index's end leaves it as it is."""
+        if position > self.covered_bytes:
+            self.covered_bytes = position
+            self.next_cmd_id, self.next_seq = next_cmd_id, next_seq
+
     def seek(self, from_seq: int) -> tuple[int, int, int]:
         """Return `(offset, cmd_id, first_seq)` of a record at or before the one to start at."""
         i = bisect.bisect_right(self.entries, from_seq, key=lambda entry: entry[0]) - 1

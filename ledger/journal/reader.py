@@ -243,7 +243,12 @@ class JournalReader:
                 data = os.pread(fd, want, base + len(pending))
                 at_eof = len(data) < want  # regular files read short only at the end
                 pending = pending + data if pending else data
-                extends_index = index.covered_bytes == position
+                # A chunk that starts within what the index has seen continues it from its end
+                # (its entries past `covered_bytes` are new: every record before that end lies
+                # before `entry_due_at`). Requiring the chunk to start exactly at the end left
+                # the index of a growing segment where its first read stopped, so every later
+                # read from a recent seq re-read the segment from there.
+                extends_index = position <= index.covered_bytes
                 entry_due_at = index._last_entry_offset + stride_bytes if extends_index else 1 << 63
                 end = len(pending)
                 relative = 0
@@ -292,8 +297,7 @@ class JournalReader:
                             "the frame's crc is valid: a writer bug, not a disk fault") from exc
                     if header.cmd_id > limit:
                         if extends_index:  # what was seen stays indexed for the next drain
-                            index.covered_bytes = position
-                            index.next_cmd_id, index.next_seq = next_cmd_id, next_seq
+                            index.cover(position, next_cmd_id, next_seq)
                         cursor.status = _Drain.LIMIT
                         if batch:
                             yield _spans(pending, batch)
@@ -314,8 +318,7 @@ class JournalReader:
                         else:
                             yield header, payload
                 if extends_index:
-                    index.covered_bytes = position
-                    index.next_cmd_id, index.next_seq = next_cmd_id, next_seq
+                    index.cover(position, next_cmd_id, next_seq)
                 if batch:
                     yield _spans(pending, batch)
                 pending = pending[scan.end_offset:]

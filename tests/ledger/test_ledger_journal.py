@@ -119,6 +119,35 @@ def test_random_batches_round_trip(tmp_path_factory, batch_sizes, from_seq):
     assert [h.cmd_id for h, _ in read_all(directory, from_seq)] == expected
 
 
+@pytest.mark.parametrize("kernel_scan_bytes_min", [1, 1 << 40], ids=["kernel", "reference"])
+@given(st.lists(st.tuples(st.integers(1, 120), st.integers(0, 300)), min_size=2, max_size=10))
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_reader_keeps_indexing_a_growing_segment(tmp_path_factory, kernel_scan_bytes_min, rounds):
+    """A reader that reads recent seqs of a segment still being written (a live projection,
+    a batch at a time) extends its index to the end of each read: its next seek lands within
+    a stride of what is new, instead of where its first read stopped (every later read then
+    re-read the segment from there). The index it grows so equals one built in a single read."""
+    directory = tmp_path_factory.mktemp("j")
+    journal = Journal.open(directory, index_stride_bytes=STRIDE_BYTES_SMALL)
+    records = Records()
+    reader = JournalReader(directory, index_stride_bytes=STRIDE_BYTES_SMALL,
+                           kernel_scan_bytes_min=kernel_scan_bytes_min)
+    for batch_size, lookback_seqs in rounds:
+        journal.append_batch(records.batch(batch_size))
+        from_seq = max(1, journal.last_seq - lookback_seqs)
+        expected = [r[0] for r in expected_records(journal.last_cmd_id) if r[2] >= from_seq]
+        assert [h.cmd_id for h, _ in reader.read(from_seq)] == expected
+        [segment] = reader.segments()
+        index = reader._index(segment)
+        assert index.covered_bytes == segment.path.stat().st_size
+        assert index.seek(journal.last_seq)[0] >= index.covered_bytes - STRIDE_BYTES_SMALL - 2 * 512
+    journal.close()
+    fresh = JournalReader(directory, index_stride_bytes=STRIDE_BYTES_SMALL)
+    list(fresh.read(1))
+    assert fresh._index(segment).entries == index.entries
+
+
 def test_batches_breaking_the_contract_are_refused_and_nothing_written(tmp_path):
     journal = write_journal(tmp_path / "j", [3], segment_size_bytes_max=SEGMENT_BYTES_SMALL)
     records = Records(3, journal.last_seq)
