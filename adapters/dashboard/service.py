@@ -22,7 +22,6 @@ from adapters.dashboard import alerts as al
 from adapters.dashboard import forecast as fc
 from adapters.dashboard.model import Model
 from adapters.gateway import render
-from adapters.gateway.hub import read_events
 from engine import views
 
 log = logging.getLogger("agentperp.dashboard")
@@ -75,7 +74,7 @@ class Dashboard:
         from_seq = max(1, to_seq - BACKFILL_EVENTS_MAX + 1)
         try:
             found, _ = await asyncio.get_running_loop().run_in_executor(
-                None, read_events, self.venue.hub.journal_dir, from_seq, to_seq, BACKFILL_EVENTS_MAX)
+                None, self.venue.hub.lookups.events, from_seq, to_seq, BACKFILL_EVENTS_MAX)
         except Exception:  # a view: the venue goes on without history
             log.exception("dashboard: backfill failed")
             found = []

@@ -32,7 +32,6 @@ from adapters.gateway import http_escrow, http_hedging, http_history, http_parse
 from adapters.gateway import http_schemas as s
 from adapters.gateway.edge import Result, status_of
 from adapters.gateway.http_schemas import EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX
-from adapters.gateway.hub import read_events
 from adapters.gateway.human import ConversionError
 from engine import rejections as rj
 from engine import views
@@ -301,7 +300,7 @@ class HttpGateway:
         found: list = []
         if from_seq <= last_seq:
             found, _ = await asyncio.get_running_loop().run_in_executor(
-                None, read_events, hub.journal_dir, from_seq, last_seq, limit)
+                None, hub.lookups.events, from_seq, last_seq, limit)
             found = found[:limit]
         next_from_seq = found[-1].seq + 1 if found else from_seq
         return json_response(s.EventsPage(events=[render.render_event(e, self.venue.symbols) for e in found],

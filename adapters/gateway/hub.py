@@ -13,8 +13,10 @@ venue is never slowed by it).
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from contextlib import closing
 from pathlib import Path
 
 from ledger.journal import JournalReader
@@ -61,7 +63,7 @@ class Subscription:
             loop = asyncio.get_running_loop()
             while next_seq <= self.live_after_seq:
                 chunk, next_seq = await loop.run_in_executor(
-                    None, read_events, self.hub.journal_dir, next_seq, self.live_after_seq, BACKFILL_CHUNK_EVENTS)
+                    None, self.hub.lookups.events, next_seq, self.live_after_seq, BACKFILL_CHUNK_EVENTS)
                 matching = [event for event in chunk if self.predicate(event)]
                 if matching:
                     yield matching
@@ -81,6 +83,7 @@ class Subscription:
 class Hub:
     def __init__(self, journal_dir: Path | str, last_seq: int):
         self.journal_dir = Path(journal_dir)
+        self.lookups = JournalLookups(self.journal_dir)
         self.last_seq = last_seq  # every event up to here is durable and was published
         self._subscribers: set[Subscription] = set()
         self._listeners: list[Callable[[list], None]] = []
@@ -110,37 +113,50 @@ class Hub:
         how the gateways answer a repeated client_id with the first execution's result."""
         if not 1 <= seq <= self.last_seq:
             return None
-        return await asyncio.get_running_loop().run_in_executor(None, find_record, self.journal_dir, seq)
+        return await asyncio.get_running_loop().run_in_executor(None, self.lookups.record, seq)
 
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
 
-def read_events(journal_dir: Path, from_seq: int, to_seq: int, limit: int) -> tuple[list, int]:
-    """Events with ``from_seq <= seq <= to_seq`` from the journal, at most about ``limit``
-    (whole records); and the seq to continue from."""
-    found: list = []
-    next_seq = from_seq
-    for header, payload in JournalReader(journal_dir).read(from_seq=from_seq):
-        if header.first_seq > to_seq or len(found) >= limit:
-            break
-        if header.last_seq < from_seq:
-            continue
-        for event in decode_record(payload).events:
-            if from_seq <= event.seq <= to_seq:
-                found.append(event)
-                next_seq = event.seq + 1
-    if not found and next_seq <= to_seq:
-        next_seq = to_seq + 1  # nothing left in range (cannot happen for durable seqs)
-    return found, next_seq
+class JournalLookups:
+    """The gateways' reads of the journal by seq — subscription backfill, the HTTP events
+    pages, the dashboard's history, a repeated client_id's first result — through one reader
+    whose sparse indexes persist between reads: a new reader per read would seek the
+    segment still being written (no index file yet) from its start, each read costing up to
+    a whole segment (64 MiB). Reads run in executor threads, one at a time (a reader is not
+    thread-safe); each is bounded (``limit`` events, or one record)."""
 
+    def __init__(self, journal_dir: Path) -> None:
+        self._reader = JournalReader(journal_dir)
+        self._lock = threading.Lock()
 
-def find_record(journal_dir: Path, seq: int):
-    """The journal record holding event ``seq`` (None if there is none)."""
-    for header, payload in JournalReader(journal_dir).read(from_seq=seq):
-        if header.first_seq <= seq <= header.last_seq:
-            return decode_record(payload)
-        if header.first_seq > seq:
-            break
-    return None
+    def events(self, from_seq: int, to_seq: int, limit: int) -> tuple[list, int]:
+        """Events with ``from_seq <= seq <= to_seq`` from the journal, at most about ``limit``
+        (whole records); and the seq to continue from."""
+        found: list = []
+        next_seq = from_seq
+        with self._lock, closing(self._reader.read(from_seq=from_seq)) as records:
+            for header, payload in records:
+                if header.first_seq > to_seq or len(found) >= limit:
+                    break
+                if header.last_seq < from_seq:
+                    continue
+                for event in decode_record(payload).events:
+                    if from_seq <= event.seq <= to_seq:
+                        found.append(event)
+                        next_seq = event.seq + 1
+        if not found and next_seq <= to_seq:
+            next_seq = to_seq + 1  # nothing left in range (cannot happen for durable seqs)
+        return found, next_seq
+
+    def record(self, seq: int):
+        """The journal record holding event ``seq`` (None if there is none)."""
+        with self._lock, closing(self._reader.read(from_seq=seq)) as records:
+            for header, payload in records:
+                if header.first_seq <= seq <= header.last_seq:
+                    return decode_record(payload)
+                if header.first_seq > seq:
+                    break
+        return None
