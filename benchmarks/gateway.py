@@ -62,6 +62,10 @@ AGENT_SEED_BASE = 0xBE7C4  # benchmark agents' keypairs derive from this
 FUNDS_USDC = 1_000_000
 SIZE_E6 = 10_000_000  # the smallest RFQ (10 USDC): holds 1 USDC + fee at 10x
 RFQ_LIFETIME_MS = 1_000  # RFQs that are not cancelled expire within the second
+# An agent's RFQ counts as open (against the engine's open_rfqs_per_agent_max) this long past
+# its lifetime: the venue expires it at its next Tick, later under a saturating load.
+RFQ_EXPIRY_MARGIN_S = 1.0
+CANCEL_SHARE = 0.2  # of the requests while below the limit: CancelRfq of an open RFQ
 # Requests each agent keeps in flight in the throughput run: enough to fill a group commit
 # while the previous one is being fsynced (throughput <= window / fsync time).
 WINDOW_PER_AGENT = 256
@@ -94,6 +98,7 @@ class Client:
     """One logged-in agent connection with a lean, blocking-socket request loop."""
 
     def __init__(self, port: int, index: int):
+        from engine.markets import default_config
         from protocol import signing, wire
 
         self.wire = wire
@@ -112,7 +117,10 @@ class Client:
         self.next_req_id = 1
         self.sent_at: dict[int, float] = {}  # req_id -> when it was written to the socket
         self.unsent: list[int] = []
-        self.rfqs: deque[int] = deque()
+        self.rfqs: deque[tuple[int, float]] = deque()  # acknowledged open RFQs: (rfq_id, counted until)
+        self.quotes_in_flight: set[int] = set()  # req_ids of RequestQuotes not answered yet
+        self.answers: dict[str, int] = {}  # "ack" or the rejection's code -> how many
+        self.open_rfqs_max = default_config().open_rfqs_per_agent_max
         self.outbox = bytearray()
         self.rng = np.random.default_rng(index)
 
@@ -126,15 +134,26 @@ class Client:
                 return self.codec.server_decoder.decode(frames[0])
 
     def queue_request(self) -> None:
-        """Append the next command to the outbox; its latency counts from the flush."""
+        """Append the next command to the outbox; its latency counts from the flush.
+
+        A RequestQuote, or a CancelRfq of the agent's newest open RFQ (the furthest from
+        expiring): ``CANCEL_SHARE`` of the time, and always when another RFQ could pass the
+        engine's open_rfqs_per_agent_max — the load is commands the venue accepts, not its
+        LIMIT_REACHED path (over half of the answers before session 16)."""
         from engine import commands as c
 
-        if self.rfqs and self.rng.random() < 0.2:
-            command = c.CancelRfq(self.agent, self.rfqs.popleft())
+        rfqs = self.rfqs
+        now = time.perf_counter()
+        while rfqs and rfqs[0][1] <= now:
+            rfqs.popleft()
+        at_limit = len(rfqs) + len(self.quotes_in_flight) >= self.open_rfqs_max
+        req_id = self.next_req_id
+        if rfqs and (at_limit or self.rng.random() < CANCEL_SHARE):
+            command = c.CancelRfq(self.agent, rfqs.pop()[0])
         else:
             command = c.RequestQuote(self.agent, int(self.rng.integers(0, 3)), "long", SIZE_E6, 10, 10_000_000,
                                      expires_in_ms=RFQ_LIFETIME_MS)
-        req_id = self.next_req_id
+            self.quotes_in_flight.add(req_id)
         self.next_req_id += 1
         self.unsent.append(req_id)
         self.codec.frame_into(self.wire.Request(req_id=req_id, command=self.wire.command_to_wire(command)),
@@ -158,15 +177,20 @@ class Client:
         answered = 0
         for frame in self.reader.feed(data):
             message = self.codec.server_decoder.decode(frame)
-            due = self.sent_at.pop(getattr(message, "req_id", -1), None)
+            req_id = getattr(message, "req_id", -1)
+            due = self.sent_at.pop(req_id, None)
             if due is None:
                 continue
             answered += 1
             latencies.append(now - due)
-            if type(message) is self.wire.Ack:
+            self.quotes_in_flight.discard(req_id)
+            acked = type(message) is self.wire.Ack
+            answer = "ack" if acked else getattr(message, "code", type(message).__name__)
+            self.answers[answer] = self.answers.get(answer, 0) + 1
+            if acked:
                 for event in message.events:
                     if type(event).__name__ == "WireRfqOpened":
-                        self.rfqs.append(event.rfq_id)
+                        self.rfqs.append((event.rfq_id, now + RFQ_LIFETIME_MS / 1_000 + RFQ_EXPIRY_MARGIN_S))
         return answered
 
 
@@ -223,7 +247,8 @@ def _client_process(port: int, first_index: int, agents: int, mode: str, rate_pe
     if mode == "throughput":
         latencies = latencies[:in_window]  # the throughput run's latencies are not a figure
     out.send({"answered": answered, "elapsed_s": elapsed, "latencies_s": latencies, "bins": bins,
-              "unanswered": sum(len(c.sent_at) for c in clients), "cpu_s": cpu_s})
+              "unanswered": sum(len(c.sent_at) for c in clients), "cpu_s": cpu_s,
+              "answers": _add_counts(c.answers for c in clients)})
 
 
 def _run_clients(port: int, processes: int, agents_per_process: int, mode: str, rate_per_s: float,
@@ -247,7 +272,16 @@ def _run_clients(port: int, processes: int, agents_per_process: int, mode: str, 
             "latencies_s": np.concatenate([np.asarray(r["latencies_s"]) for r in results]),
             "bins": np.sum([r["bins"] for r in results], axis=0),
             "unanswered": sum(r["unanswered"] for r in results),
-            "clients_cpu_s": sum(r["cpu_s"] for r in results)}
+            "clients_cpu_s": sum(r["cpu_s"] for r in results),
+            "answers": _add_counts(r["answers"] for r in results)}
+
+
+def _add_counts(counts) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for count in counts:
+        for key, n in count.items():
+            total[key] = total.get(key, 0) + n
+    return dict(sorted(total.items()))
 
 
 # -- where the CPU goes --------------------------------------------------------------------------------
@@ -379,6 +413,7 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
     unanswered = {"venue": 0, "echo": 0}
 
     cpu_us: dict[str, list[dict]] = {"venue": [], "echo": []}  # per throughput run
+    venue_answers: dict[str, list[dict]] = {"throughput": [], "latency": []}  # ack / rejection code -> count
 
     def throughput(server, label: str):
         def run() -> float:
@@ -388,6 +423,8 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
             cpu_us[label].append(cpu_us_per_command(before, caught_up_cpu_s(server), result["clients_cpu_s"],
                                                     result["answered"]))
             last[f"{label} throughput"] = result
+            if label == "venue":
+                venue_answers["throughput"].append(result["answers"])
             return result["answered"] / result["elapsed_s"]
         return run
 
@@ -397,6 +434,8 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
                                   latency_s, 0)
             latency_ms[label].append(result["latencies_s"] * 1e3)
             unanswered[label] += result["unanswered"]
+            if label == "venue":
+                venue_answers["latency"].append(result["answers"])
             return float(np.percentile(result["latencies_s"], 99)) * 1e3
         return run
 
@@ -453,6 +492,8 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
         "echo.p99_ms": round(float(np.percentile(echo_ms, 99)), 3),
         "gateway.latency_commands": int(len(venue_ms)),
         "gateway.unanswered_after_drain": unanswered["venue"], "echo.unanswered_after_drain": unanswered["echo"],
+        # What the venue answered, over all its runs of each kind: acks, and rejections by code.
+        "gateway.answers": {kind: _add_counts(runs) for kind, runs in venue_answers.items()},
         "gateway.cpu_us_per_command": _median_parts(cpu_us["venue"]),
         "echo.cpu_us_per_command": _median_parts(cpu_us["echo"]),
         # What the cores allow: were both CPU-bound on every core, throughput would be
