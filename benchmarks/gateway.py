@@ -5,7 +5,9 @@ run: a minimal framed echo server (``benchmarks.echo``) driven by the same load 
 - ``gateway.ratio_to_echo``: throughput, venue / echo, interleaved (venue, echo, venue, …,
   ``PAIRS_MIN`` pairs; ``benchmarks.interleave``). Each client process holds several
   logged-in agents, each keeping a window of requests in flight (RequestQuote, and CancelRfq
-  of its own acknowledged RFQs), for a fixed time; answers per second over the run.
+  of its own acknowledged RFQs — always when another RFQ could pass the engine's
+  open_rfqs_per_agent_max, so the venue accepts the load), for a fixed time; answers per
+  second over the run. ``gateway.answers``: what the venue answered (acks, rejections by code).
   Target >= 0.5.
 - ``gateway.p99_ratio_to_echo``: ack p99 of the venue / the echo's, both at the same offered
   load — ``ECHO_LOAD_FRACTION`` (25%) of the echo's measured capacity — open loop (requests
