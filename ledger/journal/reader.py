@@ -272,6 +272,8 @@ class JournalReader:
                         first = int(last_seqs.searchsorted(from_seq))  # last_seqs never decrease
                         # Read before yielding: `out` is this reader's, reused by its next walk.
                         walked = int(ends[-1]), int(cmd_ids[-1]) + 1, int(last_seqs[-1]) + 1
+                        if extends_index:  # the chunk's entries are in: cover its records before any yield
+                            index.cover(base + walked[0], walked[1], walked[2])
                         if batched:
                             if first < count:
                                 yield codec.PayloadSpans(pending, offsets[first:] + header_size, ends[first:].copy())
@@ -338,6 +340,8 @@ class JournalReader:
                 return
         finally:
             cursor.offset, cursor.next_cmd_id, cursor.next_seq = position, next_cmd_id, next_seq
+            if extends_index:  # a reader that stops mid-chunk keeps what it indexed covered
+                index.cover(position, next_cmd_id, next_seq)
             os.close(fd)
 
     def _kernel_out(self, size_bytes: int):

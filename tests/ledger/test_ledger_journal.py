@@ -120,29 +120,38 @@ def test_random_batches_round_trip(tmp_path_factory, batch_sizes, from_seq):
 
 
 @pytest.mark.parametrize("kernel_scan_bytes_min", [1, 1 << 40], ids=["kernel", "reference"])
-@given(st.lists(st.tuples(st.integers(1, 120), st.integers(0, 300)), min_size=2, max_size=10))
+@given(st.lists(st.tuples(st.integers(1, 120), st.integers(0, 300), st.booleans()), min_size=2, max_size=10))
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_a_reader_keeps_indexing_a_growing_segment(tmp_path_factory, kernel_scan_bytes_min, rounds):
     """A reader that reads recent seqs of a segment still being written (a live projection,
-    a batch at a time) extends its index to the end of each read: its next seek lands within
-    a stride of what is new, instead of where its first read stopped (every later read then
-    re-read the segment from there). The index it grows so equals one built in a single read."""
+    a batch at a time; a lookup that stops at its record) extends its index to where each
+    read went: its next seek lands within a stride of what is new, instead of where its first
+    read stopped (every later read then re-read the segment from there). Its entries never
+    pass what it covers, even when a read stops mid-chunk, and the index it grows so equals
+    one built in a single read."""
     directory = tmp_path_factory.mktemp("j")
     journal = Journal.open(directory, index_stride_bytes=STRIDE_BYTES_SMALL)
     records = Records()
     reader = JournalReader(directory, index_stride_bytes=STRIDE_BYTES_SMALL,
                            kernel_scan_bytes_min=kernel_scan_bytes_min)
-    for batch_size, lookback_seqs in rounds:
+    for batch_size, lookback_seqs, stop_at_first in rounds:
         journal.append_batch(records.batch(batch_size))
         from_seq = max(1, journal.last_seq - lookback_seqs)
         expected = [r[0] for r in expected_records(journal.last_cmd_id) if r[2] >= from_seq]
-        assert [h.cmd_id for h, _ in reader.read(from_seq)] == expected
         [segment] = reader.segments()
         index = reader._index(segment)
-        assert index.covered_bytes == segment.path.stat().st_size
-        assert index.seek(journal.last_seq)[0] >= index.covered_bytes - STRIDE_BYTES_SMALL - 2 * 512
+        if stop_at_first:  # as a lookup of one record does
+            read = reader.read(from_seq)
+            assert next(read)[0].cmd_id == expected[0]
+            read.close()
+        else:
+            assert [h.cmd_id for h, _ in reader.read(from_seq)] == expected
+            assert index.covered_bytes == segment.path.stat().st_size
+            assert index.seek(journal.last_seq)[0] >= index.covered_bytes - STRIDE_BYTES_SMALL - 2 * 512
+        assert index.entries[-1][2] < max(index.covered_bytes, 1)  # a seek never lands past what is covered
     journal.close()
+    list(reader.read(1))
     fresh = JournalReader(directory, index_stride_bytes=STRIDE_BYTES_SMALL)
     list(fresh.read(1))
     assert fresh._index(segment).entries == index.entries
