@@ -51,7 +51,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections import deque
+from collections import Counter, deque
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +121,7 @@ class Client:
         self.unsent: list[int] = []
         self.rfqs: deque[tuple[int, float]] = deque()  # acknowledged open RFQs: (rfq_id, counted until)
         self.quotes_in_flight: set[int] = set()  # req_ids of RequestQuotes not answered yet
-        self.answers: dict[str, int] = {}  # "ack" or the rejection's code -> how many
+        self.answers: Counter[str] = Counter()  # "ack" or the rejection's code -> how many
         self.open_rfqs_max = default_config().open_rfqs_per_agent_max
         self.outbox = bytearray()
         self.rng = np.random.default_rng(index)
@@ -188,7 +188,7 @@ class Client:
             self.quotes_in_flight.discard(req_id)
             acked = type(message) is self.wire.Ack
             answer = "ack" if acked else getattr(message, "code", type(message).__name__)
-            self.answers[answer] = self.answers.get(answer, 0) + 1
+            self.answers[answer] += 1
             if acked:
                 for event in message.events:
                     if type(event).__name__ == "WireRfqOpened":
@@ -250,7 +250,7 @@ def _client_process(port: int, first_index: int, agents: int, mode: str, rate_pe
         latencies = latencies[:in_window]  # the throughput run's latencies are not a figure
     out.send({"answered": answered, "elapsed_s": elapsed, "latencies_s": latencies, "bins": bins,
               "unanswered": sum(len(c.sent_at) for c in clients), "cpu_s": cpu_s,
-              "answers": _add_counts(c.answers for c in clients)})
+              "answers": sum((c.answers for c in clients), Counter())})
 
 
 def _run_clients(port: int, processes: int, agents_per_process: int, mode: str, rate_per_s: float,
@@ -275,15 +275,7 @@ def _run_clients(port: int, processes: int, agents_per_process: int, mode: str, 
             "bins": np.sum([r["bins"] for r in results], axis=0),
             "unanswered": sum(r["unanswered"] for r in results),
             "clients_cpu_s": sum(r["cpu_s"] for r in results),
-            "answers": _add_counts(r["answers"] for r in results)}
-
-
-def _add_counts(counts) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for count in counts:
-        for key, n in count.items():
-            total[key] = total.get(key, 0) + n
-    return dict(sorted(total.items()))
+            "answers": sum((r["answers"] for r in results), Counter())}
 
 
 # -- where the CPU goes --------------------------------------------------------------------------------
@@ -415,7 +407,7 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
     unanswered = {"venue": 0, "echo": 0}
 
     cpu_us: dict[str, list[dict]] = {"venue": [], "echo": []}  # per throughput run
-    venue_answers: dict[str, list[dict]] = {"throughput": [], "latency": []}  # ack / rejection code -> count
+    venue_answers = {"throughput": Counter(), "latency": Counter()}  # ack / rejection code -> count
 
     def throughput(server, label: str):
         def run() -> float:
@@ -426,7 +418,7 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
                                                     result["answered"]))
             last[f"{label} throughput"] = result
             if label == "venue":
-                venue_answers["throughput"].append(result["answers"])
+                venue_answers["throughput"] += result["answers"]
             return result["answered"] / result["elapsed_s"]
         return run
 
@@ -437,7 +429,7 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
             latency_ms[label].append(result["latencies_s"] * 1e3)
             unanswered[label] += result["unanswered"]
             if label == "venue":
-                venue_answers["latency"].append(result["answers"])
+                venue_answers["latency"] += result["answers"]
             return float(np.percentile(result["latencies_s"], 99)) * 1e3
         return run
 
@@ -495,7 +487,7 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
         "gateway.latency_commands": int(len(venue_ms)),
         "gateway.unanswered_after_drain": unanswered["venue"], "echo.unanswered_after_drain": unanswered["echo"],
         # What the venue answered, over all its runs of each kind: acks, and rejections by code.
-        "gateway.answers": {kind: _add_counts(runs) for kind, runs in venue_answers.items()},
+        "gateway.answers": {kind: dict(sorted(counts.items())) for kind, counts in venue_answers.items()},
         "gateway.cpu_us_per_command": _median_parts(cpu_us["venue"]),
         "echo.cpu_us_per_command": _median_parts(cpu_us["echo"]),
         # What the cores allow: were both CPU-bound on every core, throughput would be

@@ -245,9 +245,7 @@ class JournalReader:
                 pending = pending + data if pending else data
                 # A chunk that starts within what the index has seen continues it from its end
                 # (its entries past `covered_bytes` are new: every record before that end lies
-                # before `entry_due_at`). Requiring the chunk to start exactly at the end left
-                # the index of a growing segment where its first read stopped, so every later
-                # read from a recent seq re-read the segment from there.
+                # before `entry_due_at`), so a reader of a growing segment seeks near the new.
                 extends_index = position <= index.covered_bytes
                 entry_due_at = index._last_entry_offset + stride_bytes if extends_index else 1 << 63
                 end = len(pending)
@@ -297,9 +295,7 @@ class JournalReader:
                         raise JournalCorrupt(
                             path, position, f"record header does not decode: {exc}",
                             "the frame's crc is valid: a writer bug, not a disk fault") from exc
-                    if header.cmd_id > limit:
-                        if extends_index:  # what was seen stays indexed for the next drain
-                            index.cover(position, next_cmd_id, next_seq)
+                    if header.cmd_id > limit:  # what was seen stays covered (the finally)
                         cursor.status = _Drain.LIMIT
                         if batch:
                             yield _spans(pending, batch)

@@ -14,6 +14,7 @@ from engine.kernels import reference
 from engine.kernels.funding_nb import settle_funding_nb
 from engine.kernels.sweep_nb import band_of_rows_nb, position_bands_nb, sweep_market_nb, sweep_outputs, watch_market_nb
 from engine.risk import formulas
+from engine.state import OPEN
 from engine.units import FUNDING_INTERVAL_NS, PRICE_E8_MAX, RATE_E9_MAX, SIZE_E6_MAX
 
 N_MAX = 40
@@ -115,7 +116,7 @@ def test_position_bands_match_twin_and_make_the_market_band(p, market, maintenan
     assert got == reference.band_of_rows(p["status"], p["market"], *fast, p["n"], market)
     want_low, want_high = -math.inf, math.inf
     for row in range(p["n"]):
-        if p["status"][row] == 1 and p["market"][row] == market:
+        if p["status"][row] == OPEN and p["market"][row] == market:
             low, high = formulas.safe_band_e8(*(int(p[name][row]) for name in (
                 "margin_long_e6", "margin_short_e6", "margin_open_long_e6", "margin_open_short_e6", "size_open_e6",
                 "size_e6", "entry_price_e8")), maintenance_bps)
