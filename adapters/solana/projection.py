@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -357,23 +357,3 @@ def journal_events(journal_dir: Path | str, after_seq: int) -> Iterator:
         for event in decode_record(payload).events:
             if event.seq > after_seq:
                 yield event
-
-
-async def follow_events(journal_dir: Path | str, after_seq: int, stop) -> AsyncIterator:  # pragma: no cover
-    """Live tailing for ``agentperp run``: the reader's follow() in a worker thread."""
-    queue: asyncio.Queue = asyncio.Queue(maxsize=1024)
-    loop = asyncio.get_running_loop()
-
-    def pump():
-        for header, payload in JournalReader(journal_dir).follow(from_seq=after_seq + 1, stop=stop):
-            if header.last_seq <= after_seq:
-                continue
-            for event in decode_record(payload).events:
-                if event.seq > after_seq:
-                    asyncio.run_coroutine_threadsafe(queue.put(event), loop).result()
-        asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
-
-    worker = loop.run_in_executor(None, pump)
-    while (event := await queue.get()) is not None:
-        yield event
-    await worker
