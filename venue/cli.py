@@ -70,6 +70,8 @@ def _run_overrides(args: argparse.Namespace) -> dict:
         overrides["projections"] = projections
     if args.oracle is not None:
         overrides["oracle"] = {"source": args.oracle}
+    if args.no_hedging:
+        overrides["hedging"] = {"enabled": "off"}
     settlement: dict = {}  # issue 13: the escrow, live
     if args.settlement_config is not None:  # its [settlement] table, e.g. the one `escrow rpc-peer` writes
         with open(args.settlement_config, "rb") as file:
@@ -198,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sql", metavar="URL", help="SQL read models' database (default: SQLite file "
                                                   "DATA/read_model.sqlite; e.g. postgresql+psycopg://...)")
     run.add_argument("--no-sql", action="store_true", help="do not run the SQL read models")
+    run.add_argument("--no-hedging", action="store_true", help="do not hedge the makers' exposure on the "
+                                                                   "exchanges (default: on with the demo agents)")
     run.add_argument("--settlement", choices=["litesvm", "rpc", "none"],
                      help="the escrow program, live: litesvm (default: in-process chain), rpc (a cluster), none")
     run.add_argument("--rpc-url", metavar="URL", help="--settlement rpc: the cluster's JSON-RPC URL")

@@ -57,3 +57,10 @@ def test_run_flags_map_onto_the_config():
     assert (settings.venue.data_dir, settings.gateway.tcp_port, settings.gateway.http_port) == ("d", 0, 0)
     assert (settings.venue.demo, settings.venue.dev, settings.oracle.source, settings.venue.duration_s) == \
         (False, False, "none", 2.5)
+    assert settings.hedging.enabled == "auto"  # on with the demo agents
+
+
+def test_no_hedging_turns_the_hedger_off_even_with_the_demo():
+    args = cli.build_parser().parse_args(["run", "--no-hedging"])
+    settings = config.load(env={}, overrides=cli._run_overrides(args))
+    assert (settings.venue.demo, settings.hedging.enabled) == (True, "off")
