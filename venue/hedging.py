@@ -21,6 +21,7 @@ import concurrent.futures
 import logging
 import secrets
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -45,6 +46,14 @@ BATCH_TIMEOUT_S = 120.0  # one batch applied and hedged, at most, before it coun
 # between the venue's loop, the runner's thread and the hedger's, and a state file write,
 # whatever its size; 10 ms is nothing beside an exchange's round trip.
 HEDGE_COALESCE_S = 0.01
+# Catching up a long journal (a restart after downtime, a rebuilt state file), the hedger
+# applies batches that end this many seqs or more before the journal's durable end without
+# sending orders — each maker's exposure moves again before the end, and hedging every batch
+# would trade each change on the exchanges — and hedges the keys they marked once, from the
+# batch that reaches the end; at least every HEDGE_DEFER_S_MAX even so (a hedger that cannot
+# catch up still hedges). Live, a batch ends a coalesce window behind: far below this.
+CATCH_UP_BEHIND_SEQ_MIN = 5_000
+HEDGE_DEFER_S_MAX = 5.0
 CLOSE_TIMEOUT_S = 10.0
 PING_INTERVAL_S = 5.0  # health pings per exchange while no hedge is sent
 EMBEDDED_WALLET_USDT = 100_000_000  # each hedged maker's account on an embedded simulator
@@ -61,9 +70,14 @@ class HedgerSink:
     ``recover``): ``start()`` before the first batch, ``HedgeIncomplete`` raised through to the
     runner, which retries the same seq with backoff."""
 
-    def __init__(self, hedger: Hedger, *, name: str = NAME) -> None:
+    def __init__(self, hedger: Hedger, *, name: str = NAME, tail_seq=None, clock=time.monotonic) -> None:
+        """``tail_seq()``: the journal's durable last seq now (None: hedge after every batch)."""
         self.name = name
         self.hedger = hedger
+        self.tail_seq = tail_seq
+        self.clock = clock
+        self.batches_deferred = 0  # batches applied without hedging (catching up)
+        self._hedged_s = clock()  # when a batch last hedged (or the sink began)
         self.loop = LoopThread(f"{name}-sink")
         self.coalesce_s = HEDGE_COALESCE_S
         self.started = False
@@ -83,8 +97,19 @@ class HedgerSink:
     def apply(self, records: list[JournalRecord], after_seq: int) -> int:
         if not self.started:
             self._call(self._start(), START_TIMEOUT_S)
-        self._call(self._handle(records), BATCH_TIMEOUT_S)
+        hedge = self._hedges_after(records[-1].last_seq)
+        self._call(self._handle(records, hedge), BATCH_TIMEOUT_S)
         return records[-1].last_seq
+
+    def _hedges_after(self, last_seq: int) -> bool:
+        """Whether the batch ending at ``last_seq`` hedges (``CATCH_UP_BEHIND_SEQ_MIN``)."""
+        now_s = self.clock()
+        if (self.tail_seq is not None and self.tail_seq() - last_seq >= CATCH_UP_BEHIND_SEQ_MIN
+                and now_s - self._hedged_s < HEDGE_DEFER_S_MAX):
+            self.batches_deferred += 1
+            return False
+        self._hedged_s = now_s
+        return True
 
     def recover(self) -> None:
         """Nothing to drop: the hedger's state file is written before every group of orders and
@@ -127,9 +152,9 @@ class HedgerSink:
         if self._pinger is None:
             self._pinger = asyncio.run_coroutine_threadsafe(self._ping_forever(), self.loop.loop)
 
-    async def _handle(self, records: list[JournalRecord]) -> None:
+    async def _handle(self, records: list[JournalRecord], hedge: bool) -> None:
         try:
-            await self.hedger.handle(records)
+            await self.hedger.handle(records, hedge=hedge)
         finally:
             self.snapshot = self.hedger.status()
 
@@ -201,7 +226,8 @@ class VenueHedging:
             slippage_bps=c.slippage_bps,
             # The audit file imported into the read models' database ([projections] sql; off: the file only).
             audit_sql_url=sql_url(self.venue.config) if self.venue.config.projections.sql else None))
-        self.sink = HedgerSink(hedger)
+        hub = self.venue.hub
+        self.sink = HedgerSink(hedger, tail_seq=lambda: hub.last_seq)
         if self.sims:  # their books move around the venue's durable oracle prices
             self._prices = {m: p[0] for m, p in self.venue.last_prices.items() if m in self.markets}
             self._feed()
@@ -316,6 +342,7 @@ class VenueHedging:
         snapshot["hedged_usdc"] = str(sum((Decimal(r["hedged_usdc"]) for r in rows), Decimal(0)))
         snapshot["residual_usdc"] = str(sum((Decimal(r["residual_usdc"]) for r in rows), Decimal(0)))
         snapshot["makers"] = len(self.credentials)
+        snapshot["batches_deferred"] = self.sink.batches_deferred  # caught up without hedging (CATCH_UP_BEHIND_SEQ_MIN)
         snapshot["urls"] = {name: url or "(the real exchange)" for name, url in self.urls.items()}
         runner = self.venue.projections.runner
         for item in runner.summary() if runner is not None else []:

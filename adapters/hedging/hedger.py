@@ -210,8 +210,10 @@ class Hedger:
                 self.health[name].success((time.perf_counter() - started) * 1e3)
 
     # -- the projection ------------------------------------------------------------------
-    async def handle(self, records) -> None:
-        """Apply a batch of journal records, then hedge every changed exposure."""
+    async def handle(self, records, *, hedge: bool = True) -> None:
+        """Apply a batch of journal records, then hedge every changed exposure — or, with
+        ``hedge`` False (a catch-up far behind the journal's end, whose exposure moves again
+        before it gets there), only mark it: a later batch hedges each marked key once."""
         changed, sent = False, self.orders_sent
         for record in records:
             if record.last_seq <= self.state.applied_seq:
@@ -223,7 +225,8 @@ class Hedger:
                         changed = True
             self.state.applied_seq = max(self.state.applied_seq, record.last_seq)
         try:
-            await self.hedge_dirty()
+            if hedge:
+                await self.hedge_dirty()
         finally:  # the checkpoint, the exposure and what the orders did: one write per batch
             if (changed or self.orders_sent != sent
                     or self.state.applied_seq - self._durable_seq >= CHECKPOINT_LAG_SEQ_MAX):

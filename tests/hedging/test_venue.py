@@ -219,3 +219,57 @@ def test_the_demo_makers_are_hedged_by_default_and_only_in_the_demo(tmp_path):
     assert not vh.VenueHedging(Venue(no_demo)).enabled
     forced = load(env={"AGENTPERP_HEDGING_ENABLED": "on"}, overrides={"venue": {"demo": False}})
     assert vh.VenueHedging(Venue(forced)).enabled
+
+
+async def test_catching_up_a_journal_hedges_each_maker_once_at_its_end(tmp_path, exchanges, monkeypatch):
+    """Trades journaled while hedging was off, then a venue with hedging on catches up in small
+    batches: it applies every batch but sends orders only from the one reaching the journal's
+    end — one exposure seq per hedged (maker, market), none for an exposure that netted out."""
+    sims, table, keyfile = exchanges
+    rig = await start_venue(config(tmp_path, table, keyfile=keyfile, enabled="off"))
+    try:
+        await fund_and_price(rig)
+        for t in TRADES + MORE_TRADES:
+            await trade(rig, *t)
+    finally:
+        await stop_venue(rig)
+    for market, price in PRICES.items():
+        sims["binance"].set_reference(f"{market[:3]}USDT", price)
+        sims["okx"].set_reference(f"{market[:3]}-USDT-SWAP", price)
+    monkeypatch.setattr(vh, "CATCH_UP_BEHIND_SEQ_MIN", 1)  # every batch short of the end defers
+    monkeypatch.setattr(vh, "HEDGE_DEFER_S_MAX", 1e9)  # however slow this machine is
+    cfg = config(tmp_path, table, keyfile=keyfile)
+    cfg.projections.batch_events = 5  # the catch-up runs in many batches
+
+    rig = await start_venue(cfg)
+    try:
+        await hedged_through(rig)
+        assert_at_target(rig, sims, lambda maker: {"binance": s.key_of(maker[:8], "binance").api_key,
+                                                   "okx": f"{maker[:8]}-okx-key"})
+        hedger = rig.venue.hedger.sink.hedger
+        targets = [(agent_of(k), m) for k in MAKERS for m in s.MARKETS if hedger.target((agent_of(k), m)) != 0]
+        exposure_seqs = {cid.rsplit("-", 1)[0] for cid in client_ids(sims)}  # an id is (maker, market, seq) + attempt
+        assert len(exposure_seqs) == len(targets)
+        assert rig.venue.hedger.status()["batches_deferred"] > 0
+    finally:
+        await stop_venue(rig)
+
+
+def test_a_catch_up_defers_hedging_only_far_behind_the_end_and_never_for_long():
+    now = [100.0]
+    tail = [50_000]
+    sink = vh.HedgerSink(None, tail_seq=lambda: tail[0], clock=lambda: now[0])
+    try:
+        behind = tail[0] - vh.CATCH_UP_BEHIND_SEQ_MIN
+        assert not sink._hedges_after(behind)  # far behind: apply only
+        assert sink._hedges_after(behind + 1)  # near the end: hedge
+        now[0] += vh.HEDGE_DEFER_S_MAX / 2
+        assert not sink._hedges_after(behind)
+        now[0] += vh.HEDGE_DEFER_S_MAX  # deferred this long since the last hedge: hedge even so
+        assert sink._hedges_after(behind)
+        assert not sink._hedges_after(behind)  # ... and the clock starts again
+        assert sink.batches_deferred == 3
+        sink.tail_seq = None  # no tail known: every batch hedges
+        assert sink._hedges_after(0)
+    finally:
+        sink.loop.close()
