@@ -106,6 +106,7 @@ class OracleFeed:
         if metrics:
             for symbol in symbols:
                 metrics.in_use.labels(symbol, self.primary.name).set(1)
+            metrics.count_sources(self.source_counts)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -266,10 +267,13 @@ class OracleFeed:
                         for m, symbol in enumerate(self.symbols)},
             "failovers": self.failovers, "last_switches": list(self.switches)[-8:],
             "dropped": dropped, "rejected": dict(self.rejected),
-            # what a source counts itself (the CCXT median: per exchange), for sources that do
-            "sources": {role.name: role.source.status() for role in (self.primary, self.check)
-                        if role is not None and callable(getattr(role.source, "status", None))},
+            "sources": self.source_counts(),
         }
+
+    def source_counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """What a source counts itself (the CCXT median: per exchange), for sources that do."""
+        return {role.name: role.source.status() for role in (self.primary, self.check)
+                if role is not None and callable(getattr(role.source, "status", None))}
 
     def _dropped(self, source: str, reason: str, detail: str) -> None:
         key = (source, reason)

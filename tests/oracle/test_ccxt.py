@@ -6,6 +6,7 @@ fewer than K fresh → no price, one down → still K); then end to end through 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -228,7 +229,15 @@ async def test_venue_priced_by_the_median_shows_its_provenance(tmp_path, hermes,
         exchanges = (await get(session, "/health"))["oracle"]["sources"]["ccxt"]  # CcxtSource.status()
         assert list(exchanges) == ["a", "b", "okx"] and exchanges["b"]["diverged"] >= 1
         assert set(exchanges["a"]) == {"exchange_error", "budget", "diverged", "stale"}  # every count, 0 or not
-        assert 'agentperp_oracle_source_events_total{event="diverged",source="ccxt"}' in await get(session, "/metrics")
+        metrics = await get(session, "/metrics")
+        assert 'agentperp_oracle_source_events_total{event="diverged",source="ccxt"}' in metrics
+        exchanges = (await get(session, "/health"))["oracle"]["sources"]["ccxt"]  # read after the metrics: >= them
+        served = {(m["exchange"], m["event"]): float(m["value"]) for m in re.finditer(
+            r'agentperp_oracle_exchange_events_total\{event="(?P<event>\w+)",exchange="(?P<exchange>\w+)",'
+            r'source="ccxt"\} (?P<value>[0-9.]+)', metrics)}
+        assert set(served) == {(x, e) for x in exchanges for e in exchanges[x]}  # every exchange, every count
+        assert 1 <= served[("b", "diverged")] <= exchanges["b"]["diverged"]
+        assert all(served[k] <= exchanges[k[0]][k[1]] for k in served)
     finally:
         await session.close()
         await runner.cleanup()
