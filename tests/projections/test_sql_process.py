@@ -121,6 +121,22 @@ def test_a_child_reports_its_checkpoint_and_ends_with_the_venues_pipe(generated_
     assert seqs == sorted(seqs)  # progress only ever moves forward
 
 
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux's SCHED_IDLE class")
+def test_a_child_runs_only_on_the_cpu_the_venue_leaves_idle(generated_journal, tmp_path):
+    url = f"sqlite:///{tmp_path / 'rm.db'}"
+    SqlProjection(url, symbols=SYMBOLS).close()
+    spec = {"kind": "sql", "name": "sql", "url": url, "symbols": list(SYMBOLS), "journal_dir": str(generated_journal),
+            "batch_events": 1_000, "retry": {"backoff_s_min": 0.05, "backoff_s_max": 1.0}, "tail": [1, 0]}
+    child = _child(pp.encode_frame({"spec": spec}), close=False)
+    try:
+        child.stdout.read(pp.LENGTH_BYTES)  # its first status: running, its threads started
+        threads = os.listdir(f"/proc/{child.pid}/task")
+        assert len(threads) > 1 and all(os.sched_getscheduler(int(tid)) == os.SCHED_IDLE for tid in threads)
+    finally:
+        child.stdin.close()  # the venue gone: the child exits
+        assert child.wait(timeout=60) == 0
+
+
 def test_auto_runs_the_child_only_with_cores_to_spare():
     from venue.projections import SQL_PROCESS_CORES_MIN, sql_in_own_process
 
