@@ -99,7 +99,9 @@ class OracleSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ccxt_divergence_bps_max: int = 50  # an exchange further from the median is left out
     ccxt_sources_min: int = 2  # fewer fresh (and agreeing) exchanges: no price
     ccxt_stale_ms: int = 5_000  # an exchange timestamp older than this is not fresh
-    ccxt_poll_interval_ms: int = 1_000
+    ccxt_transport: Literal["ws", "rest"] = "ws"  # websocket tops of book (REST while one is down), or polled
+    ccxt_ws_price_interval_ms: int = 100  # ws: a market is priced at most this often (pushes coalesce)
+    ccxt_poll_interval_ms: int = 1_000  # rest: every round; ws: an exchange whose websocket is down
     ccxt_requests_per_10s: int = 20  # per exchange (one request per round; Binance allows 2400 weight/min)
     ccxt_timeout_ms: int = 3_000
     # Recorded feed (agentperp oracle record writes one)

@@ -55,7 +55,8 @@ def build_source(name: str, o: OracleSection, symbols: list[str], clock: Callabl
             exchanges=exchanges, symbols=symbols_by_market, divergence_bps_max=o.ccxt_divergence_bps_max,
             sources_min=o.ccxt_sources_min, stale_s=o.ccxt_stale_ms / 1e3,
             poll_interval_s=o.ccxt_poll_interval_ms / 1e3, requests_per_10s=o.ccxt_requests_per_10s,
-            timeout_ms=o.ccxt_timeout_ms), clock)
+            timeout_ms=o.ccxt_timeout_ms, transport=o.ccxt_transport,
+            ws_price_interval_s=o.ccxt_ws_price_interval_ms / 1e3), clock)
     if name == "recorded":
         from adapters.oracle.recorded import RecordedSource
 

@@ -2,7 +2,8 @@
 
 ``make_client(kind, base_url, credentials)`` returns a ``ccxt.async_support`` exchange with
 every ``urls['api']`` value that points at the exchange rewritten to ``base_url`` (ccxt's
-``sign()`` refuses a missing key, so none is dropped), ``fetchCurrencies`` off (or
+``sign()`` refuses a missing key, so none is dropped; a ``ccxt.pro`` class's websocket URLs,
+``urls['api']['ws']``, to ``base_url``'s host with ``ws://``/``wss://``, path kept), ``fetchCurrencies`` off (or
 ``load_markets`` calls a spot endpoint), ccxt's own throttler on, and a bounded timeout.
 For OKX it is ``OkxForHedging``: the same calls in base units and Binance's parameter names.
 """
@@ -155,10 +156,23 @@ def _rewrite(urls, real_hosts: tuple[str, ...], base_url: str):
     return urls
 
 
+def _rewrite_ws(urls, base_url: str):
+    """Every ``wss://host[:port]`` → ``base_url``'s host over ws (http) or wss (https), path kept."""
+    if isinstance(urls, dict):
+        return {k: _rewrite_ws(v, base_url) for k, v in urls.items()}
+    if isinstance(urls, str) and urls.startswith("wss://"):
+        scheme, host = base_url.rstrip("/").split("://", 1)
+        path = urls[len("wss://"):].partition("/")[2]
+        return f"{'wss' if scheme == 'https' else 'ws'}://{host}/{path}"
+    return urls
+
+
 def make_client(kind: str, base_url: str | None, credentials: Credentials | None, *,
                 timeout_ms: int = TIMEOUT_MS_DEFAULT, recv_window_ms: int | None = None,
-                rate_limit_ms: float | None = None):
-    """A ccxt async client for ``kind``; ``base_url=None`` keeps the real exchange's URLs."""
+                rate_limit_ms: float | None = None, client_class=None):
+    """A ccxt async client for ``kind``; ``base_url=None`` keeps the real exchange's URLs.
+    ``client_class`` replaces ccxt's class for ``kind`` (and ``OkxForHedging``), e.g. a ``ccxt.pro``
+    one for websockets; its websocket URLs are rewritten too."""
     if kind not in KINDS:
         raise ValueError(f"unknown exchange kind {kind!r}; known: {', '.join(KINDS)}")
     config: dict = {"enableRateLimit": True, "timeout": timeout_ms, "options": {"fetchCurrencies": False}}
@@ -170,11 +184,16 @@ def make_client(kind: str, base_url: str | None, credentials: Credentials | None
         config["rateLimit"] = rate_limit_ms
     if recv_window_ms is not None:
         config["options"]["recvWindow"] = recv_window_ms
-    client = OkxForHedging(config) if kind == "okx" else getattr(ccxt_async, kind)(config)
+    if client_class is not None:
+        client = client_class(config)
+    else:
+        client = OkxForHedging(config) if kind == "okx" else getattr(ccxt_async, kind)(config)
     if kind == "okx" and recv_window_ms is not None:
         client.recv_window_ms = recv_window_ms
     if base_url is not None:
         client.urls["api"] = _rewrite(client.urls["api"], REAL_HOSTS[kind], base_url)
+        if "ws" in client.urls["api"]:
+            client.urls["api"]["ws"] = _rewrite_ws(client.urls["api"]["ws"], base_url)
         if kind == "binanceusdm":
             # ccxt picks Binance's per-market error tables by the URL's host (fapi.binance.com
             # → linear); a local URL matches none, so say it is the USDⓈ-M (linear) one.

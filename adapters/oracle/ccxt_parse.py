@@ -145,3 +145,59 @@ def aggregate(quotes: list[Quote], *, now_ns: int, stale_ns: int, divergence_bps
     names = tuple(name for name in order if any(q.exchange == name for q in kept))
     return Median(price_e8, conf_e8, min(q.ts_ns for q in kept), source_of(names), names, diverged, stale,
                   spread_bps)
+
+
+class NotJson(NamedTuple):
+    """A websocket frame that looked like JSON and was not (ccxt would raise on it)."""
+    text: str
+
+
+WS_SHAPES = {  # kind -> the data pushes we subscribe to, by channel (OKX) or event (Binance)
+    "binanceusdm": {"bookTicker": s.BinanceBookTicker},
+    "okx": {"bbo-tbt": s.OkxBboPush, "tickers": s.OkxTickersPush},
+}
+
+
+def screen_ws(kind: str, message: object) -> Drop | None:
+    """A decoded websocket frame of ``kind`` (``binanceusdm``, ``okx``) → None when ccxt may read
+    it (an answer to a request, an event, a data push of the shape we subscribed to, OKX's
+    ``pong``), else why not (``malformed``). The prices' values are ``parse_quote``'s concern."""
+    if isinstance(message, NotJson):
+        return Drop(MALFORMED, f"not JSON: {message.text[:80]!r}")
+    try:
+        if kind == "okx":
+            return _screen_okx(message)
+        return _screen_binance(message)
+    except msgspec.ValidationError as error:
+        return Drop(MALFORMED, str(error)[:160])
+
+
+def _screen_binance(message: object) -> Drop | None:
+    if not isinstance(message, dict):
+        return Drop(MALFORMED, f"a {type(message).__name__}, not an object")
+    if "id" in message and ("result" in message or "error" in message):
+        msgspec.convert(message, s.BinanceReply, strict=True)
+        return None
+    event = message.get("e", "bookTicker")  # Binance's bookTicker once came without "e"
+    shape = WS_SHAPES["binanceusdm"].get(event) if isinstance(event, str) else None
+    if shape is None:
+        return Drop(MALFORMED, f"an event not subscribed to: {str(message.get('e'))[:40]!r}")
+    msgspec.convert(message, shape, strict=True)
+    return None
+
+
+def _screen_okx(message: object) -> Drop | None:
+    if message == "pong":
+        return None
+    if not isinstance(message, dict):
+        return Drop(MALFORMED, f"a {type(message).__name__}, not an object")
+    if "event" in message:
+        msgspec.convert(message, s.OkxEvent, strict=True)
+        return None
+    arg = message.get("arg")
+    channel = arg.get("channel") if isinstance(arg, dict) else None
+    shape = WS_SHAPES["okx"].get(channel) if isinstance(channel, str) else None
+    if shape is None:
+        return Drop(MALFORMED, "no event and no channel subscribed to")
+    msgspec.convert(message, shape, strict=True)
+    return None

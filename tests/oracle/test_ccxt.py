@@ -117,30 +117,43 @@ async def sims():
         await runner.cleanup()
 
 
+@pytest.fixture(params=["rest", "ws"])
+def transport(request) -> str:
+    """The median's rules hold whichever way the tops of book arrive."""
+    return request.param
+
+
 def source(sims, names=("a", "b", "c"), kinds=None, clock=time.time_ns, **kw) -> CcxtSource:
     kinds = kinds or {}
     exchanges = tuple(CcxtExchange(n, kinds.get(n, "binanceusdm"), sims[n][1]) for n in names)
     settings = CcxtSettings(exchanges=exchanges, symbols={0: BTC, 1: ETH}, timeout_ms=1_000,
-                            backoff_base_s=0.01, backoff_max_s=0.02, **kw)
+                            backoff_base_s=0.01, backoff_max_s=0.02, ws_price_interval_s=0.01, **kw)
     return CcxtSource(settings, clock)
 
 
-async def polled(src: CcxtSource, rounds: int = 1) -> Collect:
-    """Run ``rounds`` rounds with the clients open (as ``run`` does, without its sleep)."""
+def both_priced(sink) -> bool:
+    return {u.market for u in sink.updates} == {0, 1}
+
+
+async def polled(src: CcxtSource, rounds: int = 1, until=None) -> Collect:
+    """Run the source until ``until(sink)`` (default: ``rounds`` rounds, each priced or dropped),
+    then stop it and close its clients."""
     sink = Collect()
+    done = until or (lambda sink: src.rounds >= rounds and (sink.updates or sink.drops))
     task = asyncio.create_task(src.run(sink))
     try:
-        await sink.until(lambda: src.rounds >= rounds and (sink.updates or sink.drops), timeout_s=20)
+        await sink.until(lambda: done(sink), timeout_s=20)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     return sink
 
 
-async def test_three_exchanges_agree(sims):
+async def test_three_exchanges_agree(sims, transport):
     now_ns = 1_767_250_800_000 * 10**6
     sims["clock"].frozen_s = now_ns / SEC  # the exchanges' clock, frozen; the venue's 7 ms later
-    sink = await polled(source(sims, poll_interval_s=0.01, clock=lambda: now_ns + 7 * 10**6))
+    sink = await polled(source(sims, poll_interval_s=0.01, clock=lambda: now_ns + 7 * 10**6, transport=transport),
+                        until=lambda sink: any(u.market == 0 for u in sink.updates))
     btc = [u for u in sink.updates if u.market == 0][0]
     assert btc.source == "ccxt:a+b+c" and btc.sources == ["a", "b", "c"] and 0 <= btc.spread_bps <= 1
     assert abs(btc.price_e8 - 6_500_000_000_000) < 6_500_000_000_000 // 10_000  # within 1 bp of the reference
@@ -148,42 +161,48 @@ async def test_three_exchanges_agree(sims):
     assert btc.publish_ns == now_ns  # the exchanges' timestamp, not the time of arrival
 
 
-async def test_an_exchange_moved_away_is_left_out(sims):
+async def test_an_exchange_moved_away_is_left_out(sims, transport):
     sims["b"][0].set_reference("BTCUSDT", "66300")  # +2%
-    sink = await polled(source(sims, poll_interval_s=0.01))
+    sink = await polled(source(sims, poll_interval_s=0.01, transport=transport), until=both_priced)
     by_market = {u.market: u for u in sink.updates}
     assert by_market[0].source == "ccxt:a+c" and by_market[1].source == "ccxt:a+b+c"
     assert abs(by_market[0].price_e8 - 6_500_000_000_000) < 6_500_000_000_000 // 10_000
     assert "diverged" in sink.notes
 
 
-async def test_fewer_than_k_fresh_sources_is_no_update_and_counted(sims):
-    sims["b"][0].faults.outage = True
+async def test_fewer_than_k_fresh_sources_is_no_update_and_counted(sims, transport):
+    sims["b"][0].faults.outage = True  # REST answers 503, websocket handshakes too
     sims["c"][0].faults.outage = True
-    src = source(sims, sources_min=2, poll_interval_s=0.01)
-    sink = await polled(src, rounds=2)
+    src = source(sims, sources_min=2, poll_interval_s=0.01, transport=transport)
+    sink = await polled(src, until=lambda sink: src.rounds >= 2 and len(sink.drops) >= 2
+                        and src.status()["b"]["exchange_error"] >= 1)
     assert sink.updates == []
     assert [r for r, _ in sink.drops] == [p.TOO_FEW_SOURCES] * len(sink.drops) and len(sink.drops) >= 2
     assert src.status()["b"]["exchange_error"] >= 1
 
 
-async def test_one_down_still_k(sims):
+async def test_one_down_still_k(sims, transport):
     sims["c"][0].faults.outage = True
-    sink = await polled(source(sims, sources_min=2, poll_interval_s=0.01))
+    sink = await polled(source(sims, sources_min=2, poll_interval_s=0.01, transport=transport),
+                        until=lambda sink: sink.updates and "exchange_error" in sink.notes)
     assert {u.source for u in sink.updates} == {"ccxt:a+b"}
     assert "exchange_error" in sink.notes
 
 
-async def test_binance_and_okx(sims):
-    src = source(sims, names=("a", "okx"), kinds={"okx": "okx"}, poll_interval_s=0.01)
-    sink = await polled(src)
+async def test_binance_and_okx(sims, transport):
+    src = source(sims, names=("a", "okx"), kinds={"okx": "okx"}, poll_interval_s=0.01, transport=transport)
+    sink = await polled(src, until=both_priced)
     assert {u.source for u in sink.updates} == {"ccxt:a+okx"}
     okx_sim = sims["okx"][0]
-    assert okx_sim.requests >= 2  # instruments, then tickers
+    if transport == "rest":
+        assert okx_sim.requests_by_path["/api/v5/market/tickers"] >= 1  # after the instruments
+    else:  # the instruments over REST, then the tops of book by websocket only
+        assert okx_sim.requests_by_path == {"/api/v5/public/instruments": 1}
+        assert sims["a"][0].requests_by_path == {"/fapi/v1/exchangeInfo": 1}
 
 
 async def test_request_budget_bounds_the_rounds(sims):
-    src = source(sims, names=("a", "b"), requests_per_10s=3, poll_interval_s=0.0)
+    src = source(sims, names=("a", "b"), requests_per_10s=3, poll_interval_s=0.0, transport="rest")
     sink = Collect()
     task = asyncio.create_task(src.run(sink))
     try:
@@ -228,7 +247,11 @@ async def test_venue_priced_by_the_median_shows_its_provenance(tmp_path, hermes,
         assert abs(float(markets["BTC-PERP"]["price"]) - 65_000) < 10
         exchanges = (await get(session, "/health"))["oracle"]["sources"]["ccxt"]  # CcxtSource.status()
         assert list(exchanges) == ["a", "b", "okx"] and exchanges["b"]["diverged"] >= 1
-        assert set(exchanges["a"]) == {"exchange_error", "budget", "diverged", "stale"}  # every count, 0 or not
+        assert set(exchanges["a"]) == {"exchange_error", "budget", "diverged", "stale", "ws_reconnect"}  # 0 or not
+        # on defaults the tops of book came by websocket: REST loaded the markets, nothing more
+        assert all(sims[n][0].requests_by_path == {path: 1} for n, path in
+                   (("a", "/fapi/v1/exchangeInfo"), ("b", "/fapi/v1/exchangeInfo"), ("okx", "/api/v5/public/instruments")))
+        assert all(exchanges[n]["ws_reconnect"] == 0 for n in exchanges)
         metrics = await get(session, "/metrics")
         assert 'agentperp_oracle_source_events_total{event="diverged",source="ccxt"}' in metrics
         exchanges = (await get(session, "/health"))["oracle"]["sources"]["ccxt"]  # read after the metrics: >= them

@@ -11,6 +11,14 @@ Errors are Binance's JSON ``{"code": -NNNN, "msg": "..."}`` with its HTTP status
 does not exist), -2011 (cancel of an unknown order), -2019 (margin is insufficient), -4116
 (client order id duplicated among open orders), -1003 (429, 418); an outage answers a bare 503.
 
+Websocket market streams (``/ws``, ``/ws/<stream>``, ``/public/ws``, ``/market/ws`` and the same
+with a trailing ``/<stream>``: ccxt pro dials ``/public/ws/<n>``): JSON requests ``{"method":
+"SUBSCRIBE"|"UNSUBSCRIBE"|"LIST_SUBSCRIPTIONS", "params": [...], "id": N}`` answered ``{"result":
+null, "id": N}`` or ``{"error": {"code", "msg"}, "id": N}`` with Binance's codes (2: invalid
+request, 3: invalid JSON); one stream is simulated, ``<symbol>@bookTicker``, pushed as the exchange
+does (``{"e": "bookTicker", "u", "E", "T", "s", "b", "B", "a", "A"}``) whenever the book's top
+moves; other streams are acknowledged and stay silent. Bounds in ``sim/ws.py``.
+
 Faults are injected through ``Faults`` (latency per path, an outage) and the optional
 ``on_order`` hook (an awaitable called with the parsed order before and after it is
 executed; tests park or kill there). One account per API key, one-way position mode.
@@ -33,6 +41,7 @@ from aiohttp import web
 
 from adapters.hedging.sim.book import Book, BookVenue, Faults, Position, SymbolSpec
 from adapters.hedging.sim.limits import RateLimits
+from adapters.hedging.sim.ws import WS_SUBSCRIPTIONS_PER_CONNECTION_MAX, Connection, TopStreams
 
 RECV_WINDOW_MS_DEFAULT = 5_000
 RECV_WINDOW_MS_MAX = 60_000
@@ -40,6 +49,8 @@ AHEAD_MS_MAX = 1_000  # a timestamp this far in the server's future is refused (
 ORDERS_PER_ACCOUNT_MAX = 100_000  # orders kept queryable per account; the oldest closed go first
 OPEN_ORDERS_PER_SYMBOL_MAX = 200  # MAX_NUM_ORDERS filter
 LEVERAGE_DEFAULT = 20
+WS_METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS")
+BOOK_TICKER = "bookTicker"
 
 D = Decimal
 
@@ -135,7 +146,10 @@ class BinanceSim(BookVenue):
         self.on_order: Callable[[str, dict], Awaitable[None]] | None = None
         self._order_ids = itertools.count(1_000_001)
         self.requests = 0  # answered, any status
+        self.requests_by_path: dict[str, int] = {}  # keys: the routes' paths (bounded by the route table)
         self.orders_placed = 0
+        self.ws = TopStreams(self, self._ws_frame)
+        self._stream_ids = {f"{s.lower()}@{BOOK_TICKER}": s for s in self.specs}  # stream name -> symbol
 
     # -- control -------------------------------------------------------------------------
     def add_account(self, api_key: str, secret: str, wallet_usdt: Decimal | int | str = 1_000_000) -> Account:
@@ -162,14 +176,20 @@ class BinanceSim(BookVenue):
         r.add_get("/fapi/v3/positionRisk", self._position_risk)
         r.add_get("/fapi/v3/account", self._account)
         r.add_get("/fapi/v2/balance", self._balance)
+        for path in ("/ws", "/ws/{stream}", "/{category:public|market}/ws", "/{category:public|market}/ws/{stream}"):
+            r.add_get(path, self._websocket)
         r.add_post("/sim/faults", self._set_faults)
         r.add_post("/sim/reference", self._set_reference)
+        app.on_shutdown.append(self.ws.shutdown)
         return app
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
-        if request.path.startswith("/sim/"):
-            return await handler(request)
+        if request.path.startswith("/sim/") or request.headers.get("Upgrade", "").lower() == "websocket":
+            return await handler(request)  # websockets: no request weight (the exchange counts connections)
+        route = request.match_info.route.resource
+        if route is not None:  # only the routes' own paths: a client cannot grow the map
+            self.requests_by_path[route.canonical] = self.requests_by_path.get(route.canonical, 0) + 1
         delay = self.faults.latency_s + self.faults.latency_by_path_s.get(request.path, 0.0)
         try:
             if self.faults.outage:  # a load balancer in front of a dead exchange: no JSON
@@ -530,6 +550,58 @@ class BinanceSim(BookVenue):
                                    "availableBalance": f"{b['available']:.8f}",
                                    "maxWithdrawAmount": f"{b['available']:.8f}", "marginAvailable": True,
                                    "updateTime": self.now_ms()}])
+
+    # -- websocket market streams -------------------------------------------------------
+    async def _websocket(self, request):
+        path_stream = request.match_info.get("stream")
+        symbol = self._stream_ids.get(path_stream)
+
+        def on_open(conn: Connection) -> None:  # /ws/btcusdt@bookTicker: subscribed by its URL
+            if symbol is not None:
+                self.ws.subscribe(conn, (BOOK_TICKER, symbol))
+        return await self.ws.serve(request, self._ws_request, on_open)
+
+    def _ws_request(self, conn: Connection, text: str) -> None:
+        """One client request on a market-stream connection, answered as Binance does."""
+        try:
+            body = json.loads(text)
+        except ValueError as error:
+            conn.send({"error": {"code": 3, "msg": f"Invalid JSON: {str(error)[:100]}"}, "id": None})
+            return
+        request_id = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or body.get("method") not in WS_METHODS:
+            conn.send({"error": {"code": 2, "msg": "Invalid request: unknown variant, expected one of "
+                                 "SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS"}, "id": request_id})
+            return
+        if body["method"] == "LIST_SUBSCRIPTIONS":
+            conn.send({"result": sorted(f"{k.lower()}@{c}" for c, k in conn.topics), "id": request_id})
+            return
+        params = body.get("params")
+        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+            conn.send({"error": {"code": 2, "msg": "Invalid request: params must be a list of stream names"},
+                       "id": request_id})
+            return
+        # Binance acknowledges a stream it does not have (it just never sends): unknown names are skipped
+        topics = [(BOOK_TICKER, self._stream_ids[p]) for p in params if p in self._stream_ids]
+        if body["method"] == "UNSUBSCRIBE":
+            conn.topics.difference_update(topics)
+            conn.send({"result": None, "id": request_id})
+            return
+        if len(conn.topics | set(topics)) > WS_SUBSCRIPTIONS_PER_CONNECTION_MAX:
+            conn.send({"error": {"code": 2, "msg": f"Invalid request: at most {WS_SUBSCRIPTIONS_PER_CONNECTION_MAX} "
+                                 "streams per connection"}, "id": request_id})
+            return
+        conn.send({"result": None, "id": request_id})  # the acknowledgement, then the tops
+        for topic in topics:
+            self.ws.subscribe(conn, topic)
+
+    def _ws_frame(self, channel: str, symbol: str) -> dict:
+        book = self.book(symbol)
+        bid = book.bids[0] if book.bids else [D(0), D(0)]
+        ask = book.asks[0] if book.asks else [D(0), D(0)]
+        now = self.now_ms()
+        return {"e": BOOK_TICKER, "u": book.generation, "s": symbol, "b": str(bid[0]), "B": str(bid[1]),
+                "a": str(ask[0]), "A": str(ask[1]), "T": now, "E": now}
 
     # -- control endpoints (demos; tests call the methods) -------------------------------
     async def _set_faults(self, request):

@@ -149,7 +149,8 @@ class Faults:
 
     latency_s: float = 0.0  # added before every answer
     latency_by_path_s: dict[str, float] = field(default_factory=dict)  # e.g. "/fapi/v1/order": 2.0
-    outage: bool = False  # every request answers a bare 503 (the exchange is down)
+    outage: bool = False  # every request answers a bare 503, every websocket is closed (the exchange is down)
+    ws_down: bool = False  # websockets only: open ones closed, handshakes answered 503 (REST still up)
 
 
 class BookVenue:
@@ -159,21 +160,28 @@ class BookVenue:
     books: dict
     clock: object
     faults: Faults
+    ws = None  # a TopStreams (sim/ws.py) when the simulator serves websockets: told when a book moves
 
     def set_faults(self, body: dict) -> dict:
-        """Apply ``POST /sim/faults``'s body (``latency_s``, ``outage``); the faults now."""
-        for name in ("latency_s", "outage"):
+        """Apply ``POST /sim/faults``'s body (``latency_s``, ``outage``, ``ws_down``); the faults now."""
+        for name in ("latency_s", "outage", "ws_down"):
             if name in body:
                 setattr(self.faults, name, body[name])
-        return {"latency_s": self.faults.latency_s, "outage": self.faults.outage}
+        return {"latency_s": self.faults.latency_s, "outage": self.faults.outage, "ws_down": self.faults.ws_down}
 
     def set_reference(self, key: str, price: Decimal | str | float) -> None:
         self.books[key].set_reference(Decimal(str(price)), self.clock())
+        self._moved(key)
 
     def set_depth(self, key: str, qty_per_level: Decimal | str) -> None:
         book = self.books[key]
         book.depth_qty = Decimal(str(qty_per_level))
         book.refresh(self.clock())
+        self._moved(key)
+
+    def _moved(self, key: str) -> None:
+        if self.ws is not None:
+            self.ws.poke(key)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

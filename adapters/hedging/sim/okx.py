@@ -16,6 +16,14 @@ OKX's own codes (ccxt maps them): 50011 (429, too many requests), 50102 (timesta
 51020/51121 (size), 51400/51401/51402 (cancel), 51603 (order does not exist). Order
 placement failures answer ``code "1"`` with the reason in ``data[].sCode`` (HTTP 200).
 
+Websocket, public channels (``/ws/v5/public``): ``{"op": "subscribe"|"unsubscribe", "args":
+[{"channel", "instId"}]}`` answered per argument ``{"event": "subscribe", "arg": {...}, "connId"}``
+or ``{"event": "error", "code", "msg", "connId"}`` (60012 illegal request, 60018 no such
+channel or instrument); the text ``ping`` is answered ``pong``. Two channels are simulated,
+``bbo-tbt`` (``{"arg", "data": [{"asks": [[px, sz, "0", n]], "bids": [...], "ts", "seqId"}]}``)
+and ``tickers`` (the REST ticker's fields), pushed whenever the book's top moves. Bounds in
+``sim/ws.py``.
+
 Sizes on the wire are **contracts** (``ctVal`` base units each: BTC 0.01, ETH 0.1, SOL 1, as
 on OKX); the book and positions are kept in base units and shared with the Binance simulator
 (``book.Book``, ``book.Position``). One-way (``net``) position mode, cross margin.
@@ -40,6 +48,7 @@ from decimal import Decimal, InvalidOperation
 from aiohttp import web
 
 from adapters.hedging.sim.book import Book, BookVenue, Faults, Position, SymbolSpec
+from adapters.hedging.sim.ws import WS_SUBSCRIPTIONS_PER_CONNECTION_MAX, Connection, TopStreams
 
 D = Decimal
 TIMESTAMP_SKEW_MS_MAX = 30_000  # OKX: a request timestamp further from the server's clock → 50102
@@ -48,6 +57,7 @@ BODY_BYTES_MAX = 64 * 1024
 BATCH_ORDERS_MAX = 20  # /trade/batch-orders takes at most 20
 CLIENT_ID_MAX = 32  # clOrdId: up to 32 letters and digits
 LEVERAGE_DEFAULT = 20
+WS_CHANNELS = ("bbo-tbt", "tickers")  # the public channels simulated
 
 
 @dataclass(frozen=True)
@@ -159,8 +169,11 @@ class OkxSim(BookVenue):
         self.on_order: Callable[[str, dict], Awaitable[None]] | None = None
         self._order_ids = itertools.count(700_000_000_000_000_001)
         self.requests = 0
+        self.requests_by_path: dict[str, int] = {}  # keys: the routes' paths (bounded by the route table)
         self.orders_placed = 0
         self.rate_limited = 0
+        self.ws = TopStreams(self, self._ws_frame)
+        self._conn_ids = itertools.count(1)
 
     # -- control -------------------------------------------------------------------------
     def add_account(self, api_key: str, secret: str, passphrase: str = "",
@@ -185,14 +198,19 @@ class OkxSim(BookVenue):
         r.add_get("/api/v5/trade/orders-pending", self._orders_pending)
         r.add_get("/api/v5/account/positions", self._positions)
         r.add_get("/api/v5/account/balance", self._balance)
+        r.add_get("/ws/v5/public", self._websocket)
         r.add_post("/sim/faults", self._set_faults)
         r.add_post("/sim/reference", self._set_reference)
+        app.on_shutdown.append(self.ws.shutdown)
         return app
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
-        if request.path.startswith("/sim/"):
-            return await handler(request)
+        if request.path.startswith("/sim/") or request.headers.get("Upgrade", "").lower() == "websocket":
+            return await handler(request)  # websockets: bounded by connections, not by the REST limits
+        route = request.match_info.route.resource
+        if route is not None:  # only the routes' own paths: a client cannot grow the map
+            self.requests_by_path[route.canonical] = self.requests_by_path.get(route.canonical, 0) + 1
         delay = self.faults.latency_s + self.faults.latency_by_path_s.get(request.path, 0.0)
         try:
             if self.faults.outage:
@@ -560,6 +578,58 @@ class OkxSim(BookVenue):
                      "isoEq": "0", "isoLiab": "", "isoUpl": "0", "liab": "0", "maxLoan": "", "mgnRatio": "",
                      "mmr": f"{imr / 10:.8f}", "notionalLever": "", "ordFrozen": "0", "stgyEq": "0",
                      "twap": "0", "uTime": now, "upl": f"{upl:.8f}", "uplLiab": "0"}]}]
+
+    # -- websocket, public channels ---------------------------------------------------------
+    async def _websocket(self, request):
+        conn_id = f"{next(self._conn_ids):08x}"
+        return await self.ws.serve(request, lambda conn, text: self._ws_request(conn, text, conn_id))
+
+    def _ws_request(self, conn: Connection, text: str, conn_id: str) -> None:
+        """One client message on a public connection, answered as OKX does."""
+        if text == "ping":
+            conn.send("pong")
+            return
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        op = body.get("op") if isinstance(body, dict) else None
+        args = body.get("args") if isinstance(body, dict) else None
+        if op not in ("subscribe", "unsubscribe") or not isinstance(args, list) or not args:
+            conn.send({"event": "error", "code": "60012", "msg": f"Illegal request: {text[:200]}", "connId": conn_id})
+            return
+        for arg in args:
+            self._ws_arg(conn, op, arg, conn_id)
+
+    def _ws_arg(self, conn: Connection, op: str, arg, conn_id: str) -> None:
+        channel = arg.get("channel") if isinstance(arg, dict) else None
+        inst_id = arg.get("instId") if isinstance(arg, dict) else None
+        if channel not in WS_CHANNELS or inst_id not in self.instruments:
+            conn.send({"event": "error", "code": "60018", "msg": f"Wrong URL or channel:{channel},instId:{inst_id} "
+                       "doesn't exist. Please use the correct URL, channel and parameters referring to API document.",
+                       "connId": conn_id})
+            return
+        topic = (channel, inst_id)
+        if op == "unsubscribe":
+            conn.topics.discard(topic)
+            conn.send({"event": "unsubscribe", "arg": {"channel": channel, "instId": inst_id}, "connId": conn_id})
+            return
+        if topic not in conn.topics and len(conn.topics) >= WS_SUBSCRIPTIONS_PER_CONNECTION_MAX:
+            conn.send({"event": "error", "code": "60012", "msg": f"Illegal request: at most "
+                       f"{WS_SUBSCRIPTIONS_PER_CONNECTION_MAX} subscriptions per connection", "connId": conn_id})
+            return
+        conn.send({"event": "subscribe", "arg": {"channel": channel, "instId": inst_id}, "connId": conn_id})
+        self.ws.subscribe(conn, topic)  # the acknowledgement, then the top
+
+    def _ws_frame(self, channel: str, inst_id: str) -> dict:
+        inst = self.instruments[inst_id]
+        if channel == "tickers":
+            return {"arg": {"channel": channel, "instId": inst_id}, "data": [self._ticker_of(inst)]}
+        book = self.book(inst_id)
+        return {"arg": {"channel": channel, "instId": inst_id}, "data": [{
+            "asks": [[str(p), f"{q / inst.ct_val:f}", "0", "1"] for p, q in book.asks[:1]],
+            "bids": [[str(p), f"{q / inst.ct_val:f}", "0", "1"] for p, q in book.bids[:1]],
+            "ts": str(self.now_ms()), "seqId": book.generation}]}
 
     # -- control endpoints (demos; tests call the methods) -------------------------------
     async def _set_faults(self, request):
