@@ -108,6 +108,7 @@ class _Exchange:
     ws_backoff: Backoff | None = None
     ws_up: bool = False  # a push arrived since the last (re)connection
     ws_down: asyncio.Event = field(default_factory=asyncio.Event)  # set while REST stands in
+    rest_asking: bool = False  # a REST stand-in request is on its way
     quotes: dict[int, parse.Quote] = field(default_factory=dict)  # market -> the latest (bounded by markets)
     seen: dict[str, dict] = field(default_factory=dict)  # symbol -> ccxt's ticker last taken (bounded by markets)
 
@@ -291,7 +292,11 @@ class CcxtSource:
         while True:
             await x.ws_down.wait()
             started = time.monotonic()
-            tickers = await self._ask(x, sink)
+            x.rest_asking = True
+            try:
+                tickers = await self._ask(x, sink)
+            finally:
+                x.rest_asking = False
             if x.ws_up:  # the stream came back meanwhile: its quotes win
                 continue
             if x.quotes and tickers is None:
