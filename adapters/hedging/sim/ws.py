@@ -49,11 +49,14 @@ class Connection:
     outbox: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(WS_SEND_QUEUE_MAX))
 
     def send(self, frame: dict | str) -> bool:
-        """Queue one frame (a dict is sent as JSON); False when the reader is too far behind."""
+        """Queue one frame (a dict is sent as JSON). A reader ``WS_SEND_QUEUE_MAX`` frames behind is
+        disconnected (1008), not buffered for: False."""
         try:
             self.outbox.put_nowait(frame if isinstance(frame, str) else json.dumps(frame, separators=(",", ":")))
             return True
         except asyncio.QueueFull:
+            if not self.ws.closed:
+                asyncio.ensure_future(self.ws.close(code=1008, message=b"slow consumer"))
             return False
 
 
@@ -124,8 +127,6 @@ class TopStreams:
             return
         if conn.send(frame):
             self.pushed += 1
-        else:  # a reader this far behind is dropped, not buffered for
-            asyncio.ensure_future(conn.ws.close(code=1008, message=b"slow consumer"))
 
     # -- pushing -------------------------------------------------------------------------
     def poke(self, key: str) -> None:
