@@ -51,6 +51,8 @@ def build_source(name: str, o: OracleSection, symbols: list[str], clock: Callabl
         if not 1 <= o.ccxt_sources_min <= len(exchanges):
             raise ValueError(f"oracle.ccxt_sources_min {o.ccxt_sources_min}: between 1 and the "
                              f"{len(exchanges)} exchanges of oracle.ccxt_exchanges")
+        if o.ccxt_ws_price_interval_ms < 1:
+            raise ValueError(f"oracle.ccxt_ws_price_interval_ms {o.ccxt_ws_price_interval_ms}: at least 1")
         return CcxtSource(CcxtSettings(
             exchanges=exchanges, symbols=symbols_by_market, divergence_bps_max=o.ccxt_divergence_bps_max,
             sources_min=o.ccxt_sources_min, stale_s=o.ccxt_stale_ms / 1e3,

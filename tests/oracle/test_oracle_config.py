@@ -50,3 +50,18 @@ def test_ccxt_settings_are_checked_when_the_source_is_built():
     too_many = config.load(env={}, overrides={"oracle": {"ccxt_sources_min": 3}}).oracle
     with pytest.raises(ValueError, match="ccxt_sources_min"):
         build_source("ccxt", too_many, ["BTC-PERP"], lambda: 0)
+
+
+def test_ccxt_transport_is_ws_by_default_and_configurable():
+    from venue.oracle import build_source
+
+    default = build_source("ccxt", config.load(env={}, overrides={}).oracle, ["BTC-PERP"], lambda: 0)
+    assert default.settings.transport == "ws" and default.settings.ws_price_interval_s == 0.1
+    rest = config.load(env={}, overrides={"oracle": {"ccxt_transport": "rest", "ccxt_ws_price_interval_ms": 20}}).oracle
+    built = build_source("ccxt", rest, ["BTC-PERP"], lambda: 0)
+    assert built.settings.transport == "rest" and built.settings.ws_price_interval_s == 0.02
+    with pytest.raises(config.ConfigError, match="ccxt_transport"):
+        config.load(env={}, overrides={"oracle": {"ccxt_transport": "fix"}})
+    never = config.load(env={}, overrides={"oracle": {"ccxt_ws_price_interval_ms": 0}}).oracle
+    with pytest.raises(ValueError, match="ccxt_ws_price_interval_ms"):
+        build_source("ccxt", never, ["BTC-PERP"], lambda: 0)
