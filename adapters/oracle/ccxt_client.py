@@ -224,13 +224,12 @@ class CcxtSource:
                 await self._ws_lost(x, sink, error)
                 await asyncio.sleep(x.ws_backoff.next_s())
                 continue
-            if tickers is None:  # markets not loaded (budget, error): try again after the backoff
-                await asyncio.sleep(x.backoff.next_s())
+            if tickers is None:  # markets not loaded (budget, error): try again when REST may be asked
+                await asyncio.sleep(max(x.retry_at_s - time.monotonic(), s.backoff_base_s))
                 continue
             if not x.ws_up:
                 x.ws_up = True
                 x.ws_down.clear()
-                self._check_settled()
                 x.quotes.clear()  # REST's stand-in quotes make way for the stream's
                 log.info("ccxt oracle: %s websocket up", x.config.name)
             x.ws_backoff.reset()
