@@ -24,13 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
-
-log = logging.getLogger("agentperp.sim.ws")
 
 WS_CONNECTIONS_MAX = 64  # per simulator
 WS_SUBSCRIPTIONS_PER_CONNECTION_MAX = 200  # topics per connection (Binance USDⓈ-M's stream limit)
