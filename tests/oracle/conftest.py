@@ -4,6 +4,7 @@ the N-th price (an event, never a sleep)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -42,6 +43,17 @@ class Collect:
             while not predicate():
                 self._changed.clear()
                 await self._changed.wait()
+
+
+@contextlib.asynccontextmanager
+async def running(source, sink):
+    """``source`` runs into ``sink`` for the block (then cancelled); yields its task."""
+    task = asyncio.create_task(source.run(sink))
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 @pytest.fixture

@@ -6,15 +6,13 @@ Every wait is on an event (the sink, the simulators' counters), never a sleep.""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from contextlib import asynccontextmanager
 
 import pytest
 
 from adapters.oracle import ccxt_parse as p
 from adapters.oracle.ccxt_client import CcxtSource
-from tests.oracle.conftest import Collect
+from tests.oracle.conftest import Collect, running
 from tests.oracle.test_ccxt import both_priced, sims, source  # noqa: F401 (sims: the fixture)
 
 KINDS = {"a": "binanceusdm", "okx": "okx"}
@@ -25,17 +23,6 @@ BTC_BOOK = {"a": "BTCUSDT", "okx": "BTC-USDT-SWAP"}
 
 def ws_source(sims, **kw) -> CcxtSource:  # noqa: F811
     return source(sims, names=tuple(KINDS), kinds={"okx": "okx"}, poll_interval_s=0.01, transport="ws", **kw)
-
-
-@asynccontextmanager
-async def running(src: CcxtSource):
-    sink = Collect()
-    task = asyncio.create_task(src.run(sink))
-    try:
-        yield sink
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 def move(sims, usd: str) -> None:  # noqa: F811
@@ -51,7 +38,8 @@ def priced_near(sink, usd: int) -> bool:
 
 async def test_a_move_reaches_the_sink_by_websocket_alone(sims):  # noqa: F811
     src = ws_source(sims)
-    async with running(src) as sink:
+    sink = Collect()
+    async with running(src, sink):
         await sink.until(lambda: both_priced(sink))
         rest_at_start = {n: dict(sims[n][0].requests_by_path) for n in KINDS}
         move(sims, "66000")
@@ -66,7 +54,8 @@ async def test_a_move_reaches_the_sink_by_websocket_alone(sims):  # noqa: F811
 async def test_a_killed_websocket_falls_back_to_rest_and_returns(sims, name):  # noqa: F811
     sim = sims[name][0]
     src = ws_source(sims)
-    async with running(src) as sink:
+    sink = Collect()
+    async with running(src, sink):
         await sink.until(lambda: both_priced(sink))
         x = next(e for e in src.exchanges if e.config.name == name)
         sim.faults.ws_down = True  # redials refused (503) until it heals
@@ -114,7 +103,8 @@ HOSTILE = {  # (frame, the reason it is dropped for)
 
 async def test_hostile_frames_are_dropped_and_the_source_keeps_serving(sims):  # noqa: F811
     src = ws_source(sims)
-    async with running(src) as sink:
+    sink = Collect()
+    async with running(src, sink):
         await sink.until(lambda: both_priced(sink))
         for name, frames in HOSTILE.items():
             sim = sims[name][0]
@@ -141,7 +131,8 @@ async def test_a_silent_websocket_counts_as_lost(sims):  # noqa: F811
     now_s = 1_767_250_800.0
     sims["clock"].frozen_s = now_s
     src = ws_source(sims, stale_s=0.3, clock=lambda: int(now_s * 10**9))
-    async with running(src) as sink:
+    sink = Collect()
+    async with running(src, sink):
         await sink.until(lambda: all(src.status()[n]["ws_reconnect"] >= 1 for n in KINDS)
                          and all(sims[n][0].requests_by_path.get(TICKER_PATH[n], 0) >= 1 for n in KINDS))
         assert "ws_reconnect" in sink.notes

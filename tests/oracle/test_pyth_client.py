@@ -4,22 +4,9 @@ connections, a stream of keep-alives only) — it reconnects and goes on."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from adapters.oracle import pyth_client as pc
 from adapters.oracle import pyth_parse as parse
-from tests.oracle.conftest import BTC, ETH, SOL, Collect, settings
-
-
-@contextlib.asynccontextmanager
-async def running(source, sink):
-    task = asyncio.create_task(source.run(sink))
-    try:
-        yield task
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+from tests.oracle.conftest import BTC, ETH, SOL, Collect, running, settings
 
 
 async def test_latest_then_stream_exact_with_provenance(hermes):
