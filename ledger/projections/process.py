@@ -48,7 +48,7 @@ LENGTH_BYTES = 4
 # The child runs on the CPU the venue leaves idle (Linux's SCHED_IDLE class): trading preempts
 # the read models at once, and they catch up in the gaps — their lag grows under a load the
 # machine cannot carry, the acks' latency and the venue's throughput do not (at saturation,
-# 1.16x the commands/s of nice +10, which still took ~0.7 of a core: docs/projections.md).
+# 1.08 - 1.16x the commands/s of nice +10, which still took ~0.7 of a core: docs/benchmarks.md).
 # Where the OS has no such class, nice +NICE_INCREMENT (~1/10 of the venue's share).
 NICE_INCREMENT = 10
 # The durable tail goes to the child at most this often (the newest one each time): one frame
