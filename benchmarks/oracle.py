@@ -14,6 +14,17 @@ no gateways, no agents) runs in the same process and loop. Figures:
 
 Each event carries a new publish second per feed (Hermes' own granularity would allow one
 accepted price per market per second), so the run sets ``future_skew_ms_max`` far out.
+
+The CCXT median, by transport (``_ccxt_run``): a Binance USDⓈ-M and an OKX simulator on
+loopback, the real ccxt clients; the books' reference moves on both (open loop, every
+``CCXT_MOVE_INTERVAL_S``) and each move's latency is timed to the first median the source
+hands its sink that reflects it. The websocket source (pricing at most every
+``CCXT_INTERVAL_S``) and, as its baseline, the REST source polling every ``CCXT_INTERVAL_S``
+— which ccxt's own throttle (``enableRateLimit``: the exchange's published request rate)
+spaces further, as it would against the real exchange — run in alternation (``PAIRS_MIN`` pairs, a fresh source and simulators each run):
+``oracle.ccxt_ws_p50_ratio_to_rest`` (lower is better), and the REST requests the
+websocket run made after loading its markets (``oracle.ccxt_ws_rest_requests``: 0 while both
+websockets are up).
 """
 
 from __future__ import annotations
@@ -25,8 +36,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from adapters.hedging.sim.binance import BinanceSim
+from adapters.hedging.sim.okx import OkxSim
+from adapters.hedging.sim.server import start as serve_sim
 from adapters.oracle import pyth_parse
+from adapters.oracle.ccxt_client import CcxtExchange, CcxtSettings, CcxtSource
 from adapters.oracle.hermes_sim import HermesSim
+from benchmarks.interleave import LOWER, PAIRS_MIN, ratio_summary
 from benchmarks.report import emit, percentiles
 from engine import events as ev
 from venue.app import Venue
@@ -37,6 +53,11 @@ FEEDS = {PYTH_FEED_IDS["BTC-PERP"]: (6_500_000_000_000, 2_000_000_000, -8),
          PYTH_FEED_IDS["SOL-PERP"]: (15_000_000_000, 5_000_000, -8)}
 OFFERED_EVENTS_PER_S = 200
 BTC = PYTH_FEED_IDS["BTC-PERP"]
+CCXT_INTERVAL_S = 0.01  # ws: pricing at most this often; rest: a round this often
+CCXT_MOVE_INTERVAL_S = 0.05  # a move of the books' reference this often (open loop)
+CCXT_PRICES_USD = ("65000", "65100")  # the reference alternates: 15 bps, within the median's 50
+CCXT_BOOKS = {"binance": "BTCUSDT", "okx": "BTC-USDT-SWAP"}
+CCXT_WAIT_S_MAX = 10.0  # a move not priced by then fails the run
 
 
 async def _bench(data_dir: Path, events: int, burst: int) -> dict:
@@ -128,10 +149,101 @@ async def _bench(data_dir: Path, events: int, burst: int) -> dict:
     }
 
 
+class _MoveSink:
+    """The CCXT source's sink: wakes a waiter when market 0's median passes ``threshold_e8``
+    in ``direction`` (+1 up, -1 down)."""
+
+    def __init__(self) -> None:
+        self.price_e8 = 0
+        self.moved = asyncio.Event()
+        self.threshold_e8, self.direction = 0, 0
+
+    def expect(self, threshold_e8: int, direction: int) -> None:
+        self.threshold_e8, self.direction = threshold_e8, direction
+        self.moved.clear()
+
+    def update(self, update) -> None:
+        if update.market == 0:
+            self.price_e8 = update.price_e8
+            if self.direction and (update.price_e8 - self.threshold_e8) * self.direction > 0:
+                self.moved.set()
+
+    def drop(self, reason: str, detail: str) -> None:
+        pass  # a median not made is a move not yet priced: the wait covers it
+
+    def note(self, what: str, detail: str = "") -> None:
+        pass
+
+
+async def _ccxt_run(transport: str, moves: int) -> tuple[list[float], int]:
+    """Latencies (ms) of ``moves`` moves through a fresh source of ``transport``, and the
+    REST requests made after the markets loaded."""
+    sims = {"binance": BinanceSim(seed=1), "okx": OkxSim(seed=2)}
+    runners, urls = [], {}
+    for name, sim in sims.items():
+        sim.set_reference(CCXT_BOOKS[name], CCXT_PRICES_USD[0])
+        runner, port = await serve_sim(sim.app())
+        runners.append(runner)
+        urls[name] = f"http://127.0.0.1:{port}"
+    settings = CcxtSettings(
+        exchanges=(CcxtExchange("binance", "binanceusdm", urls["binance"]), CcxtExchange("okx", "okx", urls["okx"])),
+        symbols={0: "BTC/USDT:USDT"}, transport=transport, poll_interval_s=CCXT_INTERVAL_S,
+        ws_price_interval_s=CCXT_INTERVAL_S, requests_per_10s=10_000)
+    sink = _MoveSink()
+    task = asyncio.create_task(CcxtSource(settings, time.time_ns).run(sink))
+    latencies_ms: list[float] = []
+    low, high = (int(p) * 10**8 for p in CCXT_PRICES_USD)
+    try:
+        sink.expect((low + high) // 2, -1)  # started: priced near the first reference
+        await asyncio.wait_for(sink.moved.wait(), CCXT_WAIT_S_MAX)
+        requests_after_load = sum(sum(sim.requests_by_path.values()) for sim in sims.values())
+        next_t = time.perf_counter()
+        for i in range(moves):
+            to = CCXT_PRICES_USD[(i + 1) % 2]
+            sink.expect((low + high) // 2, 1 if to == CCXT_PRICES_USD[1] else -1)
+            moved_at = time.perf_counter()
+            for name, sim in sims.items():
+                sim.set_reference(CCXT_BOOKS[name], to)
+            await asyncio.wait_for(sink.moved.wait(), CCXT_WAIT_S_MAX)
+            latencies_ms.append((time.perf_counter() - moved_at) * 1e3)
+            next_t += CCXT_MOVE_INTERVAL_S
+            await asyncio.sleep(max(0.0, next_t - time.perf_counter()))  # open loop: the next move's time
+        rest_requests = sum(sum(sim.requests_by_path.values()) for sim in sims.values()) - requests_after_load
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for runner in runners:
+            await runner.cleanup()
+    return latencies_ms, rest_requests
+
+
+async def _ccxt_bench(moves: int) -> dict:
+    p50_ms: dict[str, list[float]] = {"ws": [], "rest": []}
+    everything: dict[str, list[float]] = {"ws": [], "rest": []}
+    ws_rest_requests = []
+    for _ in range(PAIRS_MIN):
+        for transport in ("ws", "rest"):  # the figure, then its baseline
+            latencies_ms, rest_requests = await _ccxt_run(transport, moves)
+            p50_ms[transport].append(percentiles(latencies_ms)["p50"])
+            everything[transport] += latencies_ms
+            if transport == "ws":
+                ws_rest_requests.append(rest_requests)
+    ws, rest = percentiles(everything["ws"]), percentiles(everything["rest"])
+    return {
+        "oracle.ccxt_ws_p50_ratio_to_rest": ratio_summary(p50_ms["ws"], p50_ms["rest"], figure="oracle.ccxt_ws_p50_ms",
+                                                          baseline="oracle.ccxt_rest_p50_ms", better=LOWER),
+        "oracle.ccxt_ws_p50_ms": round(ws["p50"], 2), "oracle.ccxt_ws_p99_ms": round(ws["p99"], 2),
+        "oracle.ccxt_rest_p50_ms": round(rest["p50"], 2), "oracle.ccxt_rest_p99_ms": round(rest["p99"], 2),
+        "oracle.ccxt_interval_ms": CCXT_INTERVAL_S * 1e3, "oracle.ccxt_moves_per_run": moves,
+        "oracle.ccxt_ws_rest_requests": max(ws_rest_requests),
+    }
+
+
 def main(json_path: str | None = None, quick: bool = False) -> int:
-    events, burst = (400, 1_000) if quick else (4_000, 10_000)
+    events, burst, moves = (400, 1_000, 20) if quick else (4_000, 10_000, 100)
     with tempfile.TemporaryDirectory(prefix="agentperp-bench-oracle-") as tmp:
         figures = asyncio.run(_bench(Path(tmp) / "data", events, burst))
+    figures.update(asyncio.run(_ccxt_bench(moves)))
     return emit(figures, {}, json_path)  # no targets yet: the first figures are in docs/oracle.md
 
 
