@@ -218,14 +218,16 @@ class CcxtSource:
         """Watch the exchange's tops of book for as long as the source runs, redialling."""
         s = self.settings
         while True:
+            # The markets load outside the stream's timeout: ccxt shares one load between its
+            # callers, and a timeout cancelling it would cancel the REST stand-in's wait too.
+            if not x.client.markets and not await self._load_markets(x, sink):
+                await asyncio.sleep(max(x.retry_at_s - time.monotonic(), s.backoff_base_s))  # REST's own retry
+                continue
             try:
-                tickers = await asyncio.wait_for(self._watch(x, sink), timeout=s.stale_s)
+                tickers = await asyncio.wait_for(self._watch(x), timeout=s.stale_s)
             except (ccxt.BaseError, TimeoutError, OSError) as error:
                 await self._ws_lost(x, sink, error)
                 await asyncio.sleep(x.ws_backoff.next_s())
-                continue
-            if tickers is None:  # markets not loaded (budget, error): try again when REST may be asked
-                await asyncio.sleep(max(x.retry_at_s - time.monotonic(), s.backoff_base_s))
                 continue
             if not x.ws_up:
                 x.ws_up = True
@@ -235,9 +237,7 @@ class CcxtSource:
             x.ws_backoff.reset()
             self._take(x, tickers, sink)
 
-    async def _watch(self, x: _Exchange, sink: Sink) -> dict | None:
-        if not x.client.markets and not await self._load_markets(x, sink):
-            return None
+    async def _watch(self, x: _Exchange) -> dict:
         symbols = [s for s in self.settings.symbols.values() if s in x.client.markets]
         if x.client.has.get("watchBidsAsks"):
             await x.client.watch_bids_asks(symbols)

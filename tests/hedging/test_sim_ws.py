@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from types import SimpleNamespace
 
 import aiohttp
 import pytest
@@ -43,8 +44,15 @@ async def frame(ws):
     return message.data if message.data == "pong" else json.loads(message.data)
 
 
+def frozen_clock() -> Clock:
+    """Books that never wander on their own: the frames a test reads are the ones it caused."""
+    clock = Clock()
+    clock.frozen_s = 1_000.0
+    return clock
+
+
 async def test_binance_book_ticker_stream(served):
-    sim = BinanceSim(clock=Clock())
+    sim = BinanceSim(clock=frozen_clock())
     url = await served(sim)
     async with served.session.ws_connect(f"{url}/public/ws/0") as ws:  # where ccxt pro dials
         await ws.send_str(json.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@bookTicker", "nope@x"], "id": 1}))
@@ -66,14 +74,34 @@ async def test_binance_book_ticker_stream(served):
 
 
 async def test_binance_stream_named_in_the_url(served):
-    sim = BinanceSim(clock=Clock())
+    sim = BinanceSim(clock=frozen_clock())
     url = await served(sim)
     async with served.session.ws_connect(f"{url}/ws/ethusdt@bookTicker") as ws:
         assert (await frame(ws))["s"] == "ETHUSDT"
 
 
+async def test_a_new_subscriber_never_swallows_a_move_the_others_have_not_seen():
+    """A subscription reads the book (refreshing it when due): a move found so goes to the
+    subscribers already there, then the newcomer gets the current top (found by review: the
+    move was recorded as pushed and sent to the newcomer only)."""
+    clock = frozen_clock()
+    sim = BinanceSim(seed=1, clock=clock)
+    sim.set_reference("BTCUSDT", "65000")
+    old, new = (sim_ws.Connection(None, SimpleNamespace(closed=False)) for _ in range(2))
+    sim.ws.connections.update({old, new})  # as the websocket handler registers them
+    sim.ws.subscribe(old, ("bookTicker", "BTCUSDT"))
+    first = json.loads(old.outbox.get_nowait())
+    clock.frozen_s += 3_600  # the book wanders when next read
+    sim.ws.subscribe(new, ("bookTicker", "BTCUSDT"))
+    now = json.loads(new.outbox.get_nowait())
+    assert (now["b"], now["a"]) != (first["b"], first["a"])  # it moved
+    assert json.loads(old.outbox.get_nowait()) == now  # and the old subscriber saw the same top
+    sim.ws.poke("BTCUSDT")  # the watcher's next look: nothing new to anyone
+    assert old.outbox.empty() and new.outbox.empty()
+
+
 async def test_okx_public_channels(served):
-    sim = OkxSim(clock=Clock())
+    sim = OkxSim(clock=frozen_clock())
     url = await served(sim)
     async with served.session.ws_connect(f"{url}/ws/v5/public") as ws:
         await ws.send_str("ping")

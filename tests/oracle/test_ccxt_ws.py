@@ -101,6 +101,19 @@ HOSTILE = {  # (frame, the reason it is dropped for)
 }
 
 
+async def test_a_market_load_slower_than_the_stream_timeout_keeps_the_rest_stand_in(sims):  # noqa: F811
+    """ccxt shares one market load between callers: the stream's timeout must not cancel it
+    under the REST stand-in, which would end the stand-in for good (found by review)."""
+    slow = sims["a"][0]
+    slow.faults.latency_by_path_s[MARKETS_PATH["a"]] = 0.5  # longer than stale_s
+    slow.faults.ws_down = True  # and no websocket: REST must stand in
+    src = ws_source(sims, stale_s=0.3)
+    sink = Collect()
+    async with running(src, sink):
+        await sink.until(lambda: slow.requests_by_path.get(TICKER_PATH["a"], 0) >= 2)  # asked, and again
+    assert src.status()["a"]["ws_reconnect"] >= 1
+
+
 async def test_hostile_frames_are_dropped_and_the_source_keeps_serving(sims):  # noqa: F811
     src = ws_source(sims)
     sink = Collect()

@@ -113,8 +113,10 @@ class TopStreams:
         """Add ``topic`` to the connection and queue its current top; False at the limit."""
         if topic not in conn.topics and len(conn.topics) >= WS_SUBSCRIPTIONS_PER_CONNECTION_MAX:
             return False
+        # A move since the last push goes to the subscribers there already, before this one
+        # joins them; then the newcomer gets the current top (the watcher pushes only moves).
+        self.poke(topic[1])
         conn.topics.add(topic)
-        self._tops[topic[1]] = self._top(topic[1])  # what it gets now: the watcher pushes only a move
         self._push(conn, topic)
         return True
 
