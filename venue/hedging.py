@@ -99,16 +99,19 @@ class HedgerSink:
             self._call(self._start(), START_TIMEOUT_S)
         hedge = self._hedges_after(records[-1].last_seq)
         self._call(self._handle(records, hedge), BATCH_TIMEOUT_S)
+        if hedge:  # reached its targets: the deferral's clock starts when the hedging ended
+            self._hedged_s = self.clock()
         return records[-1].last_seq
 
     def _hedges_after(self, last_seq: int) -> bool:
-        """Whether the batch ending at ``last_seq`` hedges (``CATCH_UP_BEHIND_SEQ_MIN``)."""
-        now_s = self.clock()
+        """Whether the batch ending at ``last_seq`` hedges (``CATCH_UP_BEHIND_SEQ_MIN``): a
+        batch far behind defers until ``HEDGE_DEFER_S_MAX`` after the last hedging that
+        succeeded — so a slow hedge does not end the deferral, and a failed one (retried by
+        the runner, the same seq) is tried again rather than deferred into a false success."""
         if (self.tail_seq is not None and self.tail_seq() - last_seq >= CATCH_UP_BEHIND_SEQ_MIN
-                and now_s - self._hedged_s < HEDGE_DEFER_S_MAX):
+                and self.clock() - self._hedged_s < HEDGE_DEFER_S_MAX):
             self.batches_deferred += 1
             return False
-        self._hedged_s = now_s
         return True
 
     def recover(self) -> None:

@@ -45,7 +45,7 @@ log = logging.getLogger("agentperp.projections")
 
 FRAME_BYTES_MAX = 1 << 20  # one frame either way; a status is ~300 bytes, a spec ~1 KB
 LENGTH_BYTES = 4
-# The child runs on the CPU the venue leaves idle (Linux's SCHED_IDLE class): trading preempts
+# The child runs on the CPU the machine leaves idle (Linux's SCHED_IDLE class): trading preempts
 # the read models at once, and they catch up in the gaps — their lag grows under a load the
 # machine cannot carry, the acks' latency and the venue's throughput do not (at saturation,
 # 1.08 - 1.16x the commands/s of nice +10, which still took ~0.7 of a core: docs/benchmarks.md).
@@ -320,7 +320,10 @@ def _yield_the_cpu() -> None:
     workers) and, inherited, those to come — else nice +NICE_INCREMENT."""
     try:
         for thread_id in os.listdir("/proc/self/task"):
-            os.sched_setscheduler(int(thread_id), os.SCHED_IDLE, os.sched_param(0))
+            try:
+                os.sched_setscheduler(int(thread_id), os.SCHED_IDLE, os.sched_param(0))
+            except ProcessLookupError:
+                continue  # the thread ended meanwhile
     except (AttributeError, OSError):  # not Linux, or refused
         os.nice(NICE_INCREMENT)
 

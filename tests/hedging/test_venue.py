@@ -267,6 +267,8 @@ def test_a_catch_up_defers_hedging_only_far_behind_the_end_and_never_for_long():
         assert not sink._hedges_after(behind)
         now[0] += vh.HEDGE_DEFER_S_MAX  # deferred this long since the last hedge: hedge even so
         assert sink._hedges_after(behind)
+        assert sink._hedges_after(behind)  # that hedge failed (the runner retries the seq): again, not deferred
+        sink._hedged_s = now[0]  # as apply() stamps a hedging batch that reached its targets
         assert not sink._hedges_after(behind)  # ... and the clock starts again
         assert sink.batches_deferred == 3
         sink.tail_seq = None  # no tail known: every batch hedges
