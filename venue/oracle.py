@@ -15,6 +15,7 @@ from adapters.oracle.metrics import OracleMetrics
 from venue.config import Config, OracleSection
 
 NS_PER_MS = 1_000_000
+CCXT_POLL_INTERVAL_MS_MIN = 10  # a REST round (or stand-in) at most every 10 ms
 
 
 def build_source(name: str, o: OracleSection, symbols: list[str], clock: Callable[[], int]):
@@ -51,8 +52,10 @@ def build_source(name: str, o: OracleSection, symbols: list[str], clock: Callabl
         if not 1 <= o.ccxt_sources_min <= len(exchanges):
             raise ValueError(f"oracle.ccxt_sources_min {o.ccxt_sources_min}: between 1 and the "
                              f"{len(exchanges)} exchanges of oracle.ccxt_exchanges")
-        if o.ccxt_ws_price_interval_ms < 1:
-            raise ValueError(f"oracle.ccxt_ws_price_interval_ms {o.ccxt_ws_price_interval_ms}: at least 1")
+        for key, least in (("ccxt_ws_price_interval_ms", 1), ("ccxt_poll_interval_ms", CCXT_POLL_INTERVAL_MS_MIN),
+                           ("ccxt_stale_ms", 1)):
+            if getattr(o, key) < least:  # a 0 poll interval would spin while an exchange backs off
+                raise ValueError(f"oracle.{key} {getattr(o, key)}: at least {least}")
         return CcxtSource(CcxtSettings(
             exchanges=exchanges, symbols=symbols_by_market, divergence_bps_max=o.ccxt_divergence_bps_max,
             sources_min=o.ccxt_sources_min, stale_s=o.ccxt_stale_ms / 1e3,

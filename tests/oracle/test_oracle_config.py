@@ -65,3 +65,7 @@ def test_ccxt_transport_is_ws_by_default_and_configurable():
     never = config.load(env={}, overrides={"oracle": {"ccxt_ws_price_interval_ms": 0}}).oracle
     with pytest.raises(ValueError, match="ccxt_ws_price_interval_ms"):
         build_source("ccxt", never, ["BTC-PERP"], lambda: 0)
+    for key, value in (("ccxt_poll_interval_ms", 9), ("ccxt_stale_ms", 0)):  # a 0 poll interval would spin
+        bad = config.load(env={}, overrides={"oracle": {key: value}}).oracle
+        with pytest.raises(ValueError, match=key):
+            build_source("ccxt", bad, ["BTC-PERP"], lambda: 0)
