@@ -108,9 +108,14 @@ class _Exchange:
     ws_backoff: Backoff | None = None
     ws_up: bool = False  # a push arrived since the last (re)connection
     ws_down: asyncio.Event = field(default_factory=asyncio.Event)  # set while REST stands in
-    rest_asking: bool = False  # a REST stand-in request is on its way
+    rest_idle: asyncio.Event = field(default_factory=lambda: _already_set(asyncio.Event()))  # no REST stand-in request out
     quotes: dict[int, parse.Quote] = field(default_factory=dict)  # market -> the latest (bounded by markets)
     seen: dict[str, dict] = field(default_factory=dict)  # symbol -> ccxt's ticker last taken (bounded by markets)
+
+
+def _already_set(event: asyncio.Event) -> asyncio.Event:
+    event.set()
+    return event
 
 
 class CcxtSource:
@@ -291,11 +296,11 @@ class CcxtSource:
         while True:
             await x.ws_down.wait()
             started = time.monotonic()
-            x.rest_asking = True
+            x.rest_idle.clear()
             try:
                 tickers = await self._ask(x, sink)
             finally:
-                x.rest_asking = False
+                x.rest_idle.set()
             if x.ws_up:  # the stream came back meanwhile: its quotes win
                 continue
             if x.quotes and tickers is None:

@@ -6,6 +6,7 @@ Every wait is on an event (the sink, the simulators' counters), never a sleep.""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pytest
@@ -67,7 +68,8 @@ async def test_a_killed_websocket_falls_back_to_rest_and_returns(sims, name):  #
         assert not x.ws_up
 
         sim.faults.ws_down = False
-        await sink.until(lambda: x.ws_up and not x.rest_asking)
+        await sink.until(lambda: x.ws_up)
+        await asyncio.wait_for(x.rest_idle.wait(), 10)  # the stand-in's last request, if one was out, answered
         rest_healed = dict(sim.requests_by_path)
         move(sims, "67000")
         await sink.until(lambda: priced_near(sink, 67_000))
