@@ -185,11 +185,8 @@ class BinanceSim(BookVenue):
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
-        if request.path.startswith("/sim/") or request.headers.get("Upgrade", "").lower() == "websocket":
+        if not self.counted_as_rest(request):
             return await handler(request)  # websockets: no request weight (the exchange counts connections)
-        route = request.match_info.route.resource
-        if route is not None:  # only the routes' own paths: a client cannot grow the map
-            self.requests_by_path[route.canonical] = self.requests_by_path.get(route.canonical, 0) + 1
         delay = self.faults.latency_s + self.faults.latency_by_path_s.get(request.path, 0.0)
         try:
             if self.faults.outage:  # a load balancer in front of a dead exchange: no JSON
@@ -587,7 +584,7 @@ class BinanceSim(BookVenue):
             conn.topics.difference_update(topics)
             conn.send({"result": None, "id": request_id})
             return
-        if len(conn.topics | set(topics)) > WS_SUBSCRIPTIONS_PER_CONNECTION_MAX:
+        if not self.ws.has_room(conn, topics):
             conn.send({"error": {"code": 2, "msg": f"Invalid request: at most {WS_SUBSCRIPTIONS_PER_CONNECTION_MAX} "
                                  "streams per connection"}, "id": request_id})
             return

@@ -160,6 +160,7 @@ class BookVenue:
     books: dict
     clock: object
     faults: Faults
+    requests_by_path: dict[str, int]  # REST calls by route path (counted_as_rest)
     ws = None  # a TopStreams (sim/ws.py) when the simulator serves websockets: told when a book moves
 
     def set_faults(self, body: dict) -> dict:
@@ -182,6 +183,17 @@ class BookVenue:
     def _moved(self, key: str) -> None:
         if self.ws is not None:
             self.ws.poke(key)
+
+    def counted_as_rest(self, request) -> bool:
+        """Whether ``request`` is a REST call (not a control path, not a websocket handshake),
+        counted in ``requests_by_path`` by its route's path — never the client's, so a client
+        cannot grow the map."""
+        if request.path.startswith("/sim/") or request.headers.get("Upgrade", "").lower() == "websocket":
+            return False
+        route = request.match_info.route.resource
+        if route is not None:
+            self.requests_by_path[route.canonical] = self.requests_by_path.get(route.canonical, 0) + 1
+        return True
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -206,11 +206,8 @@ class OkxSim(BookVenue):
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
-        if request.path.startswith("/sim/") or request.headers.get("Upgrade", "").lower() == "websocket":
+        if not self.counted_as_rest(request):
             return await handler(request)  # websockets: bounded by connections, not by the REST limits
-        route = request.match_info.route.resource
-        if route is not None:  # only the routes' own paths: a client cannot grow the map
-            self.requests_by_path[route.canonical] = self.requests_by_path.get(route.canonical, 0) + 1
         delay = self.faults.latency_s + self.faults.latency_by_path_s.get(request.path, 0.0)
         try:
             if self.faults.outage:
@@ -614,7 +611,7 @@ class OkxSim(BookVenue):
             conn.topics.discard(topic)
             conn.send({"event": "unsubscribe", "arg": {"channel": channel, "instId": inst_id}, "connId": conn_id})
             return
-        if topic not in conn.topics and len(conn.topics) >= WS_SUBSCRIPTIONS_PER_CONNECTION_MAX:
+        if not self.ws.has_room(conn, [topic]):
             conn.send({"event": "error", "code": "60012", "msg": f"Illegal request: at most "
                        f"{WS_SUBSCRIPTIONS_PER_CONNECTION_MAX} subscriptions per connection", "connId": conn_id})
             return

@@ -109,16 +109,19 @@ class TopStreams:
             frame = await conn.outbox.get()
             await conn.ws.send_str(frame)
 
-    def subscribe(self, conn: Connection, topic: Topic) -> bool:
-        """Add ``topic`` to the connection and queue its current top; False at the limit."""
-        if topic not in conn.topics and len(conn.topics) >= WS_SUBSCRIPTIONS_PER_CONNECTION_MAX:
-            return False
+    @staticmethod
+    def has_room(conn: Connection, topics) -> bool:
+        """Whether ``conn`` may hold ``topics`` too (``WS_SUBSCRIPTIONS_PER_CONNECTION_MAX``): the
+        simulator asks before it acknowledges, to refuse in its exchange's words."""
+        return len(conn.topics | set(topics)) <= WS_SUBSCRIPTIONS_PER_CONNECTION_MAX
+
+    def subscribe(self, conn: Connection, topic: Topic) -> None:
+        """Add ``topic`` (``has_room`` asked first) to the connection and queue its current top."""
         # A move since the last push goes to the subscribers there already, before this one
         # joins them; then the newcomer gets the current top (the watcher pushes only moves).
         self.poke(topic[1])
         conn.topics.add(topic)
         self._push(conn, topic)
-        return True
 
     def _push(self, conn: Connection, topic: Topic) -> None:
         frame = self.render(*topic)
