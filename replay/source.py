@@ -23,7 +23,7 @@ import gc
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,6 +61,10 @@ READ_AHEAD_BYTES_MIN = 4 << 20
 # waits is bounded by the pipe's buffer and one run on each side.
 _RUN_HEADER_ITEMS = 2
 _READ_AHEAD_END = b""  # the reader's last message: every record was sent (without it: damage, or it died)
+# The records of the journal's first this many bytes (from where the read starts) are read
+# and decoded by verify's own process while the reader process starts (~2 ms for its fork,
+# ~3 ms to its first run): about as long, at ~1.4 µs an event.
+READ_AHEAD_HEAD_BYTES = 384 << 10
 READ_AHEAD_PIPE_BYTES = 1 << 20  # the pipe's buffer: several runs ahead (Linux's pipe-max-size by default)
 READ_AHEAD_EXIT_WAIT_S = 5.0  # after the last run, how long the reader gets to exit before it is killed
 
@@ -213,6 +217,11 @@ class ReplayJournal:
         if read_ahead:
             yield from self._runs_read_ahead(from_seq, marked)
             return
+        yield from self._runs_here(from_seq, marked)
+
+    def _runs_here(self, from_seq: int, marked: type | None,
+                   spans: Iterable[PayloadSpans] | None = None) -> Iterator[EventRun]:
+        """``event_runs`` read, gathered and decoded in this process (of ``spans`` if given)."""
         decode = _events_flat_decoder.decode
         gather = _run_gatherer(marked)
 
@@ -220,7 +229,7 @@ class ReplayJournal:
             first_cmd_id, gathered, counts, may_hold_marked = gather(spans, first, last)
             return EventRun(first_cmd_id, decode(gathered), counts.tolist(), may_hold_marked)
 
-        for _, _, decoded in self._decoded_batches(from_seq, run):
+        for _, _, decoded in self._decoded_batches(from_seq, run, spans):
             yield decoded
             del decoded  # not held while the next run decodes (see _decoded_batches)
 
@@ -236,15 +245,21 @@ class ReplayJournal:
         return sum(segment.path.stat().st_size for segment in self.segments()) >= READ_AHEAD_BYTES_MIN
 
     def _runs_read_ahead(self, from_seq: int, marked: type | None) -> Iterator[EventRun]:
+        # The head (the records of the first READ_AHEAD_HEAD_BYTES) is read and decoded here
+        # while the reader starts, and the reader skips it: without it, this process only
+        # waited for the fork's first run.
+        head = self._head_spans(from_seq)
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
         _widen(receive)
-        reader = context.Process(target=_read_ahead, args=(self, from_seq, marked, send, receive), daemon=True,
-                                 name="agentperp-read-ahead")
+        reader = context.Process(target=_read_ahead, args=(self, from_seq, marked, send, receive,
+                                                            sum(map(len, head))),
+                                 daemon=True, name="agentperp-read-ahead")
         reader.start()
         send.close()  # the reader's end: once it exits, a read here ends (EOFError), never hangs
         decode = _events_flat_decoder.decode
         try:
+            yield from self._runs_here(from_seq, marked, head)
             while True:
                 try:
                     header = receive.recv_bytes()
@@ -304,10 +319,23 @@ class ReplayJournal:
                     yield event
             del run  # not held while the next run decodes (see _decoded_batches)
 
-    def _decoded_batches(self, from_seq: int, decode: Callable[[PayloadSpans, int, int], object]
+    def _head_spans(self, from_seq: int) -> list[PayloadSpans]:
+        """The first chunk of ``read_spans(from_seq)`` read ``READ_AHEAD_HEAD_BYTES`` at a
+        time: a prefix of what this journal's own reader yields from ``from_seq`` (none when
+        there is nothing to read, or the head is damaged: the caller's reading then says
+        where)."""
+        reader = JournalReader(self.directory, read_chunk_bytes=READ_AHEAD_HEAD_BYTES)
+        try:
+            return [next(reader.read_spans(from_seq))]
+        except (StopIteration, JournalCorrupt):
+            return []
+
+    def _decoded_batches(self, from_seq: int, decode: Callable[[PayloadSpans, int, int], object],
+                         spans: Iterable[PayloadSpans] | None = None
                          ) -> Iterator[tuple[PayloadSpans, int, object]]:
         """The records with ``last_seq >= from_seq``, ``batch_records`` at a time, each batch
         decoded by ``decode(spans, first, last)`` (payloads ``first..last-1`` of ``spans``,
+        by default ``self._reader.read_spans(from_seq)``,
         straight from the chunk read: one decoder call per batch over the payloads, or their
         fields, laid end to end). Yields ``(spans, first, decoded)``; a batch that does not
         decode (``msgspec.DecodeError``) is explained by ``_explain_batch``.
@@ -321,7 +349,7 @@ class ReplayJournal:
         and 0.91x over 300 000 events (11 passes)."""
         size = self.batch_records
         try:
-            for spans in self._reader.read_spans(from_seq):
+            for spans in (self._reader.read_spans(from_seq) if spans is None else spans):
                 count = len(spans)
                 for first in range(0, count, size):
                     last = min(first + size, count)
@@ -398,10 +426,12 @@ def _widen(pipe) -> None:
         pass
 
 
-def _read_ahead(journal: ReplayJournal, from_seq: int, marked: type | None, send, receive) -> None:
+def _read_ahead(journal: ReplayJournal, from_seq: int, marked: type | None, send, receive,
+                skip_records: int) -> None:
     """The read-ahead process (forked): every run of ``journal.event_runs(from_seq, marked)``
-    read, crc-checked and gathered, sent undecoded over ``send``; then the end mark, unless
-    it met damage (the parent then reads again itself, and says what and where)."""
+    after its first ``skip_records`` records (the parent's head) read, crc-checked and
+    gathered, sent undecoded over ``send``; then the end mark, unless it met damage (the
+    parent then reads again itself, and says what and where)."""
     # The reading end, inherited: open here, it would keep the pipe readable after the parent
     # closed its own (an early stop), and a full pipe would block this process for good.
     receive.close()
@@ -409,7 +439,8 @@ def _read_ahead(journal: ReplayJournal, from_seq: int, marked: type | None, send
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gather = _run_gatherer(marked)
     try:
-        for _, _, (first_cmd_id, gathered, counts, may_hold_marked) in journal._decoded_batches(from_seq, gather):
+        rest = _after(journal._reader.read_spans(from_seq), skip_records)
+        for _, _, (first_cmd_id, gathered, counts, may_hold_marked) in journal._decoded_batches(from_seq, gather, rest):
             send.send_bytes(np.array([first_cmd_id, may_hold_marked], np.int64).tobytes() + counts.tobytes())
             send.send_bytes(gathered)
         send.send_bytes(_READ_AHEAD_END)
@@ -417,6 +448,18 @@ def _read_ahead(journal: ReplayJournal, from_seq: int, marked: type | None, send
         pass
     finally:
         send.close()
+
+
+def _after(chunks: Iterator[PayloadSpans], skipped: int) -> Iterator[PayloadSpans]:
+    """The payloads of ``chunks`` after the first ``skipped``."""
+    for spans in chunks:
+        if skipped >= len(spans):
+            skipped -= len(spans)
+            continue
+        if skipped:
+            spans = PayloadSpans(spans.buffer, spans.starts[skipped:], spans.ends[skipped:])
+            skipped = 0
+        yield spans
 
 
 def _cmd_id(payload: bytes) -> int:

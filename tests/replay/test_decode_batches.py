@@ -94,18 +94,29 @@ def test_event_runs_hold_each_records_events_and_mark_every_checkpoint(session_j
 
 
 @given(batch_records=st.integers(1, 700), read_chunk_bytes=st.sampled_from(CHUNK_BYTES),
+       head_bytes=st.sampled_from([4096, 65_536, source.READ_AHEAD_HEAD_BYTES, 8 << 20]),
        from_seq=st.one_of(st.just(0), st.integers(1, EVENTS + 5)))
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_event_runs_read_ahead_are_the_runs_read_here(session_journal, batch_records, read_chunk_bytes, from_seq):
-    """The runs read, crc-checked and gathered by the forked read-ahead process are the runs
-    read in this one: same records, events, counts and marks."""
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_event_runs_read_ahead_are_the_runs_read_here(session_journal, batch_records, read_chunk_bytes, head_bytes,
+                                                      from_seq):
+    """The records read here as the head, then read, crc-checked and gathered by the forked
+    read-ahead process, are the records read in this one alone: each once, in order, with
+    the same events, and every run holding a checkpoint marked. (Runs end at a chunk's end,
+    and the head is a chunk of its own: where runs start may differ.)"""
     def journal() -> ReplayJournal:  # each its own: a reader's seek index moves where its chunks start
         return ReplayJournal(session_journal.data_dir, batch_records=batch_records, read_chunk_bytes=read_chunk_bytes)
 
     here = list(journal().event_runs(from_seq, marked=ev.Checkpoint))
-    ahead = list(journal().event_runs(from_seq, marked=ev.Checkpoint, read_ahead=True))
-    assert ahead == here
-    assert here or from_seq > session_journal.live.events  # runs were compared, not two empty lists
+    kept = source.READ_AHEAD_HEAD_BYTES
+    source.READ_AHEAD_HEAD_BYTES = head_bytes  # the fork inherits it
+    try:
+        ahead = list(journal().event_runs(from_seq, marked=ev.Checkpoint, read_ahead=True))
+    finally:
+        source.READ_AHEAD_HEAD_BYTES = kept
+    assert [pair for run in ahead for pair in run.by_record()] == [pair for run in here for pair in run.by_record()]
+    assert all(run.may_hold_marked for run in ahead if any(type(e) is ev.Checkpoint for e in run.events))
+    assert all(0 < len(run.counts) <= batch_records for run in ahead)
+    assert here or from_seq > session_journal.live.events  # records were compared, not two empty lists
 
 
 def test_a_run_read_ahead_dropped_early_stops_its_process(session_journal, monkeypatch):
