@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import gc
+import mmap
 import multiprocessing
 import os
 import signal
@@ -56,10 +57,14 @@ BATCH_RECORDS = 1_024
 # its fork (~3 ms) and first run (the reader's first chunk, waited for) only over a journal
 # of at least this many bytes of segments (~20 000 events).
 READ_AHEAD_BYTES_MIN = 4 << 20
-# A run crosses the pipe as two messages: int64s (its first cmd_id, whether the marked type
-# may be among its events, then each record's event count), and its events' msgpack. What
-# waits is bounded by the pipe's buffer and one run on each side.
-_RUN_HEADER_ITEMS = 2
+# A run's events' msgpack is written into one of READ_AHEAD_SLOTS slots of memory shared
+# with the reader (decoded there, with no copy through the kernel and no buffer allocated
+# per run), and the pipe carries int64s: its first cmd_id, whether the marked type may be
+# among its events, its slot (-1: too big for one, its bytes follow on the pipe), its size
+# in bytes, then each record's event count. What waits is bounded by the slots, the pipe's
+# buffer and one run on each side.
+READ_AHEAD_SLOTS = 8
+READ_AHEAD_SLOT_BYTES = 1 << 20  # a run of BATCH_RECORDS records is ~140 KiB on the generated mix
 _READ_AHEAD_END = b""  # the reader's last message: every record was sent (without it: damage, or it died)
 # The records of the journal's first this many bytes (from where the read starts) are read
 # and decoded by verify's own process while the reader process starts (~2 ms for its fork,
@@ -252,7 +257,8 @@ class ReplayJournal:
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
         _widen(receive)
-        reader = context.Process(target=_read_ahead, args=(self, from_seq, marked, send, receive,
+        slots = _Slots(context)
+        reader = context.Process(target=_read_ahead, args=(self, from_seq, marked, send, receive, slots,
                                                             sum(map(len, head))),
                                  daemon=True, name="agentperp-read-ahead")
         reader.start()
@@ -265,20 +271,24 @@ class ReplayJournal:
                     header = receive.recv_bytes()
                     if header == _READ_AHEAD_END:
                         return
-                    numbers = np.frombuffer(header, np.int64)
-                    first_cmd_id, may_hold_marked = int(numbers[0]), bool(numbers[1])
-                    counts = numbers[_RUN_HEADER_ITEMS:].tolist()
-                    events = decode(receive.recv_bytes())
+                    first_cmd_id, may_hold_marked, slot, size_bytes, *counts = np.frombuffer(header, np.int64).tolist()
+                    if slot < 0:
+                        events = decode(receive.recv_bytes())
+                    else:
+                        events = decode(slots.view(slot, size_bytes))  # copies out all it keeps
+                        slots.free.release()
                 except (EOFError, OSError, msgspec.DecodeError):
                     break
-                yield EventRun(first_cmd_id, events, counts, may_hold_marked)
+                yield EventRun(first_cmd_id, events, counts, bool(may_hold_marked))
                 del events  # not held while the next run decodes (see _decoded_batches)
         finally:
             receive.close()  # a reader still sending meets a closed pipe and exits
+            slots.unblock()  # ... also one waiting for a slot
             reader.join(READ_AHEAD_EXIT_WAIT_S)
             if reader.is_alive():
                 reader.kill()
                 reader.join()
+            slots.close()
         # The reader met damage (it ends without the end mark), died, or sent a run that does
         # not decode: the sequential
         # pass over the same records raises the error that says what and where.
@@ -426,12 +436,45 @@ def _widen(pipe) -> None:
         pass
 
 
-def _read_ahead(journal: ReplayJournal, from_seq: int, marked: type | None, send, receive,
+class _Slots:
+    """``READ_AHEAD_SLOTS`` slots of ``READ_AHEAD_SLOT_BYTES`` in memory shared by verify and
+    its forked reader (anonymous, so nothing outlives them), and a semaphore counting the
+    free ones: the reader takes one per run it writes, verify gives it back once decoded."""
+
+    def __init__(self, context) -> None:
+        self.memory = mmap.mmap(-1, READ_AHEAD_SLOTS * READ_AHEAD_SLOT_BYTES)  # MAP_SHARED: seen across fork
+        self.free = context.Semaphore(READ_AHEAD_SLOTS)
+        self._view = memoryview(self.memory)
+        self.next = 0  # the reader's next slot (they are taken and given back in turn)
+
+    def view(self, slot: int, size_bytes: int) -> memoryview:
+        start = slot * READ_AHEAD_SLOT_BYTES
+        return self._view[start:start + size_bytes]
+
+    def write(self, data) -> int:
+        """Wait for a free slot, put ``data`` in it, return its number."""
+        self.free.acquire()
+        slot, self.next = self.next, (self.next + 1) % READ_AHEAD_SLOTS
+        start = slot * READ_AHEAD_SLOT_BYTES
+        self._view[start:start + len(data)] = data
+        return slot
+
+    def unblock(self) -> None:
+        for _ in range(READ_AHEAD_SLOTS):
+            self.free.release()
+
+    def close(self) -> None:
+        self._view.release()
+        self.memory.close()
+
+
+def _read_ahead(journal: ReplayJournal, from_seq: int, marked: type | None, send, receive, slots: _Slots,
                 skip_records: int) -> None:
     """The read-ahead process (forked): every run of ``journal.event_runs(from_seq, marked)``
     after its first ``skip_records`` records (the parent's head) read, crc-checked and
-    gathered, sent undecoded over ``send``; then the end mark, unless it met damage (the
-    parent then reads again itself, and says what and where)."""
+    gathered, written into ``slots`` (or sent, if too big) and announced over ``send``; then
+    the end mark, unless it met damage (the parent then reads again itself, and says what
+    and where)."""
     # The reading end, inherited: open here, it would keep the pipe readable after the parent
     # closed its own (an early stop), and a full pipe would block this process for good.
     receive.close()
@@ -441,8 +484,12 @@ def _read_ahead(journal: ReplayJournal, from_seq: int, marked: type | None, send
     try:
         rest = _after(journal._reader.read_spans(from_seq), skip_records)
         for _, _, (first_cmd_id, gathered, counts, may_hold_marked) in journal._decoded_batches(from_seq, gather, rest):
-            send.send_bytes(np.array([first_cmd_id, may_hold_marked], np.int64).tobytes() + counts.tobytes())
-            send.send_bytes(gathered)
+            size_bytes = len(gathered)
+            slot = slots.write(gathered) if size_bytes <= READ_AHEAD_SLOT_BYTES else -1
+            send.send_bytes(np.array([first_cmd_id, may_hold_marked, slot, size_bytes], np.int64).tobytes()
+                            + counts.tobytes())
+            if slot < 0:
+                send.send_bytes(gathered)
         send.send_bytes(_READ_AHEAD_END)
     except Exception:  # damage, or the parent stopped early (a closed pipe): end without the mark
         pass

@@ -95,24 +95,27 @@ def test_event_runs_hold_each_records_events_and_mark_every_checkpoint(session_j
 
 @given(batch_records=st.integers(1, 700), read_chunk_bytes=st.sampled_from(CHUNK_BYTES),
        head_bytes=st.sampled_from([4096, 65_536, source.READ_AHEAD_HEAD_BYTES, 8 << 20]),
+       slots=st.sampled_from([(1, 20_000), (2, 100_000), (source.READ_AHEAD_SLOTS, source.READ_AHEAD_SLOT_BYTES)]),
        from_seq=st.one_of(st.just(0), st.integers(1, EVENTS + 5)))
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_event_runs_read_ahead_are_the_runs_read_here(session_journal, batch_records, read_chunk_bytes, head_bytes,
-                                                      from_seq):
+                                                      slots, from_seq):
     """The records read here as the head, then read, crc-checked and gathered by the forked
-    read-ahead process, are the records read in this one alone: each once, in order, with
-    the same events, and every run holding a checkpoint marked. (Runs end at a chunk's end,
-    and the head is a chunk of its own: where runs start may differ.)"""
+    read-ahead process (through shared slots, or the pipe for a run too big for one), are
+    the records read in this one alone: each once, in order, with the same events, and every
+    run holding a checkpoint marked. (Runs end at a chunk's end, and the head is a chunk of
+    its own: where runs start may differ.)"""
     def journal() -> ReplayJournal:  # each its own: a reader's seek index moves where its chunks start
         return ReplayJournal(session_journal.data_dir, batch_records=batch_records, read_chunk_bytes=read_chunk_bytes)
 
     here = list(journal().event_runs(from_seq, marked=ev.Checkpoint))
-    kept = source.READ_AHEAD_HEAD_BYTES
-    source.READ_AHEAD_HEAD_BYTES = head_bytes  # the fork inherits it
+    kept = source.READ_AHEAD_HEAD_BYTES, source.READ_AHEAD_SLOTS, source.READ_AHEAD_SLOT_BYTES
+    # The fork inherits them.
+    source.READ_AHEAD_HEAD_BYTES, (source.READ_AHEAD_SLOTS, source.READ_AHEAD_SLOT_BYTES) = head_bytes, slots
     try:
         ahead = list(journal().event_runs(from_seq, marked=ev.Checkpoint, read_ahead=True))
     finally:
-        source.READ_AHEAD_HEAD_BYTES = kept
+        source.READ_AHEAD_HEAD_BYTES, source.READ_AHEAD_SLOTS, source.READ_AHEAD_SLOT_BYTES = kept
     assert [pair for run in ahead for pair in run.by_record()] == [pair for run in here for pair in run.by_record()]
     assert all(run.may_hold_marked for run in ahead if any(type(e) is ev.Checkpoint for e in run.events))
     assert all(0 < len(run.counts) <= batch_records for run in ahead)
