@@ -72,8 +72,13 @@ cdef class State:
     cdef public Table agents
     cdef public dict agent_row, rfqs, quotes
     cdef public list agent_keys
-    cdef public object closed_rfqs, next_rfq_id, next_quote_id
-    cdef public object closed_rfq_ids, closed_rfq_ends, closed_rfq_next
+    cdef public dict closed_rfqs
+    cdef public object next_rfq_id, next_quote_id
+    # The ring of closed RFQs: typed, so remembering one is three C stores (read from Python,
+    # each column is a new memoryview: np.asarray for numpy's operations).
+    cdef public int64_t[:] closed_rfq_ids
+    cdef public object[:] closed_rfq_ends
+    cdef public Py_ssize_t closed_rfq_next
     cdef public Table positions
     cdef public dict position_row, flagged
     cdef public object fixed_duration_open, opened_ns_low, next_position_id

@@ -12,7 +12,7 @@ far cheaper than a numpy row (docs/engine.md, "State representation").
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict, deque
+from collections import deque
 import math
 
 import msgspec
@@ -207,9 +207,10 @@ class State:
 
         # Ids are handed out in increasing order, so both dicts iterate in id order.
         self.rfqs: dict[int, Rfq] = {}  # open RFQs
-        # Recent rfq_id -> its end state (``RfqState`` value), oldest first (bounded). An OrderedDict because
-        # dropping the oldest from a plain dict rescans its deleted slots: quadratic over a run.
-        self.closed_rfqs: OrderedDict[int, str] = OrderedDict()
+        # Recent rfq_id -> its end state (``RfqState`` value), oldest first (bounded). The oldest
+        # is dropped by its key, read from the ring below (finding a plain dict's first key
+        # would rescan its deleted slots: quadratic over a run).
+        self.closed_rfqs: dict[int, str] = {}
         # Derived: the same ids and end states as a ring of columns (slot of the k-th kept:
         # k % RECENT_CLOSED_RFQS_MAX), so that state_hash reads them as arrays: walking the
         # full dict's 65 536 items took 20 - 30 ms of each checkpoint's hash (closed_rfqs_msgpack).
@@ -272,10 +273,10 @@ class State:
         """Keep the end state of an RFQ just closed; the oldest kept is forgotten beyond
         ``RECENT_CLOSED_RFQS_MAX``."""
         closed = self.closed_rfqs
-        closed[rfq_id] = ended
-        if len(closed) > RECENT_CLOSED_RFQS_MAX:
-            closed.popitem(last=False)  # the ring's slot below holds it: overwritten
         slot = self.closed_rfq_next
+        if len(closed) == RECENT_CLOSED_RFQS_MAX:
+            del closed[int(self.closed_rfq_ids[slot])]  # the oldest kept: its slot is reused below
+        closed[rfq_id] = ended
         self.closed_rfq_ids[slot] = rfq_id
         self.closed_rfq_ends[slot] = ended
         self.closed_rfq_next = (slot + 1) % RECENT_CLOSED_RFQS_MAX
@@ -343,9 +344,9 @@ def closed_rfqs_msgpack(state: State) -> bytes:
     has always hashed — from the ring of closed RFQs: sorted by numpy and handed to msgspec as
     lists, without a walk of the dict (held equal by tests/unit/test_closed_rfqs_hash.py)."""
     kept = len(state.closed_rfqs)  # below the bound the ring has never wrapped: slots [0, kept)
-    ids = state.closed_rfq_ids[:kept]
+    ids = np.asarray(state.closed_rfq_ids)[:kept]  # asarray: the compiled engine's are typed memoryviews
     order = np.argsort(ids, kind="stable")
-    return msgspec.msgpack.encode(list(zip(ids[order].tolist(), state.closed_rfq_ends[:kept][order].tolist())))
+    return msgspec.msgpack.encode(list(zip(ids[order].tolist(), np.asarray(state.closed_rfq_ends)[:kept][order].tolist())))
 
 
 def _live_columns(table: Table, id_column: str) -> dict[str, np.ndarray]:
