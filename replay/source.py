@@ -54,8 +54,8 @@ JOURNAL_DIR_NAME = "journal"  # a data directory's journal folder (ledger.recove
 BATCH_RECORDS = 1_024
 
 # Verify's read in a second process (``ReplayJournal.event_runs(read_ahead=True)``): worth
-# its fork (~3 ms) and first run (the reader's first chunk, waited for) only over a journal
-# of at least this many bytes of segments (~20 000 events).
+# its fork (~2 - 3 ms, this process waiting) and the copies of the pages both then write only
+# over a journal of at least this many bytes of segments (~20 000 events).
 READ_AHEAD_BYTES_MIN = 4 << 20
 # A run's events' msgpack is written into one of READ_AHEAD_SLOTS slots of memory shared
 # with the reader (decoded there, with no copy through the kernel and no buffer allocated

@@ -90,6 +90,8 @@ class JournalReader:
                  index_stride_bytes: int = INDEX_STRIDE_BYTES_DEFAULT,
                  indexes_cached_max: int = INDEXES_CACHED_MAX,
                  kernel_scan_bytes_min: int = codec.KERNEL_SCAN_BYTES_MIN) -> None:
+        if read_chunk_bytes < 1:  # a read of 0 bytes is never short: the walk would spin at the chunk's start
+            raise ValueError(f"read_chunk_bytes must be at least 1, not {read_chunk_bytes}")
         self.directory = Path(directory)
         self.read_chunk_bytes = read_chunk_bytes
         self.index_stride_bytes = index_stride_bytes

@@ -106,6 +106,15 @@ def test_read_seeks_without_side_index_files(tmp_path):
     assert got == [r[0] for r in expected if r[2] >= middle_seq]
 
 
+def test_a_reader_reads_in_chunks_of_one_byte_or_more(tmp_path):
+    journal = small_journal(tmp_path)
+    journal.close()
+    with pytest.raises(ValueError, match="read_chunk_bytes must be at least 1, not 0"):
+        JournalReader(tmp_path / "j", read_chunk_bytes=0)  # it read nothing, for ever
+    got = [h.cmd_id for h, _ in JournalReader(tmp_path / "j", read_chunk_bytes=1).read(1)]
+    assert got == [r[0] for r in expected_records(journal.last_cmd_id)]
+
+
 @given(st.lists(st.integers(1, 80), min_size=1, max_size=12), st.integers(1, 400))
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
