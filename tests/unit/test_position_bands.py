@@ -56,3 +56,28 @@ def test_the_invariants_catch_a_band_wider_than_its_position_allows():
     assert not violations(state)
     state.positions.band_low_e8[row] -= 1_000.0  # reaches below its exact low: a sweep could skip a liquidation
     assert any("position 2's stored safe band" in found for found in violations(state))
+
+
+def test_the_invariants_catch_a_position_index_that_does_not_match_its_table():
+    """Each way the id -> row index can go wrong is named (a missing, extra, repeated or
+    swapped row), and a true index passes."""
+    def broken(change) -> list[str]:
+        state, _run = _positions()
+        assert not violations(state)
+        change(state.position_row)
+        return violations(state)
+
+    def swap(index):
+        index[1], index[2] = index[2], index[1]
+
+    def repeat(index):
+        index[1] = index[2]
+
+    def extra(index):
+        index[99] = max(index.values()) + 1
+
+    not_live = "the position index does not match the table's live rows"
+    assert not_live in broken(lambda index: index.pop(3))
+    assert not_live in broken(extra)
+    assert not_live in broken(repeat)
+    assert "the position index maps an id to another row" in broken(swap)
