@@ -253,11 +253,15 @@ class ReplayJournal:
         # The head (the records of the first READ_AHEAD_HEAD_BYTES) is read and decoded here
         # while the reader starts, and the reader skips it: without it, this process only
         # waited for the fork's first run.
-        head = self._head_spans(from_seq)
         context = multiprocessing.get_context("fork")
+        try:
+            slots = _Slots(context)
+        except (OSError, ImportError):  # no working sem_open here (e.g. no /dev/shm): read in this process
+            yield from self._runs_here(from_seq, marked)
+            return
+        head = self._head_spans(from_seq)
         receive, send = context.Pipe(duplex=False)
         _widen(receive)
-        slots = _Slots(context)
         reader = context.Process(target=_read_ahead, args=(self, from_seq, marked, send, receive, slots,
                                                             sum(map(len, head))),
                                  daemon=True, name="agentperp-read-ahead")

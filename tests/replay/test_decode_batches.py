@@ -122,6 +122,20 @@ def test_event_runs_read_ahead_are_the_runs_read_here(session_journal, batch_rec
     assert here or from_seq > session_journal.live.events  # records were compared, not two empty lists
 
 
+def test_read_ahead_without_a_working_sem_open_reads_in_this_process(session_journal, monkeypatch):
+    """Where POSIX semaphores are missing (no /dev/shm), the slots cannot be counted: the
+    runs are read here, the same records, and no reader process is started."""
+    def no_sem_open(self, value=1):
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(multiprocessing.context.ForkContext, "Semaphore", no_sem_open)
+    journal = ReplayJournal(session_journal.data_dir, batch_records=50)
+    ahead = list(journal.event_runs(0, marked=ev.Checkpoint, read_ahead=True))
+    assert not multiprocessing.active_children()
+    here = list(ReplayJournal(session_journal.data_dir, batch_records=50).event_runs(0, marked=ev.Checkpoint))
+    assert ahead == here and here
+
+
 def test_a_run_read_ahead_dropped_early_stops_its_process(session_journal, monkeypatch):
     # A pipe too small for the journal: the reader is blocked sending when the runs are
     # dropped, and must end at once (its sends fail), not at the kill after the wait.
