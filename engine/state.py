@@ -345,8 +345,9 @@ def closed_rfqs_msgpack(state: State) -> bytes:
     lists, without a walk of the dict (held equal by tests/unit/test_closed_rfqs_hash.py)."""
     kept = len(state.closed_rfqs)  # below the bound the ring has never wrapped: slots [0, kept)
     ids = np.asarray(state.closed_rfq_ids)[:kept]  # asarray: the compiled engine's are typed memoryviews
+    ends = np.asarray(state.closed_rfq_ends)[:kept]
     order = np.argsort(ids, kind="stable")
-    return msgspec.msgpack.encode(list(zip(ids[order].tolist(), np.asarray(state.closed_rfq_ends)[:kept][order].tolist())))
+    return msgspec.msgpack.encode(list(zip(ids[order].tolist(), ends[order].tolist())))
 
 
 def _live_columns(table: Table, id_column: str) -> dict[str, np.ndarray]:

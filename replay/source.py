@@ -222,11 +222,10 @@ class ReplayJournal:
         if read_ahead:
             yield from self._runs_read_ahead(from_seq, marked)
             return
-        yield from self._runs_here(from_seq, marked)
+        yield from self._runs_here(self._reader.read_spans(from_seq), marked)
 
-    def _runs_here(self, from_seq: int, marked: type | None,
-                   spans: Iterable[PayloadSpans] | None = None) -> Iterator[EventRun]:
-        """``event_runs`` read, gathered and decoded in this process (of ``spans`` if given)."""
+    def _runs_here(self, chunks: Iterable[PayloadSpans], marked: type | None) -> Iterator[EventRun]:
+        """``event_runs`` of ``chunks``, gathered and decoded in this process."""
         decode = _events_flat_decoder.decode
         gather = _run_gatherer(marked)
 
@@ -234,7 +233,7 @@ class ReplayJournal:
             first_cmd_id, gathered, counts, may_hold_marked = gather(spans, first, last)
             return EventRun(first_cmd_id, decode(gathered), counts.tolist(), may_hold_marked)
 
-        for _, _, decoded in self._decoded_batches(from_seq, run, spans):
+        for _, _, decoded in self._decoded_batches(chunks, run):
             yield decoded
             del decoded  # not held while the next run decodes (see _decoded_batches)
 
@@ -257,7 +256,7 @@ class ReplayJournal:
         try:
             slots = _Slots(context)
         except (OSError, ImportError):  # no working sem_open here (e.g. no /dev/shm): read in this process
-            yield from self._runs_here(from_seq, marked)
+            yield from self._runs_here(self._reader.read_spans(from_seq), marked)
             return
         head = self._head_spans(from_seq)
         receive, send = context.Pipe(duplex=False)
@@ -269,7 +268,7 @@ class ReplayJournal:
         send.close()  # the reader's end: once it exits, a read here ends (EOFError), never hangs
         decode = _events_flat_decoder.decode
         try:
-            yield from self._runs_here(from_seq, marked, head)
+            yield from self._runs_here(head, marked)
             while True:
                 try:
                     header = receive.recv_bytes()
@@ -303,14 +302,14 @@ class ReplayJournal:
 
     def event_record_batches(self, from_seq: int = 1) -> Iterator[list[EventRecord]]:
         """Batches of ``EventRecord`` (commands left undecoded)."""
-        for _, _, records in self._decoded_batches(from_seq, _whole(_event_batch_decoder)):
+        for _, _, records in self._decoded_batches(self._reader.read_spans(from_seq), _whole(_event_batch_decoder)):
             yield records
             del records  # not held while the next batch decodes (see _decoded_batches)
 
     def record_batches(self, from_seq: int = 1) -> Iterator[list[JournalRecord]]:
         """Batches of fully decoded ``ledger.records.JournalRecord`` of engine commands (the
         genesis record, which no engine executes, is left out: see ``config``)."""
-        for _, _, records in self._decoded_batches(from_seq, _whole(_record_batch_decoder)):
+        for _, _, records in self._decoded_batches(self._reader.read_spans(from_seq), _whole(_record_batch_decoder)):
             if records[0].cmd_id == GENESIS_CMD_ID and type(records[0].command) is Genesis:
                 records = records[1:]
                 if not records:
@@ -344,13 +343,12 @@ class ReplayJournal:
         except (StopIteration, JournalCorrupt):
             return []
 
-    def _decoded_batches(self, from_seq: int, decode: Callable[[PayloadSpans, int, int], object],
-                         spans: Iterable[PayloadSpans] | None = None
+    def _decoded_batches(self, chunks: Iterable[PayloadSpans], decode: Callable[[PayloadSpans, int, int], object]
                          ) -> Iterator[tuple[PayloadSpans, int, object]]:
-        """The records with ``last_seq >= from_seq``, ``batch_records`` at a time, each batch
-        decoded by ``decode(spans, first, last)`` (payloads ``first..last-1`` of ``spans``,
-        by default ``self._reader.read_spans(from_seq)``,
-        straight from the chunk read: one decoder call per batch over the payloads, or their
+        """The records of ``chunks`` (the reader's ``read_spans``, or part of it), ``batch_records``
+        at a time, each batch decoded by ``decode(spans, first, last)`` (payloads
+        ``first..last-1`` of a chunk's ``spans``, straight from the chunk read: one decoder call
+        per batch over the payloads, or their
         fields, laid end to end). Yields ``(spans, first, decoded)``; a batch that does not
         decode (``msgspec.DecodeError``) is explained by ``_explain_batch``.
 
@@ -363,7 +361,7 @@ class ReplayJournal:
         and 0.91x over 300 000 events (11 passes)."""
         size = self.batch_records
         try:
-            for spans in (self._reader.read_spans(from_seq) if spans is None else spans):
+            for spans in chunks:
                 count = len(spans)
                 for first in range(0, count, size):
                     last = min(first + size, count)
@@ -487,7 +485,7 @@ def _read_ahead(journal: ReplayJournal, from_seq: int, marked: type | None, send
     gather = _run_gatherer(marked)
     try:
         rest = _after(journal._reader.read_spans(from_seq), skip_records)
-        for _, _, (first_cmd_id, gathered, counts, may_hold_marked) in journal._decoded_batches(from_seq, gather, rest):
+        for _, _, (first_cmd_id, gathered, counts, may_hold_marked) in journal._decoded_batches(rest, gather):
             size_bytes = len(gathered)
             slot = slots.write(gathered) if size_bytes <= READ_AHEAD_SLOT_BYTES else -1
             send.send_bytes(np.array([first_cmd_id, may_hold_marked, slot, size_bytes], np.int64).tobytes()
