@@ -154,7 +154,6 @@ class _MoveSink:
     in ``direction`` (+1 up, -1 down)."""
 
     def __init__(self) -> None:
-        self.price_e8 = 0
         self.moved = asyncio.Event()
         self.threshold_e8, self.direction = 0, 0
 
@@ -163,10 +162,8 @@ class _MoveSink:
         self.moved.clear()
 
     def update(self, update) -> None:
-        if update.market == 0:
-            self.price_e8 = update.price_e8
-            if self.direction and (update.price_e8 - self.threshold_e8) * self.direction > 0:
-                self.moved.set()
+        if update.market == 0 and self.direction and (update.price_e8 - self.threshold_e8) * self.direction > 0:
+            self.moved.set()
 
     def drop(self, reason: str, detail: str) -> None:
         pass  # a median not made is a move not yet priced: the wait covers it

@@ -237,7 +237,7 @@ class CcxtSource:
             if not x.ws_up:
                 x.ws_up = True
                 x.ws_down.clear()
-                x.quotes.clear()  # REST's stand-in quotes make way for the stream's
+                self._forget(x)  # REST's stand-in quotes make way for the stream's
                 log.info("ccxt oracle: %s websocket up", x.config.name)
             x.ws_backoff.reset()
             self._take(x, tickers, sink)
@@ -273,7 +273,7 @@ class CcxtSource:
 
     async def _ws_lost(self, x: _Exchange, sink: Sink, error: BaseException) -> None:
         """The websocket failed: count it once per loss, stand REST in, close what is left of it."""
-        if x.ws_up or not x.ws_down.is_set():
+        if not x.ws_down.is_set():  # (up implies not down)
             x.counts[WS_RECONNECT] += 1
             sink.note(WS_RECONNECT, f"{x.config.name}: {type(error).__name__}")
             if x.counts[WS_RECONNECT] <= 10 or x.counts[WS_RECONNECT] % 100 == 0:
@@ -284,9 +284,7 @@ class CcxtSource:
         self._check_settled()
         x.client.bidsasks, x.client.tickers = {}, {}  # ccxt's cache of the lost stream: not to be read again
         x.seen.clear()
-        if x.quotes:
-            x.quotes.clear()  # no longer answered: not fresh, whatever their timestamps say
-            self._mark(self.settings.symbols)
+        self._forget(x)  # no longer answered: not fresh, whatever their timestamps say
         # a connection that timed out may still be open (and silent): close it so the next watch redials
         await asyncio.gather(x.client.close_ws_clients(), return_exceptions=True)
 
@@ -303,9 +301,7 @@ class CcxtSource:
                 x.rest_idle.set()
             if x.ws_up:  # the stream came back meanwhile: its quotes win
                 continue
-            if x.quotes and tickers is None:
-                self._mark(x.quotes)  # its markets lose a source: priced again without it
-            x.quotes.clear()  # only this answer counts as answered (as a REST round)
+            self._forget(x)  # only this answer counts as answered (as a REST round)
             self._take(x, tickers, sink)
             await asyncio.sleep(max(0.0, s.poll_interval_s - (time.monotonic() - started)))
 
@@ -316,6 +312,12 @@ class CcxtSource:
         self._mark(changed)
         if not self._settled.is_set():
             self._check_settled()
+
+    def _forget(self, x: _Exchange) -> None:
+        """The exchange's quotes no longer count: their markets are priced again without them
+        (and with whatever it says next)."""
+        self._mark(x.quotes)
+        x.quotes.clear()
 
     def _mark(self, markets) -> None:
         self._dirty.update(markets)

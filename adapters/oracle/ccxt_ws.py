@@ -47,7 +47,6 @@ class _Screened:
 
     kind = ""
     on_drop: Callable[[str, str], None] | None = None
-    screened_out = 0  # frames dropped, any reason
 
     def client(self, url):
         client = super().client(url)
@@ -64,7 +63,6 @@ class _Screened:
                 return
             except Exception as error:  # ccxt's handler on a frame it cannot read: dropped, loop kept
                 drop = parse.Drop(parse.MALFORMED, f"ccxt could not read it ({type(error).__name__})")
-        self.screened_out += 1
         if self.on_drop is not None:
             self.on_drop(drop.reason, drop.detail[:DETAIL_LEN_MAX])
 

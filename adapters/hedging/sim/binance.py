@@ -593,12 +593,9 @@ class BinanceSim(BookVenue):
             self.ws.subscribe(conn, topic)
 
     def _ws_frame(self, channel: str, symbol: str) -> dict:
-        book = self.book(symbol)
-        bid = book.bids[0] if book.bids else [D(0), D(0)]
-        ask = book.asks[0] if book.asks else [D(0), D(0)]
-        now = self.now_ms()
-        return {"e": BOOK_TICKER, "u": book.generation, "s": symbol, "b": str(bid[0]), "B": str(bid[1]),
-                "a": str(ask[0]), "A": str(ask[1]), "T": now, "E": now}
+        t = self._book_ticker_of(symbol)  # the REST top, in the stream's field names
+        return {"e": BOOK_TICKER, "u": t["lastUpdateId"], "s": symbol, "b": t["bidPrice"], "B": t["bidQty"],
+                "a": t["askPrice"], "A": t["askQty"], "T": t["time"], "E": t["time"]}
 
     # -- control endpoints (demos; tests call the methods) -------------------------------
     async def _set_faults(self, request):

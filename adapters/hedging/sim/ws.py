@@ -60,7 +60,7 @@ class Connection:
 class TopStreams:
     """The websocket connections of one simulator (see the module's docstring)."""
 
-    def __init__(self, venue, render: Callable[[str, str], dict | None]) -> None:
+    def __init__(self, venue, render: Callable[[str, str], dict]) -> None:
         self.venue = venue  # a BookVenue: books, faults, book(key)
         self.render = render  # (channel, key) -> the push frame of that topic's current top
         self.connections: set[Connection] = set()
@@ -124,10 +124,7 @@ class TopStreams:
         self._push(conn, topic)
 
     def _push(self, conn: Connection, topic: Topic) -> None:
-        frame = self.render(*topic)
-        if frame is None:
-            return
-        if conn.send(frame):
+        if conn.send(self.render(*topic)):
             self.pushed += 1
 
     # -- pushing -------------------------------------------------------------------------
