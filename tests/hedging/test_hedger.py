@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -10,6 +11,7 @@ from adapters.hedging.hedger import Hedger, HedgeIncomplete
 from adapters.hedging.sim.binance import BinanceSim
 from adapters.hedging.sim.server import start
 from tests.hedging import support as s
+from venue import hedging as vh
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +170,33 @@ async def test_429_storm_backs_off_and_is_never_banned(journal, sims, tmp_path):
         await hedger.close()
     assert limits.counts[429] > 0 and hedger.budgets["a"].backoffs > 0
     assert limits.counts[418] == 0
+
+
+async def test_a_hedging_batch_restarts_the_catch_up_deferral(journal, sims, tmp_path):
+    """The venue's sink (``venue.hedging.HedgerSink``) catching up far behind the journal's
+    end: batches apply without hedging until ``HEDGE_DEFER_S_MAX`` has passed since the last
+    hedging batch; one hedges then, and its end starts that clock again (``apply`` stamps it),
+    so the batch after it defers once more."""
+    sims, urls = sims
+    now = [100.0]
+    batches = list(s.batches(journal, 1, size=100))[:4]
+    tail_seq = batches[-1][-1].last_seq + vh.CATCH_UP_BEHIND_SEQ_MIN  # each batch far behind it
+    sink = vh.HedgerSink(Hedger(s.config(tmp_path, {"a": urls["a"]})), tail_seq=lambda: tail_seq,
+                         clock=lambda: now[0])
+
+    async def apply(batch) -> None:
+        assert await asyncio.to_thread(sink.apply, batch, batch[0].first_seq - 1) == batch[-1].last_seq
+
+    try:
+        await apply(batches[0])
+        assert sink.batches_deferred == 1
+        now[0] += vh.HEDGE_DEFER_S_MAX  # deferred this long since the sink began: this batch hedges
+        await apply(batches[1])
+        assert sink.batches_deferred == 1
+        now[0] += vh.HEDGE_DEFER_S_MAX / 2  # half as long since that hedge ended
+        await apply(batches[2])
+        await apply(batches[3])
+        assert sink.batches_deferred == 3
+        assert sink.hedger.position == batches[3][-1].last_seq  # deferred batches are applied all the same
+    finally:
+        await asyncio.to_thread(sink.close)
