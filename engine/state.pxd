@@ -77,7 +77,7 @@ cdef class State:
     # The ring of closed RFQs: typed, so remembering one is three C stores (read from Python,
     # each column is a new memoryview: np.asarray for numpy's operations).
     cdef public int64_t[:] closed_rfq_ids
-    cdef public object[:] closed_rfq_ends
+    cdef public int8_t[:] closed_rfq_ends
     cdef public Py_ssize_t closed_rfq_next
     cdef public Table positions
     cdef public dict position_row, flagged
