@@ -45,6 +45,7 @@ PARTIES_CACHED_MAX = 100_000
 
 SETTLED_EVENTS = (ev.Deposited, ev.Withdrawn, ev.PositionOpened, ev.FundingSettled, ev.PositionClosed,
                   ev.PositionLiquidated, ev.MarginChanged)
+_MIRRORED = frozenset((ev.OracleUpdated, *SETTLED_EVENTS))  # the event types settle() does more than count
 
 
 class SettlementHalted(Exception):
@@ -168,10 +169,38 @@ class SettlementProjection:
                     self.stats.events_settled += 1
             except Unmirrorable as why:
                 self._unmirrored(event.seq, type(event).__name__, str(why))
-        cp.seq = event.seq
-        self.stats.last_seq = event.seq
-        if self.stats.events_read % self.checkpoint_every_events == 0:
-            self.store.save(cp)
+        self._moved_to(event.seq, self.stats.events_read - 1)
+
+    async def settle_all(self, events: list) -> None:
+        """``settle`` each of ``events`` (consecutive seqs after the checkpoint) in turn; those
+        with nothing to mirror (most: quotes and RFQs) are passed over a stretch at a time.
+        The venue's sink runs under the sequencer's GIL, and a call per such event cost it
+        ~1.3 µs of it an event."""
+        if not events:
+            return
+        first = events[0].seq
+        assert events[-1].seq - first == len(events) - 1, f"events {first}..{events[-1].seq} have a gap"
+        assert self.checkpoint is not None and first > self.checkpoint.seq, (first, self.checkpoint)
+        start = 0
+        for i in [i for i, event in enumerate(events) if type(event) in _MIRRORED]:
+            self._pass_over(events, start, i)
+            await self.settle(events[i])
+            start = i + 1
+        self._pass_over(events, start, len(events))
+
+    def _pass_over(self, events: list, start: int, end: int) -> None:
+        """``events[start:end]`` have nothing to mirror: the checkpoint moves past them."""
+        if start < end:
+            read_before = self.stats.events_read
+            self.stats.events_read += end - start
+            self._moved_to(events[end - 1].seq, read_before)
+
+    def _moved_to(self, seq: int, read_before: int) -> None:
+        """Every event up to ``seq`` is mirrored; saved each ``checkpoint_every_events`` read."""
+        self.checkpoint.seq = self.stats.last_seq = seq
+        every = self.checkpoint_every_events
+        if read_before // every != self.stats.events_read // every:
+            self.store.save(self.checkpoint)
 
     def _unmirrored(self, seq: int, what: str, reason: str) -> None:
         if self.on_unmirrorable == "halt":

@@ -44,10 +44,7 @@ class SettlementSink:
 
     async def _settle(self, records: list[JournalRecord], after_seq: int) -> int:
         projection = self.projection
-        for record in records:
-            for event in record.events:
-                if event.seq > after_seq:
-                    await projection.settle(event)
+        await projection.settle_all([event for record in records for event in record.events if event.seq > after_seq])
         projection.store.save(projection.checkpoint)  # durable after the chain has the batch
         return projection.checkpoint.seq
 

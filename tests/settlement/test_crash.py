@@ -160,3 +160,53 @@ def test_transient_errors_back_off_then_stop_at_the_checkpoint(program_path, lif
     backend.failures = 0
     asyncio.run(SettlementProjection(backend, store, on_unmirrorable="halt").run(journal_dir))
     assert reconcile(j.state, backend).ok
+
+
+class RecordingStore(CheckpointStore):
+    """Remembers the seq of every checkpoint it saved, in order."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.saved_seqs = []
+
+    def save(self, cp):
+        self.saved_seqs.append(cp.seq)
+        super().save(cp)
+
+
+def _party_accounts(backend, j) -> list[bytes]:
+    """The positions' and agents' accounts (the config and the vault hold each chain's own keys)."""
+    keys = [backend.escrow.position_pda(p) for p in range(1, 5)] + [
+        backend.escrow.agent_pda(Pubkey.from_string(a)) for a in j.keys]
+    return [bytes(backend.svm.get_account(k).data) for k in keys]
+
+
+@pytest.mark.parametrize("batch_events, every", [(1, 1), (3, 4), (7, 1), (1_000, 3), (5, 256)])
+def test_settling_in_batches_ends_where_settling_event_by_event_ends(program_path, lifecycle_journal, tmp_path,
+                                                                    batch_events, every):
+    """``settle_all`` (the venue's sink: batches, the events with nothing to mirror passed over
+    a stretch at a time) leaves the chain, the counts and the last seq as ``settle`` one event
+    at a time does, and saves the checkpoint at least once every ``every`` events read, never
+    beyond what it has mirrored."""
+    journal_dir, j = lifecycle_journal
+    one_by_one = litesvm_backend(program_path)
+    expected = asyncio.run(SettlementProjection(one_by_one, CheckpointStore(tmp_path / "a.json"),
+                                                on_unmirrorable="halt", checkpoint_every_events=every).run(journal_dir))
+    batched = litesvm_backend(program_path)
+    store = RecordingStore(tmp_path / "b.json")
+    projection = SettlementProjection(batched, store, on_unmirrorable="halt", checkpoint_every_events=every)
+
+    async def settle_in_batches():
+        await projection.start()
+        for start in range(0, len(j.events), batch_events):
+            await projection.settle_all(j.events[start:start + batch_events])
+            assert projection.checkpoint.seq == j.events[min(start + batch_events, len(j.events)) - 1].seq
+
+    asyncio.run(settle_in_batches())
+    stats = projection.stats
+    assert (stats.events_read, stats.events_settled, stats.last_seq, stats.unmirrored) == (
+        expected.events_read, expected.events_settled, expected.last_seq, 0)
+    assert _party_accounts(batched, j) == _party_accounts(one_by_one, j)
+    assert reconcile(j.state, batched).ok
+    assert len(store.saved_seqs) >= stats.events_read // every and store.saved_seqs == sorted(store.saved_seqs)
+    assert store.saved_seqs[-1] <= stats.last_seq
