@@ -12,7 +12,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,8 +202,9 @@ class Journal:
             framed = loaded[1](np.frombuffer(joined, np.uint8), lengths, loaded[2],
                                self._last_cmd_id + 1, self._last_seq + 1, frames, meta)
             if framed == records_count:
-                ends, cmd_ids, first_seqs, last_seqs = meta.tolist()
-                return memoryview(frames), (ends, cmd_ids, first_seqs, last_seqs[-1])
+                # The rows as arrays: _commit reads a few of their values (no Python int per record).
+                ends, cmd_ids, first_seqs, last_seqs = meta
+                return memoryview(frames), (ends, cmd_ids, first_seqs, int(last_seqs[-1]))
             # Something unusual about payload [framed]: the reference path says what.
         headers = self._check_batch(payloads)
         ends, end = [], 0
@@ -253,8 +254,10 @@ class Journal:
                 raise OSError(errno.EIO, "write returned no progress")
             view = view[written:]
 
-    def _commit(self, frame_ends: list[int], cmd_ids: list[int], first_seqs: list[int],
+    def _commit(self, frame_ends: Sequence[int], cmd_ids: Sequence[int], first_seqs: Sequence[int],
                 last_seq: int) -> None:
+        """The batch is durable: index it and move the journal's end. The columns are lists or
+        int64 arrays (the frame kernel's), read only where an index entry falls (hence int())."""
         index = self._index
         base = self._segment_size_bytes
         # Index entries fall every stride_bytes: find each by bisection, not per record.
@@ -265,16 +268,17 @@ class Journal:
                 i = 0
             if i >= len(frame_ends):
                 break
-            start = base + frame_ends[i - 1] if i else base
-            index.entries.append((first_seqs[i], cmd_ids[i], start))
+            start = base + int(frame_ends[i - 1]) if i else base
+            index.entries.append((int(first_seqs[i]), int(cmd_ids[i]), start))
             index._last_entry_offset = start
             due = start + index.stride_bytes - base
-        end = base + frame_ends[-1]
+        end = base + int(frame_ends[-1])
+        last_cmd_id = int(cmd_ids[-1])
         index.covered_bytes = end
-        index.next_cmd_id, index.next_seq = cmd_ids[-1] + 1, last_seq + 1
+        index.next_cmd_id, index.next_seq = last_cmd_id + 1, last_seq + 1
         with self._appended:
             self._segment_size_bytes = end
-            self._last_cmd_id = cmd_ids[-1]
+            self._last_cmd_id = last_cmd_id
             self._last_seq = last_seq
             self._appended.notify_all()
 

@@ -155,12 +155,21 @@ def test_batched_reads_stop_at_damage_like_read(tmp_path):
 
 
 def test_batch_framing_writes_the_same_bytes_on_both_paths(tmp_path):
+    """... and indexes them alike: the kernel's columns are int64 arrays, the index holds
+    Python ints (it is encoded into the index file)."""
     payloads = Records().batch(300)
+    indexed = {}
     for name, sizes in (("framed", [300]), ("reference", [30] * 10)):
-        journal = Journal.open(tmp_path / name)
+        journal = Journal.open(tmp_path / name, index_stride_bytes=1_024)
         for start in range(0, 300, sizes[0]):
             journal.append_batch(payloads[start:start + sizes[0]])
+        index = journal._index
+        indexed[name] = (index.entries, index.covered_bytes, index.next_cmd_id, index.next_seq,
+                         journal.last_cmd_id, journal.last_seq)
         journal.close()
+    assert indexed["framed"] == indexed["reference"] and len(indexed["framed"][0]) > 10
+    assert {type(value) for entry in indexed["framed"][0] for value in entry} == {int}
+    assert {type(value) for value in indexed["framed"][1:]} == {int}
     framed = [s.path.read_bytes() for s in list_segments(tmp_path / "framed")]
     assert framed == [s.path.read_bytes() for s in list_segments(tmp_path / "reference")]
     assert framed[0] == codec.encode_frames(payloads)
