@@ -308,9 +308,10 @@ _RFQ_OPEN = RfqState.OPEN.value
 CLOSED_RFQ_ENDS = tuple(end.value for end in RfqState if end is not RfqState.OPEN)
 _CLOSED_RFQ_END_CODE = {end: code for code, end in enumerate(CLOSED_RFQ_ENDS)}
 # Their msgpack, one after the other, and where each starts (closed_rfqs_msgpack's kernel).
-_CLOSED_RFQ_END_MSGPACK = np.frombuffer(b"".join(msgspec.msgpack.encode(end) for end in CLOSED_RFQ_ENDS), np.uint8)
-_CLOSED_RFQ_END_STARTS = np.cumsum([0] + [len(msgspec.msgpack.encode(end)) for end in CLOSED_RFQ_ENDS])
-_CLOSED_RFQ_END_BYTES_MAX = int(np.diff(_CLOSED_RFQ_END_STARTS).max())
+_CLOSED_RFQ_END_ENCODED = [msgspec.msgpack.encode(end) for end in CLOSED_RFQ_ENDS]
+_CLOSED_RFQ_END_MSGPACK = np.frombuffer(b"".join(_CLOSED_RFQ_END_ENCODED), np.uint8)
+_CLOSED_RFQ_END_STARTS = np.cumsum([0] + [len(encoded) for encoded in _CLOSED_RFQ_END_ENCODED])
+_CLOSED_RFQ_END_BYTES_MAX = max(map(len, _CLOSED_RFQ_END_ENCODED))
 _QUOTE_LIVE = QuoteState.LIVE.value
 
 

@@ -62,6 +62,16 @@ def _settled_seqs(j):
     return [e.seq for e in j.events if isinstance(e, kinds)]
 
 
+def _party_keys(backend, j) -> list:
+    """The accounts of the lifecycle's positions and agents."""
+    return [backend.escrow.position_pda(p) for p in range(1, 5)] + [
+        backend.escrow.agent_pda(Pubkey.from_string(a)) for a in j.keys]
+
+
+def _account_data(backend, keys) -> list[bytes]:
+    return [bytes(backend.svm.get_account(k).data) for k in keys]
+
+
 def _run_until_done(backend, store_factory, journal_dir, every):
     crashes = 0
     while True:
@@ -118,13 +128,12 @@ def test_rerun_from_zero_changes_nothing(program_path, lifecycle_journal, tmp_pa
     backend = litesvm_backend(program_path)
     asyncio.run(SettlementProjection(backend, CheckpointStore(tmp_path / "a.json"), on_unmirrorable="halt")
                 .run(journal_dir))
-    keys = [backend.escrow.config, backend.vault] + [backend.escrow.position_pda(p) for p in range(1, 5)] + [
-        backend.escrow.agent_pda(Pubkey.from_string(a)) for a in j.keys]
-    before = [bytes(backend.svm.get_account(k).data) for k in keys]
+    keys = [backend.escrow.config, backend.vault] + _party_keys(backend, j)
+    before = _account_data(backend, keys)
     # a lost checkpoint: everything from seq 0 again, on the settled chain
     stats = asyncio.run(SettlementProjection(backend, CheckpointStore(tmp_path / "b.json"), on_unmirrorable="halt")
                         .run(journal_dir))
-    after = [bytes(backend.svm.get_account(k).data) for k in keys]
+    after = _account_data(backend, keys)
     assert after == before
     assert stats.unmirrored == 0
     assert reconcile(j.state, backend).ok
@@ -174,11 +183,6 @@ class RecordingStore(CheckpointStore):
         super().save(cp)
 
 
-def _party_accounts(backend, j) -> list[bytes]:
-    """The positions' and agents' accounts (the config and the vault hold each chain's own keys)."""
-    keys = [backend.escrow.position_pda(p) for p in range(1, 5)] + [
-        backend.escrow.agent_pda(Pubkey.from_string(a)) for a in j.keys]
-    return [bytes(backend.svm.get_account(k).data) for k in keys]
 
 
 @pytest.mark.parametrize("batch_events, every", [(1, 1), (3, 4), (7, 1), (1_000, 3), (5, 256)])
@@ -206,7 +210,8 @@ def test_settling_in_batches_ends_where_settling_event_by_event_ends(program_pat
     stats = projection.stats
     assert (stats.events_read, stats.events_settled, stats.last_seq, stats.unmirrored) == (
         expected.events_read, expected.events_settled, expected.last_seq, 0)
-    assert _party_accounts(batched, j) == _party_accounts(one_by_one, j)
+    # The positions' and agents' accounts (the config and the vault hold each chain's own keys).
+    assert _account_data(batched, _party_keys(batched, j)) == _account_data(one_by_one, _party_keys(one_by_one, j))
     assert reconcile(j.state, batched).ok
     assert len(store.saved_seqs) >= stats.events_read // every and store.saved_seqs == sorted(store.saved_seqs)
     assert store.saved_seqs[-1] <= stats.last_seq
