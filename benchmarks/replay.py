@@ -5,14 +5,21 @@ The baseline, ``journal.read_events_per_s``: ``JournalReader.read(1)`` over the 
 read, crc32c check and record-header decode of every frame, events counted from the headers
 (what `bench journal` measures, here on the replay's own journal, page cache warm).
 
-- ``replay.verify_ratio_to_read``: ``replay.verify.verify`` from seq 1 (read, crc, decode,
-  apply every event, state hash and invariants at every checkpoint) events/s ÷ the raw read
-  rate; figure and baseline in alternation, ``PAIRS_MIN`` pairs. Target >= 0.3.
-  verify reads ahead in a second process when that pays (``ReplayJournal.read_ahead_pays``:
-  two cores, ``fork``, a journal of 4 MiB or more; ``replay.verify_read_ahead`` says whether
-  it did): frames, crc and gathering there, decoding and applying here.
-- ``replay.verify_one_process_ratio_to_read``: the same verify in one process
-  (``read_ahead=False``), in the same rounds.
+- ``replay.verify_ratio_to_read``: ``replay.verify.verify`` as `agentperp replay verify` runs
+  it (read, crc, decode, apply every event, state hash and invariants at every checkpoint)
+  events/s ÷ the raw read rate; figure and baseline in alternation, ``PAIRS_MIN`` rounds.
+  Target >= 0.3. The data directory holds the snapshots the generator writes as the venue
+  does (one every 100 000 commands, pruned by the venue's policy), so verify proves
+  stretches of the journal at once, one per core, each from a snapshot
+  (``replay.verify_stretches`` says how many it used; ``replay.journal_snapshots`` how many
+  there were).
+- ``replay.verify_one_pass_ratio_to_read``: verify in one pass from seq 1
+  (``use_snapshots=False``), reading ahead in a second process when that pays
+  (``ReplayJournal.read_ahead_pays``: two cores, ``fork``, a journal of 4 MiB or more;
+  ``replay.verify_read_ahead`` says whether it did): frames, crc and gathering there,
+  decoding and applying here. In the same rounds.
+- ``replay.verify_one_process_ratio_to_read``: verify in one pass and one process
+  (``use_snapshots=False, read_ahead=False``), in the same rounds.
 - ``replay.export_ratio_to_read``: every export table to Parquet, rows/s ÷ raw read events/s.
 - ``replay.whatif_ratio_to_read``: re-deciding the commands under a changed maintenance
   fraction (both worlds), commands/s ÷ raw read events/s.
@@ -49,6 +56,7 @@ from benchmarks.interleave import PAIRS_MIN, interleave, interleave_runs, ratio_
 from benchmarks.report import emit
 from engine.events import Checkpoint
 from ledger.journal import JournalReader
+from ledger.snapshots import list_snapshots
 from replay import generate
 from replay.export import export
 from replay.source import ReplayJournal, gc_paused, resolve
@@ -118,18 +126,18 @@ def kb(field):
     for line in open('/proc/self/status'):
         if line.startswith(field):
             return int(line.split()[1])
-verify(sys.argv[1] + '/../warm')  # JIT and imports in the baseline, not in the figure
+verify(sys.argv[2])  # JIT and imports in the baseline, not in the figure
 before = kb('VmRSS:')
 result = verify(sys.argv[1])
 print(json.dumps({'events': result.events, 'before_kb': before, 'peak_kb': kb('VmHWM:')}))
 """
 
 
-def replay_rss_per_1m_events(data_dir: Path) -> dict:
+def replay_rss_per_1m_events(data_dir: Path, warm_dir: Path) -> dict:
     """A verify in a fresh process: the peak RSS it adds over the process after imports and a
-    small warm-up verify, in MB per million journaled events."""
-    done = subprocess.run([sys.executable, "-c", _RSS_PROBE, str(data_dir)], capture_output=True, text=True,
-                          timeout=1_800)
+    small warm-up verify (of ``warm_dir``), in MB per million journaled events."""
+    done = subprocess.run([sys.executable, "-c", _RSS_PROBE, str(data_dir), str(warm_dir)], capture_output=True,
+                          text=True, timeout=1_800)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
     probe = json.loads(done.stdout.strip().splitlines()[-1])
@@ -166,32 +174,39 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
         raw_read_events_per_s(journal_dir)
         read = lambda: raw_read_events_per_s(journal_dir)  # noqa: E731
 
-        verified: list = []
+        verified: dict = {}  # the last result of each way of running verify, by its options
 
-        def run_verify(read_ahead: bool | None) -> float:
-            result = verify(data_dir, read_ahead=read_ahead)
+        def run_verify(**how) -> float:
+            result = verify(data_dir, **how)
             assert result.ok, result.divergence
-            verified.append(result)
+            verified[tuple(how.items())] = result
             return result.events_per_s
 
-        # verify as `agentperp replay verify` runs it (its read ahead in a second process when
-        # that pays: ReplayJournal.read_ahead_pays), verify in this process alone, the raw read.
-        values = interleave_runs({"replay.events_per_s": lambda: run_verify(None),
-                                  "replay.one_process_events_per_s": lambda: run_verify(False),
+        # verify as `agentperp replay verify` runs it (stretches from the snapshots at once,
+        # else its read ahead in a second process when that pays), in one pass from seq 1,
+        # in one pass and one process; the raw read.
+        values = interleave_runs({"replay.events_per_s": run_verify,
+                                  "replay.one_pass_events_per_s": lambda: run_verify(use_snapshots=False),
+                                  "replay.one_process_events_per_s":
+                                      lambda: run_verify(use_snapshots=False, read_ahead=False),
                                   "journal.read_events_per_s": read}, rounds=pairs, label="replay verify / raw read")
-        for ratio, name in (("replay.verify_ratio_to_read", "replay.events_per_s"),
-                            ("replay.verify_one_process_ratio_to_read", "replay.one_process_events_per_s")):
+        ratios = {"replay.verify_ratio_to_read": "replay.events_per_s",
+                  "replay.verify_one_pass_ratio_to_read": "replay.one_pass_events_per_s",
+                  "replay.verify_one_process_ratio_to_read": "replay.one_process_events_per_s"}
+        for ratio, name in ratios.items():
             figures[ratio] = ratio_summary(values[name], values["journal.read_events_per_s"], figure=name,
                                            baseline="journal.read_events_per_s")
-        figures["replay.verify_read_ahead"] = ReplayJournal(data_dir).read_ahead_pays()
-        figures["replay.journal_events"] = verified[0].events
-        figures["replay.journal_records"] = verified[0].records
-        figures["replay.events_per_s"] = figures["replay.verify_ratio_to_read"]["figure_spread"]["median"]
-        figures["replay.one_process_events_per_s"] = (
-            figures["replay.verify_one_process_ratio_to_read"]["figure_spread"]["median"])
+            figures[name] = figures[ratio]["figure_spread"]["median"]
+        as_run = verified[()]
+        figures["replay.verify_stretches"] = as_run.stretches
+        journal = ReplayJournal(data_dir)
+        figures["replay.journal_snapshots"] = len(list_snapshots(journal.snapshot_dir)) if journal.snapshot_dir else 0
+        figures["replay.verify_read_ahead"] = journal.read_ahead_pays()
+        figures["replay.journal_events"] = as_run.events
+        figures["replay.journal_records"] = as_run.records
         figures["journal.read_events_per_s"] = figures["replay.verify_ratio_to_read"]["baseline_spread"]["median"]
         figures["replay.decode_events_per_s"] = _decode_events_per_s(data_dir)
-        figures["journal.read_spans_events_per_s"] = read_spans_events_per_s(journal_dir, verified[0].events)
+        figures["journal.read_spans_events_per_s"] = read_spans_events_per_s(journal_dir, as_run.events)
 
         exported: list = []
 
@@ -221,7 +236,7 @@ def measure(quick: bool = False, out_dir: Path | None = None) -> dict:
         figures["replay.whatif_commands"] = whatifs[0].commands
         figures["replay.whatif_commands_per_s"] = figures["replay.whatif_ratio_to_read"]["figure_spread"]["median"]
 
-        figures.update(replay_rss_per_1m_events(data_dir))
+        figures.update(replay_rss_per_1m_events(data_dir, warm))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return figures

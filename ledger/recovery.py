@@ -130,7 +130,7 @@ def snapshot_within(snapshot_dir: Path, config: EngineConfig, journal_dir: Path,
 def _proven_state(path: Path, meta: snapshots.SnapshotMeta, config: EngineConfig, journal_dir: Path,
                   genesis: Genesis | None, skipped: list[str]) -> State | None:
     """The snapshot's state if it belongs to the journal and checks out, else None (and why, in ``skipped``)."""
-    problem = _proof_problem(meta, journal_dir, genesis)
+    problem = proof_problem(meta, journal_dir, genesis)
     if problem is not None:
         _skip(skipped, f"{path}: {problem}")
         return None
@@ -155,7 +155,7 @@ def _remove_ahead(path: Path, meta: snapshots.SnapshotMeta, journal: Journal, sk
     skipped.append(reason)
 
 
-def _proof_problem(meta: snapshots.SnapshotMeta, journal_dir: Path, genesis: Genesis | None) -> str | None:
+def proof_problem(meta: snapshots.SnapshotMeta, journal_dir: Path, genesis: Genesis | None) -> str | None:
     """Why the snapshot ``meta`` does not belong to the journal in ``journal_dir`` (None: it does)."""
     if not meta.record_digest:
         return "it carries no proof of the journal it belongs to (written before snapshots carried one)"

@@ -39,8 +39,12 @@ def _progress(args: argparse.Namespace) -> bool | None:
 def _verify(args: argparse.Namespace) -> int:
     import replay.verify as verify
 
+    if args.workers is not None and args.workers < 1:
+        raise ReplayError(f"--workers must be at least 1, not {args.workers}")
+    one_process = args.one_process or args.workers == 1
     result = verify.verify(args.journal, _config(args), progress=_progress(args),
-                           read_ahead=False if args.one_process else None)
+                           read_ahead=False if one_process else None,
+                           use_snapshots=not (args.no_snapshots or one_process), workers=args.workers)
     print(json.dumps(result.to_dict(), indent=1) if args.json else verify.format_result(result))
     return EXIT_OK if result.ok else EXIT_FAIL
 
@@ -120,8 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
                           "divergence, naming the first divergent seq and its command", _verify)
     v.add_argument("--json", action="store_true", help="print the result as JSON")
     v.add_argument("--one-process", action="store_true",
-                   help="read the journal in this process too (default: a second process reads ahead "
-                        "when the machine has two cores and the journal is 4 MiB or more)")
+                   help="everything in this process: no stretch from a snapshot, no read-ahead (default: a "
+                        "second process reads ahead when the machine has two cores and the journal is 4 MiB or "
+                        "more)")
+    v.add_argument("--no-snapshots", action="store_true",
+                   help="one pass from seq 1 (default: with a data directory's snapshots, stretches of the "
+                        "journal are verified at once, each in a process of its own, and each proven to end in "
+                        "the state the next one's snapshot holds)")
+    v.add_argument("--workers", type=int, metavar="N",
+                   help="at most N stretches at once (default: one per core)")
 
     s = command("state", "the state at a seq or a time: balances, open RFQs and positions, insurance fund", _state)
     s.add_argument("--at", metavar="SEQ|ISO-TIME", help="a seq, or an ISO 8601 time (UTC if no offset); "

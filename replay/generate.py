@@ -16,6 +16,11 @@ time, from 2026-01-01 07:50 UTC: the first 8h funding boundary comes after 120 r
 one every 5 760 rounds. About one event per record (~200 bytes); 10 million events are ~2 GB.
 Checkpoints every 100 000 events (the engine's default). The journal's first record is its
 genesis (``ledger.genesis``): the configuration, so every reader finds it there.
+
+Snapshots go to ``DIR/snapshots`` as the venue writes them: one every 100 000 commands (the
+venue's ``snapshot_every_commands``), each once its record is durable, with the proof of its
+journal, pruned by the venue's policy (``ledger.snapshots.prune``). ``replay verify`` starts
+stretches it verifies in parallel from them.
 """
 
 from __future__ import annotations
@@ -32,11 +37,13 @@ from engine import commands as cmd
 from engine.core import execute
 from engine.markets import EngineConfig, default_config
 from engine.rejections import Rejected
-from engine.state import State, state_hash
+from engine.state import State, export_state, state_hash
 from engine.units import NS_PER_S
 from ledger.genesis import write_genesis
+from ledger import snapshots
 from ledger.journal import FsyncPolicy, Journal, list_segments
 from ledger.records import encode_record
+from ledger.recovery import SNAPSHOT_DIR
 
 SEED = 20261121
 START_NS = 1_767_253_800 * NS_PER_S  # 2026-01-01T07:50:00Z: a funding boundary 10 minutes in
@@ -46,6 +53,7 @@ TRADERS = 200
 MAKERS = 20
 KEEPER = "keeper00"
 JUMP_PROBABILITY = 0.0003  # per round: a 2–4% jump of the round's market
+SNAPSHOT_EVERY_COMMANDS = 100_000  # as the venue's default (venue.config): 0 writes none
 
 
 @dataclass(frozen=True)
@@ -140,12 +148,15 @@ class Session:
 
 
 def generate(data_dir: Path | str, events: int, *, seed: int = SEED, config: EngineConfig | None = None,
-             progress: bool | None = None, jump_probability: float = JUMP_PROBABILITY) -> Generated:
-    """Write a session of at least ``events`` events to ``data_dir/journal``."""
+             progress: bool | None = None, jump_probability: float = JUMP_PROBABILITY,
+             snapshot_every_commands: int = SNAPSHOT_EVERY_COMMANDS) -> Generated:
+    """Write a session of at least ``events`` events to ``data_dir/journal`` (and its
+    snapshots to ``data_dir/snapshots``)."""
     from tqdm import tqdm
 
     config = config or default_config()
     journal_dir = Path(data_dir) / "journal"
+    snapshot_dir = Path(data_dir) / SNAPSHOT_DIR
     if journal_dir.is_dir() and list_segments(journal_dir):
         raise FileExistsError(f"{journal_dir} already holds a journal; choose an empty data directory")
     state = State(config)
@@ -153,7 +164,7 @@ def generate(data_dir: Path | str, events: int, *, seed: int = SEED, config: Eng
     try:
         # The journal's first record carries its configuration (ledger.genesis), stamped
         # just before the session's first command.
-        write_genesis(journal, config, START_NS - 1)
+        genesis = write_genesis(journal, config, START_NS - 1)
     except BaseException:
         journal.close()
         raise
@@ -175,10 +186,16 @@ def generate(data_dir: Path | str, events: int, *, seed: int = SEED, config: Eng
                     counts["liquidations"] += 1
                 elif name == "FundingSettled":
                     counts["boundaries"] += 1
-        if len(batch) >= BATCH_RECORDS:
-            journal.append_batch(batch)
+        snapshot_due = snapshot_every_commands and cmd_id % snapshot_every_commands == 0
+        if len(batch) >= BATCH_RECORDS or snapshot_due:
+            digest = snapshots.record_digest(batch[-1])
+            journal.append_batch(batch)  # durable before its snapshot is written, as in the venue
             batch.clear()
             bar.update(state.last_seq - bar.n)
+            if snapshot_due:
+                snapshots.write_snapshot(snapshot_dir, export_state(state), cmd_id, config,
+                                         journal_id=genesis.journal_id, digest=digest)
+                snapshots.prune(snapshot_dir)
         return outcome
 
     started = time.perf_counter()
@@ -207,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint-every", type=int, default=None, metavar="EVENTS",
                         help="checkpoint interval in events (default: the engine's, 100 000); the journal's "
                              "genesis record carries it (and every other engine parameter) to its readers")
+    parser.add_argument("--snapshot-every", type=int, default=SNAPSHOT_EVERY_COMMANDS, metavar="COMMANDS",
+                        help=f"a snapshot every this many commands, as the venue writes them (default "
+                             f"{SNAPSHOT_EVERY_COMMANDS:,}; 0: none)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -219,7 +239,7 @@ def main(argv: list[str]) -> int:
     overrides = {} if args.checkpoint_every is None else {"checkpoint_every_events": args.checkpoint_every}
     try:
         result = generate(args.dir, args.events, seed=args.seed, config=default_config(**overrides),
-                          progress=False if args.quiet else None)
+                          progress=False if args.quiet else None, snapshot_every_commands=args.snapshot_every)
     except FileExistsError as exc:
         print(f"agentperp journal generate: {exc}", file=sys.stderr)
         return 1

@@ -38,10 +38,10 @@ from engine.rejections import Rejected
 from ledger.codec import PayloadSpans, decode_header
 from ledger.genesis import ConfigChanged, journal_config
 from ledger.journal import READ_CHUNK_BYTES_DEFAULT, JournalCorrupt, JournalReader, Segment, list_segments
+from ledger.recovery import JOURNAL_DIR, SNAPSHOT_DIR
 from ledger.records import EVENTS_FIELD, GENESIS_CMD_ID, GENESIS_TAG, Genesis, JournalRecord
 from replay.errors import ConfigMismatch, JournalDamaged, JournalTooNew, NotAJournal
 
-JOURNAL_DIR_NAME = "journal"  # a data directory's journal folder (ledger.recovery.JOURNAL_DIR)
 
 # Payloads decoded per msgspec call. A batch's decoded objects (records, events, transfers,
 # lists, strings: ~10x the payload) are applied and then freed before the next batch is
@@ -135,7 +135,7 @@ def resolve(path: Path | str) -> Path:
         raise NotAJournal(path, "no such file or directory")
     if not path.is_dir():
         raise NotAJournal(path, "a file, not a directory (give the data directory or its journal/ folder)")
-    candidates = [path, path / JOURNAL_DIR_NAME] if (path / JOURNAL_DIR_NAME).is_dir() else [path]
+    candidates = [path, path / JOURNAL_DIR] if (path / JOURNAL_DIR).is_dir() else [path]
     for directory in candidates:
         try:
             segments = list_segments(directory)
@@ -202,6 +202,20 @@ class ReplayJournal:
     def last_seq(self) -> int:
         """The last seq of the valid records now on disk (scans the last segment)."""
         return self.last()[1]
+
+    def last_seq_estimate(self) -> int:
+        """``last_seq`` estimated from the segments' sizes and indexes, reading no record
+        (``JournalReader.last_seq_estimate``); the scan when that knows nothing (one
+        segment without its index yet)."""
+        return self._reader.last_seq_estimate() or self.last_seq()
+
+    @property
+    def snapshot_dir(self) -> Path | None:
+        """The data directory's snapshots (``ledger.recovery.SNAPSHOT_DIR``), when the
+        journal is a data directory's ``journal/``; None for a journal directory elsewhere."""
+        if self.directory.name != JOURNAL_DIR:
+            return None
+        return self.directory.parent / SNAPSHOT_DIR
 
     # -- decoded records ------------------------------------------------------------------
 

@@ -21,6 +21,9 @@ the re-decided outcomes); a journal without one is read with the config given (d
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +37,8 @@ from engine.events import Checkpoint
 from engine.markets import EngineConfig
 from engine.rejections import Rejected
 from engine.state import State, state_hash
+from ledger import snapshots
+from ledger.recovery import proof_problem
 from replay.rebuild import progress_bar, rebuild, records_after
 from replay.source import EventRun, ReplayJournal, gc_paused
 
@@ -65,6 +70,7 @@ class VerifyResult:
     divergence: Divergence | None = None
     invariant_checks: int = 0
     notes: list[str] = field(default_factory=list)
+    stretches: int = 1  # verified at once, each in a process of its own (from seq 1 and from snapshots)
 
     @property
     def events_per_s(self) -> float:
@@ -76,15 +82,28 @@ class VerifyResult:
         return out
 
 
+# A stretch verified by a process of its own from a snapshot (``_seams``) holds at least this
+# many events: each costs a fork, the snapshot's load and re-hash (tens of ms at thousands of
+# open positions) and a state hash at its seam.
+STRETCH_EVENTS_MIN = 100_000
+STRETCH_EXIT_WAIT_S = 5.0  # how long a stretch's process gets to exit once it answered
+
+
 @dataclass
-class _Checkpoints:
-    """What the fast pass has checked so far: the last checkpoint that matched, the counts,
-    and the first failure ``(seq, cmd_id, reason)`` (None while every check passed)."""
+class _Stretch:
+    """What verifying one stretch of the journal found: where it ended, the checkpoints it
+    checked, the last one that matched (``good_seq``; 0 before any),
+    the first failure ``(seq, cmd_id, reason)`` (None while every check passed) and the
+    state's hash where it ended (``end_hash``: its seam with the next stretch, or the final
+    state's)."""
 
     good_seq: int = 0
+    last_cmd_id: int = 0
+    last_seq: int = 0
     seen: int = 0
     invariant_checks: int = 0
     failure: tuple[int, int, str] | None = None
+    end_hash: str = ""
 
     def apply_checking(self, state: State, run: EventRun) -> None:
         """Apply ``run`` event by event; before each ``Checkpoint``, compare the state hash
@@ -107,63 +126,241 @@ class _Checkpoints:
                     self.good_seq = event.seq
                 apply(state, event)
 
+    def finish(self, state: State, *, last: bool) -> None:
+        """Close the stretch: the invariants once more at the journal's end, and the hash."""
+        if self.failure is None and last:
+            found = invariants.violations(state)
+            self.invariant_checks += 1
+            if found:
+                self.failure = (state.last_seq, self.last_cmd_id, "invariants fail at the end: " + "; ".join(found))
+        self.end_hash = state_hash(state)
 
-def _plain(value) -> dict | None:
-    """A command, event or rejection as plain data, with its tag under ``type``."""
-    if value is None:
-        return None
-    return {"type": type(value).__struct_config__.tag, **msgspec.to_builtins(msgspec.structs.asdict(value))}
+    def then(self, after: _Stretch) -> _Stretch:
+        """This stretch followed by ``after``, the one that starts where it ends."""
+        return _Stretch(after.good_seq or self.good_seq, after.last_cmd_id, after.last_seq,
+                        self.seen + after.seen, self.invariant_checks + after.invariant_checks,
+                        after.failure, after.end_hash)
+
+
+@dataclass(frozen=True)
+class _Seam:
+    """A snapshot a stretch starts from: its file, and the state it holds (seq, record, hash)."""
+
+    path: Path
+    seq: int
+    cmd_id: int
+    state_hash: str
+
+
+def _verify_stretch(journal: ReplayJournal, state: State, *, through_cmd_id: int | None = None,
+                    read_ahead: bool | None = False, bar=None) -> _Stretch:
+    """Apply the journal's events after ``state`` through the record ``through_cmd_id`` (None:
+    to the end), checking every checkpoint on the way. A run without a checkpoint (most: one
+    falls every checkpoint_every_events) is applied in one call (apply_all: compiled, a C
+    loop of C calls to apply)."""
+    found = _Stretch()
+    # From seq 0: every record, genesis included. Only the events are decoded, a run of
+    # records' at a time in one flat list.
+    runs = journal.event_runs(state.last_seq + 1 if state.last_seq else 0, marked=Checkpoint, read_ahead=read_ahead)
+    try:
+        for run in runs:
+            if through_cmd_id is not None and run.first_cmd_id + len(run.counts) > through_cmd_id:
+                run = _through(run, through_cmd_id)
+            if run.may_hold_marked:
+                found.apply_checking(state, run)
+            else:
+                apply_all(state, run.events)
+            found.last_cmd_id = run.first_cmd_id + len(run.counts) - 1
+            if bar is not None:
+                bar.update(state.last_seq - bar.n)
+            del run  # its events freed before the next run decodes into their memory (source._decoded_batches)
+            if found.failure or found.last_cmd_id == through_cmd_id:
+                break
+    finally:
+        runs.close()  # a read-ahead process stops with it
+    found.last_seq = state.last_seq
+    return found
+
+
+def _through(run: EventRun, cmd_id: int) -> EventRun:
+    """The part of ``run`` up to and including record ``cmd_id``."""
+    records = cmd_id - run.first_cmd_id + 1
+    return EventRun(run.first_cmd_id, run.events[:sum(run.counts[:records])], run.counts[:records],
+                    run.may_hold_marked)
+
+
+def _seams(journal: ReplayJournal, workers: int | None, notes: list[str]) -> list[_Seam]:
+    """Where to split the journal into stretches verified in parallel: up to ``workers``
+    - 1 snapshots of the data directory (default: one per core) that belong to this journal
+    (``ledger.recovery.proof_problem``), nearest to even shares of its events, each stretch
+    at least ``STRETCH_EVENTS_MIN`` long. None when this process cannot fork children."""
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if (workers < 2 or journal.snapshot_dir is None or "fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon):
+        return []
+    paths = snapshots.list_snapshots(journal.snapshot_dir)
+    end_seq = journal.last_seq_estimate() if paths else 0
+    candidates: list[_Seam] = []
+    for path in paths:
+        try:
+            meta = snapshots.read_meta(path)
+        except snapshots.SnapshotInvalid as exc:
+            notes.append(f"snapshot not used: {exc}")
+            continue
+        if not STRETCH_EVENTS_MIN <= meta.seq <= end_seq - STRETCH_EVENTS_MIN:
+            continue
+        problem = proof_problem(meta, journal.directory, journal.genesis)
+        if problem is not None:
+            notes.append(f"snapshot not used: {path}: {problem}")
+            continue
+        candidates.append(_Seam(path, meta.seq, meta.cmd_id, meta.state_hash))
+    chosen: list[_Seam] = []
+    for share in range(1, workers):
+        target_seq = end_seq * share // workers
+        nearest = min(candidates, key=lambda seam: abs(seam.seq - target_seq), default=None)
+        if nearest is not None and all(abs(nearest.seq - seam.seq) >= STRETCH_EVENTS_MIN for seam in chosen):
+            chosen.append(nearest)
+    return sorted(chosen, key=lambda seam: seam.seq)
+
+
+def _stretch_process(directory: Path, config: EngineConfig, seam: _Seam, through_cmd_id: int | None, send) -> None:
+    """A forked process's stretch: from the snapshot at ``seam`` (loaded, re-hashed) through
+    record ``through_cmd_id`` (None: the journal's end, then the invariants once more); sends
+    the ``_Stretch`` found, or a line saying why it could not."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    try:
+        state, meta = snapshots.load_snapshot(seam.path, config)
+        if meta.seq != seam.seq or meta.state_hash != seam.state_hash:
+            raise snapshots.SnapshotInvalid(f"{seam.path} changed while verify read it")
+        found = _verify_stretch(ReplayJournal(directory), state, through_cmd_id=through_cmd_id)
+        found.finish(state, last=through_cmd_id is None)
+        send.send(found)
+    except Exception as exc:  # noqa: BLE001 - any failure here only means: verify this stretch in the parent
+        send.send(f"{type(exc).__name__}: {exc}")
+    finally:
+        send.close()
+
+
+class _StretchProcess:
+    """A stretch verified by a forked process (``_stretch_process``); ``result()`` waits for it."""
+
+    def __init__(self, journal: ReplayJournal, config: EngineConfig, seam: _Seam, through_cmd_id: int | None) -> None:
+        context = multiprocessing.get_context("fork")
+        self.seam = seam
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(target=_stretch_process, daemon=True, name="agentperp-verify-stretch",
+                                        args=(journal.directory, config, seam, through_cmd_id, send))
+        self._process.start()
+        send.close()  # the child's end: once it exits, a read here ends (EOFError), never hangs
+
+        self._answered = False
+
+    def result(self) -> _Stretch | str:
+        try:
+            found = self._receive.recv()
+        except (EOFError, OSError) as exc:
+            self._process.join(STRETCH_EXIT_WAIT_S)
+            return f"its process ended without an answer (exit code {self._process.exitcode}; {exc!r})"
+        self._answered = True
+        return found
+
+    def close(self) -> None:
+        """Wait for the process to exit once it answered; stop it at once if it never will be asked."""
+        self._receive.close()
+        if self._answered:
+            self._process.join(STRETCH_EXIT_WAIT_S)
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+
+
+def _verify_split(journal: ReplayJournal, config: EngineConfig, seams: list[_Seam], read_ahead: bool | None,
+                  bar, notes: list[str]) -> tuple[_Stretch, int]:
+    """Verify the journal in stretches: this process from seq 1 to the first seam, a forked
+    process from each seam to the next (to the end for the last), all at once.
+
+    The stretches prove the whole journal as one pass would: a stretch is taken only when
+    the one before it ended in the very state its snapshot holds (equal state hashes at the
+    seam; the snapshot's own hash is checked as it loads). Where that fails — a snapshot that
+    does not hold the state the journal builds, a process that died — this process carries
+    on from its own state to the end, and the notes say why."""
+    stretches = [_StretchProcess(journal, config, seam, after.cmd_id if after else None)
+                 for seam, after in zip(seams, seams[1:] + [None])]
+    try:
+        state = State(config)
+        found = _verify_stretch(journal, state, through_cmd_id=seams[0].cmd_id, bar=bar)
+        if found.failure is not None:
+            return found, 1
+        found.finish(state, last=False)
+        joined = found
+        for taken, stretch in enumerate(stretches, 2):
+            if joined.end_hash != stretch.seam.state_hash:
+                notes.append(f"snapshot not used: {stretch.seam.path} does not hold the state the journal builds "
+                             f"at seq {stretch.seam.seq} ({stretch.seam.state_hash[:16]}… against "
+                             f"{joined.end_hash[:16]}…)")
+                break
+            part = stretch.result()
+            if isinstance(part, str):
+                notes.append(f"the stretch from the snapshot at seq {stretch.seam.seq} was not verified apart: {part}")
+                break
+            joined = joined.then(part)
+            if joined.failure is not None:
+                return joined, taken
+        else:
+            bar.update(joined.last_seq - bar.n)
+            notes.append(f"verified in {len(seams) + 1} stretches at once, from seq 1 and from the "
+                         f"snapshot{'s' if len(seams) > 1 else ''} at seq " + ", ".join(f"{seam.seq:,}" for seam in seams)
+                         + " (each stretch ended in the state the next one's snapshot holds)")
+            return joined, len(seams) + 1
+    finally:
+        for stretch in stretches:
+            stretch.close()
+    # A link did not hold: on from this process's state at the first seam, in one pass.
+    rest = _verify_stretch(journal, state, read_ahead=read_ahead, bar=bar)
+    rest.finish(state, last=True)
+    return found.then(rest), 1
 
 
 def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bool | None = False,
-           locate: bool = True, read_ahead: bool | None = None) -> VerifyResult:
+           locate: bool = True, read_ahead: bool | None = None, use_snapshots: bool = True,
+           workers: int | None = None) -> VerifyResult:
     """Rebuild ``path`` from seq 1, check every checkpoint hash and the invariants.
 
     ``locate=False`` skips the second pass (the divergence then names the failed checkpoint).
     ``read_ahead``: read the journal in a second process while this one decodes and applies
     (``ReplayJournal.event_runs``); None: when it pays (``ReplayJournal.read_ahead_pays``).
+    ``use_snapshots``: verify stretches of the journal at once, each in a process of its
+    own, from the data directory's snapshots (``_verify_split``; up to ``workers``
+    stretches, default one per core); False: one pass from seq 1.
     """
     journal = ReplayJournal(path)
     config = journal.config(config)  # the journal's own; ``config`` only for one without genesis
-    state = State(config)
-    records = last_cmd_id = 0
-    checked = _Checkpoints()
+    notes: list[str] = []
     started = time.perf_counter()
     with gc_paused(), progress_bar(journal.last_seq, "verify", progress) as bar:
-        # From seq 0: every record, genesis included. Only the events are decoded, a run of
-        # records' at a time in one flat list. A run without a checkpoint (most: one falls
-        # every checkpoint_every_events) is applied in one call (apply_all: compiled, a C loop
-        # of C calls to apply).
-        for run in journal.event_runs(0, marked=Checkpoint, read_ahead=read_ahead):
-            if run.may_hold_marked:
-                checked.apply_checking(state, run)
-            else:
-                apply_all(state, run.events)
-            records += len(run.counts)
-            last_cmd_id = run.first_cmd_id + len(run.counts) - 1
-            bar.update(state.last_seq - bar.n)
-            del run  # its events freed before the next run decodes into their memory (source._decoded_batches)
-            if checked.failure:
-                break
-    failure, checkpoints, good_seq = checked.failure, checked.seen, checked.good_seq
-    checks = checked.invariant_checks
-    if failure is None:
-        found = invariants.violations(state)
-        checks += 1
-        if found:
-            failure = (state.last_seq, last_cmd_id, "invariants fail at the end: " + "; ".join(found))
+        seams = _seams(journal, workers, notes) if use_snapshots else []
+        stretches = 1
+        if seams:
+            found, stretches = _verify_split(journal, config, seams, read_ahead, bar, notes)
+        else:
+            state = State(config)
+            found = _verify_stretch(journal, state, read_ahead=read_ahead, bar=bar)
+            found.finish(state, last=True)
     seconds = time.perf_counter() - started
-    result = VerifyResult(failure is None, str(journal.directory), records, state.last_seq, checkpoints,
-                          state.last_seq, last_cmd_id, state_hash(state), seconds, invariant_checks=checks)
+    # Records are numbered from 1 without a gap, and every one is read (the genesis too).
+    result = VerifyResult(found.failure is None, str(journal.directory), found.last_cmd_id, found.last_seq,
+                          found.seen, found.last_seq, found.last_cmd_id, found.end_hash, seconds,
+                          invariant_checks=found.invariant_checks, stretches=stretches)
     result.notes.append(journal.config_notice or _config_line(journal, config))
-    if failure is None:
-        if checkpoints == 0:
+    result.notes += notes
+    if found.failure is None:
+        if found.seen == 0:
             result.notes.append("the journal has no checkpoint: only the invariants were checked")
         return result
-    seq, cmd_id, reason = failure
+    seq, cmd_id, reason = found.failure
     divergence = None
     if locate:
-        divergence = locate_divergence(journal, config, good_seq, seq, reason, progress=progress)
+        divergence = locate_divergence(journal, config, found.good_seq, seq, reason, progress=progress)
     if divergence is None:
         divergence = Divergence(seq, cmd_id, 0, {}, reason)
         for record in journal.records(seq):
@@ -171,6 +368,13 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
             break
     result.divergence = divergence
     return result
+
+
+def _plain(value) -> dict | None:
+    """A command, event or rejection as plain data, with its tag under ``type``."""
+    if value is None:
+        return None
+    return {"type": type(value).__struct_config__.tag, **msgspec.to_builtins(msgspec.structs.asdict(value))}
 
 
 def locate_divergence(journal: ReplayJournal, config: EngineConfig, good_seq: int, failed_seq: int,

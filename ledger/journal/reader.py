@@ -105,6 +105,20 @@ class JournalReader:
         """Return the segments currently on disk, in order."""
         return list_segments(self.directory)
 
+    def last_seq_estimate(self) -> int:
+        """The journal's last seq, estimated without reading a record (where
+        ``segment_end``'s full scan would cost too much): what the last segment's sparse
+        index covers, plus the bytes beyond it at the journal's events per byte up to there."""
+        segments = self.segments()
+        if not segments:
+            return 0
+        last = segments[-1]
+        index = self._index(last)
+        known_seq = index.next_seq - 1
+        known_bytes = sum(segment.path.stat().st_size for segment in segments[:-1]) + index.covered_bytes
+        beyond_bytes = last.path.stat().st_size - index.covered_bytes
+        return known_seq + (beyond_bytes * known_seq // known_bytes if known_bytes else 0)
+
     def read(self, from_seq: int = 1) -> Iterator[tuple[RecordHeader, bytes]]:
         """Yield every record with `last_seq >= from_seq` present now, in order.
 

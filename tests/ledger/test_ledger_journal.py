@@ -391,3 +391,15 @@ def test_missing_segment_is_a_discontinuity(tmp_path):
     middle.path.unlink()
     with pytest.raises(JournalCorrupt, match="segment is missing"):
         read_all(tmp_path / "j")
+
+
+def test_the_last_seq_estimate_reads_no_record_and_lands_near_the_end(tmp_path):
+    journal = small_journal(tmp_path)  # records of like sizes, one event each: bytes track seqs
+    last_seq = journal.last_seq
+    journal.close()
+    reader = JournalReader(tmp_path / "j")
+    estimate = reader.last_seq_estimate()
+    assert abs(estimate - last_seq) <= last_seq // 10
+    assert reader.segment_end(list_segments(tmp_path / "j")[-1]).last_seq == last_seq  # the exact answer, by a scan
+    (tmp_path / "empty").mkdir()
+    assert JournalReader(tmp_path / "empty").last_seq_estimate() == 0

@@ -1,0 +1,198 @@
+"""verify in stretches from the data directory's snapshots: the same proof as one pass.
+
+A generated session with a snapshot every 300 commands (as the venue writes them: durable
+first, with the proof of their journal) is verified with and without its snapshots; the
+results must agree in everything but time. A snapshot that does not hold the state the
+journal builds, or that cannot be loaded, is not trusted: verify carries on in one pass and
+says why. A divergence after a seam is located exactly where one pass locates it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+
+import msgspec
+import pytest
+
+from engine import events as ev
+from engine.markets import default_config
+from engine.state import export_state, state_hash
+from ledger import snapshots
+from ledger.recovery import SNAPSHOT_DIR, recover
+from replay import cli, verify as verify_module
+from replay.generate import generate
+from replay.rebuild import rebuild
+from replay.source import ReplayJournal
+from replay.verify import verify
+from tests.replay.conftest import rewrite_journal
+
+CONFIG = default_config(checkpoint_every_events=500)
+EVENTS = 6_000
+SNAPSHOT_EVERY = 300  # commands: ~18 snapshots written, KEEP_DEFAULT + SPREAD_KEEP_DEFAULT kept
+
+
+@pytest.fixture(scope="module")
+def snapshotted(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("snapshotted")
+    live = generate(data_dir, EVENTS, seed=5, config=CONFIG, progress=False, jump_probability=0.02,
+                    snapshot_every_commands=SNAPSHOT_EVERY)
+    return data_dir, live
+
+
+@pytest.fixture(autouse=True)
+def short_stretches(monkeypatch):
+    monkeypatch.setattr(verify_module, "STRETCH_EVENTS_MIN", 500)
+
+
+def _same_proof(split, one_pass) -> None:
+    for field in ("ok", "records", "events", "checkpoints", "last_seq", "last_cmd_id", "state_hash",
+                  "invariant_checks"):
+        assert getattr(split, field) == getattr(one_pass, field), field
+
+
+def _stretch_notes(result) -> list[str]:
+    return [note for note in result.notes if "stretches at once" in note]
+
+
+def test_the_generator_writes_snapshots_as_the_venue_does(snapshotted):
+    data_dir, live = snapshotted
+    paths = snapshots.list_snapshots(data_dir / SNAPSHOT_DIR)
+    assert len(paths) == snapshots.KEEP_DEFAULT + snapshots.SPREAD_KEEP_DEFAULT
+    # Each one belongs to the journal: recovery starts from the newest and ends in the live state.
+    recovered = recover(data_dir, CONFIG)
+    try:
+        assert recovered.snapshot_seq == int(paths[0].stem) > 0
+        assert state_hash(recovered.state) == live.state_hash
+    finally:
+        recovered.journal.close()
+
+
+@pytest.mark.parametrize("workers", [2, 3, 5])
+def test_stretches_prove_what_one_pass_proves(snapshotted, workers):
+    data_dir, live = snapshotted
+    one_pass = verify(data_dir, use_snapshots=False)
+    split = verify(data_dir, workers=workers)
+    assert split.ok and one_pass.ok
+    _same_proof(split, one_pass)
+    assert split.state_hash == live.state_hash and split.events == live.events
+    [note] = _stretch_notes(split)
+    assert f"in {workers} stretches" in note
+    assert (split.stretches, one_pass.stretches) == (workers, 1)
+    assert not multiprocessing.active_children()
+
+
+def test_one_worker_or_no_snapshots_is_one_pass(snapshotted):
+    data_dir, _ = snapshotted
+    assert not _stretch_notes(verify(data_dir, workers=1))
+    assert not _stretch_notes(verify(data_dir, workers=4, use_snapshots=False))
+
+
+def _copy(snapshotted, target):
+    data_dir, _ = snapshotted
+    shutil.copytree(data_dir, target)
+    return target
+
+
+def _seam_snapshot(data_dir):
+    """The snapshot two workers split the journal at."""
+    journal = ReplayJournal(data_dir)
+    journal.config()  # reads the genesis: the snapshots' proofs name its journal_id
+    [seam] = verify_module._seams(journal, 2, [])
+    return seam.path
+
+
+def test_a_snapshot_that_does_not_hold_the_journals_state_is_not_used(snapshotted, tmp_path):
+    data_dir = _copy(snapshotted, tmp_path / "data")
+    path = _seam_snapshot(data_dir)
+    meta = snapshots.read_meta(path)
+    state, _ = snapshots.load_snapshot(path, CONFIG)
+    exported = export_state(state)
+    exported["scalars"]["insurance_e6"] += 1  # a state the journal never built, hashed as its own
+    path.unlink()
+    snapshots.write_snapshot(path.parent, exported, meta.cmd_id, CONFIG, journal_id=meta.journal_id,
+                             digest=meta.record_digest)
+    assert snapshots.load_snapshot(path, CONFIG)[1].state_hash != meta.state_hash  # loads: it checks out by itself
+
+    result = verify(data_dir, workers=2)
+    _same_proof(result, verify(data_dir, use_snapshots=False))
+    assert result.ok
+    assert not _stretch_notes(result) and result.stretches == 1
+    assert any(f"{path} does not hold the state the journal builds at seq {meta.seq}" in note for note in result.notes)
+    assert not multiprocessing.active_children()
+
+
+def test_a_snapshot_that_does_not_load_is_verified_here(snapshotted, tmp_path):
+    data_dir = _copy(snapshotted, tmp_path / "data")
+    path = _seam_snapshot(data_dir)
+    meta = snapshots.read_meta(path)
+    # A whole, crc-valid file whose state is not a state: the stretch's process cannot load it.
+    payload = msgspec.msgpack.encode([meta, {"scalars": "not a state"}])
+    path.write_bytes(snapshots.MAGIC + snapshots.HEADER.pack(len(payload), snapshots.crc32c.crc32c(payload)) + payload)
+
+    result = verify(data_dir, workers=2)
+    assert result.ok
+    _same_proof(result, verify(data_dir, use_snapshots=False))
+    assert any(f"from the snapshot at seq {meta.seq} was not verified apart: SnapshotInvalid" in note
+               for note in result.notes)
+    assert not multiprocessing.active_children()
+
+
+def test_a_foreign_snapshot_is_not_used(snapshotted, tmp_path):
+    data_dir = _copy(snapshotted, tmp_path / "data")
+    other = tmp_path / "other"
+    generate(other, 1_500, seed=6, config=CONFIG, progress=False, snapshot_every_commands=SNAPSHOT_EVERY)
+    for path in snapshots.list_snapshots(data_dir / SNAPSHOT_DIR):
+        path.unlink()
+    for path in snapshots.list_snapshots(other / SNAPSHOT_DIR):
+        shutil.copy(path, data_dir / SNAPSHOT_DIR / path.name)
+
+    result = verify(data_dir, workers=2)
+    assert result.ok and not _stretch_notes(result)
+    assert any("snapshot not used" in note and "belongs to journal" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("broken", ["checkpoint", "event"])
+def test_a_divergence_after_a_seam_is_located_as_one_pass_locates_it(snapshotted, tmp_path, broken):
+    data_dir, _ = snapshotted
+    after_seq = int(_seam_snapshot(data_dir).stem) + 200  # past the seam two workers split at
+    open_at_end = set(rebuild(ReplayJournal(data_dir)).position_row)
+    target = {}
+
+    def change(record):
+        events = []
+        for e in record.events:
+            if not target and e.seq > after_seq:
+                if broken == "checkpoint" and type(e) is ev.Checkpoint:
+                    e = msgspec.structs.replace(e, state_hash="0" * 64)
+                    target["seq"] = e.seq
+                elif (broken == "event" and type(e) is ev.PositionOpened and e.position_id in open_at_end
+                      and e.seq < EVENTS - CONFIG.checkpoint_every_events):
+                    # A rate nobody agreed, on a position open to the end (and so at the next
+                    # checkpoint): the books still balance, only the hash and the re-decision tell.
+                    e = msgspec.structs.replace(e, funding_rate_e9=e.funding_rate_e9 + 1)
+                    target["seq"] = e.seq
+            events.append(e)
+        return msgspec.structs.replace(record, events=events)
+
+    rewrite_journal(data_dir, tmp_path, change)  # the same records but one: the snapshots' proofs hold
+    shutil.copytree(data_dir / SNAPSHOT_DIR, tmp_path / SNAPSHOT_DIR)
+
+    split = verify(tmp_path, CONFIG, workers=2)
+    one_pass = verify(tmp_path, CONFIG, use_snapshots=False)
+    assert not split.ok and not one_pass.ok
+    assert split.divergence == one_pass.divergence
+    assert split.divergence.seq == target["seq"]
+    assert _stretch_notes(split) == []  # it failed: no claim that the stretches proved it
+    assert not multiprocessing.active_children()
+
+
+def test_the_cli_takes_workers_and_no_snapshots(snapshotted, capsys):
+    data_dir, live = snapshotted
+    assert cli.main(["verify", str(data_dir), "--workers", "2", "--quiet"]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert live.state_hash in out and "in 2 stretches at once" in out
+    assert cli.main(["verify", str(data_dir), "--no-snapshots", "--quiet"]) == cli.EXIT_OK
+    assert "stretches at once" not in capsys.readouterr().out
+    assert cli.main(["verify", str(data_dir), "--workers", "0"]) == cli.EXIT_ERROR
+    assert "--workers must be at least 1" in capsys.readouterr().err
