@@ -31,7 +31,9 @@ read, crc32c check and record-header decode of every frame, events counted from 
   record), one run; the baseline above stays ``read``'s (what `bench journal` and every other
   reader measure).
 - ``memory.replay_rss_mb_per_1m_events``: the peak RSS a verify adds (a fresh process:
-  high-water mark minus the RSS after imports), per million journaled events.
+  high-water mark minus the RSS after imports), per million journaled events;
+  ``memory.replay_child_process_peak_mb``: the peak RSS of the largest process it forked (a
+  stretch verified from a snapshot, or the read-ahead), whole.
 
 The journal is written by ``replay.generate`` (seeded) under a temporary directory (override
 with AGENTPERP_BENCH_DIR), or taken from AGENTPERP_REPLAY_JOURNAL (a data directory written by
@@ -119,7 +121,7 @@ def _decode_events_per_s(path: Path) -> float:
 
 
 _RSS_PROBE = """
-import json, sys
+import json, resource, sys
 from ledger import compiled; compiled.prepare()
 from replay.verify import verify
 def kb(field):
@@ -129,7 +131,8 @@ def kb(field):
 verify(sys.argv[2])  # JIT and imports in the baseline, not in the figure
 before = kb('VmRSS:')
 result = verify(sys.argv[1])
-print(json.dumps({'events': result.events, 'before_kb': before, 'peak_kb': kb('VmHWM:')}))
+print(json.dumps({'events': result.events, 'before_kb': before, 'peak_kb': kb('VmHWM:'),
+                  'children_peak_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
 """
 
 
@@ -144,7 +147,9 @@ def replay_rss_per_1m_events(data_dir: Path, warm_dir: Path) -> dict:
     added_mb = (probe["peak_kb"] - probe["before_kb"]) / 1024
     return {"memory.replay_rss_mb_per_1m_events": added_mb * 1e6 / probe["events"],
             "memory.replay_rss_added_mb": added_mb, "memory.replay_events": probe["events"],
-            "memory.replay_process_peak_mb": probe["peak_kb"] / 1024}
+            "memory.replay_process_peak_mb": probe["peak_kb"] / 1024,
+            # The largest of its processes besides (a stretch from a snapshot, or the read-ahead).
+            "memory.replay_child_process_peak_mb": probe["children_peak_kb"] / 1024}
 
 
 def measure(quick: bool = False, out_dir: Path | None = None) -> dict:

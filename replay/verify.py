@@ -193,34 +193,43 @@ def _seams(journal: ReplayJournal, workers: int | None, notes: list[str]) -> lis
     """Where to split the journal into stretches verified in parallel: up to ``workers``
     - 1 snapshots of the data directory (default: one per core) that belong to this journal
     (``ledger.recovery.proof_problem``), nearest to even shares of its events, each stretch
-    at least ``STRETCH_EVENTS_MIN`` long. None when this process cannot fork children."""
+    at least ``STRETCH_EVENTS_MIN`` long. None when this process cannot fork children.
+    Snapshots are picked by the seq in their names and read only when picked (each is a
+    state: megabytes)."""
     workers = (os.cpu_count() or 1) if workers is None else workers
     if (workers < 2 or journal.snapshot_dir is None or "fork" not in multiprocessing.get_all_start_methods()
             or multiprocessing.current_process().daemon):
         return []
     paths = snapshots.list_snapshots(journal.snapshot_dir)
     end_seq = journal.last_seq_estimate() if paths else 0
-    candidates: list[_Seam] = []
-    for path in paths:
-        try:
-            meta = snapshots.read_meta(path)
-        except snapshots.SnapshotInvalid as exc:
-            notes.append(f"snapshot not used: {exc}")
-            continue
-        if not STRETCH_EVENTS_MIN <= meta.seq <= end_seq - STRETCH_EVENTS_MIN:
-            continue
-        problem = proof_problem(meta, journal.directory, journal.genesis)
-        if problem is not None:
-            notes.append(f"snapshot not used: {path}: {problem}")
-            continue
-        candidates.append(_Seam(path, meta.seq, meta.cmd_id, meta.state_hash))
+    by_seq = {int(path.stem): path for path in paths
+              if STRETCH_EVENTS_MIN <= int(path.stem) <= end_seq - STRETCH_EVENTS_MIN}
     chosen: list[_Seam] = []
     for share in range(1, workers):
         target_seq = end_seq * share // workers
-        nearest = min(candidates, key=lambda seam: abs(seam.seq - target_seq), default=None)
-        if nearest is not None and all(abs(nearest.seq - seam.seq) >= STRETCH_EVENTS_MIN for seam in chosen):
-            chosen.append(nearest)
+        for seq in sorted(by_seq, key=lambda seq: abs(seq - target_seq)):
+            if any(abs(seq - seam.seq) < STRETCH_EVENTS_MIN for seam in chosen):
+                continue
+            seam = _proven_seam(by_seq.pop(seq), journal, notes)
+            if seam is not None:
+                chosen.append(seam)
+                break
     return sorted(chosen, key=lambda seam: seam.seq)
+
+
+def _proven_seam(path: Path, journal: ReplayJournal, notes: list[str]) -> _Seam | None:
+    """The snapshot at ``path`` as a seam, if it is whole and belongs to ``journal`` (else
+    None, and a note why)."""
+    try:
+        meta = snapshots.read_meta(path)
+    except snapshots.SnapshotInvalid as exc:
+        notes.append(f"snapshot not used: {exc}")
+        return None
+    problem = proof_problem(meta, journal.directory, journal.genesis)
+    if problem is not None:
+        notes.append(f"snapshot not used: {path}: {problem}")
+        return None
+    return _Seam(path, meta.seq, meta.cmd_id, meta.state_hash)
 
 
 def _stretch_process(directory: Path, config: EngineConfig, seam: _Seam, through_cmd_id: int | None, send) -> None:
