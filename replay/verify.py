@@ -86,6 +86,11 @@ class VerifyResult:
 # many events: each costs a fork, the snapshot's load and re-hash (tens of ms at thousands of
 # open positions) and a state hash at its seam.
 STRETCH_EVENTS_MIN = 100_000
+# ... and none holds more than this share of the journal's events. One process applies at
+# ~0.77x the events/s of one pass reading ahead, and two side by side at ~0.92x that each:
+# a stretch of 60% takes ~0.85x the one pass's time; two thirds of a 300 000-event journal
+# took 1.27x it (the later events cost more: more open positions).
+STRETCH_SHARE_MAX = 0.6
 STRETCH_EXIT_WAIT_S = 5.0  # how long a stretch's process gets to exit once it answered
 
 
@@ -152,13 +157,13 @@ class _Seam:
     state_hash: str
 
 
-def _verify_stretch(journal: ReplayJournal, state: State, *, through_cmd_id: int | None = None,
-                    read_ahead: bool | None = False, bar=None) -> _Stretch:
-    """Apply the journal's events after ``state`` through the record ``through_cmd_id`` (None:
-    to the end), checking every checkpoint on the way. A run without a checkpoint (most: one
-    falls every checkpoint_every_events) is applied in one call (apply_all: compiled, a C
-    loop of C calls to apply)."""
-    found = _Stretch()
+def _verify_stretch(journal: ReplayJournal, state: State, *, after_cmd_id: int = 0,
+                    through_cmd_id: int | None = None, read_ahead: bool | None = False, bar=None) -> _Stretch:
+    """Apply the journal's events after ``state`` (the state after record ``after_cmd_id``)
+    through the record ``through_cmd_id`` (None: to the end), checking every checkpoint on
+    the way. A run without a checkpoint (most: one falls every checkpoint_every_events) is
+    applied in one call (apply_all: compiled, a C loop of C calls to apply)."""
+    found = _Stretch(last_cmd_id=after_cmd_id)
     # From seq 0: every record, genesis included. Only the events are decoded, a run of
     # records' at a time in one flat list.
     runs = journal.event_runs(state.last_seq + 1 if state.last_seq else 0, marked=Checkpoint, read_ahead=read_ahead)
@@ -193,9 +198,9 @@ def _seams(journal: ReplayJournal, workers: int | None, notes: list[str]) -> lis
     """Where to split the journal into stretches verified in parallel: up to ``workers``
     - 1 snapshots of the data directory (default: one per core) that belong to this journal
     (``ledger.recovery.proof_problem``), nearest to even shares of its events, each stretch
-    at least ``STRETCH_EVENTS_MIN`` long. None when this process cannot fork children.
-    Snapshots are picked by the seq in their names and read only when picked (each is a
-    state: megabytes)."""
+    at least ``STRETCH_EVENTS_MIN`` long, none longer than ``STRETCH_SHARE_MAX`` of them (else
+    none: one pass is faster). None when this process cannot fork children. Snapshots are
+    picked by the seq in their names and read only when picked (each is a state: megabytes)."""
     workers = (os.cpu_count() or 1) if workers is None else workers
     if (workers < 2 or journal.snapshot_dir is None or "fork" not in multiprocessing.get_all_start_methods()
             or multiprocessing.current_process().daemon):
@@ -214,7 +219,16 @@ def _seams(journal: ReplayJournal, workers: int | None, notes: list[str]) -> lis
             if seam is not None:
                 chosen.append(seam)
                 break
-    return sorted(chosen, key=lambda seam: seam.seq)
+    chosen.sort(key=lambda seam: seam.seq)
+    edges = [0] + [seam.seq for seam in chosen] + [end_seq]
+    longest = max(b - a for a, b in zip(edges, edges[1:]))
+    if chosen and longest > STRETCH_SHARE_MAX * end_seq:
+        notes.append(f"one pass: the snapshot{'s' if len(chosen) > 1 else ''} at seq "
+                     f"{', '.join(f'{seam.seq:,}' for seam in chosen)} would leave "
+                     f"one stretch {longest / end_seq:.0%} of the journal (one pass is faster above "
+                     f"{STRETCH_SHARE_MAX:.0%})")
+        return []
+    return chosen
 
 
 def _proven_seam(path: Path, journal: ReplayJournal, notes: list[str]) -> _Seam | None:
@@ -241,7 +255,8 @@ def _stretch_process(directory: Path, config: EngineConfig, seam: _Seam, through
         state, meta = snapshots.load_snapshot(seam.path, config)
         if meta.seq != seam.seq or meta.state_hash != seam.state_hash:
             raise snapshots.SnapshotInvalid(f"{seam.path} changed while verify read it")
-        found = _verify_stretch(ReplayJournal(directory), state, through_cmd_id=through_cmd_id)
+        found = _verify_stretch(ReplayJournal(directory), state, after_cmd_id=meta.cmd_id,
+                                through_cmd_id=through_cmd_id)
         found.finish(state, last=through_cmd_id is None)
         send.send(found)
     except Exception as exc:  # noqa: BLE001 - any failure here only means: verify this stretch in the parent
@@ -325,7 +340,7 @@ def _verify_split(journal: ReplayJournal, config: EngineConfig, seams: list[_Sea
         for stretch in stretches:
             stretch.close()
     # A link did not hold: on from this process's state at the first seam, in one pass.
-    rest = _verify_stretch(journal, state, read_ahead=read_ahead, bar=bar)
+    rest = _verify_stretch(journal, state, after_cmd_id=found.last_cmd_id, read_ahead=read_ahead, bar=bar)
     rest.finish(state, last=True)
     return found.then(rest), 1
 

@@ -19,8 +19,11 @@ from engine import events as ev
 from engine.markets import default_config
 from engine.state import export_state, state_hash
 from ledger import snapshots
+from ledger.codec import HEADER_SIZE_BYTES, decode_header
+from ledger.journal import list_segments
 from ledger.recovery import SNAPSHOT_DIR, recover
 from replay import cli, verify as verify_module
+from replay.errors import JournalDamaged
 from replay.generate import generate
 from replay.rebuild import rebuild
 from replay.source import ReplayJournal
@@ -196,3 +199,53 @@ def test_the_cli_takes_workers_and_no_snapshots(snapshotted, capsys):
     assert "stretches at once" not in capsys.readouterr().out
     assert cli.main(["verify", str(data_dir), "--workers", "0"]) == cli.EXIT_ERROR
     assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+def test_damage_after_the_seam_is_reported_as_one_pass_reports_it(snapshotted, tmp_path):
+    data_dir = _copy(snapshotted, tmp_path / "data")
+    seam_seq = int(_seam_snapshot(data_dir).stem)
+    segment = list_segments(data_dir / "journal")[-1].path
+    offset = next(offset for offset, header in _frames(segment) if header.first_seq > seam_seq + 300)
+    data = bytearray(segment.read_bytes())
+    data[offset + 10:offset + 14] = bytes(b ^ 0xFF for b in data[offset + 10:offset + 14])  # a frame's payload
+    segment.write_bytes(bytes(data))
+
+    with pytest.raises(JournalDamaged) as split:
+        verify(data_dir, workers=2)
+    with pytest.raises(JournalDamaged) as one_pass:
+        verify(data_dir, use_snapshots=False)
+    assert str(split.value) == str(one_pass.value)
+    assert split.value.path == segment and split.value.offset == offset
+    assert not multiprocessing.active_children()
+
+
+def _frames(segment):
+    """``(offset, header)`` of each frame of ``segment``."""
+    data = segment.read_bytes()
+    offset = 0
+    while offset < len(data):
+        length = int.from_bytes(data[offset:offset + 4], "little")
+        yield offset, decode_header(data[offset + HEADER_SIZE_BYTES:offset + HEADER_SIZE_BYTES + length])
+        offset += HEADER_SIZE_BYTES + length
+
+
+def test_a_stretch_with_nothing_after_its_snapshot_ends_where_it_began(snapshotted):
+    data_dir, live = snapshotted
+    journal = ReplayJournal(data_dir)
+    state = rebuild(journal, CONFIG)  # the journal's last state, as a snapshot at its end would hold
+    found = verify_module._verify_stretch(journal, state, after_cmd_id=live.records)
+    assert (found.last_cmd_id, found.last_seq, found.failure) == (live.records, live.events, None)
+
+
+def test_snapshots_that_split_the_journal_unevenly_leave_it_to_one_pass(snapshotted, tmp_path):
+    data_dir = _copy(snapshotted, tmp_path / "data")
+    _, live = snapshotted
+    paths = snapshots.list_snapshots(data_dir / SNAPSHOT_DIR)
+    early = min(paths, key=lambda path: abs(int(path.stem) - live.events // 4))
+    for path in paths:
+        if path != early:
+            path.unlink()
+    result = verify(data_dir, workers=2)
+    assert result.ok and result.stretches == 1 and not _stretch_notes(result)
+    assert any(f"one pass: the snapshot at seq {int(early.stem):,} would leave one stretch" in note
+               for note in result.notes)
