@@ -39,11 +39,11 @@ from engine.markets import EngineConfig, default_config
 from engine.rejections import Rejected
 from engine.state import State, export_state, state_hash
 from engine.units import NS_PER_S
-from ledger.genesis import write_genesis
 from ledger import snapshots
+from ledger.genesis import write_genesis
 from ledger.journal import FsyncPolicy, Journal, list_segments
 from ledger.records import encode_record
-from ledger.recovery import SNAPSHOT_DIR
+from ledger.recovery import JOURNAL_DIR, SNAPSHOT_DIR
 
 SEED = 20261121
 START_NS = 1_767_253_800 * NS_PER_S  # 2026-01-01T07:50:00Z: a funding boundary 10 minutes in
@@ -155,7 +155,7 @@ def generate(data_dir: Path | str, events: int, *, seed: int = SEED, config: Eng
     from tqdm import tqdm
 
     config = config or default_config()
-    journal_dir = Path(data_dir) / "journal"
+    journal_dir = Path(data_dir) / JOURNAL_DIR
     snapshot_dir = Path(data_dir) / SNAPSHOT_DIR
     if journal_dir.is_dir() and list_segments(journal_dir):
         raise FileExistsError(f"{journal_dir} already holds a journal; choose an empty data directory")
