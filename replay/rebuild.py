@@ -26,17 +26,20 @@ def progress_bar(total: int | Callable[[], int], desc: str, enabled: bool | None
 
 
 def rebuild(journal: ReplayJournal, config: EngineConfig | None = None, *, seq: int | None = None,
-            ts_ns: int | None = None, progress: bool | None = False) -> State:
+            ts_ns: int | None = None, progress: bool | None = False, start: State | None = None) -> State:
     """The state after every event up to ``seq`` (inclusive), or after every record stamped
-    at or before ``ts_ns``, or after the whole journal."""
-    state = State(config or default_config())
-    if seq is not None and seq <= 0:
+    at or before ``ts_ns``, or after the whole journal: from seq 1, or on from ``start`` (a
+    state the journal is known to build at its ``last_seq``, which must not pass ``seq``)."""
+    state = start if start is not None else State(config or default_config())
+    if seq is not None and seq <= state.last_seq:
+        if start is not None and seq < start.last_seq:
+            raise ValueError(f"cannot rebuild to seq {seq} from a state at seq {start.last_seq}")
         return state
     total = seq if seq is not None else journal.last_seq
     with gc_paused(), progress_bar(total, "rebuild", progress) as bar:
         # verify's runs (events only, read ahead when it pays): an event carries its record's
         # ts_ns, so the records stamped after ``ts_ns`` are those of the first event after it.
-        for run in journal.event_runs(0, read_ahead=None):
+        for run in journal.event_runs(state.last_seq + 1 if state.last_seq else 0, read_ahead=None):
             done = _apply_run(state, run.events, seq, ts_ns)
             bar.update(state.last_seq - bar.n)
             del run  # freed before the next run decodes (replay.source._decoded_batches)

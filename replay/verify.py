@@ -298,8 +298,19 @@ class _StretchProcess:
         self._process.join()
 
 
+@dataclass
+class _Verified:
+    """What the fast pass found (``found``), in how many stretches, and the seams whose
+    snapshot it proved to hold the journal's state there (``proven``: where locating a
+    divergence may start)."""
+
+    found: _Stretch
+    stretches: int = 1
+    proven: list[_Seam] = field(default_factory=list)
+
+
 def _verify_split(journal: ReplayJournal, config: EngineConfig, seams: list[_Seam], read_ahead: bool | None,
-                  bar, notes: list[str]) -> tuple[_Stretch, int]:
+                  bar, notes: list[str]) -> _Verified:
     """Verify the journal in stretches: this process from seq 1 to the first seam, a forked
     process from each seam to the next (to the end for the last), all at once.
 
@@ -314,10 +325,11 @@ def _verify_split(journal: ReplayJournal, config: EngineConfig, seams: list[_Sea
         state = State(config)
         found = _verify_stretch(journal, state, through_cmd_id=seams[0].cmd_id, bar=bar)
         if found.failure is not None:
-            return found, 1
+            return _Verified(found)
         found.finish(state, last=False)
         joined = found
-        for taken, stretch in enumerate(stretches, 2):
+        proven: list[_Seam] = []
+        for stretch in stretches:
             if joined.end_hash != stretch.seam.state_hash:
                 notes.append(f"snapshot not used: {stretch.seam.path} does not hold the state the journal builds "
                              f"at seq {stretch.seam.seq} ({stretch.seam.state_hash[:16]}… against "
@@ -327,22 +339,23 @@ def _verify_split(journal: ReplayJournal, config: EngineConfig, seams: list[_Sea
             if isinstance(part, str):
                 notes.append(f"the stretch from the snapshot at seq {stretch.seam.seq} was not verified apart: {part}")
                 break
+            proven.append(stretch.seam)
             joined = joined.then(part)
             if joined.failure is not None:
-                return joined, taken
+                return _Verified(joined, len(proven) + 1, proven)
         else:
             bar.update(joined.last_seq - bar.n)
             notes.append(f"verified in {len(seams) + 1} stretches at once, from seq 1 and from the "
                          f"snapshot{'s' if len(seams) > 1 else ''} at seq " + ", ".join(f"{seam.seq:,}" for seam in seams)
                          + " (each stretch ended in the state the next one's snapshot holds)")
-            return joined, len(seams) + 1
+            return _Verified(joined, len(seams) + 1, proven)
     finally:
         for stretch in stretches:
             stretch.close()
     # A link did not hold: on from this process's state at the first seam, in one pass.
     rest = _verify_stretch(journal, state, after_cmd_id=found.last_cmd_id, read_ahead=read_ahead, bar=bar)
     rest.finish(state, last=True)
-    return found.then(rest), 1
+    return _Verified(found.then(rest))
 
 
 def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bool | None = False,
@@ -363,18 +376,18 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
     started = time.perf_counter()
     with gc_paused(), progress_bar(journal.last_seq, "verify", progress) as bar:
         seams = _seams(journal, workers, notes) if use_snapshots else []
-        stretches = 1
         if seams:
-            found, stretches = _verify_split(journal, config, seams, read_ahead, bar, notes)
+            verified = _verify_split(journal, config, seams, read_ahead, bar, notes)
         else:
             state = State(config)
-            found = _verify_stretch(journal, state, read_ahead=read_ahead, bar=bar)
-            found.finish(state, last=True)
+            verified = _Verified(_verify_stretch(journal, state, read_ahead=read_ahead, bar=bar))
+            verified.found.finish(state, last=True)
+    found = verified.found
     seconds = time.perf_counter() - started
     # Records are numbered from 1 without a gap, and every one is read (the genesis too).
     result = VerifyResult(found.failure is None, str(journal.directory), found.last_cmd_id, found.last_seq,
                           found.seen, found.last_seq, found.last_cmd_id, found.end_hash, seconds,
-                          invariant_checks=found.invariant_checks, stretches=stretches)
+                          invariant_checks=found.invariant_checks, stretches=verified.stretches)
     result.notes.append(journal.config_notice or _config_line(journal, config))
     result.notes += notes
     if found.failure is None:
@@ -384,7 +397,11 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
     seq, cmd_id, reason = found.failure
     divergence = None
     if locate:
-        divergence = locate_divergence(journal, config, found.good_seq, seq, reason, progress=progress)
+        # From the last snapshot proven on the way that does not pass the last good checkpoint.
+        start = max((seam for seam in verified.proven if seam.seq <= found.good_seq), key=lambda seam: seam.seq,
+                    default=None)
+        divergence = locate_divergence(journal, config, found.good_seq, seq, reason, progress=progress,
+                                       start=start.path if start is not None else None)
     if divergence is None:
         divergence = Divergence(seq, cmd_id, 0, {}, reason)
         for record in journal.records(seq):
@@ -402,11 +419,14 @@ def _plain(value) -> dict | None:
 
 
 def locate_divergence(journal: ReplayJournal, config: EngineConfig, good_seq: int, failed_seq: int,
-                      reason: str, *, progress: bool | None = False) -> Divergence | None:
+                      reason: str, *, progress: bool | None = False, start: Path | None = None) -> Divergence | None:
     """Re-decide every command after the checkpoint at ``good_seq`` up to ``failed_seq``;
     return the first event that differs from the journal, or the first command after which
-    the invariants fail, or (if none) the failed checkpoint itself."""
-    state = rebuild(journal, config, seq=good_seq)
+    the invariants fail, or (if none) the failed checkpoint itself. The state at ``good_seq``
+    is rebuilt from seq 1, or from the snapshot at ``start`` (one proven to hold the state the
+    journal builds at its seq, not past ``good_seq``)."""
+    begin = snapshots.load_snapshot(start, config)[0] if start is not None else None
+    state = rebuild(journal, config, seq=good_seq, progress=progress, start=begin)
     with gc_paused():
         for record in records_after(journal, state):
             outcome = execute(state, record.command, record.ts_ns, record.cmd_id)

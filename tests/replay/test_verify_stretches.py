@@ -249,3 +249,45 @@ def test_snapshots_that_split_the_journal_unevenly_leave_it_to_one_pass(snapshot
     assert result.ok and result.stretches == 1 and not _stretch_notes(result)
     assert any(f"one pass: the snapshot at seq {int(early.stem):,} would leave one stretch" in note
                for note in result.notes)
+
+
+def test_a_divergence_far_after_a_seam_is_located_from_its_snapshot(snapshotted, tmp_path, monkeypatch):
+    data_dir, _ = snapshotted
+    seam_seq = int(_seam_snapshot(data_dir).stem)
+    after_seq = seam_seq + 2 * CONFIG.checkpoint_every_events  # a checkpoint after the seam matches first
+    target = {}
+
+    def change(record):
+        events = []
+        for e in record.events:
+            if not target and e.seq > after_seq and type(e) is ev.Checkpoint:
+                e = msgspec.structs.replace(e, state_hash="0" * 64)
+                target["seq"] = e.seq
+            events.append(e)
+        return msgspec.structs.replace(record, events=events)
+
+    rewrite_journal(data_dir, tmp_path, change)
+    shutil.copytree(data_dir / SNAPSHOT_DIR, tmp_path / SNAPSHOT_DIR)
+    starts = []
+    real_rebuild = verify_module.rebuild
+
+    def rebuild_seen(*args, start=None, **kwargs):  # the real rebuild; only where it starts is noted
+        starts.append(start.last_seq if start is not None else 0)
+        return real_rebuild(*args, start=start, **kwargs)
+
+    monkeypatch.setattr(verify_module, "rebuild", rebuild_seen)
+    split = verify(tmp_path, CONFIG, workers=2)
+    assert starts == [seam_seq]  # rebuilt from the proven snapshot, not from seq 1
+    one_pass = verify(tmp_path, CONFIG, use_snapshots=False)
+    assert starts == [seam_seq, 0]
+    assert split.divergence == one_pass.divergence and split.divergence.seq == target["seq"]
+
+
+def test_rebuild_goes_on_from_a_snapshots_state(snapshotted):
+    data_dir, live = snapshotted
+    path = _seam_snapshot(data_dir)
+    journal = ReplayJournal(data_dir)
+    state = rebuild(journal, CONFIG, start=snapshots.load_snapshot(path, CONFIG)[0])
+    assert state_hash(state) == live.state_hash
+    with pytest.raises(ValueError, match="cannot rebuild to seq"):
+        rebuild(journal, CONFIG, seq=int(path.stem) - 1, start=snapshots.load_snapshot(path, CONFIG)[0])
