@@ -116,9 +116,9 @@ def _rebuild_floor_verify(data_dir: Path, events: int, url_of_run, drop, databas
         return events / elapsed_s
 
     def verified() -> float:
-        # In one process, as the rebuild reads: verify's read-ahead process would compare a
-        # consumer on two cores with one on a single core.
-        result = verify(data_dir, read_ahead=False)
+        # In one process, as the rebuild reads: verify's read-ahead process, or its stretches
+        # from snapshots, would compare a consumer on two cores with one on a single core.
+        result = verify(data_dir, read_ahead=False, use_snapshots=False)
         assert result.ok, result.divergence
         return result.events_per_s
 
@@ -148,7 +148,7 @@ def measure(quick: bool = False) -> dict:
         Runner(warm / "journal", [warm_projection]).catch_up()
         warm_projection.close()
 
-        first = verify(data_dir, read_ahead=False)
+        first = verify(data_dir, read_ahead=False, use_snapshots=False)
         assert first.ok, first.divergence
         figures["projections.journal_events"] = first.events
         ratios = {"sqlite": _rebuild_floor_verify(data_dir, first.events,
