@@ -8,7 +8,9 @@ turn, each in a fresh process, as `agentperp replay verify` runs (its read-ahead
 when that pays): imports, a warm-up verify of a small journal and one of the journal in one
 process (kernels, page cache), then ``--verifies`` verifies whose median events/s is the
 run's figure. Printed and written as JSON: every value, and the median of the pairwise
-ratios of each later tree to the first, with min and max.
+ratios of each later tree to the first, with min and max. A data directory with snapshots is
+verified in stretches by a tree that has them (session 20), as the CLI does; to compare one
+pass with one pass, give the journal/ folder itself (no snapshots beside it).
 
     git archive HEAD~1 | tar -x -C /tmp/before   # then copy (or build) its .so files
     python -m benchmarks.replay_ab DATA_DIR --pairs 5 before=/tmp/before after=.

@@ -167,12 +167,13 @@ def prune(directory: Path | str, keep: int = KEEP_DEFAULT, spread: int = SPREAD_
     leaves the shortest gap (from the snapshot before it, or seq 0, to the one after it) is
     deleted, so that what stays is spread over the journal, however long it grows.
     """
+    if keep < 1 or spread < 0:
+        raise ValueError(f"prune keeps at least the newest snapshot (keep {keep}, spread {spread})")
     newest_first = list_snapshots(directory)
     older = sorted(newest_first[keep:], key=_seq_of)
-    bound_seq = _seq_of(newest_first[keep - 1]) if keep and len(newest_first) >= keep else None
     deleted: list[Path] = []
     while len(older) > spread:
-        seqs = [0] + [_seq_of(path) for path in older] + [bound_seq if bound_seq is not None else _seq_of(older[-1])]
+        seqs = [0] + [_seq_of(path) for path in older] + [_seq_of(newest_first[keep - 1])]
         merged = [seqs[i + 2] - seqs[i] for i in range(len(older))]
         deleted.append(older.pop(merged.index(min(merged))))
     for path in deleted:

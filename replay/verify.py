@@ -38,6 +38,7 @@ from engine.markets import EngineConfig
 from engine.rejections import Rejected
 from engine.state import State, state_hash
 from ledger import snapshots
+from ledger.journal import JournalCorrupt
 from ledger.recovery import proof_problem
 from replay.rebuild import progress_bar, rebuild, records_after
 from replay.source import EventRun, ReplayJournal, gc_paused
@@ -164,18 +165,24 @@ def _verify_stretch(journal: ReplayJournal, state: State, *, after_cmd_id: int =
     the way. A run without a checkpoint (most: one falls every checkpoint_every_events) is
     applied in one call (apply_all: compiled, a C loop of C calls to apply)."""
     found = _Stretch(last_cmd_id=after_cmd_id)
-    # From seq 0: every record, genesis included. Only the events are decoded, a run of
-    # records' at a time in one flat list.
-    runs = journal.event_runs(state.last_seq + 1 if state.last_seq else 0, marked=Checkpoint, read_ahead=read_ahead)
+    # From seq 0: every record, genesis included; from a state at seq S: from the records
+    # ending at S, so that those without events after ``after_cmd_id`` are counted too. Only
+    # the events are decoded, a run of records' at a time in one flat list.
+    runs = journal.event_runs(state.last_seq, marked=Checkpoint, read_ahead=read_ahead)
     try:
         for run in runs:
+            if run.first_cmd_id <= after_cmd_id:
+                run = _after(run, after_cmd_id)
+                if not run.counts:
+                    continue
             if through_cmd_id is not None and run.first_cmd_id + len(run.counts) > through_cmd_id:
                 run = _through(run, through_cmd_id)
             if run.may_hold_marked:
                 found.apply_checking(state, run)
             else:
                 apply_all(state, run.events)
-            found.last_cmd_id = run.first_cmd_id + len(run.counts) - 1
+            # The last record read; on a failure, the record verify stopped in (wherever runs begin).
+            found.last_cmd_id = found.failure[1] if found.failure else run.first_cmd_id + len(run.counts) - 1
             if bar is not None:
                 bar.update(state.last_seq - bar.n)
             del run  # its events freed before the next run decodes into their memory (source._decoded_batches)
@@ -185,6 +192,12 @@ def _verify_stretch(journal: ReplayJournal, state: State, *, after_cmd_id: int =
         runs.close()  # a read-ahead process stops with it
     found.last_seq = state.last_seq
     return found
+
+
+def _after(run: EventRun, cmd_id: int) -> EventRun:
+    """The part of ``run`` after record ``cmd_id``."""
+    records = cmd_id - run.first_cmd_id + 1
+    return EventRun(cmd_id + 1, run.events[sum(run.counts[:records]):], run.counts[records:], run.may_hold_marked)
 
 
 def _through(run: EventRun, cmd_id: int) -> EventRun:
@@ -236,10 +249,12 @@ def _proven_seam(path: Path, journal: ReplayJournal, notes: list[str]) -> _Seam 
     None, and a note why)."""
     try:
         meta = snapshots.read_meta(path)
-    except snapshots.SnapshotInvalid as exc:
-        notes.append(f"snapshot not used: {exc}")
+        problem = proof_problem(meta, journal.directory, journal.genesis)
+    except (snapshots.SnapshotInvalid, JournalCorrupt, OSError) as exc:  # damaged, deleted meanwhile (pruned)
+        notes.append(f"snapshot not used: {path}: {exc}")
         return None
-    problem = proof_problem(meta, journal.directory, journal.genesis)
+    if problem is None and meta.seq != int(path.stem):
+        problem = f"it holds the state at seq {meta.seq}, not at the seq its name says"
     if problem is not None:
         notes.append(f"snapshot not used: {path}: {problem}")
         return None
@@ -319,12 +334,20 @@ def _verify_split(journal: ReplayJournal, config: EngineConfig, seams: list[_Sea
     seam; the snapshot's own hash is checked as it loads). Where that fails — a snapshot that
     does not hold the state the journal builds, a process that died — this process carries
     on from its own state to the end, and the notes say why."""
-    stretches = [_StretchProcess(journal, config, seam, after.cmd_id if after else None)
-                 for seam, after in zip(seams, seams[1:] + [None])]
+    stretches: list[_StretchProcess] = []
+    state = State(config)
     try:
-        state = State(config)
+        try:
+            for seam, after in zip(seams, seams[1:] + [None]):
+                stretches.append(_StretchProcess(journal, config, seam, after.cmd_id if after else None))
+        except OSError as exc:  # no process or pipe to be had (EAGAIN, ENOMEM, ...): one pass, here
+            notes.append(f"one pass: the stretches' processes could not start ({exc})")
+            found = _verify_stretch(journal, state, read_ahead=read_ahead, bar=bar)
+            found.finish(state, last=True)
+            return _Verified(found)
         found = _verify_stretch(journal, state, through_cmd_id=seams[0].cmd_id, bar=bar)
         if found.failure is not None:
+            found.finish(state, last=True)  # the hash of the state it stopped in, as one pass reports it
             return _Verified(found)
         found.finish(state, last=False)
         joined = found
@@ -398,10 +421,10 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
     divergence = None
     if locate:
         # From the last snapshot proven on the way that does not pass the last good checkpoint.
-        start = max((seam for seam in verified.proven if seam.seq <= found.good_seq), key=lambda seam: seam.seq,
-                    default=None)
+        seam = max((seam for seam in verified.proven if seam.seq <= found.good_seq), key=lambda seam: seam.seq,
+                   default=None)
         divergence = locate_divergence(journal, config, found.good_seq, seq, reason, progress=progress,
-                                       start=start.path if start is not None else None)
+                                       start=_proven_state(seam, config) if seam is not None else None)
     if divergence is None:
         divergence = Divergence(seq, cmd_id, 0, {}, reason)
         for record in journal.records(seq):
@@ -418,15 +441,24 @@ def _plain(value) -> dict | None:
     return {"type": type(value).__struct_config__.tag, **msgspec.to_builtins(msgspec.structs.asdict(value))}
 
 
+def _proven_state(seam: _Seam, config: EngineConfig) -> State | None:
+    """The state of the snapshot at ``seam``, loaded again, if it still is the one verify
+    proved there (a venue may have pruned or replaced it since); None if not."""
+    try:
+        state, meta = snapshots.load_snapshot(seam.path, config)
+    except (snapshots.SnapshotInvalid, OSError):
+        return None
+    return state if (meta.seq, meta.state_hash) == (seam.seq, seam.state_hash) else None
+
+
 def locate_divergence(journal: ReplayJournal, config: EngineConfig, good_seq: int, failed_seq: int,
-                      reason: str, *, progress: bool | None = False, start: Path | None = None) -> Divergence | None:
+                      reason: str, *, progress: bool | None = False, start: State | None = None) -> Divergence | None:
     """Re-decide every command after the checkpoint at ``good_seq`` up to ``failed_seq``;
     return the first event that differs from the journal, or the first command after which
     the invariants fail, or (if none) the failed checkpoint itself. The state at ``good_seq``
-    is rebuilt from seq 1, or from the snapshot at ``start`` (one proven to hold the state the
-    journal builds at its seq, not past ``good_seq``)."""
-    begin = snapshots.load_snapshot(start, config)[0] if start is not None else None
-    state = rebuild(journal, config, seq=good_seq, progress=progress, start=begin)
+    is rebuilt from seq 1, or on from ``start`` (a state the journal is proven to build at its
+    seq, not past ``good_seq``; it is changed)."""
+    state = rebuild(journal, config, seq=good_seq, progress=progress, start=start)
     with gc_paused():
         for record in records_after(journal, state):
             outcome = execute(state, record.command, record.ts_ns, record.cmd_id)

@@ -3,6 +3,7 @@ replay's stretches (``ledger.snapshots.prune``)."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,3 +50,10 @@ def test_prune_deletes_nothing_within_the_bound(tmp_path):
     assert snapshots.prune(tmp_path) == []
     _touch(tmp_path, 10_000)
     assert len(snapshots.prune(tmp_path)) == 1
+
+
+def test_prune_always_keeps_the_newest(tmp_path):
+    _touch(tmp_path, 100)
+    with pytest.raises(ValueError, match="keeps at least the newest"):
+        snapshots.prune(tmp_path, keep=0)
+    assert _seqs(tmp_path) == [100]

@@ -15,12 +15,15 @@ import shutil
 import msgspec
 import pytest
 
+from engine import commands as cmd
 from engine import events as ev
+from engine.rejections import Rejected
 from engine.markets import default_config
 from engine.state import export_state, state_hash
 from ledger import snapshots
 from ledger.codec import HEADER_SIZE_BYTES, decode_header
-from ledger.journal import list_segments
+from ledger.journal import Journal, JournalReader, list_segments
+from ledger.records import encode_record
 from ledger.recovery import SNAPSHOT_DIR, recover
 from replay import cli, verify as verify_module
 from replay.errors import JournalDamaged
@@ -50,7 +53,7 @@ def short_stretches(monkeypatch):
 
 def _same_proof(split, one_pass) -> None:
     for field in ("ok", "records", "events", "checkpoints", "last_seq", "last_cmd_id", "state_hash",
-                  "invariant_checks"):
+                  "invariant_checks", "divergence"):
         assert getattr(split, field) == getattr(one_pass, field), field
 
 
@@ -184,7 +187,7 @@ def test_a_divergence_after_a_seam_is_located_as_one_pass_locates_it(snapshotted
     split = verify(tmp_path, CONFIG, workers=2)
     one_pass = verify(tmp_path, CONFIG, use_snapshots=False)
     assert not split.ok and not one_pass.ok
-    assert split.divergence == one_pass.divergence
+    _same_proof(split, one_pass)
     assert split.divergence.seq == target["seq"]
     assert _stretch_notes(split) == []  # it failed: no claim that the stretches proved it
     assert not multiprocessing.active_children()
@@ -280,7 +283,8 @@ def test_a_divergence_far_after_a_seam_is_located_from_its_snapshot(snapshotted,
     assert starts == [seam_seq]  # rebuilt from the proven snapshot, not from seq 1
     one_pass = verify(tmp_path, CONFIG, use_snapshots=False)
     assert starts == [seam_seq, 0]
-    assert split.divergence == one_pass.divergence and split.divergence.seq == target["seq"]
+    _same_proof(split, one_pass)
+    assert split.divergence.seq == target["seq"]
 
 
 def test_rebuild_goes_on_from_a_snapshots_state(snapshotted):
@@ -291,3 +295,82 @@ def test_rebuild_goes_on_from_a_snapshots_state(snapshotted):
     assert state_hash(state) == live.state_hash
     with pytest.raises(ValueError, match="cannot rebuild to seq"):
         rebuild(journal, CONFIG, seq=int(path.stem) - 1, start=snapshots.load_snapshot(path, CONFIG)[0])
+
+
+def test_a_failure_before_the_first_seam_is_reported_as_one_pass_reports_it(snapshotted, tmp_path):
+    data_dir, _ = snapshotted
+    seam_seq = int(_seam_snapshot(data_dir).stem)
+    target = {}
+
+    def change(record):
+        events = []
+        for e in record.events:
+            if not target and type(e) is ev.Checkpoint and e.seq < seam_seq - CONFIG.checkpoint_every_events:
+                e = msgspec.structs.replace(e, state_hash="0" * 64)
+                target["seq"] = e.seq
+            events.append(e)
+        return msgspec.structs.replace(record, events=events)
+
+    rewrite_journal(data_dir, tmp_path, change)
+    shutil.copytree(data_dir / SNAPSHOT_DIR, tmp_path / SNAPSHOT_DIR)
+    split = verify(tmp_path, CONFIG, workers=2)
+    _same_proof(split, verify(tmp_path, CONFIG, use_snapshots=False))
+    assert not split.ok and split.divergence.seq == target["seq"] and split.state_hash
+    assert not multiprocessing.active_children()
+
+
+def test_records_without_events_after_the_last_seam_are_counted(tmp_path):
+    """A journal that ends in rejections, with a snapshot among them: the last stretch holds
+    records and no event, and counts them as one pass does."""
+    data_dir = tmp_path / "data"
+    generate(data_dir, 3_000, seed=5, config=CONFIG, progress=False, snapshot_every_commands=0)
+    journal = ReplayJournal(data_dir)
+    journal.config()
+    state = rebuild(journal, CONFIG)
+
+    def rejections(writer, count):
+        first = writer.last_cmd_id + 1
+        return [encode_record(cmd_id, 1 << 62, cmd.Deposit("nobody", 1, f"r{cmd_id}"),
+                              Rejected("X", "refused"), writer.last_seq) for cmd_id in range(first, first + count)]
+
+    with Journal.open(data_dir / "journal", segment_size_bytes_max=4_096) as writer:
+        writer.append_batch(rejections(writer, 1))  # rolls: the rejections get segments of their own
+    with Journal.open(data_dir / "journal") as writer:
+        batch = rejections(writer, 200)
+        writer.append_batch(batch)
+        snapshots.write_snapshot(data_dir / SNAPSHOT_DIR, export_state(state), writer.last_cmd_id, CONFIG,
+                                 journal_id=journal.genesis.journal_id, digest=snapshots.record_digest(batch[-1]))
+        for _ in range(20):
+            writer.append_batch(rejections(writer, 500))
+        last_cmd_id = writer.last_cmd_id
+
+    split = verify(data_dir, CONFIG, workers=2)
+    one_pass = verify(data_dir, CONFIG, use_snapshots=False)
+    assert split.stretches == 2  # the seam is taken (the journal's end is estimated from its bytes)
+    _same_proof(split, one_pass)
+    assert split.records == split.last_cmd_id == last_cmd_id
+
+
+def test_a_seam_whose_proof_meets_damage_is_not_used(snapshotted, tmp_path):
+    src, _ = snapshotted
+    data_dir = tmp_path / "data"
+    payloads = [payload for _, payload in JournalReader(src / "journal").read(0)]
+    with Journal.open(data_dir / "journal", segment_size_bytes_max=256 * 1024) as writer:
+        for start in range(0, len(payloads), 100):
+            writer.append_batch(payloads[start:start + 100])
+    shutil.copytree(src / SNAPSHOT_DIR, data_dir / SNAPSHOT_DIR)
+    seam = _seam_snapshot(data_dir)
+    cmd_id = snapshots.read_meta(seam).cmd_id
+    for segment in list_segments(data_dir / "journal"):
+        offsets = [offset for offset, header in _frames(segment.path) if header.cmd_id == cmd_id - 3]
+        if offsets:
+            data = bytearray(segment.path.read_bytes())
+            data[offsets[0] + 10:offsets[0] + 14] = bytes(b ^ 0xFF for b in data[offsets[0] + 10:offsets[0] + 14])
+            segment.path.write_bytes(bytes(data))
+
+    with pytest.raises(JournalDamaged) as split:
+        verify(data_dir, workers=2)
+    with pytest.raises(JournalDamaged) as one_pass:
+        verify(data_dir, use_snapshots=False)
+    assert str(split.value) == str(one_pass.value)
+    assert not multiprocessing.active_children()
