@@ -108,6 +108,25 @@ def _seam_snapshot(data_dir):
     return seam.path
 
 
+def _break_a_checkpoint(data_dir, target, where) -> int:
+    """Copy ``data_dir`` (journal and snapshots) to ``target`` with the first checkpoint whose
+    seq passes ``where`` holding a wrong hash; its seq."""
+    broken = {}
+
+    def change(record):
+        events = []
+        for e in record.events:
+            if not broken and type(e) is ev.Checkpoint and where(e.seq):
+                e = msgspec.structs.replace(e, state_hash="0" * 64)
+                broken["seq"] = e.seq
+            events.append(e)
+        return msgspec.structs.replace(record, events=events)
+
+    rewrite_journal(data_dir, target, change)  # the same records but one: the snapshots' proofs hold
+    shutil.copytree(data_dir / SNAPSHOT_DIR, target / SNAPSHOT_DIR)
+    return broken["seq"]
+
+
 def test_a_snapshot_that_does_not_hold_the_journals_state_is_not_used(snapshotted, tmp_path):
     data_dir = _copy(snapshotted, tmp_path / "data")
     path = _seam_snapshot(data_dir)
@@ -208,10 +227,7 @@ def test_damage_after_the_seam_is_reported_as_one_pass_reports_it(snapshotted, t
     data_dir = _copy(snapshotted, tmp_path / "data")
     seam_seq = int(_seam_snapshot(data_dir).stem)
     segment = list_segments(data_dir / "journal")[-1].path
-    offset = next(offset for offset, header in _frames(segment) if header.first_seq > seam_seq + 300)
-    data = bytearray(segment.read_bytes())
-    data[offset + 10:offset + 14] = bytes(b ^ 0xFF for b in data[offset + 10:offset + 14])  # a frame's payload
-    segment.write_bytes(bytes(data))
+    offset = _damage_a_frame(segment, lambda header: header.first_seq > seam_seq + 300)
 
     with pytest.raises(JournalDamaged) as split:
         verify(data_dir, workers=2)
@@ -220,6 +236,17 @@ def test_damage_after_the_seam_is_reported_as_one_pass_reports_it(snapshotted, t
     assert str(split.value) == str(one_pass.value)
     assert split.value.path == segment and split.value.offset == offset
     assert not multiprocessing.active_children()
+
+
+def _damage_a_frame(segment, where) -> int | None:
+    """Flip bytes in the payload of the first frame of ``segment`` whose header passes
+    ``where`` (its crc no longer checks out); its offset (None: no such frame)."""
+    offset = next((offset for offset, header in _frames(segment) if where(header)), None)
+    if offset is not None:
+        data = bytearray(segment.read_bytes())
+        data[offset + 10:offset + 14] = bytes(b ^ 0xFF for b in data[offset + 10:offset + 14])
+        segment.write_bytes(bytes(data))
+    return offset
 
 
 def _frames(segment):
@@ -258,19 +285,7 @@ def test_a_divergence_far_after_a_seam_is_located_from_its_snapshot(snapshotted,
     data_dir, _ = snapshotted
     seam_seq = int(_seam_snapshot(data_dir).stem)
     after_seq = seam_seq + 2 * CONFIG.checkpoint_every_events  # a checkpoint after the seam matches first
-    target = {}
-
-    def change(record):
-        events = []
-        for e in record.events:
-            if not target and e.seq > after_seq and type(e) is ev.Checkpoint:
-                e = msgspec.structs.replace(e, state_hash="0" * 64)
-                target["seq"] = e.seq
-            events.append(e)
-        return msgspec.structs.replace(record, events=events)
-
-    rewrite_journal(data_dir, tmp_path, change)
-    shutil.copytree(data_dir / SNAPSHOT_DIR, tmp_path / SNAPSHOT_DIR)
+    broken_seq = _break_a_checkpoint(data_dir, tmp_path, lambda seq: seq > after_seq)
     starts = []
     real_rebuild = verify_module.rebuild
 
@@ -284,7 +299,7 @@ def test_a_divergence_far_after_a_seam_is_located_from_its_snapshot(snapshotted,
     one_pass = verify(tmp_path, CONFIG, use_snapshots=False)
     assert starts == [seam_seq, 0]
     _same_proof(split, one_pass)
-    assert split.divergence.seq == target["seq"]
+    assert split.divergence.seq == broken_seq
 
 
 def test_rebuild_goes_on_from_a_snapshots_state(snapshotted):
@@ -300,22 +315,10 @@ def test_rebuild_goes_on_from_a_snapshots_state(snapshotted):
 def test_a_failure_before_the_first_seam_is_reported_as_one_pass_reports_it(snapshotted, tmp_path):
     data_dir, _ = snapshotted
     seam_seq = int(_seam_snapshot(data_dir).stem)
-    target = {}
-
-    def change(record):
-        events = []
-        for e in record.events:
-            if not target and type(e) is ev.Checkpoint and e.seq < seam_seq - CONFIG.checkpoint_every_events:
-                e = msgspec.structs.replace(e, state_hash="0" * 64)
-                target["seq"] = e.seq
-            events.append(e)
-        return msgspec.structs.replace(record, events=events)
-
-    rewrite_journal(data_dir, tmp_path, change)
-    shutil.copytree(data_dir / SNAPSHOT_DIR, tmp_path / SNAPSHOT_DIR)
+    broken_seq = _break_a_checkpoint(data_dir, tmp_path, lambda seq: seq < seam_seq - CONFIG.checkpoint_every_events)
     split = verify(tmp_path, CONFIG, workers=2)
     _same_proof(split, verify(tmp_path, CONFIG, use_snapshots=False))
-    assert not split.ok and split.divergence.seq == target["seq"] and split.state_hash
+    assert not split.ok and split.divergence.seq == broken_seq and split.state_hash
     assert not multiprocessing.active_children()
 
 
@@ -361,12 +364,9 @@ def test_a_seam_whose_proof_meets_damage_is_not_used(snapshotted, tmp_path):
     shutil.copytree(src / SNAPSHOT_DIR, data_dir / SNAPSHOT_DIR)
     seam = _seam_snapshot(data_dir)
     cmd_id = snapshots.read_meta(seam).cmd_id
-    for segment in list_segments(data_dir / "journal"):
-        offsets = [offset for offset, header in _frames(segment.path) if header.cmd_id == cmd_id - 3]
-        if offsets:
-            data = bytearray(segment.path.read_bytes())
-            data[offsets[0] + 10:offsets[0] + 14] = bytes(b ^ 0xFF for b in data[offsets[0] + 10:offsets[0] + 14])
-            segment.path.write_bytes(bytes(data))
+    damaged = [_damage_a_frame(segment.path, lambda header: header.cmd_id == cmd_id - 3)
+               for segment in list_segments(data_dir / "journal")]
+    assert sum(offset is not None for offset in damaged) == 1  # a few records before the seam's, in one segment
 
     with pytest.raises(JournalDamaged) as split:
         verify(data_dir, workers=2)
