@@ -93,6 +93,11 @@ def snapshot_path(directory: Path, seq: int) -> Path:
     return directory / f"{seq:020d}{SUFFIX}"
 
 
+def snapshot_seq(path: Path) -> int:
+    """The seq a snapshot file's name says it holds (``snapshot_path``'s inverse)."""
+    return int(path.stem)
+
+
 def list_snapshots(directory: Path | str) -> list[Path]:
     """Snapshot files, newest (highest seq) first."""
     directory = Path(directory)
@@ -170,19 +175,15 @@ def prune(directory: Path | str, keep: int = KEEP_DEFAULT, spread: int = SPREAD_
     if keep < 1 or spread < 0:
         raise ValueError(f"prune keeps at least the newest snapshot (keep {keep}, spread {spread})")
     newest_first = list_snapshots(directory)
-    older = sorted(newest_first[keep:], key=_seq_of)
+    older = sorted(newest_first[keep:], key=snapshot_seq)
     deleted: list[Path] = []
     while len(older) > spread:
-        seqs = [0] + [_seq_of(path) for path in older] + [_seq_of(newest_first[keep - 1])]
+        seqs = [0] + [snapshot_seq(path) for path in older] + [snapshot_seq(newest_first[keep - 1])]
         merged = [seqs[i + 2] - seqs[i] for i in range(len(older))]
         deleted.append(older.pop(merged.index(min(merged))))
     for path in deleted:
         path.unlink(missing_ok=True)
     return deleted
-
-
-def _seq_of(path: Path) -> int:
-    return int(path.stem)
 
 
 class SnapshotWriter:

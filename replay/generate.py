@@ -188,13 +188,14 @@ def generate(data_dir: Path | str, events: int, *, seed: int = SEED, config: Eng
                     counts["boundaries"] += 1
         snapshot_due = snapshot_every_commands and cmd_id % snapshot_every_commands == 0
         if len(batch) >= BATCH_RECORDS or snapshot_due:
-            digest = snapshots.record_digest(batch[-1])
+            last_payload = batch[-1]
             journal.append_batch(batch)  # durable before its snapshot is written, as in the venue
             batch.clear()
             bar.update(state.last_seq - bar.n)
             if snapshot_due:
                 snapshots.write_snapshot(snapshot_dir, export_state(state), cmd_id, config,
-                                         journal_id=genesis.journal_id, digest=digest)
+                                         journal_id=genesis.journal_id,
+                                         digest=snapshots.record_digest(last_payload))
                 snapshots.prune(snapshot_dir)
         return outcome
 

@@ -146,6 +146,13 @@ def resolve(path: Path | str) -> Path:
     raise NotAJournal(path, "no segment files (*.seg) here or in journal/")
 
 
+def may_fork_children() -> bool:
+    """Whether this process can fork helpers: ``fork`` exists here (the child inherits this
+    process: no imports, no pickling), and it is not a daemonic process (a
+    ``multiprocessing`` pool's worker), which may not have children."""
+    return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+
+
 @contextmanager
 def gc_paused():
     """Pause the cyclic GC: replay allocates millions of short-lived acyclic objects, and
@@ -256,9 +263,7 @@ class ReplayJournal:
         (the reader inherits this process: no imports, no pickling), and a journal big
         enough to repay the fork; not in a daemonic process (a ``multiprocessing`` pool's
         worker), which may not have children."""
-        if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-            return False
-        if multiprocessing.current_process().daemon:
+        if (os.cpu_count() or 1) < 2 or not may_fork_children():
             return False
         return sum(segment.path.stat().st_size for segment in self.segments()) >= READ_AHEAD_BYTES_MIN
 

@@ -41,7 +41,7 @@ from ledger import snapshots
 from ledger.journal import JournalCorrupt
 from ledger.recovery import proof_problem
 from replay.rebuild import progress_bar, rebuild, records_after
-from replay.source import EventRun, ReplayJournal, gc_paused
+from replay.source import EventRun, ReplayJournal, gc_paused, may_fork_children
 
 
 @dataclass
@@ -171,12 +171,11 @@ def _verify_stretch(journal: ReplayJournal, state: State, *, after_cmd_id: int =
     runs = journal.event_runs(state.last_seq, marked=Checkpoint, read_ahead=read_ahead)
     try:
         for run in runs:
-            if run.first_cmd_id <= after_cmd_id:
-                run = _after(run, after_cmd_id)
+            last = run.first_cmd_id + len(run.counts) - 1
+            if run.first_cmd_id <= after_cmd_id or (through_cmd_id is not None and last > through_cmd_id):
+                run = _records(run, after_cmd_id + 1, last if through_cmd_id is None else min(last, through_cmd_id))
                 if not run.counts:
                     continue
-            if through_cmd_id is not None and run.first_cmd_id + len(run.counts) > through_cmd_id:
-                run = _through(run, through_cmd_id)
             if run.may_hold_marked:
                 found.apply_checking(state, run)
             else:
@@ -194,17 +193,21 @@ def _verify_stretch(journal: ReplayJournal, state: State, *, after_cmd_id: int =
     return found
 
 
-def _after(run: EventRun, cmd_id: int) -> EventRun:
-    """The part of ``run`` after record ``cmd_id``."""
-    records = cmd_id - run.first_cmd_id + 1
-    return EventRun(cmd_id + 1, run.events[sum(run.counts[:records]):], run.counts[records:], run.may_hold_marked)
+def _to_the_end(journal: ReplayJournal, state: State, *, after_cmd_id: int = 0, read_ahead: bool | None,
+                bar) -> _Stretch:
+    """``_verify_stretch`` from ``state`` to the journal's end in this process, closed with the
+    invariants and the final hash."""
+    found = _verify_stretch(journal, state, after_cmd_id=after_cmd_id, read_ahead=read_ahead, bar=bar)
+    found.finish(state, last=True)
+    return found
 
 
-def _through(run: EventRun, cmd_id: int) -> EventRun:
-    """The part of ``run`` up to and including record ``cmd_id``."""
-    records = cmd_id - run.first_cmd_id + 1
-    return EventRun(run.first_cmd_id, run.events[:sum(run.counts[:records])], run.counts[:records],
-                    run.may_hold_marked)
+def _records(run: EventRun, first_cmd_id: int, last_cmd_id: int) -> EventRun:
+    """The part of ``run`` from record ``first_cmd_id`` through ``last_cmd_id``."""
+    first = max(first_cmd_id - run.first_cmd_id, 0)
+    end = last_cmd_id - run.first_cmd_id + 1
+    return EventRun(run.first_cmd_id + first, run.events[sum(run.counts[:first]):sum(run.counts[:end])],
+                    run.counts[first:end], run.may_hold_marked)
 
 
 def _seams(journal: ReplayJournal, workers: int | None, notes: list[str]) -> list[_Seam]:
@@ -215,13 +218,12 @@ def _seams(journal: ReplayJournal, workers: int | None, notes: list[str]) -> lis
     none: one pass is faster). None when this process cannot fork children. Snapshots are
     picked by the seq in their names and read only when picked (each is a state: megabytes)."""
     workers = (os.cpu_count() or 1) if workers is None else workers
-    if (workers < 2 or journal.snapshot_dir is None or "fork" not in multiprocessing.get_all_start_methods()
-            or multiprocessing.current_process().daemon):
+    if workers < 2 or journal.snapshot_dir is None or not may_fork_children():
         return []
     paths = snapshots.list_snapshots(journal.snapshot_dir)
     end_seq = journal.last_seq_estimate() if paths else 0
-    by_seq = {int(path.stem): path for path in paths
-              if STRETCH_EVENTS_MIN <= int(path.stem) <= end_seq - STRETCH_EVENTS_MIN}
+    by_seq = {seq: path for seq, path in ((snapshots.snapshot_seq(path), path) for path in paths)
+              if STRETCH_EVENTS_MIN <= seq <= end_seq - STRETCH_EVENTS_MIN}
     chosen: list[_Seam] = []
     for share in range(1, workers):
         target_seq = end_seq * share // workers
@@ -253,7 +255,7 @@ def _proven_seam(path: Path, journal: ReplayJournal, notes: list[str]) -> _Seam 
     except (snapshots.SnapshotInvalid, JournalCorrupt, OSError) as exc:  # damaged, deleted meanwhile (pruned)
         notes.append(f"snapshot not used: {path}: {exc}")
         return None
-    if problem is None and meta.seq != int(path.stem):
+    if problem is None and meta.seq != snapshots.snapshot_seq(path):
         problem = f"it holds the state at seq {meta.seq}, not at the seq its name says"
     if problem is not None:
         notes.append(f"snapshot not used: {path}: {problem}")
@@ -267,10 +269,8 @@ def _stretch_process(directory: Path, config: EngineConfig, seam: _Seam, through
     the ``_Stretch`` found, or a line saying why it could not."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
-        state, meta = snapshots.load_snapshot(seam.path, config)
-        if meta.seq != seam.seq or meta.state_hash != seam.state_hash:
-            raise snapshots.SnapshotInvalid(f"{seam.path} changed while verify read it")
-        found = _verify_stretch(ReplayJournal(directory), state, after_cmd_id=meta.cmd_id,
+        state = _load_seam(seam, config)
+        found = _verify_stretch(ReplayJournal(directory), state, after_cmd_id=seam.cmd_id,
                                 through_cmd_id=through_cmd_id)
         found.finish(state, last=through_cmd_id is None)
         send.send(found)
@@ -291,7 +291,6 @@ class _StretchProcess:
                                         args=(journal.directory, config, seam, through_cmd_id, send))
         self._process.start()
         send.close()  # the child's end: once it exits, a read here ends (EOFError), never hangs
-
         self._answered = False
 
     def result(self) -> _Stretch | str:
@@ -342,9 +341,7 @@ def _verify_split(journal: ReplayJournal, config: EngineConfig, seams: list[_Sea
                 stretches.append(_StretchProcess(journal, config, seam, after.cmd_id if after else None))
         except OSError as exc:  # no process or pipe to be had (EAGAIN, ENOMEM, ...): one pass, here
             notes.append(f"one pass: the stretches' processes could not start ({exc})")
-            found = _verify_stretch(journal, state, read_ahead=read_ahead, bar=bar)
-            found.finish(state, last=True)
-            return _Verified(found)
+            return _Verified(_to_the_end(journal, state, read_ahead=read_ahead, bar=bar))
         found = _verify_stretch(journal, state, through_cmd_id=seams[0].cmd_id, bar=bar)
         if found.failure is not None:
             found.finish(state, last=True)  # the hash of the state it stopped in, as one pass reports it
@@ -376,9 +373,8 @@ def _verify_split(journal: ReplayJournal, config: EngineConfig, seams: list[_Sea
         for stretch in stretches:
             stretch.close()
     # A link did not hold: on from this process's state at the first seam, in one pass.
-    rest = _verify_stretch(journal, state, after_cmd_id=found.last_cmd_id, read_ahead=read_ahead, bar=bar)
-    rest.finish(state, last=True)
-    return _Verified(found.then(rest))
+    return _Verified(found.then(_to_the_end(journal, state, after_cmd_id=found.last_cmd_id, read_ahead=read_ahead,
+                                            bar=bar)))
 
 
 def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bool | None = False,
@@ -402,9 +398,7 @@ def verify(path: Path | str, config: EngineConfig | None = None, *, progress: bo
         if seams:
             verified = _verify_split(journal, config, seams, read_ahead, bar, notes)
         else:
-            state = State(config)
-            verified = _Verified(_verify_stretch(journal, state, read_ahead=read_ahead, bar=bar))
-            verified.found.finish(state, last=True)
+            verified = _Verified(_to_the_end(journal, State(config), read_ahead=read_ahead, bar=bar))
     found = verified.found
     seconds = time.perf_counter() - started
     # Records are numbered from 1 without a gap, and every one is read (the genesis too).
@@ -441,14 +435,22 @@ def _plain(value) -> dict | None:
     return {"type": type(value).__struct_config__.tag, **msgspec.to_builtins(msgspec.structs.asdict(value))}
 
 
+def _load_seam(seam: _Seam, config: EngineConfig) -> State:
+    """The state of the snapshot at ``seam`` (loaded and re-hashed), if it still is the one
+    picked there; ``SnapshotInvalid`` (or ``OSError``) if not: a venue may have pruned or
+    replaced it since."""
+    state, meta = snapshots.load_snapshot(seam.path, config)
+    if (meta.seq, meta.state_hash) != (seam.seq, seam.state_hash):
+        raise snapshots.SnapshotInvalid(f"{seam.path} changed while verify read it")
+    return state
+
+
 def _proven_state(seam: _Seam, config: EngineConfig) -> State | None:
-    """The state of the snapshot at ``seam``, loaded again, if it still is the one verify
-    proved there (a venue may have pruned or replaced it since); None if not."""
+    """``_load_seam``, or None (locating then rebuilds from seq 1)."""
     try:
-        state, meta = snapshots.load_snapshot(seam.path, config)
+        return _load_seam(seam, config)
     except (snapshots.SnapshotInvalid, OSError):
         return None
-    return state if (meta.seq, meta.state_hash) == (seam.seq, seam.state_hash) else None
 
 
 def locate_divergence(journal: ReplayJournal, config: EngineConfig, good_seq: int, failed_seq: int,
